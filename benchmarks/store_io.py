@@ -1,0 +1,119 @@
+"""Store I/O benchmark: zarr and HDF5 against a raw numpy.memmap of the same bytes, in one run.
+
+Measures write throughput, full sequential read, shuffled chunk-batch reads (as training
+streams them) and random single-row batches, each as the median of --repeats runs.
+
+    python benchmarks/store_io.py                      # 200k x T=4 x D=1280 fp16 (~2 GB per format)
+    python benchmarks/store_io.py --rows 20000 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rosetta_cli.store import DONE, Store
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def make_block(rng, n, T, D):
+    # Feature-like values: post-ReLU-ish, many small magnitudes (compresses like real EfficientNet features).
+    return np.maximum(rng.standard_normal((n, T, D), dtype=np.float32) * 0.5, 0).astype(np.float16)
+
+
+class MemmapStore:
+    """The baseline: one raw .npy memmap, read with the same access patterns."""
+
+    def __init__(self, path, n, T, D, chunk):
+        self.mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, T, D))
+        self.chunk_rows = chunk
+
+    def write_rows(self, start, features, **_):
+        self.mm[start:start + len(features)] = features
+
+    def flush(self):
+        self.mm.flush()
+
+    def features(self, sel):
+        return np.array(self.mm[sel])
+
+
+def run_one(name, store, n, T, D, chunk, args, rng) -> dict:
+    block = make_block(rng, chunk * 8, T, D)
+
+    def write():
+        for a in range(0, n, len(block)):
+            store.write_rows(a, features=block[: min(len(block), n - a)], status=DONE)
+        getattr(store, "flush", lambda: None)()
+
+    res = {"format": name}
+    res["write MB/s"] = n * T * D * 2 / 1e6 / timed(write, 1)
+    res["seq read MB/s"] = n * T * D * 2 / 1e6 / timed(lambda: [store.features(slice(a, a + chunk * 8)) for a in range(0, n, chunk * 8)], args.repeats)
+    chunks = np.arange(-(-n // chunk))
+    nshuf = min(len(chunks), args.shuffled_chunks)
+
+    def shuffled():
+        for c in rng.permutation(chunks)[:nshuf]:
+            store.features(slice(c * chunk, (c + 1) * chunk))
+
+    res["shuffled chunk MB/s"] = nshuf * chunk * T * D * 2 / 1e6 / timed(shuffled, args.repeats)
+
+    def random_rows():
+        for _ in range(args.random_batches):
+            store.features(np.sort(rng.choice(n, args.batch, replace=False)))
+
+    res["random rows/s"] = args.random_batches * args.batch / timed(random_rows, args.repeats)
+    return res
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=200_000)
+    p.add_argument("--frames", type=int, default=4)
+    p.add_argument("--dim", type=int, default=1280)
+    p.add_argument("--chunk", type=int, default=1024)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--shuffled-chunks", type=int, default=64)
+    p.add_argument("--random-batches", type=int, default=3)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--dir", default=None, help="scratch folder (default: a temp dir)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = p.parse_args()
+    if args.quick:
+        args.repeats, args.shuffled_chunks = 1, 16
+    n, T, D, c = args.rows, args.frames, args.dim, args.chunk
+    root = Path(args.dir or tempfile.mkdtemp(prefix="rosetta-store-bench-"))
+    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": ["ego"] * n})
+    rows = []
+    for name, make in (("memmap (baseline)", lambda: MemmapStore(root / "raw.npy", n, T, D, c)),
+                       ("zarr (blosc-lz4)", lambda: Store.create(root / "s.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c)),
+                       ("zarr (no codec)", lambda: Store.create(root / "n.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, codec="none")),
+                       ("hdf5", lambda: Store.create(root / "s.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c))):
+        rows.append(run_one(name, make(), n, T, D, c, args, np.random.default_rng(0)))
+        print(rows[-1], flush=True)
+    df = pd.DataFrame(rows).set_index("format")
+    base = df.loc["memmap (baseline)"]
+    for col in list(df.columns):
+        df[f"{col} (x memmap)"] = df[col] / base[col]
+    print(f"\n{n} rows x T={T} x D={D} fp16, chunk {c} rows, median of {args.repeats}\n")
+    print(df.round(2).T.to_markdown())
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

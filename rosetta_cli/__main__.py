@@ -1,0 +1,3 @@
+from rosetta_cli.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Thin CLI modules, one per subcommand; see app.py."""

@@ -1,0 +1,93 @@
+"""The `rosetta` command: a thin Typer layer over the library.
+
+`main()` is the one place that turns library errors into messages and exit codes:
+  0 success · 1 failure · 2 bad usage or input · 3 finished but some rows failed · 130 interrupted
+Heavy libraries (torch, faiss, diffusers, sentence-transformers) are imported inside
+commands, so `rosetta --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+
+import typer
+
+from rosetta_cli import __version__
+
+# One module per subcommand (or group); each exposes `register(app)`.
+COMMAND_MODULES = (
+    "toy", "extract", "encoders", "rst", "mine", "pretrain", "bench", "demo", "workspace", "store",
+)
+
+app = typer.Typer(
+    name="rosetta",
+    help="Ego-exo view-invariant video representations (Viewpoint Rosetta Stone, CVPR 2025).\n\n"
+    "Pipeline: extract → train-rst → translate → mine → pretrain → bench.  Try: rosetta demo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"rosetta {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+):
+    if debug:
+        os.environ["ROSETTA_DEBUG"] = "1"
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        modname = f"rosetta_cli.cli.{name}"
+        if importlib.util.find_spec(modname) is not None:
+            importlib.import_module(modname).register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Exits with the documented codes."""
+    from rosetta_cli.errors import RosettaError
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("ROSETTA_DEBUG") == "1"
+    try:
+        app(args=argv, standalone_mode=False, prog_name="rosetta")
+    except RosettaError as e:
+        _fail(e, debug, e.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("rosetta: interrupted; rerun the same command to resume\n")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's (or typer's vendored click's) usage errors
+            e.show()
+            sys.exit(e.exit_code)
+        if type(e).__name__ == "Abort":
+            sys.exit(130)
+        _fail(e, debug, 1, prefix=f"unexpected {type(e).__name__}: ")
+    sys.exit(0)
+
+
+def _fail(e: BaseException, debug: bool, code: int, prefix: str = "") -> None:
+    if debug:
+        traceback.print_exc()
+    msg = e.one_line() if hasattr(e, "one_line") else str(e)
+    sys.stderr.write(f"rosetta: error: {prefix}{msg}\n")
+    if not debug and code == 1 and not prefix == "":
+        sys.stderr.write("rosetta: rerun with --debug for the traceback\n")
+    sys.exit(code)

@@ -1,0 +1,133 @@
+"""`rosetta store ...`: inspect, validate, convert, merge, import and export feature stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json
+
+store_app = typer.Typer(help="Inspect, validate, convert, merge, import and export feature stores.",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(store_app, name="store")
+
+
+@store_app.command("info")
+def info_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+             as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout.")):
+    """Show kind, rows, shapes, status/view/label counts, provenance and size.
+
+    Example: rosetta store info features/ego4d.zarr --json | jq .status
+    """
+    from rosetta_cli.store.core import Store
+    from rosetta_cli.store.inspect import info
+
+    with Store.open(store) as s:
+        data = info(s)
+    if as_json:
+        emit_json(data)
+    else:
+        _print_info(data)
+
+
+def _print_info(d: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{d['path']}  ({d['backend']}, {d['kind']})", show_header=False)
+    for key in ("id", "rows", "frames", "dim", "text_dim", "dtype", "status", "views", "strategy"):
+        if d.get(key) is not None:
+            t.add_row(key, str(d[key]))
+    t.add_row("size", f"{d['size_bytes'] / 1e6:.2f} MB")
+    prov = d["provenance"]
+    t.add_row("created", f"{prov.get('created')} by rosetta {prov.get('tool_version')}")
+    t.add_row("command", " ".join(prov.get("command") or []))
+    if prov.get("encoder"):
+        t.add_row("encoder", str(prov["encoder"].get("name")))
+    for p in prov.get("parents") or []:
+        t.add_row(f"parent:{p.get('role')}", f"{p.get('path')} ({p.get('id', '')[:8]})")
+    if d.get("labels"):
+        top = sorted(d["labels"].items(), key=lambda kv: -kv[1])[:10]
+        t.add_row("labels", f"{len(d['labels'])} classes; top: " + ", ".join(f"{k}={v}" for k, v in top))
+    for msg in d["damage"]:
+        t.add_row("[red]damage[/red]", msg)
+    console.print(t)
+
+
+@store_app.command("validate")
+def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")):
+    """Check schema, shapes, NaN/Inf in done rows, missing chunks and truncation. Exit 0 if valid, 1 if not.
+
+    Example: rosetta store validate features/ego4d.zarr
+    """
+    from rosetta_cli.errors import PipelineFailure
+    from rosetta_cli.store.core import Store
+    from rosetta_cli.store.inspect import validate
+
+    with Store.open(store) as s:
+        problems = validate(s)
+    if problems:
+        for p in problems:
+            console.print(f"[red]✗[/red] {store}: {p}")
+        raise PipelineFailure(f"{store}: {len(problems)} problem(s) found", hint="see the list above")
+    console.print(f"[green]✓[/green] {store}: valid")
+
+
+@store_app.command("convert")
+def convert_cmd(src: Path = typer.Argument(...), dst: Path = typer.Argument(..., help="Path ending .zarr or .h5."),
+                overwrite: bool = typer.Option(False, "--overwrite")):
+    """Convert zarr ↔ HDF5 losslessly (arrays and metadata bit-for-bit).
+
+    Example: rosetta store convert ego.zarr ego.h5
+    """
+    from rosetta_cli.store.ops import convert
+
+    convert(src, dst, overwrite=overwrite).close()
+    console.print(f"[green]✓[/green] wrote {dst}")
+
+
+@store_app.command("merge")
+def merge_cmd(srcs: List[Path] = typer.Argument(..., help="Shards of one kind and one encoder."),
+              out: Path = typer.Option(..., "--out", help="Merged store path."),
+              overwrite: bool = typer.Option(False, "--overwrite")):
+    """Concatenate shards of one kind and one encoder.
+
+    Example: rosetta store merge shard0.zarr shard1.zarr --out all.zarr
+    """
+    from rosetta_cli.store.ops import merge
+
+    s = merge(srcs, out, overwrite=overwrite)
+    console.print(f"[green]✓[/green] merged {len(srcs)} stores → {out} ({s.n_rows} rows)")
+
+
+@store_app.command("import")
+def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]/[N,T,D], or a folder of per-video .npy/.pt"),
+               clips: Path = typer.Option(..., "--clips", help="CSV: clip_id,video,start,end,view,sync_id,narration,label,skill,split"),
+               out: Path = typer.Option(..., "--out"),
+               text: Optional[Path] = typer.Option(None, "--text", help=".npy [N,Dt] narration embeddings"),
+               text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Embed the narration column (e.g. minilm)."),
+               overwrite: bool = typer.Option(False, "--overwrite")):
+    """Bring in features made elsewhere; rows are marked done.
+
+    Example: rosetta store import --features feats.npy --clips clips.csv --out ego.zarr --text-encoder minilm
+    """
+    from rosetta_cli.store.ops import import_features
+
+    s = import_features(features, clips, out, text=text, text_encoder=text_encoder, overwrite=overwrite)
+    console.print(f"[green]✓[/green] imported {s.n_rows} rows (T={s.frames}, D={s.dim}) → {out}")
+
+
+@store_app.command("export")
+def export_cmd(store: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Output folder.")):
+    """Write plain files: features.npy, text.npy, clips.csv, clips.parquet (pairs stores: pairs.csv).
+
+    Example: rosetta store export ego.zarr --out ego_export/
+    """
+    from rosetta_cli.store.ops import export
+
+    for f in export(store, out):
+        console.print(f"[green]✓[/green] {f}")

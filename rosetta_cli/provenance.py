@@ -1,0 +1,68 @@
+"""Provenance: what every output records about how it was made (JSON only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from rosetta_cli import __version__
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def command_line() -> list[str]:
+    return [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
+
+
+def base_attrs(kind: str, config: Any = None) -> dict:
+    """Root attributes shared by every store and checkpoint."""
+    return {
+        "kind": kind,
+        "id": new_id(),
+        "created": now_iso(),
+        "command": command_line(),
+        "tool_version": __version__,
+        "config": to_jsonable(config) if config is not None else None,
+    }
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses/Paths/numpy scalars → plain JSON values (round-trips through json)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    return json.loads(json.dumps(obj, default=_default))
+
+
+def _default(o: Any):
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint_of(*parts: Any) -> str:
+    """Short stable hash of JSON-able parts."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=_default).encode()).hexdigest()[:16]

@@ -1,0 +1,332 @@
+"""`Store`: the feature store every stage reads and writes (layout: docs/store-format.md).
+
+A row store (kinds features / translations / embeddings) holds, for N clips:
+  clips/<col>  [N]        the clip table (see schema.CLIP_COLUMNS)
+  features     [N, T, D]  frame-level features (fp16 by default)
+  text         [N, Dt]    narration embeddings (optional)
+  status       [N] uint8  0 pending / 1 done / 2 failed
+  errors       [N] str    message for failed rows
+A pairs store holds pairs/<col> [M] instead (schema.PAIR_COLUMNS).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from rosetta_cli.errors import InputNotFound, StoreError, UsageError
+from rosetta_cli.provenance import base_attrs, fingerprint_of, new_id, now_iso
+from rosetta_cli.store import schema as S
+from rosetta_cli.store.backends import BACKENDS
+
+
+def _backend_name(path: Path) -> str:
+    name = S.backend_for(path)
+    if name is None:
+        raise UsageError(f"{path}: unknown store suffix", hint="use a path ending in .zarr (default) or .h5")
+    return name
+
+
+class Store:
+    """An open store. Create with `Store.create`, open with `Store.open` (or `open_store`)."""
+
+    def __init__(self, path: Path, backend, meta: dict, writable: bool):
+        self.path = Path(path)
+        self.b = backend
+        self.meta = meta
+        self.writable = writable
+
+    # ------------------------------------------------------------------ open/create
+    @classmethod
+    def open(cls, path, mode: str = "r", kind: str | Iterable[str] | None = None) -> "Store":
+        path = Path(path)
+        if not path.exists():
+            raise InputNotFound(f"{path}: no such store", hint="check the path, or create it with `rosetta extract`")
+        backend = BACKENDS[_backend_name(path)](path, mode)
+        meta = backend.meta()
+        if not isinstance(meta, dict) or meta.get("format") != S.FORMAT:
+            backend.close()
+            raise StoreError(f"{path}: not a rosetta store (no '{S.META_KEY}' metadata with format '{S.FORMAT}')",
+                             hint="give a store written by rosetta, or bring foreign features in with `rosetta store import`")
+        if meta.get("format_version", 0) > S.FORMAT_VERSION:
+            raise StoreError(f"{path}: store format v{meta.get('format_version')} is newer than this rosetta (v{S.FORMAT_VERSION})",
+                             hint="upgrade rosetta")
+        store = cls(path, backend, meta, writable=mode != "r")
+        if kind is not None:
+            store.require_kind(kind)
+        return store
+
+    @classmethod
+    def create(cls, path, *, kind: str, clips: pd.DataFrame | None = None, frames: int | None = None,
+               dim: int | None = None, text_dim: int | None = None, dtype: str = "float16",
+               chunk_rows: int = S.DEFAULT_CHUNK_ROWS, attrs: dict | None = None, config=None,
+               overwrite: bool = False, codec: str = S.DEFAULT_CODEC) -> "Store":
+        """Create a row store with N = len(clips) rows, all pending. clips: DataFrame with CLIP_COLUMNS.
+
+        codec: compression of `features` ("lz4", "zstd" or "none"; HDF5 uses lzf unless "none").
+        """
+        if kind not in S.ROW_KINDS:
+            raise UsageError(f"cannot create a row store of kind {kind!r}")
+        path = cls._prepare_path(path, overwrite)
+        table, labels, skills = encode_clips(clips)
+        n = len(table["clip_id"])
+        meta = cls._new_meta(kind, config, attrs, chunk_rows)
+        meta.update(labels=labels, skills=skills, frames=frames, dim=dim, text_dim=text_dim, dtype=dtype, codec=codec)
+        backend = BACKENDS[_backend_name(path)](path, "w")
+        c = chunk_rows
+        for col in S.CLIP_COLUMNS:
+            backend.create(f"clips/{col}", (n,), _clip_dtype(col), (c,))
+            if n:
+                backend.write(f"clips/{col}", slice(None), table[col])
+        backend.create("features", (n, frames, dim), dtype, (c, frames, dim), codec=codec)
+        if text_dim:
+            backend.create("text", (n, text_dim), "float32", (c, text_dim))
+        backend.create("status", (n,), "uint8", (c,))
+        backend.create("errors", (n,), "str", (c,))
+        if n:
+            backend.write("errors", slice(None), np.array([""] * n, dtype=object))
+        backend.set_meta(meta)
+        return cls(path, backend, meta, writable=True)
+
+    @classmethod
+    def create_pairs(cls, path, table: pd.DataFrame, *, attrs: dict | None = None, config=None,
+                     chunk_rows: int = 65536, overwrite: bool = False) -> "Store":
+        """Create a pairs store from a DataFrame with schema.PAIR_COLUMNS."""
+        missing = [c for c in S.PAIR_COLUMNS if c not in table.columns]
+        if missing:
+            raise UsageError(f"pairs table lacks columns {missing}")
+        path = cls._prepare_path(path, overwrite)
+        meta = cls._new_meta("pairs", config, attrs, chunk_rows)
+        backend = BACKENDS[_backend_name(path)](path, "w")
+        n = len(table)
+        for col, dt in S.PAIR_COLUMNS.items():
+            backend.create(f"pairs/{col}", (n,), dt, (chunk_rows,))
+            if n:
+                vals = table[col].to_numpy()
+                backend.write(f"pairs/{col}", slice(None), vals.astype(object) if dt == "str" else vals.astype(dt))
+        meta["revision"] = new_id()
+        backend.set_meta(meta)
+        return cls(path, backend, meta, writable=True)
+
+    @staticmethod
+    def _prepare_path(path, overwrite: bool) -> Path:
+        path = Path(path)
+        _backend_name(path)
+        if path.exists():
+            if not overwrite:
+                raise UsageError(f"{path}: already exists", hint="pass --overwrite to replace it, or choose another --out")
+            BACKENDS[_backend_name(path)].remove(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _new_meta(kind: str, config, attrs: dict | None, chunk_rows: int) -> dict:
+        meta = {"format": S.FORMAT, "format_version": S.FORMAT_VERSION, **base_attrs(kind, config)}
+        meta.update(chunk_rows=chunk_rows, parents=[], encoder=None, text_encoder=None, revision=None)
+        meta.update(attrs or {})
+        return meta
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def id(self) -> str:
+        return self.meta["id"]
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the content is rewritten (new id) or finalized again (new revision)."""
+        return fingerprint_of(self.meta["id"], self.meta.get("revision"))
+
+    @property
+    def chunk_rows(self) -> int:
+        return int(self.meta.get("chunk_rows", S.DEFAULT_CHUNK_ROWS))
+
+    @property
+    def n_rows(self) -> int:
+        name = "pairs/query_row" if self.kind == "pairs" else "status"
+        return int(self.b.get(name).shape[0])
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    @property
+    def frames(self) -> int:
+        return int(self.b.get("features").shape[1])
+
+    @property
+    def dim(self) -> int:
+        return int(self.b.get("features").shape[2])
+
+    @property
+    def text_dim(self) -> int | None:
+        return int(self.b.get("text").shape[1]) if self.b.has("text") else None
+
+    @property
+    def dtype(self) -> str:
+        return str(self.b.get("features").dtype)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.get("labels") or [])
+
+    @property
+    def skills(self) -> list[str]:
+        return list(self.meta.get("skills") or [])
+
+    def require_kind(self, kinds: str | Iterable[str]) -> None:
+        kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+        if self.kind not in kinds:
+            raise StoreError(f"{self.path}: is a {self.kind!r} store, but this needs {' or '.join(map(repr, kinds))}",
+                             hint="check which store you passed to which option")
+
+    def update_meta(self, **fields) -> None:
+        self.meta.update(fields)
+        self.b.set_meta(self.meta)
+
+    def add_parent(self, role: str, other: "Store | dict") -> None:
+        entry = other if isinstance(other, dict) else parent_entry(role, other)
+        parents = [p for p in self.meta.get("parents", []) if p.get("role") != role]
+        self.update_meta(parents=parents + [entry])
+
+    def finalize(self) -> None:
+        """Mark the content as changed: new revision → new fingerprint (for staleness)."""
+        self.update_meta(revision=new_id(), finalized=now_iso())
+
+    def close(self) -> None:
+        self.b.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+    def clips(self, rows=slice(None)) -> pd.DataFrame:
+        """Clip table; label/skill decoded to strings ('' for none), plus label_id/skill_id codes."""
+        data = {col: self.b.read(f"clips/{col}", rows) for col in S.CLIP_COLUMNS}
+        df = pd.DataFrame(data)
+        for col, vocab in (("label", self.labels), ("skill", self.skills)):
+            codes = df[col].to_numpy().astype(np.int64)
+            df[f"{col}_id"] = codes
+            lut = np.array(list(vocab) + [""], dtype=object)
+            df[col] = lut[np.where(codes < 0, len(vocab), codes)]
+        return df
+
+    def column(self, col: str, rows=slice(None)) -> np.ndarray:
+        return self.b.read(f"clips/{col}", rows)
+
+    def features(self, rows=slice(None)) -> np.ndarray:
+        """[n, T, D] in the stored dtype."""
+        return self.b.read("features", rows)
+
+    def pooled(self, rows=slice(None)) -> np.ndarray:
+        """Clip-level features: mean over T, float32 [n, D]."""
+        return self.features(rows).astype(np.float32).mean(axis=1)
+
+    def text(self, rows=slice(None)) -> np.ndarray:
+        if not self.b.has("text"):
+            raise StoreError(f"{self.path}: has no text embeddings",
+                             hint="extract or import with a text encoder (e.g. --text-encoder minilm)")
+        return self.b.read("text", rows).astype(np.float32)
+
+    def status(self, rows=slice(None)) -> np.ndarray:
+        return self.b.read("status", rows)
+
+    def errors(self, rows=slice(None)) -> np.ndarray:
+        return self.b.read("errors", rows)
+
+    def done_mask(self) -> np.ndarray:
+        return self.status() == S.DONE
+
+    def pairs(self) -> pd.DataFrame:
+        self.require_kind("pairs")
+        return pd.DataFrame({c: self.b.read(f"pairs/{c}") for c in S.PAIR_COLUMNS})
+
+    def status_counts(self) -> dict:
+        st = self.status()
+        return {name: int((st == code).sum()) for code, name in S.STATUS_NAMES.items()}
+
+    def blocks(self, block_rows: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
+        """Chunk-aligned (start, stop) row ranges covering [start, stop)."""
+        step = block_rows or self.chunk_rows
+        stop = self.n_rows if stop is None else stop
+        for s in range(start, stop, step):
+            yield s, min(s + step, stop)
+
+    # ------------------------------------------------------------------ writing
+    def write_rows(self, start: int, *, features=None, text=None, status=None, errors=None) -> None:
+        """Write rows [start, start+n). Concurrent writers must use disjoint chunk-aligned blocks."""
+        n = None
+        for name, val in (("features", features), ("text", text)):
+            if val is not None:
+                val = np.asarray(val)
+                n = len(val)
+                self.b.write(name, slice(start, start + n), val.astype(self.b.get(name).dtype, copy=False))
+        if status is not None:
+            status = np.broadcast_to(np.asarray(status, dtype=np.uint8), (n,) if n is not None else np.shape(status))
+            n = len(status)
+            self.b.write("status", slice(start, start + n), status)
+        if errors is not None:
+            self.b.write("errors", slice(start, start + len(errors)), np.asarray(list(errors), dtype=object))
+
+    def write_clip_column(self, col: str, values, rows=slice(None)) -> None:
+        self.b.write(f"clips/{col}", rows, np.asarray(values, dtype=object if col in S.CLIP_STR_COLUMNS else None))
+
+
+def open_store(path, kind=None, mode: str = "r") -> Store:
+    return Store.open(path, mode=mode, kind=kind)
+
+
+def parent_entry(role: str, store: Store) -> dict:
+    return {"role": role, "id": store.id, "fingerprint": store.fingerprint, "path": str(store.path), "kind": store.kind}
+
+
+def _clip_dtype(col: str) -> str:
+    if col in S.CLIP_STR_COLUMNS:
+        return "str"
+    if col in S.CLIP_FLOAT_COLUMNS:
+        return "float64"
+    return "int32"
+
+
+def encode_clips(clips: pd.DataFrame | None) -> tuple[dict, list[str], list[str]]:
+    """DataFrame (CLIP_COLUMNS; missing ones get defaults) → column arrays + label/skill vocabularies.
+
+    label/skill may be strings (vocabulary built sorted) or already-int codes with a
+    vocabulary in `clips.attrs['labels'|'skills']`.
+    """
+    clips = pd.DataFrame(columns=list(S.CLIP_COLUMNS)) if clips is None else clips
+    n = len(clips)
+    out: dict = {}
+    for col in S.CLIP_STR_COLUMNS:
+        vals = clips[col] if col in clips else pd.Series([""] * n)
+        out[col] = np.array(vals.fillna("").astype(str).tolist(), dtype=object)
+    for col in S.CLIP_FLOAT_COLUMNS:
+        vals = clips[col] if col in clips else pd.Series([np.nan] * n)
+        out[col] = pd.to_numeric(vals, errors="coerce").to_numpy(dtype=np.float64)
+    vocabs = []
+    for col in S.CLIP_CODE_COLUMNS:
+        vals = clips[col] if col in clips else pd.Series([""] * n)
+        codes, vocab = _encode_vocab(vals, clips.attrs.get(f"{col}s"))
+        out[col] = codes
+        vocabs.append(vocab)
+    return out, vocabs[0], vocabs[1]
+
+
+def _encode_vocab(vals: pd.Series, given: list[str] | None) -> tuple[np.ndarray, list[str]]:
+    if given is not None and pd.api.types.is_integer_dtype(vals):
+        return vals.to_numpy(dtype=np.int32), list(given)
+    strs = vals.fillna("").astype(str)
+    vocab = list(given) if given is not None else sorted({s for s in strs if s})
+    index = {v: i for i, v in enumerate(vocab)}
+    missing = sorted({s for s in strs if s and s not in index})
+    vocab += missing
+    index.update({v: len(index) + i for i, v in enumerate(missing)})
+    return np.array([index.get(s, -1) if s else -1 for s in strs], dtype=np.int32), vocab

@@ -1,0 +1,241 @@
+"""Store operations behind `rosetta store`: convert, merge, import, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rosetta_cli.errors import AnnotationError, DimensionMismatch, InputNotFound, StoreError, UsageError
+from rosetta_cli.store import schema as S
+from rosetta_cli.store.backends import BACKENDS
+from rosetta_cli.store.core import Store, _backend_name
+
+IMPORT_COLUMNS = list(S.CLIP_COLUMNS)
+
+
+# --------------------------------------------------------------------------- convert
+def convert(src_path, dst_path, overwrite: bool = False, block_rows: int = 65536) -> Store:
+    """Copy every array and the metadata verbatim to the other backend (lossless)."""
+    src = Store.open(src_path)
+    dst_path = Store._prepare_path(dst_path, overwrite)
+    dst = BACKENDS[_backend_name(dst_path)](dst_path, "w")
+    for name in src.b.array_names():
+        arr = src.b.get(name)
+        is_str = arr.dtype.kind in "OT"
+        dst.create(name, arr.shape, "str" if is_str else str(arr.dtype), _chunks(arr))
+        for s in range(0, arr.shape[0], block_rows):
+            block = src.b.read(name, slice(s, s + block_rows))
+            dst.write(name, slice(s, s + len(block)), block)
+    dst.set_meta(src.meta)
+    dst.close()
+    src.close()
+    return Store.open(dst_path)
+
+
+def _chunks(arr) -> tuple:
+    chunks = getattr(arr, "chunks", None)
+    return tuple(chunks) if chunks else (S.DEFAULT_CHUNK_ROWS, *arr.shape[1:])
+
+
+# --------------------------------------------------------------------------- merge
+def merge(src_paths: list, out_path, overwrite: bool = False) -> Store:
+    """Concatenate shards of one kind and one encoder (row order = argument order)."""
+    if not src_paths:
+        raise UsageError("store merge needs at least one SRC")
+    srcs = [Store.open(p) for p in src_paths]
+    _check_mergeable(srcs)
+    if srcs[0].kind == "pairs":
+        table = pd.concat([s.pairs() for s in srcs], ignore_index=True)
+        out = Store.create_pairs(out_path, table, attrs=_merge_attrs(srcs), overwrite=overwrite)
+    else:
+        out = _merge_rows(srcs, out_path, overwrite)
+    for i, s in enumerate(srcs):
+        out.add_parent(f"shard{i}", s)
+    out.finalize()
+    return out
+
+
+def _check_mergeable(srcs: list[Store]) -> None:
+    first = srcs[0]
+    for s in srcs[1:]:
+        if s.kind != first.kind:
+            raise StoreError(f"cannot merge a {s.kind!r} store ({s.path}) into {first.kind!r} stores",
+                             hint="merge only shards of one kind")
+        if first.kind == "pairs":
+            continue
+        if (s.frames, s.dim, s.text_dim) != (first.frames, first.dim, first.text_dim):
+            raise DimensionMismatch(
+                f"{s.path}: shape T={s.frames} D={s.dim} Dt={s.text_dim} differs from {first.path}: "
+                f"T={first.frames} D={first.dim} Dt={first.text_dim}", hint="merge only shards made with the same encoder and --frames")
+        if _enc_id(s.meta.get("encoder")) != _enc_id(first.meta.get("encoder")):
+            raise StoreError(f"{s.path}: encoder {_enc_id(s.meta.get('encoder'))} differs from {first.path}: "
+                             f"{_enc_id(first.meta.get('encoder'))}", hint="merge only shards extracted with one encoder")
+
+
+def _enc_id(enc) -> str | None:
+    if not enc:
+        return None
+    return f"{enc.get('name')}@{enc.get('fingerprint') or enc.get('weights_sha256') or ''}"
+
+
+def _merge_attrs(srcs: list[Store]) -> dict:
+    keep = ("encoder", "text_encoder", "strategy", "dataset", "role", "topk", "text_weight")
+    return {k: srcs[0].meta.get(k) for k in keep if k in srcs[0].meta}
+
+
+def _merge_rows(srcs: list[Store], out_path, overwrite: bool) -> Store:
+    clips = pd.concat([s.clips() for s in srcs], ignore_index=True)
+    clips.attrs["labels"] = _union([s.labels for s in srcs])
+    clips.attrs["skills"] = _union([s.skills for s in srcs])
+    first = srcs[0]
+    out = Store.create(out_path, kind=first.kind, clips=clips[list(S.CLIP_COLUMNS)], frames=first.frames, dim=first.dim,
+                       text_dim=first.text_dim, dtype=first.dtype, chunk_rows=first.chunk_rows,
+                       attrs=_merge_attrs(srcs), overwrite=overwrite)
+    offset = 0
+    for s in srcs:
+        for a, b in s.blocks(65536):
+            out.write_rows(offset + a, features=s.features(slice(a, b)),
+                           text=s.text(slice(a, b)) if s.text_dim else None,
+                           status=s.status(slice(a, b)), errors=s.errors(slice(a, b)))
+        offset += s.n_rows
+    return out
+
+
+def _union(vocabs: list[list[str]]) -> list[str]:
+    out: list[str] = []
+    for v in vocabs:
+        out += [x for x in v if x not in out]
+    return out
+
+
+# --------------------------------------------------------------------------- import
+def import_features(features: Path, clips_csv: Path, out_path, *, text: Path | None = None,
+                    text_encoder: str | None = None, view: str | None = None, kind: str = "features",
+                    chunk_rows: int = S.DEFAULT_CHUNK_ROWS, overwrite: bool = False) -> Store:
+    """Bring in features made elsewhere (.npy [N,D] / [N,T,D], or a folder of per-video tensors)."""
+    clips = read_clips_csv(clips_csv)
+    feats = _load_features(Path(features), clips, clips_csv)
+    if feats.ndim == 2:
+        feats = feats[:, None, :]
+    if len(feats) != len(clips):
+        raise AnnotationError(f"{clips_csv}: has {len(clips)} rows but {features} has {len(feats)} feature rows",
+                              hint="give one CSV row per feature row")
+    emb, text_info = _import_text(text, text_encoder, clips, clips_csv)
+    dtype = str(feats.dtype) if feats.dtype in (np.float16, np.float32) else "float32"
+    attrs = {"encoder": {"name": "imported", "source": str(features)}, "text_encoder": text_info}
+    out = Store.create(out_path, kind=kind, clips=clips, frames=feats.shape[1], dim=feats.shape[2],
+                       text_dim=None if emb is None else emb.shape[1], dtype=dtype, chunk_rows=chunk_rows,
+                       attrs=attrs, overwrite=overwrite)
+    for a, b in out.blocks():
+        out.write_rows(a, features=feats[a:b], text=None if emb is None else emb[a:b], status=S.DONE)
+    out.finalize()
+    return out
+
+
+def read_clips_csv(path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFound(f"{path}: no such clips CSV")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as e:
+        raise AnnotationError(f"{path}: not a readable CSV ({e})") from e
+    missing = [c for c in IMPORT_COLUMNS if c not in df.columns]
+    if missing:
+        raise AnnotationError(f"{path}: missing columns {missing}", hint=f"the header must be {','.join(IMPORT_COLUMNS)}")
+    bad_view = sorted(set(df["view"]) - set(S.VIEWS))
+    if bad_view:
+        raise AnnotationError(f"{path}: field 'view' has values {bad_view[:5]}", hint="use ego or exo")
+    for col in S.CLIP_FLOAT_COLUMNS:
+        df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
+    return df[IMPORT_COLUMNS]
+
+
+def _load_features(path: Path, clips: pd.DataFrame, clips_csv) -> np.ndarray:
+    if not path.exists():
+        raise InputNotFound(f"{path}: no such features file or folder")
+    if path.is_file():
+        return _load_array(path)
+    files = {f.stem: f for f in sorted(path.iterdir()) if f.suffix in (".npy", ".pt", ".pth") or f.name.endswith(".pth.tar")}
+    files.update({f.name[: -len(".pth.tar")]: f for f in path.iterdir() if f.name.endswith(".pth.tar")})
+    out, cursor = [], {}
+    loaded: dict[str, np.ndarray] = {}
+    for i, video in enumerate(clips["video"]):
+        stem = Path(video).name.split(".")[0] if video else ""
+        if stem not in files:
+            raise AnnotationError(f"{clips_csv}: row {i} video {video!r} has no tensor {stem}.npy/.pt in {path}")
+        arr = loaded.setdefault(stem, _load_array(files[stem]))
+        k = cursor.get(stem, 0)
+        if k >= len(arr):
+            raise AnnotationError(f"{clips_csv}: more rows for video {stem!r} than the {len(arr)} windows in {files[stem]}")
+        out.append(arr[k])
+        cursor[stem] = k + 1
+    return np.stack(out) if out else np.zeros((0, 1, 1), np.float32)
+
+
+def _load_array(f: Path) -> np.ndarray:
+    if f.suffix == ".npy":
+        try:
+            return np.load(f, allow_pickle=False)
+        except ValueError as e:
+            raise StoreError(f"{f}: not a plain numeric .npy ({e})", hint="object arrays are refused for safety") from e
+    import torch
+
+    try:
+        t = torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise StoreError(f"{f}: cannot load as a tensor with weights_only=True ({type(e).__name__})",
+                         hint="save plain tensors (torch.save(tensor)), never pickled objects") from e
+    if not hasattr(t, "numpy"):
+        raise StoreError(f"{f}: holds a {type(t).__name__}, expected a tensor [windows, D] or [windows, T, D]")
+    return t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+
+
+def _import_text(text: Path | None, encoder: str | None, clips: pd.DataFrame, clips_csv) -> tuple:
+    if text is not None:
+        if not Path(text).exists():
+            raise InputNotFound(f"{text}: no such text-embedding file")
+        emb = np.load(text, allow_pickle=False).astype(np.float32)
+        if emb.ndim != 2 or len(emb) != len(clips):
+            raise DimensionMismatch(f"{text}: shape {emb.shape}, expected [{len(clips)}, Dt] to match {clips_csv}")
+        return emb, {"name": "imported", "source": str(text)}
+    if encoder and encoder != "none":
+        from rosetta_cli.encoders import get_text_encoder
+
+        enc = get_text_encoder(encoder)
+        return np.asarray(enc.encode(list(clips["narration"])), dtype=np.float32), enc.info()
+    return None, None
+
+
+# --------------------------------------------------------------------------- export
+def export(store_path, out_dir) -> list[Path]:
+    """Plain files: features.npy ([N,D] if T=1 else [N,T,D]), text.npy, clips.csv, clips.parquet; pairs.csv for pairs."""
+    store = Store.open(store_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if store.kind == "pairs":
+        f = out / "pairs.csv"
+        store.pairs().to_csv(f, index=False)
+        return [f]
+    written = [_export_array(store, "features", out / "features.npy")]
+    if store.text_dim:
+        written.append(_export_array(store, "text", out / "text.npy"))
+    clips = store.clips()[IMPORT_COLUMNS]
+    clips.to_csv(out / "clips.csv", index=False)
+    clips.to_parquet(out / "clips.parquet", index=False)
+    return written + [out / "clips.csv", out / "clips.parquet"]
+
+
+def _export_array(store: Store, name: str, f: Path) -> Path:
+    arr = store.b.get(name)
+    shape = arr.shape
+    squeeze = name == "features" and shape[1] == 1
+    mm = np.lib.format.open_memmap(f, mode="w+", dtype=arr.dtype, shape=(shape[0], shape[2]) if squeeze else shape)
+    for a, b in store.blocks(65536):
+        block = store.b.read(name, slice(a, b))
+        mm[a:b] = block[:, 0] if squeeze else block
+    mm.flush()
+    del mm
+    return f

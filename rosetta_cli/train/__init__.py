@@ -1,0 +1,1 @@
+"""Shared training infrastructure: atomic checkpoints, chunk-shuffled streaming, torchrun helpers."""

@@ -1,0 +1,134 @@
+"""Checkpoint directories: safetensors weights + JSON config + a weights_only training state.
+
+Layout of a checkpoint directory:
+  config.json          {"format": "rosetta-checkpoint", "format_version", "kind", "model": {...}, ...}
+  model.safetensors    model weights
+  ema.safetensors      EMA weights (optional)
+  state.pt             optimizer/scheduler/step/torch RNG (tensors + plain containers only, so it
+                       loads with torch.load(weights_only=True); never an arbitrary pickle)
+  rng.json             numpy / python RNG states (JSON)
+Writes go to a temporary sibling directory that is renamed into place, so a crash
+never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from rosetta_cli.errors import CheckpointError, InputNotFound
+from rosetta_cli.provenance import sha256_file
+
+CKPT_FORMAT = "rosetta-checkpoint"
+CKPT_VERSION = 1
+
+
+def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_state: dict | None = None,
+                    train_state: dict | None = None, np_rng: np.random.Generator | None = None) -> Path:
+    """Atomically write (or replace) the checkpoint directory `path`."""
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
+    if ema_state is not None:
+        save_file({k: v.detach().contiguous().cpu() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
+    if train_state is not None:
+        torch.save(train_state, tmp / "state.pt")
+    rng = {"python": _py_state_to_json(random.getstate())}
+    if np_rng is not None:
+        rng["numpy"] = np_rng.bit_generator.state
+    (tmp / "rng.json").write_text(json.dumps(rng))
+    meta = {"format": CKPT_FORMAT, "format_version": CKPT_VERSION, "kind": kind, **config}
+    meta["weights_sha256"] = sha256_file(tmp / "model.safetensors")
+    (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+    _atomic_replace(tmp, path)
+    return path
+
+
+def _atomic_replace(tmp: Path, path: Path) -> None:
+    old = None
+    if path.exists():
+        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+        os.rename(path, old)
+    os.rename(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_config(path, kind: str | None = None) -> dict:
+    """config.json of a checkpoint, checked for format, version and kind."""
+    path = Path(path)
+    if not path.exists():
+        raise InputNotFound(f"{path}: no such checkpoint", hint="train one first, or check the path")
+    cfg_file = path / "config.json"
+    try:
+        meta = json.loads(cfg_file.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{cfg_file}: unreadable checkpoint config ({e})",
+                              hint="the checkpoint is damaged; retrain or restore it") from e
+    if meta.get("format") != CKPT_FORMAT:
+        raise CheckpointError(f"{path}: not a rosetta checkpoint", hint="give a directory written by rosetta")
+    if meta.get("format_version") != CKPT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format v{meta.get('format_version')} but this rosetta reads v{CKPT_VERSION}",
+                              hint="retrain with this version")
+    if kind is not None and meta.get("kind") != kind:
+        raise CheckpointError(f"{path}: is a {meta.get('kind')!r} checkpoint, expected {kind!r}")
+    return meta
+
+
+def load_weights(path, name: str = "model") -> dict:
+    """Tensors of `<name>.safetensors` in a checkpoint dir (raises CheckpointError if damaged)."""
+    from safetensors.torch import load_file
+
+    f = Path(path) / f"{name}.safetensors"
+    try:
+        return load_file(str(f))
+    except Exception as e:  # safetensors raises several types on truncation
+        raise CheckpointError(f"{f}: damaged or missing weights ({type(e).__name__}: {e})",
+                              hint="retrain, or resume from an intact checkpoint") from e
+
+
+def load_train_state(path) -> dict | None:
+    import torch
+
+    f = Path(path) / "state.pt"
+    if not f.exists():
+        return None
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{f}: damaged training state ({type(e).__name__})", hint="cannot resume; start afresh") from e
+
+
+def restore_rng(path, np_rng: np.random.Generator | None = None) -> None:
+    f = Path(path) / "rng.json"
+    if not f.exists():
+        return
+    rng = json.loads(f.read_text())
+    random.setstate(_py_state_from_json(rng["python"]))
+    if np_rng is not None and "numpy" in rng:
+        np_rng.bit_generator.state = rng["numpy"]
+
+
+def verify_weights(path) -> None:
+    """Raise CheckpointError if model.safetensors does not match the recorded sha256."""
+    meta = read_config(path)
+    if meta.get("weights_sha256") and sha256_file(Path(path) / "model.safetensors") != meta["weights_sha256"]:
+        raise CheckpointError(f"{path}: weights do not match their recorded checksum", hint="the file is damaged")
+
+
+def _py_state_to_json(state):
+    return [state[0], list(state[1]), state[2]]
+
+
+def _py_state_from_json(state):
+    return (state[0], tuple(state[1]), state[2])

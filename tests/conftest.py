@@ -1,0 +1,41 @@
+"""Shared test helpers: run the CLI in-process and capture exit code and output."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
+TEST_VIDEOS = REPO / "tests" / "data" / "videos"
+
+
+class CliResult:
+    def __init__(self, code, out, err):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return f"CliResult(code={self.code}, err={self.err[-500:]!r})"
+
+
+@pytest.fixture
+def cli(capsys):
+    """cli('store', 'info', path) → CliResult(code, stdout, stderr), through rosetta_cli.cli.app.main."""
+    from rosetta_cli.cli.app import main
+
+    def run(*args):
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run

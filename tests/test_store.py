@@ -1,0 +1,252 @@
+"""Feature store: both backends, concurrency, plain-library readability, store commands, bad input."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+
+from rosetta_cli.store import DONE, FAILED, PENDING, Store
+from rosetta_cli.store.inspect import validate
+
+BACKENDS = [".zarr", ".h5"]
+
+
+def make_clips(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "clip_id": [f"v{i // 3}/c{i}" for i in range(n)],
+        "video": [f"/data/v{i // 3}.mp4" for i in range(n)],
+        "start": np.round(rng.uniform(0, 10, n), 3),
+        "end": np.round(rng.uniform(10, 20, n), 3),
+        "view": ["ego" if i % 2 == 0 else "exo" for i in range(n)],
+        "sync_id": [f"take{i // 2}" if i < n // 2 else "" for i in range(n)],
+        "narration": [f"C cuts pepper, {i} times" for i in range(n)],
+        "label": [["cut pepper", "pour milk", ""][i % 3] for i in range(n)],
+        "skill": [["good", "bad", ""][i % 3] for i in range(n)],
+        "split": ["train" if i % 4 else "test" for i in range(n)],
+    })
+
+
+def make_store(path, n=10, T=2, D=6, Dt=4, chunk=4, seed=0, done=True):
+    s = Store.create(path, kind="features", clips=make_clips(n, seed), frames=T, dim=D, text_dim=Dt, chunk_rows=chunk)
+    rng = np.random.default_rng(seed)
+    feats = rng.standard_normal((n, T, D)).astype(np.float16)
+    text = rng.standard_normal((n, Dt)).astype(np.float32)
+    if done:
+        s.write_rows(0, features=feats, text=text, status=DONE)
+        s.finalize()
+    return s, feats, text
+
+
+@pytest.mark.parametrize("suffix", BACKENDS)
+def test_roundtrip_values(tmp_path, suffix):
+    s, feats, text = make_store(tmp_path / f"a{suffix}")
+    s.close()
+    r = Store.open(tmp_path / f"a{suffix}", kind="features")
+    assert (r.n_rows, r.frames, r.dim, r.text_dim) == (10, 2, 6, 4)
+    np.testing.assert_array_equal(r.features(), feats)
+    np.testing.assert_array_equal(r.text(), text)
+    np.testing.assert_allclose(r.pooled(np.array([3, 1])), feats[[3, 1]].astype(np.float32).mean(1))
+    c = r.clips()
+    assert list(c["label"][:3]) == ["cut pepper", "pour milk", ""]
+    assert list(c["label_id"][:3]) == [r.labels.index("cut pepper"), r.labels.index("pour milk"), -1]
+    assert c["narration"][4] == "C cuts pepper, 4 times"
+    assert r.status_counts() == {"pending": 0, "done": 10, "failed": 0}
+
+
+def _writer(path, start, stop, seed):
+    s = Store.open(path, mode="r+")
+    rng = np.random.default_rng(seed)
+    for a in range(start, stop, s.chunk_rows):
+        b = min(a + s.chunk_rows, stop)
+        s.write_rows(a, features=rng.standard_normal((b - a, s.frames, s.dim)), status=DONE, errors=[""] * (b - a))
+
+
+def test_two_processes_disjoint_chunks(tmp_path):
+    path = tmp_path / "c.zarr"
+    s = Store.create(path, kind="features", clips=make_clips(64), frames=2, dim=8, chunk_rows=8)
+    s.close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), 0, 32, 1)), ctx.Process(target=_writer, args=(str(path), 32, 64, 2))]
+    [p.start() for p in procs]
+    [p.join(60) for p in procs]
+    assert all(p.exitcode == 0 for p in procs)
+    r = Store.open(path)
+    assert r.status_counts()["done"] == 64
+    exp = np.concatenate([np.random.default_rng(1).standard_normal((32, 2, 8)), np.random.default_rng(2).standard_normal((32, 2, 8))])
+    np.testing.assert_array_equal(r.features(), exp.astype(np.float16))
+
+
+def test_plain_zarr_reader_follows_docs(tmp_path):
+    """Read with zarr alone, using only names from docs/store-format.md."""
+    s, feats, text = make_store(tmp_path / "p.zarr")
+    g = zarr.open_group(str(tmp_path / "p.zarr"), mode="r")
+    meta = g.attrs["rosetta"]
+    assert meta["format"] == "rosetta-store" and meta["kind"] == "features"
+    np.testing.assert_array_equal(g["features"][:], feats)
+    np.testing.assert_array_equal(g["text"][:], text)
+    labels = np.asarray(g["clips/label"][:])
+    assert meta["labels"][labels[0]] == "cut pepper"
+    assert str(g["clips/clip_id"][2]) == "v0/c2"
+    assert (g["status"][:] == 1).all()
+    doc = (Path(__file__).parents[1] / "docs" / "store-format.md").read_text()
+    for name in ["clips/clip_id", "clips/sync_id", "features", "text", "status", "errors", "pairs/query_row", "\"rosetta\""]:
+        assert name in doc
+
+
+def test_plain_h5py_reader_follows_docs(tmp_path):
+    s, feats, text = make_store(tmp_path / "p.h5")
+    s.close()
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        meta = json.loads(f.attrs["rosetta"])
+        assert meta["kind"] == "features"
+        np.testing.assert_array_equal(f["features"][:], feats)
+        assert f["clips/clip_id"].asstr()[2] == "v0/c2"
+        assert f["clips/view"].asstr()[1] == "exo"
+
+
+def test_convert_roundtrip_bit_for_bit(tmp_path, cli):
+    s, feats, _ = make_store(tmp_path / "a.zarr", n=11)
+    s.write_rows(3, status=[FAILED], errors=["decode error: x.mp4"])
+    s.close()
+    assert cli("store", "convert", tmp_path / "a.zarr", tmp_path / "b.h5").code == 0
+    assert cli("store", "convert", tmp_path / "b.h5", tmp_path / "c.zarr").code == 0
+    a, c = Store.open(tmp_path / "a.zarr"), Store.open(tmp_path / "c.zarr")
+    assert a.features().tobytes() == c.features().tobytes()
+    assert a.text().tobytes() == c.text().tobytes()
+    pd.testing.assert_frame_equal(a.clips(), c.clips())
+    assert a.meta == c.meta
+    np.testing.assert_array_equal(a.status(), c.status())
+    assert c.errors()[3] == "decode error: x.mp4"
+
+
+def test_merge_and_mismatch(tmp_path, cli):
+    make_store(tmp_path / "s0.zarr", n=5, seed=0)[0].close()
+    make_store(tmp_path / "s1.h5", n=7, seed=1)[0].close()
+    r = cli("store", "merge", tmp_path / "s0.zarr", tmp_path / "s1.h5", "--out", tmp_path / "m.zarr")
+    assert r.code == 0, r
+    m, a, b = (Store.open(tmp_path / p) for p in ("m.zarr", "s0.zarr", "s1.h5"))
+    np.testing.assert_array_equal(m.features(), np.concatenate([a.features(), b.features()]))
+    assert list(m.clips()["label"]) == list(a.clips()["label"]) + list(b.clips()["label"])
+    make_store(tmp_path / "bad.zarr", n=3, D=5)[0].close()
+    r = cli("store", "merge", tmp_path / "s0.zarr", tmp_path / "bad.zarr", "--out", tmp_path / "m2.zarr")
+    assert r.code == 2 and "D=5" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "m2.zarr").exists()
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (6, 3, 5)])
+def test_import_export_roundtrip(tmp_path, cli, shape):
+    feats = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    np.save(tmp_path / "f.npy", feats)
+    text = np.random.default_rng(1).standard_normal((6, 4)).astype(np.float32)
+    np.save(tmp_path / "t.npy", text)
+    clips = make_clips(6)
+    clips["start"] = [0.5, np.nan, 1, 2, 3, 4]
+    clips.to_csv(tmp_path / "clips.csv", index=False)
+    r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "clips.csv",
+            "--text", tmp_path / "t.npy", "--out", tmp_path / "i.zarr")
+    assert r.code == 0, r
+    assert cli("store", "export", tmp_path / "i.zarr", "--out", tmp_path / "exp").code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "exp" / "features.npy"), feats)
+    np.testing.assert_array_equal(np.load(tmp_path / "exp" / "text.npy"), text)
+    assert (tmp_path / "exp" / "clips.csv").read_text() == (tmp_path / "clips.csv").read_text()
+    pq = pd.read_parquet(tmp_path / "exp" / "clips.parquet")
+    assert list(pq.columns) == list(clips.columns)
+
+
+def test_import_folder_of_per_video_tensors(tmp_path, cli):
+    import torch
+
+    d = tmp_path / "feats"
+    d.mkdir()
+    a, b = np.arange(12, dtype=np.float32).reshape(3, 4), -np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.save(d / "vidA.npy", a)
+    torch.save(torch.from_numpy(b), d / "vidB.pt")
+    clips = make_clips(5)
+    clips["video"] = ["vidA.mp4", "vidB.mp4", "vidA.mp4", "vidA.mp4", "vidB.mp4"]
+    clips.to_csv(tmp_path / "c.csv", index=False)
+    r = cli("store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "i.h5")
+    assert r.code == 0, r
+    s = Store.open(tmp_path / "i.h5")
+    np.testing.assert_array_equal(s.features()[:, 0], np.stack([a[0], b[0], a[1], a[2], b[1]]))
+
+
+def test_bad_inputs_one_line_and_nothing_changed(tmp_path, cli):
+    r = cli("store", "info", tmp_path / "nope.zarr")
+    assert r.code == 2 and "nope.zarr" in r.err and len(r.err.strip().splitlines()) == 1
+    (tmp_path / "dir.zarr").mkdir()
+    (tmp_path / "dir.zarr" / "x.txt").write_text("hi")
+    r = cli("store", "info", tmp_path / "dir.zarr")
+    assert r.code == 2 and "not a" in r.err
+    with h5py.File(tmp_path / "foreign.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    r = cli("store", "validate", tmp_path / "foreign.h5")
+    assert r.code == 2 and "not a rosetta store" in r.err
+    make_store(tmp_path / "s.zarr")[0].close()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    pd.DataFrame({"video": ["a.mp4"]}).to_csv(tmp_path / "short.csv", index=False)
+    np.save(tmp_path / "f.npy", np.zeros((2, 3), np.float32))
+    r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "short.csv", "--out", tmp_path / "o.zarr")
+    assert r.code == 2 and "missing columns" in r.err
+    make_clips(3).to_csv(tmp_path / "three.csv", index=False)
+    r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "three.csv", "--out", tmp_path / "o.zarr")
+    assert r.code == 2 and "3 rows" in r.err and "2 feature rows" in r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["short.csv", "f.npy", "three.csv"])
+    make_clips(2).to_csv(tmp_path / "two.csv", index=False)
+    r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "two.csv", "--out", tmp_path / "s.zarr")
+    assert r.code == 2 and "--overwrite" in r.err
+    assert Store.open(tmp_path / "s.zarr").n_rows == 10
+
+
+def test_wrong_kind(tmp_path):
+    from rosetta_cli.errors import StoreError
+
+    Store.create_pairs(tmp_path / "p.zarr", pd.DataFrame({c: [] for c in
+                       ["query_row", "query_clip_id", "candidate_row", "candidate_clip_id", "rank", "score", "weight"]}))
+    with pytest.raises(StoreError, match="'pairs' store"):
+        Store.open(tmp_path / "p.zarr", kind="features")
+
+
+def test_damaged_store_info_and_validate(tmp_path, cli):
+    s, _, _ = make_store(tmp_path / "d.zarr", n=12, chunk=4)
+    s.close()
+    assert cli("store", "validate", tmp_path / "d.zarr").code == 0
+    shutil.rmtree(tmp_path / "d.zarr" / "features" / "c" / "1")
+    r = cli("store", "validate", tmp_path / "d.zarr")
+    assert r.code == 1 and "chunk 1" in r.err
+    (tmp_path / "d.zarr" / "status" / "zarr.json").write_text("{broken")
+    r = cli("store", "info", tmp_path / "d.zarr", "--json")
+    assert r.code == 0
+    assert json.loads(r.out)["damage"], r.out
+
+
+def test_validate_nan_and_truncated_h5(tmp_path, cli):
+    s, feats, _ = make_store(tmp_path / "n.h5", n=6)
+    s.write_rows(2, features=np.full((1, 2, 6), np.nan), status=[DONE])
+    s.write_rows(3, features=np.full((1, 2, 6), np.nan), status=[PENDING])
+    s.close()
+    r = cli("store", "validate", tmp_path / "n.h5")
+    assert r.code == 1 and "row 2" in r.err and "row 3" not in r.err
+    data = (tmp_path / "n.h5").read_bytes()
+    (tmp_path / "t.h5").write_bytes(data[: len(data) // 2])
+    r = cli("store", "info", tmp_path / "t.h5")
+    assert r.code == 2 and "t.h5" in r.err
+
+
+def test_info_json_keys(tmp_path, cli):
+    s, _, _ = make_store(tmp_path / "i.zarr", n=9)
+    s.write_rows(0, status=[FAILED, PENDING], errors=["bad", ""])
+    s.close()
+    r = cli("store", "info", tmp_path / "i.zarr", "--json")
+    d = json.loads(r.out)
+    assert d["kind"] == "features" and d["rows"] == 9 and d["frames"] == 2 and d["dim"] == 6 and d["text_dim"] == 4
+    assert d["status"] == {"pending": 1, "done": 7, "failed": 1}
+    assert d["views"] == {"ego": 5, "exo": 4}
