@@ -98,6 +98,7 @@ def main():
         args.repeats, args.shuffled_chunks = 1, 16
     n, T, D, c = args.rows, args.frames, args.dim, args.chunk
     root = Path(args.dir or tempfile.mkdtemp(prefix="rosetta-store-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
     clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": ["ego"] * n})
     rows = []
     for name, make in (("memmap (baseline)", lambda: MemmapStore(root / "raw.npy", n, T, D, c)),

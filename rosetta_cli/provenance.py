@@ -23,7 +23,11 @@ def now_iso() -> str:
 
 
 def command_line() -> list[str]:
-    return [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
+    """The command as the user could retype it (`python -m rosetta_cli` and torchrun runs show as `rosetta`)."""
+    if not sys.argv:
+        return []
+    prog = Path(sys.argv[0]).name
+    return ["rosetta" if prog in ("__main__.py", "rosetta", "-m", "-c") else prog, *sys.argv[1:]]
 
 
 def base_attrs(kind: str, config: Any = None) -> dict:

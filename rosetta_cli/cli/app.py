@@ -44,9 +44,10 @@ def _version(value: bool):
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    workspace: str = typer.Option(None, "--workspace", envvar="ROSETTA_WORKSPACE",
+                                  help="Workspace directory holding rosetta.toml (default: the current one)."),
 ):
-    if debug:
-        os.environ["ROSETTA_DEBUG"] = "1"
+    """Global options. --debug and --workspace are read by main() before dispatch."""
 
 
 def _register_all() -> None:
@@ -63,10 +64,19 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point. Exits with the documented codes."""
     from rosetta_cli.errors import RosettaError
 
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:]) or os.environ.get("ROSETTA_DEBUG") == "1"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    plan = None
     try:
-        app(args=argv, standalone_mode=False, prog_name="rosetta")
+        from rosetta_cli.workspace.resolve import register, rewrite
+
+        plan = rewrite(argv)
+        sys.argv = ["rosetta", *plan.argv]  # provenance records the fully resolved command
+        app(args=plan.argv, standalone_mode=False, prog_name="rosetta")
+        register(plan)
     except RosettaError as e:
+        if plan is not None and e.exit_code == 3:  # finished with some failed rows: the output still exists
+            register(plan)
         _fail(e, debug, e.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("rosetta: interrupted; rerun the same command to resume\n")

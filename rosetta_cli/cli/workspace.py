@@ -1,0 +1,68 @@
+"""`rosetta init` and `rosetta status`: the workspace that lets stages run without spelling out paths."""
+
+from __future__ import annotations
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init_cmd)
+    app.command("status")(status_cmd)
+
+
+def _root():
+    from rosetta_cli.workspace.config import workspace_root
+    import os
+
+    return workspace_root(os.environ.get("ROSETTA_WORKSPACE"))
+
+
+def init_cmd(force: bool = typer.Option(False, "--force", help="Rewrite rosetta.toml from scratch.")):
+    """Create a workspace (rosetta.toml with commented keys, and features/ pairs/ models/ reports/).
+
+    Example: mkdir proj && cd proj && rosetta init && rosetta extract --videos ~/data/ego4d/
+    """
+    from rosetta_cli.workspace.resolve import init_workspace
+
+    ws = init_workspace(_root(), force=force)
+    console.print(f"[green]✓[/green] workspace ready: {ws.file}")
+
+
+def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout."),
+               commands: bool = typer.Option(False, "--commands", help="Print a shell script that rebuilds the workspace.")):
+    """Show every stage's output, state (missing / partial / done / stale), size and age.
+
+    A stage is stale when an input's fingerprint differs from the one recorded in its provenance.
+    Example: rosetta status ; rosetta status --commands > rebuild.sh
+    """
+    from rosetta_cli.errors import UsageError
+    from rosetta_cli.workspace.config import load
+    from rosetta_cli.workspace.status import as_json as to_json, commands_script, stage_states
+
+    ws = load(_root())
+    if ws is None:
+        raise UsageError(f"{_root()}: no rosetta.toml here", hint="run `rosetta init`, or pass --workspace DIR")
+    states = stage_states(ws)
+    if commands:
+        typer.echo(commands_script(ws, states), nl=False)
+    elif as_json:
+        emit_json(to_json(states))
+    else:
+        _table(states)
+
+
+def _table(states) -> None:
+    from rich.table import Table
+
+    colour = {"done": "green", "partial": "yellow", "stale": "red", "missing": "dim"}
+    t = Table(title="rosetta workspace")
+    for col in ("stage", "output", "state", "rows", "size", "made", "to update"):
+        t.add_column(col)
+    for s in states:
+        size = f"{s.size_bytes / 1e6:.1f} MB" if s.size_bytes is not None else ""
+        state = f"[{colour[s.state]}]{s.state}[/]"
+        t.add_row(s.stage, s.output or "", state, s.rows or "", size, (s.made or "")[:19],
+                  s.command if s.state != "done" else "")
+    console.print(t)

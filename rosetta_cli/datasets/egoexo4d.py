@@ -1,0 +1,346 @@
+"""`egoexo4d`: synchronized ego + exo clips from Ego-Exo4D (the paired set, and the benchmark).
+
+Files (under root): takes.json (a list, or {"takes": [...]}); optional
+annotations/keystep_segment_{train,val}.json, annotations/label_mapping.csv and
+annotations/proficiency_demonstrator_{train,val}.json.
+
+Cameras: the ego camera is the first (sorted) cam id starting with "aria" (stream
+"rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number. Video file:
+root/<root_dir>/<relative_path>; if absent, a file with the same name under root/<root_dir>,
+then under any folder of root named like the take (see _PathResolver); else the expected
+path is kept (the pipeline marks the row failed) unless missing="drop".
+
+Segments (option `segments`):
+- "keystep": one group per keystep segment; split "train" from *_train.json, "test" from
+  *_val.json; label = step_name (from label_mapping.csv by label_id when present).
+- "take": one group per take over [task_start_sec, task_end_sec] (whole video when
+  absent), or windows of `window`/`stride` seconds inside that span (for D_pair);
+  split from the proficiency file that lists the take ("test" for val), else "train".
+- "auto" (default): "keystep" when a keystep file exists, else "take".
+Each group gives one ego row and the chosen exo rows, all with one sync_id
+"{take_uid}/{ego_segment_name}" (keystep; the split and segment index when the name is
+absent) or "{take_uid}" / "{take_uid}@<start>-<end>" (take). clip_id = "{sync_id}/{cam_id}".
+
+exo_cams: "all" | "best" (take's best_exo; the first exo cam when best_exo is absent or
+unknown, counted in stats) | N (the first N exo cams sorted) | "cam01,cam03" (those ids).
+
+Skill (proficiency_score -> "good"/"bad"; the paper does not publish its mapping):
+- "expert-vs-novice" (default): Intermediate/Late Expert -> good; Novice/Early Expert -> bad
+- "late-only": only Late Expert -> good, the rest bad
+- "novice-only-bad": only Novice -> bad, the rest good
+or a dict {level: "good"|"bad"|""}. Takes without a proficiency annotation get "".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from rosetta_cli.datasets.annot import bad, find_file, get, read_csv, read_json
+from rosetta_cli.datasets.base import Manifest, clip_frame, unique_ids, vocab, window_id
+from rosetta_cli.datasets.ego4d import check_missing
+from rosetta_cli.datasets.folder import check_window, windows
+from rosetta_cli.datasets.videos import list_videos
+from rosetta_cli.errors import InputNotFound, UsageError
+
+ANNOTATION = "takes.json"
+LEVELS = ("Novice", "Early Expert", "Intermediate Expert", "Late Expert")
+SKILL_MAPS = {
+    "expert-vs-novice": {"Novice": "bad", "Early Expert": "bad", "Intermediate Expert": "good", "Late Expert": "good"},
+    "late-only": {"Novice": "bad", "Early Expert": "bad", "Intermediate Expert": "bad", "Late Expert": "good"},
+    "novice-only-bad": {"Novice": "bad", "Early Expert": "good", "Intermediate Expert": "good", "Late Expert": "good"},
+}
+SPLITS = (("train", "train"), ("val", "test"))  # (file suffix, split name)
+_EXO = re.compile(r"^(cam|gp)(\d+)$", re.IGNORECASE)
+
+
+def load(
+    root: Path,
+    *,
+    exo_cams: str | int = "all",
+    skill_map: str | dict = "expert-vs-novice",
+    segments: str = "auto",
+    window: float | None = None,
+    stride: float | None = None,
+    missing: str = "keep",
+) -> Manifest:
+    """Synchronized ego/exo rows (see the module docstring)."""
+    check_missing(missing)
+    smap = resolve_skill_map(skill_map)
+    takes_path = find_file(root, ANNOTATION) if root.is_dir() else root
+    if takes_path is None:
+        raise InputNotFound(f"no {ANNOTATION} under {root}", hint="pass the Ego-Exo4D root (with takes.json)")
+    base = takes_path.parent
+    takes = parse_takes(takes_path)
+    ann = base / "annotations"
+    keystep_files = [(ann / f"keystep_segment_{s}.json", split) for s, split in SPLITS]
+    keystep_files = [(p, s) for p, s in keystep_files if p.is_file()]
+    mode = _mode(segments, keystep_files, window)
+    skills, prof_split, prof_sources = _proficiency(ann, smap)
+    mapping, map_vocab = _label_mapping(ann / "label_mapping.csv")
+    sources = [str(takes_path)] + prof_sources + ([str(ann / "label_mapping.csv")] if mapping is not None else [])
+    if mode == "keystep":
+        groups, stats = _keystep_groups(keystep_files, takes, mapping)
+        sources += [str(p) for p, _ in keystep_files]
+    else:
+        groups, stats = _take_groups(takes, prof_split, window, stride), {}
+    syncs, _ = unique_ids([g["sync"] for g in groups])  # a repeated segment name must not merge groups
+    for g, sync in zip(groups, syncs):
+        g["sync"] = sync
+    rows = _rows(groups, takes, skills, exo_cams, base, root if root.is_dir() else base, missing, stats)
+    ids, _ = unique_ids([r["clip_id"] for r in rows])
+    clips = clip_frame(rows).assign(clip_id=ids)
+    opts = {"segments_resolved": mode, "skill_map_resolved": smap}
+    return Manifest("egoexo4d", clips, role="paired", labels=vocab(clips["label"], map_vocab),
+                    options=opts, sources=sources, stats=stats)
+
+
+def resolve_skill_map(skill_map) -> dict[str, str]:
+    """A {level: 'good'|'bad'|''} dict from a preset name or a dict (every level must be mapped)."""
+    if isinstance(skill_map, str):
+        if skill_map not in SKILL_MAPS:
+            raise UsageError(f"unknown skill_map {skill_map!r}", hint=f"choose one of {', '.join(SKILL_MAPS)} or pass a dict")
+        return dict(SKILL_MAPS[skill_map])
+    if not isinstance(skill_map, dict) or set(skill_map) != set(LEVELS) or not set(skill_map.values()) <= {"good", "bad", ""}:
+        raise UsageError(f"skill_map must map each of {', '.join(LEVELS)} to 'good', 'bad' or ''")
+    return dict(skill_map)
+
+
+def parse_takes(path: Path) -> dict[str, dict]:
+    """take_uid -> {name, root_dir, best_exo, start, end, cams{cam_id: relative_path}} (all validated)."""
+    data = read_json(path)
+    if isinstance(data, dict) and "takes" in data:
+        data = data["takes"]
+    if not isinstance(data, list):
+        raise bad(path, None, "takes", f"must be a list of takes (or {{'takes': [...]}}), got {type(data).__name__}")
+    takes = {}
+    for i, t in enumerate(data):
+        at = f"entry {i}"
+        uid = get(t, "take_uid", "str", path, at)
+        at = f"entry {i} (take_uid {uid!r})"
+        if uid in takes:
+            raise bad(path, at, "take_uid", "repeats an earlier take")
+        takes[uid] = {
+            "name": get(t, "take_name", "str", path, at),
+            "root_dir": get(t, "root_dir", "str", path, at),
+            "best_exo": get(t, "best_exo", "str", path, at, required=False),
+            "start": get(t, "task_start_sec", "num", path, at, required=False),
+            "end": get(t, "task_end_sec", "num", path, at, required=False),
+            "cams": _cams(path, at, get(t, "frame_aligned_videos", "dict", path, at)),
+        }
+    return takes
+
+
+def _cams(path: Path, at: str, fav: dict) -> dict[str, str]:
+    """{cam_id: relative_path} for the ego (aria*, stream rgb) and exo (camNN/gpNN, stream 0) cameras."""
+    cams = {}
+    for cam, streams in fav.items():
+        stream = "rgb" if cam.lower().startswith("aria") else "0" if _EXO.match(cam) else None
+        if stream is None:
+            continue  # collage, audio-only or other non-camera entries
+        field = f"frame_aligned_videos.{cam}"
+        if not isinstance(streams, dict):
+            raise bad(path, at, field, f"must be an object of streams, got {type(streams).__name__}")
+        if stream in streams:
+            cams[cam] = get(streams[stream], "relative_path", "str", path, at + f" {field}.{stream}")
+    return cams
+
+
+def ego_cam(cams: dict) -> str | None:
+    aria = sorted(c for c in cams if c.lower().startswith("aria"))
+    return aria[0] if aria else None
+
+
+def exo_list(cams: dict) -> list[str]:
+    """Exo cam ids sorted by (prefix, number): cam01 < cam02 < ... < gp01."""
+    return sorted((c for c in cams if _EXO.match(c)), key=lambda c: (_EXO.match(c)[1].lower(), int(_EXO.match(c)[2])))
+
+
+def choose_exo(exo_cams, exos: list[str], best: str | None, stats: dict) -> list[str]:
+    """The exo cams to use for one take (see exo_cams in the module docstring)."""
+    if exo_cams == "all":
+        return exos
+    if exo_cams == "best":
+        if best in exos:
+            return [best]
+        stats["best_exo_fallback"] = stats.get("best_exo_fallback", 0) + 1
+        return exos[:1]
+    n = _as_int(exo_cams)
+    if n is not None:
+        if n < 1:
+            raise UsageError(f"exo_cams must be >= 1, got {n}")
+        return exos[:n]
+    if isinstance(exo_cams, str) and exo_cams.strip():
+        wanted = [c.strip() for c in exo_cams.split(",") if c.strip()]
+        return [c for c in exos if c in wanted]
+    raise UsageError(f"exo_cams must be 'all', 'best', a count or 'cam01,cam02', got {exo_cams!r}")
+
+
+def _as_int(x) -> int | None:
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int):
+        return x
+    if isinstance(x, str) and re.fullmatch(r"-?\d+", x.strip()):
+        return int(x)
+    return None
+
+
+def _mode(segments: str, keystep_files: list, window) -> str:
+    if segments not in ("auto", "keystep", "take"):
+        raise UsageError(f"segments must be 'auto', 'keystep' or 'take', got {segments!r}")
+    mode = segments if segments != "auto" else ("keystep" if keystep_files else "take")
+    if mode == "keystep" and not keystep_files:
+        raise InputNotFound("segments='keystep' but no annotations/keystep_segment_{train,val}.json next to takes.json")
+    if mode == "keystep" and window is not None:
+        raise UsageError("window applies to segments='take' only", hint="drop window, or pass segments='take'")
+    return mode
+
+
+def _proficiency(ann: Path, smap: dict) -> tuple[dict, dict, list[str]]:
+    """take_uid -> skill, take_uid -> split, and the files read."""
+    skills, splits, sources = {}, {}, []
+    for suffix, split in SPLITS:
+        path = ann / f"proficiency_demonstrator_{suffix}.json"
+        if not path.is_file():
+            continue
+        data = read_json(path)
+        items = get(data, "annotations", "list", path, None)
+        for i, a in enumerate(items):
+            uid = get(a, "take_uid", "str", path, f"annotations[{i}]")
+            score = get(a, "proficiency_score", "str", path, f"annotations[{i}]")
+            if score not in smap:
+                raise bad(path, f"annotations[{i}]", "proficiency_score", f"must be one of {', '.join(LEVELS)}, got {score!r}")
+            skills[uid], splits[uid] = smap[score], split
+        sources.append(str(path))
+    return skills, splits, sources
+
+
+def _label_mapping(path: Path) -> tuple[dict | None, list[str]]:
+    """label_id -> step_name, and the vocab ordered by label_id (None, [] when the file is absent)."""
+    if not path.is_file():
+        return None, []
+    df = read_csv(path, ("label_id", "step_name"))
+    ids = []
+    for i, v in enumerate(df["label_id"].str.strip()):
+        if not re.fullmatch(r"-?\d+", v):
+            raise bad(path, f"row {i} (line {i + 2})", "label_id", f"must be an integer, got {v!r}")
+        ids.append(int(v))
+    mapping = dict(zip(ids, df["step_name"].str.strip()))
+    return mapping, [mapping[k] for k in sorted(mapping)]
+
+
+def _keystep_groups(files, takes: dict, mapping: dict | None) -> tuple[list[dict], dict]:
+    """One group {take, sync, start, end, label, split} per keystep segment."""
+    groups, stats = [], {"segments_unknown_take": 0}
+    for path, split in files:
+        segs = get(read_json(path), "segments", "list", path, None)
+        for i, s in enumerate(segs):
+            at = f"segments[{i}]"
+            uid = get(s, "take_uid", "str", path, at)
+            start, end = get(s, "start_time", "num", path, at), get(s, "end_time", "num", path, at)
+            if end <= start:
+                raise bad(path, at, "end_time", f"must be greater than start_time ({start}), got {end}")
+            label = _segment_label(path, at, s, mapping)
+            if uid not in takes:
+                stats["segments_unknown_take"] += 1
+                continue
+            name = get(s, "ego_segment_name", "str", path, at, required=False) or f"{split}{i}"
+            groups.append({"take": uid, "sync": f"{uid}/{name}", "start": float(start), "end": float(end),
+                           "label": label, "split": split})
+    return groups, stats
+
+
+def _segment_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
+    label_id = get(seg, "label_id", "num", path, at, required=False)
+    if mapping is not None and label_id is not None and int(label_id) in mapping:
+        return mapping[int(label_id)]
+    name = get(seg, "step_name", "str", path, at, required=mapping is None or label_id is None)
+    if name is None:
+        raise bad(path, at, "label_id", f"{int(label_id)} is not in label_mapping.csv and step_name is missing")
+    return name.strip()
+
+
+def _take_groups(takes: dict, prof_split: dict, window, stride) -> list[dict]:
+    """One group per take (or per window of the task span)."""
+    stride = check_window(window, stride)
+    groups = []
+    for uid, t in takes.items():
+        start = float(t["start"]) if t["start"] is not None else 0.0
+        end = float(t["end"]) if t["end"] is not None else math.nan
+        common = {"take": uid, "label": "", "split": prof_split.get(uid, "train")}
+        spans = None
+        if window is not None and end > start:
+            spans = [(start + s, start + e) for s, e in windows(end - start, window, stride)]
+        if not spans:
+            groups.append({**common, "sync": uid, "start": start, "end": end})
+        else:
+            groups += [{**common, "sync": window_id(uid, s, e), "start": s, "end": e} for s, e in spans]
+    return groups
+
+
+def _rows(groups, takes, skills, exo_cams, base: Path, search_root: Path, missing: str, stats: dict) -> list[dict]:
+    """Ego + chosen exo rows per group, sharing the group's sync_id."""
+    resolve = _PathResolver(base, search_root)
+    chosen = {}
+    rows = []
+    for g in groups:
+        t = takes[g["take"]]
+        if g["take"] not in chosen:
+            exos = choose_exo(exo_cams, exo_list(t["cams"]), t["best_exo"], stats)
+            ego = ego_cam(t["cams"])
+            chosen[g["take"]] = ([ego] if ego else []) + exos
+        for cam in chosen[g["take"]]:
+            video, found = resolve(t["root_dir"], t["cams"][cam])
+            if not found and missing == "drop":
+                continue
+            view = "ego" if cam.lower().startswith("aria") else "exo"
+            rows.append({"clip_id": f"{g['sync']}/{cam}", "video": video, "start": g["start"], "end": g["end"],
+                         "view": view, "sync_id": g["sync"], "label": g["label"],
+                         "skill": skills.get(g["take"], ""), "split": g["split"]})
+    stats["videos_missing"] = resolve.missing
+    stats["takes_without_ego"] = sum(1 for c in chosen.values() if not any(x.lower().startswith("aria") for x in c))
+    return rows
+
+
+class _PathResolver:
+    """Where a take's camera video is (cached per file).
+
+    1. root/<root_dir>/<relative_path>;
+    2. else a file with that name anywhere under root/<root_dir> (e.g. a downscaled copy);
+    3. else a file with that name anywhere under root whose path has a folder named like
+       the take (the last part of root_dir): camera file names (cam01.mp4, aria01_214-1.mp4)
+       repeat across takes, so another take's file is never picked;
+    4. else the expected path of step 1, counted as missing.
+    """
+
+    def __init__(self, base: Path, search_root: Path):
+        self.base, self.search_root = base, search_root
+        self.by_name: dict[str, list[Path]] | None = None
+        self.take_videos: dict[Path, list[Path]] = {}
+        self.cache: dict[tuple, tuple[str, bool]] = {}
+        self.missing = 0
+
+    def __call__(self, root_dir: str, rel: str) -> tuple[str, bool]:
+        key = (root_dir, rel)
+        if key not in self.cache:
+            path = self.base / root_dir / rel
+            alt = path if path.is_file() else self._search(root_dir, Path(rel).name)
+            self.missing += alt is None
+            self.cache[key] = (str((alt or path).absolute()), alt is not None)
+        return self.cache[key]
+
+    def _search(self, root_dir: str, name: str) -> Path | None:
+        take_dir = self.base / root_dir
+        if take_dir not in self.take_videos:
+            self.take_videos[take_dir] = list_videos(take_dir) if take_dir.is_dir() else []
+        hits = [p for p in self.take_videos[take_dir] if p.name == name]
+        if not hits:
+            if self.by_name is None:
+                self.by_name = {}
+                for p in list_videos(self.search_root) if self.search_root.is_dir() else []:
+                    self.by_name.setdefault(p.name, []).append(p)
+            take = Path(root_dir).name
+            hits = [p for p in self.by_name.get(name, []) if take in p.relative_to(self.search_root).parts[:-1]]
+        return min(hits, key=lambda p: (len(p.parts), str(p))) if hits else None

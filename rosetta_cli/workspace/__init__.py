@@ -1,0 +1,1 @@
+"""Workspaces: roles → store paths in rosetta.toml, short commands, and `rosetta status`."""

@@ -1,0 +1,464 @@
+"""Dataset manifest importers (rosetta_cli.datasets) on small fixtures in the real layouts."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rosetta_cli.datasets import LOADERS, detect_dataset, load_manifest
+from rosetta_cli.datasets.ego4d import clean_text
+from rosetta_cli.datasets.egoexo4d import resolve_skill_map
+from rosetta_cli.errors import AnnotationError, InputNotFound, UsageError
+from rosetta_cli.store.schema import CLIP_COLUMNS
+
+FIX = Path(__file__).parent / "data" / "fixtures"
+
+
+def copy_fixture(name: str, tmp_path: Path) -> Path:
+    dst = tmp_path / name
+    if (FIX / name).is_dir():
+        shutil.copytree(FIX / name, dst)
+    else:
+        shutil.copy(FIX / name, dst)
+    return dst
+
+
+def touch(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def by_id(m) -> dict:
+    return {r.clip_id: r for r in m.clips.itertuples(index=False)}
+
+
+# ---------------------------------------------------------------- ego4d
+
+def test_ego4d_egovlp_windows_hand_computed(tmp_path):
+    root = copy_fixture("ego4d", tmp_path)
+    touch(root / "v2" / "full_scale" / "vid_a.mp4")
+    touch(root / "v2" / "full_scale" / "vid_b.MP4")
+    m = load_manifest(root)
+    assert m.dataset == "ego4d" and m.role == "ego"
+    assert list(m.clips.columns) == list(CLIP_COLUMNS)
+    # pass 1 timestamps: vid_a {2,4,6,8} (6 is #unsure, still counts for beta) -> beta 2;
+    # vid_b {0.2,1.2} -> beta 1; vid_c one narration -> excluded from alpha.
+    alpha = (2.0 + 1.0) / 2
+    assert m.options["alpha"] == pytest.approx(alpha)
+    ha, hb = 2.0 / (2 * alpha), 1.0 / (2 * alpha)  # 2/3 and 1/3
+    expect = {
+        "vid_a/p1/1": (2 - ha, 2 + ha, "picks up a knife"),
+        "vid_a/p1/0": (4 - ha, 4 + ha, "cuts the pepper"),
+        "vid_a/p1/2": (8 - ha, 8 + ha, "man X holds a cup"),
+        "vid_b/p1/0": (0.0, 0.2 + hb, "opens the fridge"),  # 0.2 - 1/3 < 0: clipped
+        "vid_b/p1/1": (1.2 - hb, 1.2 + hb, "closes the fridge"),
+        "vid_c/p1/0": (4.5, 5.5, "stirs the soup"),  # single narration: beta := alpha, 1 s
+    }
+    rows = by_id(m)
+    assert set(rows) == set(expect)  # the #unsure narration (index 3) is dropped
+    for cid, (s, e, text) in expect.items():
+        assert (rows[cid].start, rows[cid].end) == pytest.approx((s, e)), cid
+        assert rows[cid].narration == text
+        assert rows[cid].view == "ego" and rows[cid].split == "train" and rows[cid].sync_id == ""
+    assert m.stats["unsure_dropped"] == 1
+    # videos: found anywhere under root (any case of extension); a missing one keeps the expected path
+    assert rows["vid_a/p1/0"].video == str((root / "v2/full_scale/vid_a.mp4").absolute())
+    assert rows["vid_b/p1/0"].video.endswith("vid_b.MP4")
+    assert rows["vid_c/p1/0"].video == str((root / "v2/full_scale/vid_c.mp4").absolute())
+    assert m.stats["videos_missing"] == 1
+    assert m.sources == [str((root / "narration.json").absolute())]
+
+
+def test_ego4d_keep_unsure_does_not_move_windows(tmp_path):
+    root = copy_fixture("ego4d", tmp_path)
+    a = by_id(load_manifest(root))
+    b = by_id(load_manifest(root, keep_unsure=True))
+    assert set(b) - set(a) == {"vid_a/p1/3"}
+    assert b["vid_a/p1/3"].narration == "picks from the table"
+    assert (b["vid_a/p1/3"].start, b["vid_a/p1/3"].end) == pytest.approx((6 - 2 / 3, 6 + 2 / 3))
+    assert all(a[k].start == b[k].start and a[k].end == b[k].end for k in a)
+
+
+def test_ego4d_pass_2_and_split(tmp_path):
+    m = load_manifest(copy_fixture("ego4d", tmp_path), "ego4d", narration_pass=2, split="val")
+    rows = by_id(m)
+    # only vid_a has pass 2: beta = 6 = alpha -> 1 s windows
+    assert set(rows) == {"vid_a/p2/0", "vid_a/p2/1"}
+    assert (rows["vid_a/p2/0"].start, rows["vid_a/p2/0"].end) == pytest.approx((2.5, 3.5))
+    assert rows["vid_a/p2/1"].narration == "gives X a knife"
+    assert set(m.clips.split) == {"val"}
+    assert m.stats["videos_without_pass"] == 2
+    with pytest.raises(UsageError, match="narration_pass"):
+        load_manifest(FIX / "ego4d", narration_pass=3)
+
+
+def test_ego4d_missing_drop(tmp_path):
+    root = copy_fixture("ego4d", tmp_path)
+    touch(root / "vids" / "vid_b.mp4")
+    m = load_manifest(root, missing="drop")
+    assert sorted(m.clips.clip_id) == ["vid_b/p1/0", "vid_b/p1/1"]
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("#C C cuts the pepper", "cuts the pepper"),
+    ("#c c  opens   the door ", "opens the door"),
+    ("#C picks a cup", "picks a cup"),
+    ("#O man X holds a cup", "man X holds a cup"),
+    ("#C C gives #O X a knife", "gives X a knife"),
+    ("#C C drops #unsure", "drops"),
+    ("#C C Cuts carrots", "Cuts carrots"),
+    ("#C", ""),
+])
+def test_tag_cleaning(raw, clean):
+    assert clean_text(raw) == clean
+
+
+# ---------------------------------------------------------------- egoexo4d
+
+def egoexo_root(tmp_path) -> Path:
+    root = copy_fixture("egoexo4d", tmp_path)
+    fav = root / "takes" / "cmu_cooking_1" / "frame_aligned_videos"
+    for name in ("aria01_214-1.mp4", "cam01.mp4", "cam02.mp4"):
+        touch(fav / name)
+    touch(fav / "downscaled" / "448" / "cam03.mp4")  # found by name inside the take folder
+    return root
+
+
+def test_egoexo4d_sync_groups_all_cams(tmp_path):
+    root = egoexo_root(tmp_path)
+    m = load_manifest(root)
+    assert m.dataset == "egoexo4d" and m.role == "paired"
+    df = m.clips
+    assert len(df) == 2 * 4 + 2 * 3  # take a: aria01 + 3 exo; take b: aria02 + 2 exo (2 segments each)
+    for sync, g in df.groupby("sync_id"):
+        assert (g.view == "ego").sum() == 1, sync
+        assert g.start.nunique() == 1 and g.end.nunique() == 1 and g.label.nunique() == 1
+        assert g.clip_id.tolist() == [f"{sync}/{cam}" for cam in g.clip_id.str.rsplit("/", n=1).str[1]]
+    assert sorted(df.sync_id.unique()) == ["uid-a/uid-a_0", "uid-a/uid-a_1", "uid-b/uid-b_0", "uid-b/uid-b_1"]
+    g = df[df.sync_id == "uid-a/uid-a_0"]
+    assert g.clip_id.tolist() == ["uid-a/uid-a_0/aria01", "uid-a/uid-a_0/cam01", "uid-a/uid-a_0/cam02", "uid-a/uid-a_0/cam03"]
+    assert g.view.tolist() == ["ego", "exo", "exo", "exo"]
+    assert (g.start.iloc[0], g.end.iloc[0]) == (2.0, 5.5)
+    assert m.stats["segments_unknown_take"] == 1
+
+
+def test_egoexo4d_labels_splits_and_paths(tmp_path):
+    root = egoexo_root(tmp_path)
+    m = load_manifest(root)
+    rows = by_id(m)
+    # vocab ordered by label_id from label_mapping.csv, then labels not in the mapping
+    assert m.labels == ["Get a knife", "Wash pepper", "Slice pepper", "Plate the food"]
+    assert rows["uid-a/uid-a_0/cam01"].label == "Get a knife"  # mapping name wins over step_name
+    assert rows["uid-b/uid-b_1/cam01"].label == "Plate the food"  # label_id 5 not mapped: step_name
+    assert rows["uid-b/uid-b_1/aria02"].split == "test" and rows["uid-a/uid-a_0/aria01"].split == "train"
+    fav = root / "takes" / "cmu_cooking_1" / "frame_aligned_videos"
+    assert rows["uid-a/uid-a_0/aria01"].video == str((fav / "aria01_214-1.mp4").absolute())
+    assert rows["uid-a/uid-a_0/cam03"].video == str((fav / "downscaled/448/cam03.mp4").absolute())
+    # take b has no files: expected paths are kept (not the other take's cam01.mp4)
+    assert rows["uid-b/uid-b_0/cam01"].video == str((root / "takes/upenn_cooking_2/frame_aligned_videos/cam01.mp4").absolute())
+    assert m.stats["videos_missing"] == 3
+    assert len(load_manifest(root, missing="drop").clips) == 8
+    # take b relocated under another folder named like the take: found by name there
+    touch(root / "moved" / "upenn_cooking_2" / "cam01.mp4")
+    rows = by_id(load_manifest(root))
+    assert rows["uid-b/uid-b_0/cam01"].video == str((root / "moved/upenn_cooking_2/cam01.mp4").absolute())
+
+
+def test_egoexo4d_repeated_segment_names_stay_separate(tmp_path):
+    root = copy_fixture("egoexo4d", tmp_path)
+    val = json.loads((root / "annotations/keystep_segment_val.json").read_text())
+    val["segments"][0]["ego_segment_name"] = "uid-b_0"  # same name as a train segment of take b
+    write(root / "annotations/keystep_segment_val.json", val)
+    m = load_manifest(root)
+    assert (m.clips.groupby("sync_id").view.apply(lambda v: (v == "ego").sum()) == 1).all()
+    assert "uid-b/uid-b_0#1" in set(m.clips.sync_id)
+
+
+@pytest.mark.parametrize("exo_cams, take_a, take_b, fallback", [
+    ("all", ["cam01", "cam02", "cam03"], ["cam01", "cam04"], 0),
+    ("best", ["cam02"], ["cam01"], 1),  # take b has best_exo null: first exo cam, counted
+    (2, ["cam01", "cam02"], ["cam01", "cam04"], 0),
+    ("1", ["cam01"], ["cam01"], 0),
+    ("cam03,cam04", ["cam03"], ["cam04"], 0),
+])
+def test_egoexo4d_exo_cams(tmp_path, exo_cams, take_a, take_b, fallback):
+    m = load_manifest(egoexo_root(tmp_path), exo_cams=exo_cams)
+    exo = m.clips[m.clips.view == "exo"]
+    cams = lambda sync: exo[exo.sync_id == sync].clip_id.str.rsplit("/", n=1).str[1].tolist()
+    assert cams("uid-a/uid-a_1") == take_a and cams("uid-b/uid-b_0") == take_b
+    assert (m.clips.view == "ego").sum() == 4
+    assert m.stats.get("best_exo_fallback", 0) == fallback
+
+
+def test_egoexo4d_exo_cams_invalid():
+    with pytest.raises(UsageError, match="exo_cams"):
+        load_manifest(FIX / "egoexo4d", exo_cams=0)
+
+
+@pytest.mark.parametrize("name, a, b", [
+    ("expert-vs-novice", "good", "bad"),  # a: Intermediate Expert, b: Early Expert
+    ("late-only", "bad", "bad"),
+    ("novice-only-bad", "good", "good"),
+])
+def test_egoexo4d_skill_maps(name, a, b):
+    m = load_manifest(FIX / "egoexo4d", skill_map=name)
+    sk = m.clips.groupby(m.clips.sync_id.str.split("/").str[0]).skill.unique()
+    assert list(sk["uid-a"]) == [a] and list(sk["uid-b"]) == [b]
+    assert m.options["skill_map"] == name
+
+
+def test_skill_map_tables():
+    levels = ["Novice", "Early Expert", "Intermediate Expert", "Late Expert"]
+    table = {n: [resolve_skill_map(n)[lv] for lv in levels] for n in ("expert-vs-novice", "late-only", "novice-only-bad")}
+    assert table == {
+        "expert-vs-novice": ["bad", "bad", "good", "good"],
+        "late-only": ["bad", "bad", "bad", "good"],
+        "novice-only-bad": ["bad", "good", "good", "good"],
+    }
+    custom = dict(zip(levels, ["bad", "", "", "good"]))
+    assert resolve_skill_map(custom) == custom
+    with pytest.raises(UsageError, match="skill_map"):
+        resolve_skill_map("median")
+    with pytest.raises(UsageError, match="skill_map"):
+        resolve_skill_map({"Novice": "bad"})
+
+
+def test_egoexo4d_take_mode_windows_and_dict_form(tmp_path):
+    root = tmp_path / "ee"
+    root.mkdir()
+    takes = json.loads((FIX / "egoexo4d" / "takes.json").read_text())
+    (root / "takes.json").write_text(json.dumps({"takes": takes}))
+    m = load_manifest(root, exo_cams="best")  # no keystep files: auto -> take mode
+    assert m.options["segments_resolved"] == "take"
+    assert sorted(m.clips.sync_id.unique()) == ["uid-a", "uid-b"]
+    a = m.clips[m.clips.sync_id == "uid-a"]
+    assert (a.start.iloc[0], a.end.iloc[0]) == (1.0, 21.0)  # task span
+    assert math.isnan(m.clips[m.clips.sync_id == "uid-b"].end.iloc[0])  # no task span: whole video
+    w = load_manifest(root, segments="take", window=8, stride=6, exo_cams=1)
+    wa = w.clips[w.clips.clip_id.str.startswith("uid-a")]
+    # span [1, 21] = 20 s: windows at offsets 0, 6, 12 (18 + 8 > 20 is dropped)
+    assert sorted(wa.sync_id.unique()) == ["uid-a@1-9", "uid-a@13-21", "uid-a@7-15"]
+    assert (wa.groupby("sync_id").size() == 2).all()
+    with pytest.raises(InputNotFound, match="keystep"):
+        load_manifest(root, segments="keystep")
+
+
+# ---------------------------------------------------------------- htm-aa
+
+def test_htm_aa_windows(tmp_path):
+    root = copy_fixture("htm-aa", tmp_path)
+    touch(root / "videos" / "yt_a.mkv")
+    m = load_manifest(root)
+    assert m.dataset == "htm-aa" and m.role == "exo"
+    rows = by_id(m)
+    assert list(rows) == ["yt_a@0-3", "yt_a@8-12", "yt_b@3-7"]  # t=1 -> [-1, 3] clipped at 0
+    assert rows["yt_b@3-7"].narration == "whisk the eggs, slowly"
+    assert rows["yt_a@0-3"].video == str((root / "videos" / "yt_a.mkv").absolute())
+    assert rows["yt_b@3-7"].video == str((root / "videos" / "yt_b.mp4").absolute())  # expected path
+    assert set(m.clips.view) == {"exo"} and m.stats["empty_dropped"] == 1
+    m2 = load_manifest(root, window=1)
+    assert list(by_id(m2)) == ["yt_a@0.5-1.5", "yt_a@9.5-10.5", "yt_b@4.5-5.5"]
+
+
+def test_htm_aa_asr_source(tmp_path):
+    asr = tmp_path / "sentencified"
+    asr.mkdir()
+    (asr / "yt_c.csv").write_text("start,end,text\n0.5,2.25,hello there\n3,4,\n")
+    m = load_manifest(tmp_path, "htm-aa", source="asr")
+    assert list(m.clips.clip_id) == ["yt_c@0.5-2.25"]
+    assert (m.clips.start[0], m.clips.end[0]) == (0.5, 2.25)
+
+
+# ---------------------------------------------------------------- csv
+
+def test_csv_manifest(tmp_path):
+    path = copy_fixture("manifest.csv", tmp_path)
+    m = load_manifest(path)
+    assert m.dataset == "csv" and m.role is None
+    df = m.clips
+    assert df.clip_id.tolist() == ["videos/a.mp4", "videos/b.mp4@1.5-3", "videos/a.mp4@2-4"]
+    assert df.video.tolist() == [str((tmp_path / "videos" / n).absolute()) for n in ("a.mp4", "b.mp4", "a.mp4")]
+    assert df.start.tolist() == [0.0, 1.5, 2.0] and math.isnan(df.end[0]) and df.end[2] == 4.0
+    assert df.view.tolist() == ["ego", "exo", "ego"]  # empty view -> the `view` option
+    assert df.skill.tolist() == ["good", "good", ""] and df.split.tolist() == ["train", "train", "test"]
+    assert m.labels == ["Slice pepper"]
+    assert load_manifest(path, view="exo").clips.view.tolist() == ["ego", "exo", "exo"]
+
+
+def test_csv_minimal_and_duplicates(tmp_path):
+    (tmp_path / "m.csv").write_text("video\nx.mp4\nsub/x.mp4\nx.mp4\n")
+    m = load_manifest(tmp_path / "m.csv")
+    assert m.clips.clip_id.tolist() == ["x.mp4", "sub/x.mp4", "x.mp4#1"]
+    (tmp_path / "n.csv").write_text("video,clip_id\nx.mp4,a\ny.mp4,a\n")
+    with pytest.raises(AnnotationError, match=r"n\.csv row 1 \(line 3\): field 'clip_id'"):
+        load_manifest(tmp_path / "n.csv")
+
+
+@pytest.mark.parametrize("body, field", [
+    ("video,start\na.mp4,soon\n", "start"),
+    ("video,start,end\na.mp4,3,2\n", "end"),
+    ("video,view\na.mp4,top\n", "view"),
+    ("video,skill\na.mp4,great\n", "skill"),
+    ("video,end\n,3\n", "video"),
+    ("path,start\na.mp4,1\n", "video"),
+])
+def test_csv_errors_name_file_and_field(tmp_path, body, field):
+    (tmp_path / "bad.csv").write_text(body)
+    with pytest.raises(AnnotationError, match=rf"bad\.csv.*field '{field}'"):
+        load_manifest(tmp_path / "bad.csv", "csv")
+
+
+# ---------------------------------------------------------------- folder
+
+def test_folder_recursive_sorted_unique_ids(tmp_path):
+    for rel in ("b/clip.mp4", "a/clip.mp4", "a/x/Z.MOV", "c.webm", "notes.txt", ".hidden/h.mp4", "a/._clip.mp4"):
+        touch(tmp_path / rel)
+    m = load_manifest(tmp_path, view="exo")
+    assert m.dataset == "folder" and m.role is None
+    assert m.clips.clip_id.tolist() == ["a/clip.mp4", "a/x/Z.MOV", "b/clip.mp4", "c.webm"]
+    assert set(m.clips.view) == {"exo"} and m.clips.end.isna().all() and (m.clips.start == 0).all()
+    assert m.clips.video[0] == str((tmp_path / "a" / "clip.mp4").absolute())
+
+
+def test_folder_windows(tmp_path):
+    for rel in ("long.mp4", "short.mp4", "broken.mp4", "raises.mp4"):
+        touch(tmp_path / rel)
+    durations = {"long.mp4": 10.0, "short.mp4": 2.5, "broken.mp4": None}
+
+    def probe(path):
+        if path.name == "raises.mp4":
+            raise RuntimeError("moov atom not found")
+        return durations[path.name]
+
+    m = load_manifest(tmp_path, window=4, stride=3, duration_fn=probe)
+    ids = m.clips.clip_id.tolist()
+    # long: starts 0, 3, 6 (9 + 4 > 10 dropped); short: one [0, 2.5]; unreadable: whole-video rows
+    assert ids == ["broken.mp4", "long.mp4@0-4", "long.mp4@3-7", "long.mp4@6-10", "raises.mp4", "short.mp4@0-2.5"]
+    assert math.isnan(m.clips.end[0]) and m.stats["unknown_duration"] == 2
+    assert m.options["window"] == 4 and m.options["stride"] == 3
+    with pytest.raises(UsageError, match="duration"):
+        load_manifest(tmp_path, "folder", window=4)
+    with pytest.raises(UsageError, match="view"):
+        load_manifest(tmp_path, view="side")
+
+
+def test_single_video_file(tmp_path):
+    v = touch(tmp_path / "one.mkv")
+    assert detect_dataset(v) == "folder"
+    assert load_manifest(v).clips.clip_id.tolist() == ["one.mkv"]
+
+
+# ---------------------------------------------------------------- auto-detection
+
+def test_detect_dataset(tmp_path):
+    assert detect_dataset(FIX / "ego4d") == "ego4d"
+    assert detect_dataset(FIX / "egoexo4d") == "egoexo4d"
+    assert detect_dataset(FIX / "htm-aa") == "htm-aa"
+    assert detect_dataset(FIX / "manifest.csv") == "csv"
+    assert detect_dataset(FIX / "egoexo4d" / "takes.json") == "egoexo4d"
+    nested = tmp_path / "ego4d_root" / "v2" / "annotations"
+    nested.mkdir(parents=True)
+    shutil.copy(FIX / "ego4d" / "narration.json", nested)
+    assert detect_dataset(tmp_path / "ego4d_root") == "ego4d"
+    assert len(load_manifest(tmp_path / "ego4d_root")) == 6
+    touch(tmp_path / "vids" / "a.mp4")
+    assert detect_dataset(tmp_path / "vids") == "folder"
+    with pytest.raises(InputNotFound):
+        detect_dataset(tmp_path / "nope")
+    with pytest.raises(InputNotFound):
+        load_manifest(tmp_path / "nope")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(AnnotationError, match="'video'"):
+        detect_dataset(tmp_path / "other.csv")
+
+
+def test_registry_and_options():
+    assert set(LOADERS) == {"folder", "csv", "ego4d", "egoexo4d", "htm-aa"}
+    with pytest.raises(UsageError, match="exo_cams"):
+        load_manifest(FIX / "ego4d", exo_cams="all")
+    with pytest.raises(UsageError, match="unknown dataset"):
+        load_manifest(FIX / "ego4d", "kinetics")
+    m = load_manifest(FIX / "egoexo4d", "ego-exo4d", exo_cams=None)  # None = default
+    assert m.options["exo_cams"] == "all" and m.options["dataset"] == "egoexo4d"
+
+
+def test_deterministic_and_unique():
+    for name in ("ego4d", "egoexo4d", "htm-aa", "manifest.csv"):
+        a, b = load_manifest(FIX / name), load_manifest(FIX / name)
+        pd.testing.assert_frame_equal(a.clips, b.clips)
+        assert a.clips.clip_id.is_unique
+
+
+# ---------------------------------------------------------------- malformed annotations
+
+def write(path: Path, obj) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+def takes_with(tmp_path, mutate) -> Path:
+    takes = json.loads((FIX / "egoexo4d" / "takes.json").read_text())
+    mutate(takes)
+    write(tmp_path / "takes.json", takes)
+    return tmp_path
+
+
+def test_error_bad_json(tmp_path):
+    write(tmp_path / "narration.json", '{"vid_a": {"narration_pass_1": ')
+    with pytest.raises(AnnotationError, match=r"narration\.json: not valid JSON \(line 1"):
+        load_manifest(tmp_path)
+
+
+def test_error_missing_take_field(tmp_path):
+    root = takes_with(tmp_path, lambda t: t[1].pop("root_dir"))
+    with pytest.raises(AnnotationError, match=r"takes\.json entry 1 \(take_uid 'uid-b'\): field 'root_dir' is missing"):
+        load_manifest(root)
+
+
+def test_error_wrong_type_relative_path(tmp_path):
+    def mutate(t):
+        t[0]["frame_aligned_videos"]["cam01"]["0"]["relative_path"] = 7
+    with pytest.raises(AnnotationError, match=r"takes\.json entry 0 .*field 'relative_path' must be a string"):
+        load_manifest(takes_with(tmp_path, mutate))
+
+
+def test_error_ego4d_timestamp_type(tmp_path):
+    data = json.loads((FIX / "ego4d" / "narration.json").read_text())
+    data["vid_b"]["narration_pass_1"]["narrations"][1]["timestamp_sec"] = "1.2"
+    write(tmp_path / "narration.json", data)
+    with pytest.raises(AnnotationError) as e:
+        load_manifest(tmp_path)
+    msg = str(e.value)
+    assert "narration.json" in msg and "video 'vid_b'" in msg and "narrations[1]" in msg and "'timestamp_sec'" in msg
+
+
+def test_error_keystep_and_proficiency(tmp_path):
+    root = copy_fixture("egoexo4d", tmp_path)
+    ann = root / "annotations"
+    segs = json.loads((ann / "keystep_segment_val.json").read_text())
+    del segs["segments"][0]["end_time"]
+    write(ann / "keystep_segment_val.json", segs)
+    with pytest.raises(AnnotationError, match=r"keystep_segment_val\.json segments\[0\]: field 'end_time' is missing"):
+        load_manifest(root)
+    shutil.copy(FIX / "egoexo4d/annotations/keystep_segment_val.json", ann)
+    prof = json.loads((ann / "proficiency_demonstrator_train.json").read_text())
+    prof["annotations"][0]["proficiency_score"] = "Master"
+    write(ann / "proficiency_demonstrator_train.json", prof)
+    with pytest.raises(AnnotationError, match=r"proficiency_demonstrator_train\.json annotations\[0\]: field 'proficiency_score'"):
+        load_manifest(root)
+
+
+def test_error_htm_aa_timestamp(tmp_path):
+    write(tmp_path / "htm_aa_v1.csv", "vid,timestamp,text\nyt_a,1,ok\nyt_b,ten,bad\n")
+    with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv row 1 \(line 3\): field 'timestamp'"):
+        load_manifest(tmp_path)
+    write(tmp_path / "htm_aa_v1.csv", "vid,time,text\nyt_a,1,ok\n")
+    with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv: field 'timestamp' is missing"):
+        load_manifest(tmp_path)
