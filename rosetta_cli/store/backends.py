@@ -23,6 +23,7 @@ class ZarrBackend:
         import zarr
 
         self.path = path
+        self._arrays: dict = {}  # opened array handles: re-opening re-reads zarr.json each time
         try:
             self.root = zarr.open_group(str(path), mode=mode)
         except Exception as e:  # zarr raises several types for "not a group"
@@ -50,31 +51,33 @@ class ZarrBackend:
             kwargs["compressors"] = None if codec == "none" else BloscCodec(cname=codec, clevel=5, shuffle="shuffle")
         # write_empty_chunks: an all-zero chunk must still exist on disk, so that
         # `validate` can tell a missing chunk from a zero one.
-        return grp.create_array(leaf, shape=shape, dtype=str if is_str else dtype, chunks=chunks,
-                                config={"write_empty_chunks": True}, **kwargs)
+        self._arrays[name] = grp.create_array(leaf, shape=shape, dtype=str if is_str else dtype, chunks=chunks,
+                                              config={"write_empty_chunks": True}, **kwargs)
+        return self._arrays[name]
 
     def has(self, name: str) -> bool:
         try:
-            self.root[name]
+            self.get(name)
             return True
         except KeyError:
             return False
 
     def get(self, name: str):
-        return self.root[name]
+        if name not in self._arrays:
+            self._arrays[name] = self.root[name]
+        return self._arrays[name]
 
     def read(self, name: str, sel=slice(None)) -> np.ndarray:
-        arr = self.root[name][sel]
+        arr = self.get(name)[sel]
         if arr.dtype.kind == "T":  # numpy StringDType → plain object array of str
             arr = arr.astype(object)
         return arr
 
     def write(self, name: str, sel, values) -> None:
-        self.root[name][sel] = values
+        self.get(name)[sel] = values
 
     def resize(self, name: str, n: int) -> None:
-        a = self.root[name]
-        a.resize((n, *a.shape[1:]))
+        self.get(name).resize((n, *self.get(name).shape[1:]))
 
     def array_names(self) -> list[str]:
         names = []

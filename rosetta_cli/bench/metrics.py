@@ -1,0 +1,109 @@
+"""Benchmark metrics: small pure numpy functions (no I/O, no randomness).
+
+Ranking convention, shared by retrieval and top-k accuracy: candidates are ordered by
+score descending, ties broken by the *lower index first* (what a stable sort of
+`-score` gives). The position of candidate j is therefore
+
+    pos(j) = #{i : s_i > s_j} + #{i : s_i == s_j and i < j}
+
+and "a hit in the top k" means the best-placed correct candidate has pos < k. We compute
+that position directly (no sort), which is exact, deterministic and O(n*m).
+k larger than the number of candidates is clipped to it implicitly (every pos < m).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+UNMATCHED_POLICIES = ("miss", "exclude")
+NO_POSITION = np.iinfo(np.int64).max
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32 [n, d]. All-zero rows stay zero (cosine 0 to everything)."""
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, eps)
+
+
+def best_positive_position(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Position (0-based, tie rule above) of the best-placed positive per row.
+
+    scores [n, m] float; positive [n, m] bool. Returns int64 [n]; rows without a
+    positive get NO_POSITION (int64 max: never a hit, whatever k).
+    """
+    n, m = scores.shape
+    masked = np.where(positive, scores, -np.inf)
+    best = masked.max(axis=1, initial=-np.inf)[:, None]            # [n, 1] best positive score
+    # first (lowest) index among positives that reach the best score
+    first = np.argmax(positive & (scores == best), axis=1)[:, None]  # [n, 1]
+    higher = (scores > best).sum(axis=1)
+    tied_before = ((scores == best) & (np.arange(m)[None, :] < first)).sum(axis=1)
+    pos = (higher + tied_before).astype(np.int64)
+    return np.where(positive.any(axis=1), pos, NO_POSITION)
+
+
+def hit_rate_at_k(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray,
+                  gallery_labels: np.ndarray, ks, *, unmatched: str = "miss",
+                  block_rows: int = 1024) -> dict:
+    """HR@k in percent: share of queries with >= 1 same-label gallery item in the top k.
+
+    query [n, d], gallery [m, d]: cosine similarity (rows are L2-normalised here).
+    *_labels: int codes in one shared vocabulary (negative = unlabelled, never a hit).
+    unmatched: queries whose label has no gallery item count as misses ("miss", the
+    default) or are dropped from the denominator ("exclude").
+    Returns {"hr": {k: pct}, "queries": n_counted, "no_positive": n_unmatched}.
+    """
+    if unmatched not in UNMATCHED_POLICIES:
+        raise ValueError(f"unmatched must be one of {UNMATCHED_POLICIES}")
+    q, g = l2_normalize(query), l2_normalize(gallery)
+    ql, gl = np.asarray(query_labels), np.asarray(gallery_labels)
+    pos = np.empty(len(q), dtype=np.int64)
+    has = np.empty(len(q), dtype=bool)
+    for s in range(0, len(q), block_rows):  # blocks bound the [block, m] score matrix
+        e = min(s + block_rows, len(q))
+        positive = (ql[s:e, None] == gl[None, :]) & (ql[s:e, None] >= 0)
+        pos[s:e] = best_positive_position(q[s:e] @ g.T, positive)
+        has[s:e] = positive.any(axis=1)
+    keep = has if unmatched == "exclude" else np.ones(len(q), dtype=bool)
+    denom = max(int(keep.sum()), 1)
+    hr = {int(k): 100.0 * float(((pos < k) & keep).sum()) / denom for k in ks}
+    return {"hr": hr, "queries": int(keep.sum()), "no_positive": int((~has).sum())}
+
+
+def topk_hits(scores: np.ndarray, y_true: np.ndarray, k: int) -> np.ndarray:
+    """bool [n]: is the true class among the top k of scores [n, C] (tie rule above)?
+
+    A class scored -inf is never predicted: a true class with score -inf (e.g. a class
+    absent from the classifier's training set) is always a miss. Negative y_true = miss.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.int64)
+    ok = (y >= 0) & (y < scores.shape[1])
+    positive = np.zeros(scores.shape, dtype=bool)
+    positive[np.nonzero(ok)[0], y[ok]] = True
+    pos = best_positive_position(scores, positive)
+    true_score = np.where(ok, scores[np.arange(len(y)), np.clip(y, 0, scores.shape[1] - 1)], -np.inf)
+    return (pos < k) & ok & np.isfinite(true_score)
+
+
+def topk_accuracy(scores: np.ndarray, y_true: np.ndarray, k: int) -> float:
+    """Top-k accuracy in percent (see topk_hits). Empty input → nan."""
+    if len(y_true) == 0:
+        return float("nan")
+    return 100.0 * float(topk_hits(scores, y_true, k).mean())
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Percent of exact matches. Empty input → nan."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return 100.0 * float((y_true == y_pred).mean()) if len(y_true) else float("nan")
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean per-class recall in percent, over the classes present in y_true. Empty → nan."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes = np.unique(y_true)
+    if len(classes) == 0:
+        return float("nan")
+    return 100.0 * float(np.mean([(y_pred[y_true == c] == c).mean() for c in classes]))

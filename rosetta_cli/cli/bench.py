@@ -1,0 +1,64 @@
+"""`rosetta bench`: the cross-view benchmark over an ego and an exo store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json, parse_csv_ints
+
+
+def bench(
+    ego: Path = typer.Option(..., "--ego", help="Ego store (kind features or embeddings) with labels."),
+    exo: Path = typer.Option(..., "--exo", help="Exo store (kind features or embeddings) with labels."),
+    out: Path = typer.Option(..., "--out", help="Report folder: results.json, results.md, index.html, plots."),
+    model: List[Path] = typer.Option([], "--model", help="Pretrained dual-encoder folder (repeatable)."),
+    name: List[str] = typer.Option([], "--name", help="Display name of the matching --model (repeatable, in order)."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma list of retrieval,recognition,skill "
+                                        "(default: all; skill is skipped when the stores lack skill labels)."),
+    k: str = typer.Option("1,5,10", "--k", help="Retrieval cut-offs for HR@k."),
+    seed: int = typer.Option(0, "--seed", help="Seed for split fallbacks, gallery sampling and fine-tuning."),
+    finetune: bool = typer.Option(False, "--finetune", help="Also fine-tune each model end to end (needs model.module)."),
+    finetune_epochs: int = typer.Option(10, "--finetune-epochs", help="Epochs of --finetune."),
+    skill_positive: Optional[str] = typer.Option(None, "--skill-positive",
+                                                 help="Skill values counted as skilled, comma list "
+                                                 "(default for Ego-Exo4D levels: Intermediate Expert,Late Expert)."),
+    unmatched: str = typer.Option("miss", "--unmatched", help="Retrieval queries whose label is not in the "
+                                  "gallery: miss (count as misses) or exclude."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Skip the figures (tables and index.html only)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report in --out."),
+    json_out: bool = typer.Option(False, "--json", help="Also print results.json to stdout."),
+):
+    """Benchmark frozen features and pretrained dual encoders on cross-view retrieval (HR@k),
+    recognition (top-1/top-5) and skill assessment (accuracy), training on exo and testing on ego.
+
+    Example:
+
+        rosetta bench --ego ws/ego.zarr --exo ws/exo.zarr --out ws/report --model ws/vi --name ViewpointRosetta
+    """
+    from rosetta_cli.bench import BenchConfig, run_bench
+    from rosetta_cli.bench.report import rich_table
+    from rosetta_cli.errors import UsageError
+
+    if len(name) > len(model):
+        raise UsageError(f"{len(name)} --name for {len(model)} --model", hint="give one --name per --model, in order")
+    cfg = BenchConfig(tasks=tuple(t.strip() for t in (tasks or "retrieval,recognition,skill").split(",") if t.strip()),
+                      ks=tuple(parse_csv_ints(k, "--k")), seed=seed, finetune=finetune, finetune_epochs=finetune_epochs,
+                      skill_positive=tuple(s.strip() for s in skill_positive.split(",")) if skill_positive else None,
+                      unmatched=unmatched, plots=not no_plots)
+    models = [(name[i] if i < len(name) else None, str(p)) for i, p in enumerate(model)]
+    with console.status("benchmarking") as st:
+        results = run_bench(ego, exo, out, cfg, models=models, overwrite=overwrite, tasks_explicit=tasks is not None,
+                            log=lambda s: st.update(s))
+    console.print(rich_table(results))
+    for n in results["notes"]:
+        console.print(f"[dim]note: {n}[/dim]")
+    console.print(f"report: {out / 'index.html'}")
+    if json_out:
+        emit_json(results)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
