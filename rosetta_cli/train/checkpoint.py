@@ -30,8 +30,12 @@ CKPT_VERSION = 1
 
 
 def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_state: dict | None = None,
-                    train_state: dict | None = None, np_rng: np.random.Generator | None = None) -> Path:
-    """Atomically write (or replace) the checkpoint directory `path`."""
+                    train_state: dict | None = None, np_rng: np.random.Generator | None = None,
+                    extra_files: dict | None = None) -> Path:
+    """Atomically write (or replace) the checkpoint directory `path`.
+
+    extra_files: {file name: str | bytes} written into the directory before it is renamed
+    into place (e.g. a run's metrics.jsonl and plots, so they always match the weights)."""
     import torch
     from safetensors.torch import save_file
 
@@ -47,6 +51,8 @@ def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_sta
     if np_rng is not None:
         rng["numpy"] = np_rng.bit_generator.state
     (tmp / "rng.json").write_text(json.dumps(rng))
+    for fname, content in (extra_files or {}).items():
+        (tmp / fname).write_bytes(content.encode() if isinstance(content, str) else content)
     meta = {"format": CKPT_FORMAT, "format_version": CKPT_VERSION, "kind": kind, **config}
     meta["weights_sha256"] = sha256_file(tmp / "model.safetensors")
     (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))

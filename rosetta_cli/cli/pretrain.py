@@ -1,0 +1,153 @@
+"""`rosetta pretrain` and `rosetta embed`: thin CLI over rosetta_cli.contrastive (torch imported inside)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json, progress
+
+
+def pretrain_cmd(
+    out: Path = typer.Option(..., "--out", help="MODEL_DIR: checkpoint directory to write."),
+    paired: Optional[Path] = typer.Option(None, "--paired", help="Synchronized ego-exo features store (rows share sync_id)."),
+    ego: Optional[Path] = typer.Option(None, "--ego", help="Unpaired ego features store (pseudo-pair queries)."),
+    exo: Optional[Path] = typer.Option(None, "--exo", help="Unpaired exo features store (pseudo-pair candidates)."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs store mined from --ego × --exo."),
+    translated: Optional[Path] = typer.Option(None, "--translated", help="RST translations of --ego (positives of L_vs)."),
+    epochs: int = typer.Option(8, "--epochs", help="Epochs (the paper: 5 over far more data)."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Global batch (all ranks); negatives per anchor."),
+    dim: int = typer.Option(256, "--dim", help="Embedding dimension d."),
+    tau: float = typer.Option(0.07, "--tau", help="InfoNCE temperature (initial value with --learn-tau)."),
+    learn_tau: bool = typer.Option(False, "--learn-tau", help="Learn the temperature (CLIP-style)."),
+    lambda1: float = typer.Option(0.5, "--lambda1", help="l1: weight of L_vv; L_vt gets 1 - l1."),
+    lambda2: float = typer.Option(0.5, "--lambda2", help="l2: weight of L_vs on pseudo-pairs."),
+    paired_ratio: Optional[float] = typer.Option(None, "--paired-ratio", help="Share of each batch from synchronized pairs [default: 0.5 with both sources]."),
+    no_soft: bool = typer.Option(False, "--no-soft", help="w = 1 for pseudo-pairs (ablation)."),
+    no_synthetic: bool = typer.Option(False, "--no-synthetic", help="Drop L_vs (ablation; implied without --translated)."),
+    symmetric: bool = typer.Option(False, "--symmetric", help="Also the reverse InfoNCE directions (not in the paper)."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW peak learning rate (cosine schedule)."),
+    layers: int = typer.Option(2, "--layers", help="Temporal transformer / MLP blocks in f_theta."),
+    init: str = typer.Option("pca", "--init", help="Input projection init: pca | orthogonal."),
+    max_rank: int = typer.Option(1, "--max-rank", help="Use pseudo-pairs with rank < this (1 = top-1, as the paper)."),
+    val_frac: float = typer.Option(0.1, "--val-frac", help="Share of paired takes held out for the retrieval monitor."),
+    seed: int = typer.Option(0, "--seed"),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default; 1 on a busy machine)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out exactly where it stopped."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    name: str = typer.Option("", "--name", help="Model name shown by bench [default: the --out name]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+):
+    """Pretrain the view-invariant dual encoder (stage 4) on paired and/or pseudo-paired features.
+
+    Example (full method): rosetta pretrain --paired paired.zarr --ego ego.zarr --exo exo.zarr
+    --pairs pairs.zarr --translated ego_tr.zarr --out models/rosetta
+
+    Baseline "VI encoder" (paired only): rosetta pretrain --paired paired.zarr --out models/vi
+
+    Ablations: --no-synthetic (drop L_vs), --no-soft (w = 1). Paper setting: --epochs 5 (batch size,
+    tau, l1, l2 and d are unpublished; the defaults here are sized for the toy demo on 2 CPU cores).
+
+    Multi-process: torchrun --nproc-per-node 2 -m rosetta_cli pretrain ... (negatives gathered across
+    ranks; --batch-size stays the global batch). Writes MODEL_DIR/{config.json, model.safetensors,
+    state.pt, metrics.jsonl, loss.png}; --resume continues exactly.
+    """
+    from rosetta_cli.contrastive.config import PretrainConfig
+    from rosetta_cli.contrastive.train import pretrain
+
+    cfg = PretrainConfig(out=str(out), paired=_s(paired), ego=_s(ego), exo=_s(exo), pairs=_s(pairs),
+                         translated=_s(translated), name=name or out.name, epochs=epochs, batch_size=batch_size,
+                         lr=lr, lambda1=lambda1, lambda2=lambda2, paired_ratio=paired_ratio, soft=not no_soft,
+                         synthetic=not no_synthetic, symmetric=symmetric, max_rank=max_rank, val_frac=val_frac,
+                         dim=dim, tau=tau, learn_tau=learn_tau, layers=layers, init=init, seed=seed, device=device,
+                         threads=threads)
+    with progress() as p:
+        summary = pretrain(cfg, resume=resume, overwrite=overwrite, reporter=_RichReporter(p))
+    _print_summary(summary, as_json)
+
+
+def _s(p: Optional[Path]) -> Optional[str]:
+    return str(p) if p is not None else None
+
+
+class _RichReporter:
+    """Progress bar + one line per epoch (rank 0 only under torchrun)."""
+
+    def __init__(self, p):
+        import os
+
+        self.p, self.task = p, None
+        self.quiet = os.environ.get("RANK", "0") != "0"
+
+    def start(self, total: int, done: int) -> None:
+        if not self.quiet:
+            self.task = self.p.add_task("pretrain", total=total, completed=done, rate="", info="")
+
+    def advance(self, step: int, info: str) -> None:
+        if self.task is not None:
+            self.p.update(self.task, completed=step, info=info)
+
+    def note(self, msg: str) -> None:
+        if not self.quiet:
+            console.print(f"[yellow]note:[/] {msg}")
+
+    def epoch(self, rec: dict) -> None:
+        h = rec.get("heldout") or {}
+        hr = "  ".join(f"{k} {h[k]:.1f}" for k in ("hr1", "hr5", "label_hr5") if k in h)
+        console.print(f"epoch {rec['epoch']}: loss {rec['loss']:.4f}  {rec['samples_per_s']:.0f} samples/s  {hr}")
+        if self.task is not None:
+            self.p.update(self.task, rate=f"{rec['samples_per_s']:.0f}/s")
+
+    def stop(self) -> None:
+        pass
+
+
+def _print_summary(summary: dict, as_json: bool) -> None:
+    import os
+
+    if os.environ.get("RANK", "0") != "0":
+        return
+    if as_json:
+        emit_json(summary)
+        return
+    f, h = summary.get("frozen") or {}, summary.get("heldout") or {}
+    for key in ("hr1", "hr5", "label_hr5"):
+        if key in h:
+            console.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
+    console.print(f"[green]model written to[/] {summary['out']}  (metrics.jsonl, loss.png inside)")
+
+
+def embed_cmd(
+    model: Path = typer.Option(..., "--model", help="MODEL_DIR written by `rosetta pretrain`."),
+    store: Path = typer.Option(..., "--store", help="Features store to embed."),
+    out: Path = typer.Option(..., "--out", help="Embeddings store to write (.zarr or .h5)."),
+    text: bool = typer.Option(False, "--text", help="Also embed the narrations with the text head (as `text`)."),
+    batch_size: int = typer.Option(4096, "--batch-size", help="Rows per forward pass."),
+    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+):
+    """Embed a features store with a pretrained dual encoder → an "embeddings" store [N, 1, d].
+
+    Example: rosetta embed --model models/rosetta --store bench_ego.zarr --out bench_ego.emb.zarr --text
+    """
+    from rosetta_cli.contrastive.embed import EmbedConfig, embed_store
+    from rosetta_cli.store import Store
+
+    cfg = EmbedConfig(model=str(model), store=str(store), out=str(out), text=text, batch_size=batch_size, device=device)
+    n = len(Store.open(store))
+    with progress() as p:
+        task = p.add_task("embed", total=n, rate="", info="")
+        summary = embed_store(cfg, overwrite=overwrite, on_rows=lambda k: p.advance(task, k))
+    if as_json:
+        emit_json(summary)
+    else:
+        console.print(f"[green]embedded[/] {summary['done']}/{summary['rows']} rows → {summary['out']} ({summary['dim']}-d)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pretrain")(pretrain_cmd)
+    app.command("embed")(embed_cmd)

@@ -1,0 +1,69 @@
+"""Configs for stage 4 (dual-encoder pretraining). Each field says why it has its default.
+
+`ModelConfig` is saved in every checkpoint (config.json "model") and is all that is
+needed to rebuild the network; `PretrainConfig` is the whole run (config.json "train").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelConfig:
+    input_dim: int                 # D of the frozen features (must agree for ego, exo and RST stores)
+    frames: int                    # T of the stored features; 1 → the MLP head (nothing temporal to attend over)
+    text_dim: int | None = None    # Dt of the narration embeddings; None → no text head (no L_vt)
+    dim: int = 256                 # d: LaViLa (the paper's peer) embeds in 256-d
+    arch: str = "auto"             # "transformer" | "mlp" | "auto" (transformer if frames > 1)
+    layers: int = 2                # temporal blocks: T is tiny (4 frames in the paper), 2 blocks suffice
+    heads: int = 4                 # attention heads at width d
+    mlp_ratio: float = 2.0         # block MLP width / d; small: the head sits on strong frozen features
+    text_layers: int = 1           # residual MLP blocks in g_psi
+    init: str = "pca"              # input projection: "pca" (top singular directions of the pooled training
+                                   # features) or "orthogonal" (random); both start at frozen-feature quality
+    tau: float = 0.07              # InfoNCE temperature (LaViLa's initial value; paper does not publish it)
+    learn_tau: bool = False        # learn log(1/tau) CLIP-style (clamped to tau >= 0.01)
+
+    @property
+    def resolved_arch(self) -> str:
+        if self.arch == "auto":
+            return "transformer" if self.frames > 1 else "mlp"
+        return self.arch
+
+
+@dataclass
+class PretrainConfig:
+    out: str = ""                  # MODEL_DIR (an atomic checkpoint directory)
+    paired: str | None = None      # synchronized ego-exo store (rows share sync_id)
+    ego: str | None = None         # unpaired ego store (pseudo-pair queries)
+    exo: str | None = None         # unpaired exo store (pseudo-pair candidates)
+    pairs: str | None = None       # pairs store mined from ego × exo
+    translated: str | None = None  # RST translations of the ego store, row-aligned (positives of L_vs)
+    name: str = ""                 # model name shown by bench (default: the MODEL_DIR name)
+    epochs: int = 8                # toy demo: 8 short epochs fit ~40 s on 2 CPU cores; the paper used 5 (huge data)
+    batch_size: int = 128          # global batch (all ranks): negatives per anchor; toy sets have ~1k items
+    lr: float = 1e-3               # AdamW peak LR: a small head over frozen features tolerates a high LR
+    weight_decay: float = 0.05     # AdamW, CLIP-style
+    warmup_frac: float = 0.05      # linear warmup share of all steps, then cosine to 0
+    lambda1: float = 0.5           # l1: L_vv vs L_vt balance (unpublished; even split)
+    lambda2: float = 0.5           # l2: weight of L_vs on pseudo-pairs (unpublished)
+    paired_ratio: float | None = None  # share of each batch from synchronized pairs (None: 0.5 if both sources)
+    soft: bool = True              # False (--no-soft): w = 1 for pseudo-pairs too (ablation)
+    synthetic: bool = True         # False (--no-synthetic): drop L_vs (ablation; implied without --translated)
+    symmetric: bool = False        # also the reverse direction of each InfoNCE (not in the paper)
+    max_rank: int = 1              # use pairs with rank < max_rank (the paper keeps the top-1 candidate)
+    val_frac: float = 0.1          # share of paired takes (sync_id prefix before '/') held out for the monitor
+    monitor_max: int = 2000        # cap on held-out queries per monitor pass (keeps epochs cheap)
+    cache_chunks: int = 64         # decoded chunks kept per array by the streaming reader (memory vs re-reads)
+    buffer_chunks: int = 16        # chunks shuffled together (chunk-shuffled streaming)
+    log_every: int = 10            # steps between metrics.jsonl step records
+    dim: int = 256                 # d (ModelConfig.dim)
+    tau: float = 0.07              # ModelConfig.tau
+    learn_tau: bool = False        # ModelConfig.learn_tau
+    arch: str = "auto"             # ModelConfig.arch
+    layers: int = 2                # ModelConfig.layers
+    init: str = "pca"              # ModelConfig.init
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0               # torch CPU threads (0: torch's default); 1 is fastest on a busy shared machine

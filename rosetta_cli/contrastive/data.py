@@ -1,0 +1,248 @@
+"""Training data for stage 4: which rows pair with which, checked inputs, and batch streams.
+
+Two item sources, mixed in every batch in a fixed ratio (so every rank's batch has the
+same shape, which the cross-rank gather needs):
+  paired  synchronized (ego row, exo row) of the paired store P: rows with the same
+          non-empty sync_id; w = 1. Takes (sync_id prefix before '/') are split into
+          train / held-out (the held-out ones feed the retrieval monitor only).
+  pseudo  (query_row into EGO, candidate_row into EXO, weight) from the pairs store;
+          the positive of L_vs is row query_row of the translations store.
+Each source is an `ItemStream`: the global batch at step s is a pure function of
+(seed, s), so an exact resume needs nothing but the step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
+from rosetta_cli.store import DONE, Store
+from rosetta_cli.train.stream import ChunkCache, chunk_shuffled_order
+
+
+@dataclass
+class Sources:
+    """The opened input stores (None where not given)."""
+    paired: Store | None = None
+    ego: Store | None = None
+    exo: Store | None = None
+    pairs: Store | None = None
+    translated: Store | None = None
+    notes: list = field(default_factory=list)  # what was implied / dropped, for the user and the log
+
+    def stores(self) -> dict:
+        return {k: getattr(self, k) for k in ("paired", "ego", "exo", "pairs", "translated") if getattr(self, k)}
+
+
+def open_sources(cfg) -> Sources:
+    """Open and cross-check the stores named in a PretrainConfig (raises UsageError family)."""
+    if not cfg.paired and not cfg.pairs:
+        raise UsageError("nothing to train on: give --paired P and/or --pairs PAIRS (with --ego/--exo)",
+                         hint="e.g. rosetta pretrain --paired paired.zarr --out model")
+    if cfg.pairs and not (cfg.ego and cfg.exo):
+        raise UsageError("--pairs needs --ego and --exo (the stores its rows point into)")
+    if cfg.translated and not cfg.pairs:
+        raise UsageError("--translated is used with --pairs (it holds the RST translations of the ego store)")
+    src = Sources(paired=Store.open(cfg.paired, kind="features") if cfg.paired else None)
+    if cfg.pairs:
+        src.ego, src.exo = Store.open(cfg.ego, kind="features"), Store.open(cfg.exo, kind="features")
+        src.pairs = Store.open(cfg.pairs, kind="pairs")
+        check_pairs_provenance(src.pairs, src.ego, src.exo)
+        if cfg.translated and cfg.synthetic:
+            src.translated = Store.open(cfg.translated, kind=("translations", "features"))
+            check_translations(src.translated, src.ego)
+        elif not cfg.translated and cfg.synthetic:
+            src.notes.append("no --translated store: training without the video-synthetic loss L_vs")
+    check_dims(src)
+    return src
+
+
+def check_pairs_provenance(pairs: Store, ego: Store, exo: Store) -> None:
+    """The pairs store must have been mined from exactly these ego / exo stores (parents by id)."""
+    parents = {p.get("role"): p for p in pairs.meta.get("parents", [])}
+    for role, store in (("ego", ego), ("exo", exo)):
+        rec = parents.get(role)
+        if rec is None:
+            raise StoreError(f"{pairs.path}: records no {role!r} parent store, so its rows cannot be trusted to "
+                             f"index {store.path}", hint="re-mine it with `rosetta mine`, which records its inputs")
+        if rec.get("id") != store.id:
+            raise StoreError(f"{pairs.path}: was mined from {role} store {rec.get('path', '?')} (id {rec.get('id')}), "
+                             f"not {store.path} (id {store.id})",
+                             hint=f"pass the --{role} store the pairs were mined from, or re-mine")
+    n = pairs.n_rows
+    if n and (pairs.b.read("pairs/query_row").max() >= ego.n_rows or pairs.b.read("pairs/candidate_row").max() >= exo.n_rows):
+        raise StoreError(f"{pairs.path}: row indices exceed the ego/exo stores", hint="re-mine against these stores")
+
+
+def check_translations(tr: Store, ego: Store) -> None:
+    """Translations are row-aligned with the ego store they were made from."""
+    ids = [p.get("id") for p in tr.meta.get("parents", [])]
+    if ids and ego.id not in ids:
+        raise StoreError(f"{tr.path}: is not a translation of ego store {ego.path} (its parents: {ids})",
+                         hint="pass the --translated store made by `rosetta translate` from this --ego store")
+    if tr.n_rows != ego.n_rows:
+        raise StoreError(f"{tr.path}: has {tr.n_rows} rows but ego store {ego.path} has {ego.n_rows}",
+                         hint="translations must be row-aligned with the ego store; re-run `rosetta translate`")
+
+
+def check_dims(src: Sources) -> None:
+    """One feature dim D across every visual store; one text dim across the text sources."""
+    vis = {k: s for k, s in src.stores().items() if k != "pairs"}
+    dims = {k: s.dim for k, s in vis.items()}
+    if len(set(dims.values())) > 1:
+        raise DimensionMismatch(f"feature dims differ between inputs: {dims}",
+                                hint="all stores must come from the same frozen encoder (same D)")
+    tdims = {k: s.text_dim for k, s in (("paired", src.paired), ("ego", src.ego)) if s is not None and s.text_dim}
+    if len(set(tdims.values())) > 1:
+        raise DimensionMismatch(f"text embedding dims differ: {tdims}", hint="use one text encoder for all stores")
+
+
+# ---------------------------------------------------------------------------- item tables
+def take_of(sync_ids: np.ndarray) -> np.ndarray:
+    """The take of each sync_id: its prefix before the first '/' (the whole id if none)."""
+    return np.array([s.split("/", 1)[0] for s in sync_ids], dtype=object)
+
+
+def heldout_takes(takes, frac: float) -> set:
+    """~frac of the distinct takes, chosen by a stable hash (same split on every run / rank)."""
+    uniq = sorted(set(takes), key=lambda t: hashlib.sha1(t.encode()).hexdigest())
+    if len(uniq) < 2 or frac <= 0:
+        return set()
+    n = min(max(1, int(round(frac * len(uniq)))), len(uniq) - 1)
+    return set(uniq[:n])
+
+
+@dataclass
+class PairedItems:
+    ego_rows: np.ndarray      # [n] train pairs, rows of P
+    exo_rows: np.ndarray      # [n]
+    val_ego: np.ndarray       # held-out ego rows of P
+    val_exo: np.ndarray       # held-out exo rows of P
+    n_takes: int = 0
+    n_val_takes: int = 0
+
+
+def paired_items(store: Store, val_frac: float) -> PairedItems:
+    """All (ego, exo) row pairs sharing a non-empty sync_id among DONE rows, split by take."""
+    import pandas as pd
+
+    df = pd.DataFrame({"view": store.column("view"), "sync_id": store.column("sync_id")})
+    df["row"] = np.arange(len(df))
+    df = df[(store.status() == DONE) & (df["sync_id"] != "")]
+    ego, exo = df[df["view"] == "ego"], df[df["view"] == "exo"]
+    both = ego.merge(exo, on="sync_id", suffixes=("_ego", "_exo")).sort_values(["row_ego", "row_exo"])
+    takes = take_of(df["sync_id"].to_numpy())
+    val = heldout_takes(takes, val_frac)
+    is_val = np.isin(take_of(both["sync_id"].to_numpy()), list(val)) if len(both) else np.zeros(0, bool)
+    val_ego = ego[np.isin(take_of(ego["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
+    val_exo = exo[np.isin(take_of(exo["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
+    return PairedItems(both["row_ego"].to_numpy()[~is_val], both["row_exo"].to_numpy()[~is_val],
+                       val_ego, val_exo, n_takes=len(set(takes)), n_val_takes=len(val))
+
+
+@dataclass
+class PseudoItems:
+    query_rows: np.ndarray    # [n] rows of EGO (and of the translations store)
+    cand_rows: np.ndarray     # [n] rows of EXO
+    weight: np.ndarray        # [n] float32 soft weight w in [0, 1]
+    dropped: int = 0          # pairs whose query or candidate row is not DONE
+
+
+def pseudo_items(pairs: Store, ego: Store, exo: Store, max_rank: int, soft: bool) -> PseudoItems:
+    """Pairs with rank < max_rank whose two rows are DONE. Weights: the store's narration
+    similarity clipped to [0, 1] (a negative w would push a pair apart); non-finite → 1."""
+    df = pairs.pairs()
+    df = df[df["rank"] < max_rank]
+    q, c = df["query_row"].to_numpy(np.int64), df["candidate_row"].to_numpy(np.int64)
+    ok = (ego.status()[q] == DONE) & (exo.status()[c] == DONE)
+    w = df["weight"].to_numpy(np.float32)
+    w = np.where(np.isfinite(w), np.clip(w, 0.0, 1.0), 1.0).astype(np.float32)
+    if not soft:
+        w = np.ones_like(w)
+    return PseudoItems(q[ok], c[ok], w[ok], dropped=int((~ok).sum()))
+
+
+# ---------------------------------------------------------------------------- streams
+class ItemStream:
+    """Endless chunk-shuffled passes over n items; `global_batch(step)` → item indices [per_step].
+
+    Pass p uses the permutation from rng(seed, stream_id, p); a pass's trailing remainder
+    (< per_step items) is skipped, so every step has a full batch."""
+
+    def __init__(self, key_rows: np.ndarray, chunk_rows: int, per_step: int, seed: int, stream_id: int,
+                 buffer_chunks: int = 16):
+        self.key_rows, self.chunk_rows, self.per_step = np.asarray(key_rows), chunk_rows, per_step
+        self.seed, self.stream_id, self.buffer_chunks = seed, stream_id, buffer_chunks
+        self.usable = (len(self.key_rows) // per_step) * per_step
+        self._pass, self._order = -1, None
+
+    @property
+    def steps_per_pass(self) -> int:
+        return self.usable // self.per_step
+
+    def _order_of(self, p: int) -> np.ndarray:
+        if p != self._pass:
+            rng = np.random.default_rng([self.seed, self.stream_id, p])
+            self._order = chunk_shuffled_order(self.key_rows, self.chunk_rows, rng, self.buffer_chunks)
+            self._pass = p
+        return self._order
+
+    def global_batch(self, step: int) -> np.ndarray:
+        p, off = divmod(step * self.per_step, self.usable)
+        return self._order_of(p)[off:off + self.per_step]
+
+
+# ---------------------------------------------------------------------------- row readers
+class ArrayReader:
+    """Row reads from an in-memory array (the benchmark's baseline; small monitor sets)."""
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        return self.array[rows]
+
+
+def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) -> dict:
+    """name → reader with .get(rows): {paired,ego,exo,translated}_feat and {paired,ego}_text."""
+    arrays = {}
+    for name in ("paired", "ego", "exo", "translated"):
+        s = getattr(src, name)
+        if s is not None:
+            arrays[f"{name}_feat"] = (s, s.features)
+            if name in ("paired", "ego") and s.text_dim:
+                arrays[f"{name}_text"] = (s, s.text)
+    if in_memory:
+        return {k: ArrayReader(fn()) for k, (s, fn) in arrays.items()}
+    return {k: ChunkCache(fn, s.n_rows, s.chunk_rows, max_chunks=cache_chunks) for k, (s, fn) in arrays.items()}
+
+
+def pooled_sample(src: Sources, n: int, seed: int) -> np.ndarray:
+    """About n pooled DONE features [m, D] from the training stores (for the PCA init).
+    Whole random chunks are read, so a huge store costs a few chunk reads, not n."""
+    rng = np.random.default_rng(seed)
+    stores = [s for s in (src.paired, src.ego, src.exo) if s is not None]
+    parts = []
+    for s in stores:
+        want = max(1, n // len(stores))
+        for start, stop in sorted(_random_blocks(s, want, rng)):
+            done = s.status(slice(start, stop)) == DONE
+            parts.append(s.pooled(slice(start, stop))[done])
+    return np.concatenate(parts, axis=0) if parts else np.zeros((0, 1), np.float32)
+
+
+def _random_blocks(s: Store, want: int, rng: np.random.Generator) -> list:
+    blocks = list(s.blocks())
+    order = rng.permutation(len(blocks))
+    out, got = [], 0
+    for i in order:
+        if got >= want:
+            break
+        start, stop = blocks[i]
+        stop = min(stop, start + want - got)
+        out.append((start, stop))
+        got += stop - start
+    return out

@@ -1,0 +1,483 @@
+"""Stage-4 training loop: batches from the stores → losses → AdamW + cosine → atomic checkpoints.
+
+Distributed (torchrun): every rank reads its slice of the same global batch (the batch
+plan is a pure function of (seed, step), so neither world size nor a resume changes the
+data order), embeddings are gathered across ranks so InfoNCE negatives are global, and
+gradients are averaged by an all-reduce. Only rank 0 evaluates and writes.
+
+The checkpoint directory MODEL_DIR holds config.json (model + run config + provenance),
+model.safetensors, state.pt (optimizer, scheduler, step), metrics.jsonl and loss.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rosetta_cli.contrastive import data as D
+from rosetta_cli.contrastive import monitor as M
+from rosetta_cli.contrastive.config import ModelConfig, PretrainConfig
+from rosetta_cli.errors import CheckpointError, UsageError
+from rosetta_cli.provenance import new_id
+from rosetta_cli.store import parent_entry
+from rosetta_cli.train import checkpoint as C
+from rosetta_cli.train import dist
+
+CKPT_KIND = "dual-encoder"
+# Options that must not change when resuming (they change what the saved state means).
+RESUME_KEYS = ("batch_size", "lr", "weight_decay", "warmup_frac", "lambda1", "lambda2", "paired_ratio", "soft",
+               "synthetic", "symmetric", "max_rank", "val_frac", "seed", "dim", "tau", "learn_tau", "arch", "layers", "init")
+
+
+# ---------------------------------------------------------------------------- validation & plan
+def validate(cfg: PretrainConfig) -> None:
+    for name in ("lambda1", "lambda2"):
+        v = getattr(cfg, name)
+        if not 0.0 <= v <= 1.0:
+            raise UsageError(f"--{name} {v}: must lie in [0, 1]")
+    if cfg.paired_ratio is not None and not 0.0 <= cfg.paired_ratio <= 1.0:
+        raise UsageError(f"--paired-ratio {cfg.paired_ratio}: must lie in [0, 1]")
+    if cfg.epochs < 1 or cfg.batch_size < 2:
+        raise UsageError("--epochs must be >= 1 and --batch-size >= 2")
+    if cfg.tau <= 0 or cfg.dim < 1 or cfg.lr <= 0:
+        raise UsageError("--tau, --dim and --lr must be positive")
+    if cfg.init not in ("pca", "orthogonal") or cfg.arch not in ("auto", "transformer", "mlp"):
+        raise UsageError(f"--init {cfg.init!r} / arch {cfg.arch!r}: choose pca|orthogonal and auto|transformer|mlp")
+
+
+@dataclass
+class Plan:
+    paired: D.PairedItems | None
+    pseudo: D.PseudoItems | None
+    k_paired: int                    # global items per step from each source
+    k_pseudo: int
+    streams: dict                    # "paired"/"pseudo" → ItemStream
+    steps_per_epoch: int
+
+
+def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) -> tuple[int, int]:
+    """Global per-step counts (k_paired, k_pseudo), each a multiple of the world size."""
+    if cfg.batch_size % world:
+        raise UsageError(f"--batch-size {cfg.batch_size} is the global batch: make it a multiple of {world} ranks")
+    if n_paired and n_pseudo:
+        ratio = 0.5 if cfg.paired_ratio is None else cfg.paired_ratio
+    else:
+        ratio = 1.0 if n_paired else 0.0
+    k = int(round(ratio * cfg.batch_size / world)) * world
+    return k, cfg.batch_size - k
+
+
+def build_plan(cfg: PretrainConfig, src: D.Sources, world: int) -> Plan:
+    paired = D.paired_items(src.paired, cfg.val_frac) if src.paired else None
+    pseudo = D.pseudo_items(src.pairs, src.ego, src.exo, cfg.max_rank, cfg.soft) if src.pairs else None
+    n_p = len(paired.ego_rows) if paired else 0
+    n_s = len(pseudo.query_rows) if pseudo else 0
+    if n_p + n_s == 0:
+        raise UsageError("empty training set: no DONE synchronized pairs (non-empty sync_id, ego + exo rows) "
+                         "outside the held-out takes, and no usable pseudo-pairs",
+                         hint="check the stores with `rosetta store info`; pairs need DONE rows on both sides")
+    k_p, k_s = _split_batch(cfg, n_p, n_s, world)
+    streams = {}
+    for name, n, k, keys, store in (("paired", n_p, k_p, paired and paired.ego_rows, src.paired),
+                                    ("pseudo", n_s, k_s, pseudo and pseudo.query_rows, src.ego)):
+        if k == 0:
+            continue
+        if n < k:
+            raise UsageError(f"{name} training set has {n} items but each batch takes {k} of them",
+                             hint="lower --batch-size (or change --paired-ratio)")
+        streams[name] = D.ItemStream(keys, store.chunk_rows, k, cfg.seed, len(streams), cfg.buffer_chunks)
+    steps = max(s.steps_per_pass for s in streams.values())
+    return Plan(paired, pseudo, k_p, k_s, streams, steps)
+
+
+def model_config(cfg: PretrainConfig, src: D.Sources) -> ModelConfig:
+    vis = [s for s in (src.paired, src.ego, src.exo) if s is not None]
+    tdim = next((s.text_dim for s in (src.paired, src.ego) if s is not None and s.text_dim), None)
+    return ModelConfig(input_dim=vis[0].dim, frames=max(s.frames for s in vis), text_dim=tdim, dim=cfg.dim,
+                       arch=cfg.arch, layers=cfg.layers, init=cfg.init, tau=cfg.tau, learn_tau=cfg.learn_tau)
+
+
+# ---------------------------------------------------------------------------- batches
+@dataclass
+class Part:
+    """One source's share of the local batch (tensors on the device)."""
+    ego: "torch.Tensor"              # [k, T, D]
+    exo: "torch.Tensor"              # [k, T', D]
+    weight: "torch.Tensor"           # [k]
+    text: "torch.Tensor | None"      # [k, Dt]
+    syn: "torch.Tensor | None"       # [k, T'', D] RST translations of the ego clips
+
+
+def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, device) -> list[Part]:
+    """The rank's slice of the global batch at `step`, from each active source."""
+    import torch
+
+    def t(x):
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+
+    parts = []
+    for name, stream in plan.streams.items():
+        k = stream.per_step // world
+        idx = stream.global_batch(step)[rank * k:(rank + 1) * k]
+        if name == "paired":
+            e, x = plan.paired.ego_rows[idx], plan.paired.exo_rows[idx]
+            text = readers.get("paired_text")
+            parts.append(Part(t(readers["paired_feat"].get(e)), t(readers["paired_feat"].get(x)),
+                              torch.ones(k, device=device), t(text.get(e)) if text else None, None))
+        else:
+            q, c = plan.pseudo.query_rows[idx], plan.pseudo.cand_rows[idx]
+            text, tr = readers.get("ego_text"), readers.get("translated_feat")
+            parts.append(Part(t(readers["ego_feat"].get(q)), t(readers["exo_feat"].get(c)), t(plan.pseudo.weight[idx]),
+                              t(text.get(q)) if text else None, t(tr.get(q)) if tr else None))
+    return parts
+
+
+# ---------------------------------------------------------------------------- one step
+def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gather=None) -> dict:
+    """Embeds the local batch and returns {"loss", "l_vv", "l_vt", "l_vs"} (tensors; None if absent)."""
+    import torch
+
+    from rosetta_cli.contrastive import losses as L
+
+    gather = gather or (lambda x: x)
+    s, sym = model.logit_scale(), cfg.symmetric
+
+    def pair(a, b, fn, **kw):
+        n = len(a)
+        tgt = torch.arange(n, device=a.device) + rank * n
+        return fn(a, b, tgt, s, f_ego_all=gather(a) if sym else a, symmetric=sym, **kw)
+
+    ego = [model.encode_video(p.ego) for p in parts]
+    f_ego, f_exo = torch.cat(ego), torch.cat([model.encode_video(p.exo) for p in parts])
+    w = torch.cat([p.weight for p in parts])
+    l_vv = pair(f_ego, f_exo, L.video_video_loss, weight=w, f_exo_all=gather(f_exo))
+    l_vt = l_vs = None
+    with_text = [i for i, p in enumerate(parts) if p.text is not None]
+    if with_text and model.text is not None:
+        g = torch.cat([model.encode_text(parts[i].text) for i in with_text])
+        l_vt = pair(torch.cat([ego[i] for i in with_text]), g, L.video_text_loss, g_text_all=gather(g))
+    with_syn = [i for i, p in enumerate(parts) if p.syn is not None]
+    if with_syn and cfg.synthetic:
+        f_syn = torch.cat([model.encode_video(parts[i].syn) for i in with_syn])
+        l_vs = pair(torch.cat([ego[i] for i in with_syn]), f_syn, L.video_synthetic_loss, f_syn_all=gather(f_syn))
+    return {"loss": L.total_loss(l_vv, l_vt, l_vs, cfg.lambda1, cfg.lambda2), "l_vv": l_vv, "l_vt": l_vt, "l_vs": l_vs}
+
+
+def average_gradients(params, info: dist.DistInfo) -> None:
+    """DDP-equivalent gradient averaging (one flat all-reduce; robust to several forwards per step)."""
+    if not info.distributed:
+        return
+    import torch
+    import torch.distributed as tdist
+
+    params = [p for p in params if p.grad is not None]  # the same set on every rank (same batch structure)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    tdist.all_reduce(flat)
+    flat /= info.world
+    off = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[off:off + n].view_as(p).clone()
+        off += n
+
+
+def make_optimizer(model, cfg: PretrainConfig, total_steps: int):
+    """AdamW (no decay on norms, biases, positions, temperature) + linear warmup → cosine to 0."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2 or p is getattr(model.video, "pos", None)]
+    decay = [p for p in decay if all(p is not q for q in no_decay)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    warm = max(1, int(cfg.warmup_frac * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor), params
+
+
+# ---------------------------------------------------------------------------- output dir & resume
+class Reporter:
+    """Progress hooks (the CLI plugs in a Rich bar; the library default is silent)."""
+
+    def start(self, total: int, done: int) -> None: ...
+    def advance(self, step: int, info: str) -> None: ...
+    def note(self, msg: str) -> None: ...
+    def epoch(self, record: dict) -> None: ...
+    def stop(self) -> None: ...
+
+
+def existing_checkpoint(out: Path, resume: bool, overwrite: bool) -> dict | None:
+    """The saved config to resume from, or None to start afresh (refusing to clobber by accident)."""
+    if not out.exists():
+        return None
+    is_ckpt = (out / "config.json").exists()
+    if not is_ckpt and any(out.iterdir()):
+        raise UsageError(f"{out}: exists and is not a rosetta checkpoint; refusing to replace it",
+                         hint="choose another --out")
+    if resume and is_ckpt:
+        return C.read_config(out, kind=CKPT_KIND)
+    if is_ckpt and not overwrite and not resume:
+        raise UsageError(f"{out}: already holds a model", hint="pass --resume to continue it, or --overwrite to replace it")
+    return None
+
+
+def check_resume(saved: dict, cfg: PretrainConfig, parents: list) -> None:
+    old = saved.get("train", {})
+    diff = [k for k in RESUME_KEYS if old.get(k) != getattr(cfg, k)]
+    if diff:
+        k = diff[0]
+        raise CheckpointError(f"cannot resume: the model was trained with {k}={old.get(k)!r}, now {getattr(cfg, k)!r}",
+                              hint="pass the same options as the first run, or --overwrite to start afresh")
+    was = {p["role"]: p["id"] for p in saved.get("parents", [])}
+    now = {p["role"]: p["id"] for p in parents}
+    if was != now:
+        raise CheckpointError("cannot resume: the input stores differ from the ones the model was trained on",
+                              hint="pass the same --paired/--ego/--exo/--pairs/--translated, or --overwrite")
+
+
+def parents_of(src: D.Sources) -> list:
+    return [parent_entry(role, s) for role, s in src.stores().items()]
+
+
+# ---------------------------------------------------------------------------- metrics & plot
+def plot_metrics(records: list) -> bytes:
+    """loss.png: training loss per logged step, and held-out HR@5 per epoch (frozen features dashed)."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r for r in records if r["type"] == "step"]
+    epochs = [r for r in records if r["type"] == "epoch" and r.get("heldout")]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    a.plot([r["step"] for r in steps], [r["loss"] for r in steps], label="total")
+    for key in ("l_vv", "l_vt", "l_vs"):
+        if any(r.get(key) is not None for r in steps):
+            a.plot([r["step"] for r in steps], [r.get(key) for r in steps], lw=0.8, label=key)
+    a.set(xlabel="step", ylabel="loss", title="training loss")
+    a.legend(fontsize=7)
+    frozen = next((r["heldout"] for r in records if r["type"] == "frozen"), {})
+    for key in ("hr5", "label_hr5"):
+        if epochs and key in epochs[0]["heldout"]:
+            line, = b.plot([r["epoch"] for r in epochs], [r["heldout"][key] for r in epochs], marker="o", label=key)
+            if key in frozen:
+                b.axhline(frozen[key], ls="--", color=line.get_color(), lw=0.8, label=f"{key} frozen")
+    b.set(xlabel="epoch", ylabel="HR (%)", title="held-out cross-view retrieval")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def read_metrics(out: Path) -> list:
+    f = out / "metrics.jsonl"
+    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.exists() else []
+
+
+# ---------------------------------------------------------------------------- the run
+class Trainer:
+    """Holds one run's state; `run()` trains to cfg.epochs (or `stop_after_epochs` more)."""
+
+    def __init__(self, cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
+                 in_memory: bool = False, reporter: Reporter | None = None):
+        import torch
+
+        validate(cfg)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.cfg, self.out, self.rep = cfg, Path(cfg.out), reporter or Reporter()
+        self.info = dist.init_from_env(cfg.device)
+        self.src = D.open_sources(cfg)
+        for msg in self.src.notes:
+            self.rep.note(msg)
+        self.plan = build_plan(cfg, self.src, self.info.world)
+        if self.plan.pseudo is not None and self.plan.pseudo.dropped:
+            self.rep.note(f"{self.plan.pseudo.dropped} pseudo-pairs skipped (query or candidate row not DONE)")
+        self.readers = D.make_readers(self.src, in_memory=in_memory, cache_chunks=cfg.cache_chunks)
+        self.mcfg = model_config(cfg, self.src)
+        if self.mcfg.text_dim is None:
+            self.src.notes.append("no narration embeddings in the training stores: training without L_vt")
+            self.rep.note(self.src.notes[-1])
+        self.parents = parents_of(self.src)
+        saved = existing_checkpoint(self.out, resume, overwrite)
+        if saved is not None:
+            check_resume(saved, cfg, self.parents)
+        self._build(saved)
+        self.monitor = self._monitor() if self.info.is_main else None
+        torch.manual_seed(cfg.seed + 1000 * self.info.rank)
+
+    def _build(self, saved: dict | None) -> None:
+        from rosetta_cli.contrastive.model import DualEncoderModel, build_model
+
+        cfg = self.cfg
+        self.total_steps = cfg.epochs * self.plan.steps_per_epoch
+        if saved is None:
+            sample = D.pooled_sample(self.src, 4096, cfg.seed) if cfg.init == "pca" else None
+            self.model = build_model(self.mcfg, sample, seed=cfg.seed).to(self.info.device)
+            self._broadcast()
+            self.step, self.records, self.run_id = 0, [], new_id()
+        else:
+            self.model = DualEncoderModel(self.mcfg)
+            self.model.load_state_dict(C.load_weights(self.out))
+            self.model.to(self.info.device)
+            self.records, self.run_id = read_metrics(self.out), saved.get("run_id", new_id())
+            if saved["train"].get("epochs") != cfg.epochs:
+                self.rep.note(f"resuming with --epochs {cfg.epochs} (was {saved['train'].get('epochs')}): "
+                              "the cosine schedule is stretched to the new length")
+        self.opt, self.sched, self.params = make_optimizer(self.model, cfg, self.total_steps)
+        if saved is not None:
+            self._load_state()
+
+    def _broadcast(self) -> None:
+        """Same initial weights on every rank (the PCA sample is identical, but be exact)."""
+        if self.info.distributed:
+            import torch.distributed as tdist
+
+            for t in self.model.state_dict().values():
+                tdist.broadcast(t, src=0)
+
+    def _load_state(self) -> None:
+        import torch
+
+        st = C.load_train_state(self.out)
+        if st is None:
+            raise CheckpointError(f"{self.out}: has no training state (state.pt) to resume from",
+                                  hint="pass --overwrite to start afresh")
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        self.step = int(st["step"])
+        torch.set_rng_state(st["torch_rng"])
+
+    def _monitor(self):
+        cfg, src = self.cfg, self.src
+        if src.paired is not None and self.plan.paired is not None:
+            ms = M.heldout_monitor(src.paired, self.plan.paired.val_ego, self.plan.paired.val_exo, cfg.monitor_max, cfg.seed)
+            if ms is not None:
+                return ms
+        if src.ego is not None:
+            ms = M.store_monitor(src.ego, src.exo, cfg.monitor_max, cfg.seed)
+            if ms is not None:
+                self.rep.note("no held-out paired takes: the monitor uses label-based HR@5 on the training ego/exo stores")
+                return ms
+        self.rep.note("no held-out paired takes and no labels: no retrieval monitor")
+        return None
+
+    # ------------------------------------------------------------------ evaluation & saving
+    def encode(self, z: np.ndarray, batch: int = 1024) -> np.ndarray:
+        """[n, T, D] → [n, d] normalised, eval mode, no grad."""
+        import torch
+
+        self.model.eval()
+        with torch.no_grad():
+            out = [self.model.encode_video(torch.from_numpy(z[i:i + batch]).to(self.info.device)).cpu().numpy()
+                   for i in range(0, len(z), batch)]
+        self.model.train()
+        return np.concatenate(out) if out else np.zeros((0, self.mcfg.dim), np.float32)
+
+    def evaluate(self) -> dict | None:
+        return M.evaluate(self.encode, self.monitor) if self.monitor is not None else None
+
+    def save(self, epoch: int) -> None:
+        import torch
+
+        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step,
+                 "epoch": epoch, "torch_rng": torch.get_rng_state()}
+        last = next((r["heldout"] for r in reversed(self.records) if r.get("heldout")), None)
+        config = {"name": self.cfg.name or self.out.name, "run_id": self.run_id, "model": dataclasses.asdict(self.mcfg),
+                  "train": dataclasses.asdict(self.cfg), "epoch": epoch, "step": self.step,
+                  "steps_per_epoch": self.plan.steps_per_epoch, "world_size": self.info.world,
+                  "parents": self.parents, "notes": self.src.notes, "heldout": last}
+        metrics = "".join(json.dumps(r) + "\n" for r in self.records)
+        C.save_checkpoint(self.out, kind=CKPT_KIND, config=config, model_state=self.model.state_dict(),
+                          train_state=state, extra_files={"metrics.jsonl": metrics, "loss.png": plot_metrics(self.records)})
+
+    # ------------------------------------------------------------------ training
+    def train_step(self) -> dict:
+        parts = local_batch(self.plan, self.readers, self.step, self.info.rank, self.info.world, self.info.device)
+        out = compute_losses(self.model, parts, self.cfg, self.info.rank,
+                             gather=dist.gather_with_grad if self.info.distributed else None)
+        self.opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        average_gradients(self.params, self.info)
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return {k: (float(v.detach()) if v is not None else None) for k, v in out.items()}
+
+    def _log_step(self, window: list, epoch: int) -> None:
+        rec = {"type": "step", "step": self.step, "epoch": epoch, "lr": self.sched.get_last_lr()[0],
+               "tau": float(1.0 / self.model.logit_scale().detach())}
+        for key in ("loss", "l_vv", "l_vt", "l_vs"):
+            vals = [w[key] for w in window if w[key] is not None]
+            rec[key] = dist.all_reduce_mean(float(np.mean(vals)), self.info) if vals else None
+        self.records.append(rec)
+
+    def run_epoch(self, epoch: int) -> dict:
+        t0, window, losses = time.perf_counter(), [], []
+        spe = self.plan.steps_per_epoch
+        while self.step < epoch * spe:
+            window.append(self.train_step())
+            losses.append(window[-1]["loss"])
+            if not math.isfinite(losses[-1]):
+                raise UsageError(f"loss became {losses[-1]} at step {self.step}", hint="lower --lr, or check the inputs")
+            if len(window) == self.cfg.log_every or self.step == epoch * spe:
+                self._log_step(window, epoch)
+                window = []
+            self.rep.advance(self.step, f"loss {losses[-1]:.3f}")
+        secs = time.perf_counter() - t0
+        return {"type": "epoch", "epoch": epoch, "step": self.step, "loss": dist.all_reduce_mean(float(np.mean(losses)), self.info),
+                "seconds": round(secs, 3), "samples_per_s": round(len(losses) * self.cfg.batch_size / max(secs, 1e-9), 1)}
+
+    def run(self, stop_after_epochs: int | None = None) -> dict:
+        spe = self.plan.steps_per_epoch
+        first = self.step // spe + 1
+        last = self.cfg.epochs if stop_after_epochs is None else min(self.cfg.epochs, first - 1 + stop_after_epochs)
+        if self.info.is_main and self.step == 0 and self.monitor is not None:
+            self.records.append({"type": "frozen", "heldout": M.frozen(self.monitor)})
+            self.records.append({"type": "epoch", "epoch": 0, "step": 0, "heldout": self.evaluate()})
+        self.rep.start(self.total_steps, self.step)
+        for epoch in range(first, last + 1):
+            rec = self.run_epoch(epoch)
+            if self.info.is_main:
+                rec["heldout"] = self.evaluate()
+                self.records.append(rec)
+                self.save(epoch)
+                self.rep.epoch(rec)
+            dist.barrier(self.info)
+        self.rep.stop()
+        return self.summary()
+
+    def summary(self) -> dict:
+        epochs = [r for r in self.records if r["type"] == "epoch"]
+        frozen = next((r["heldout"] for r in self.records if r["type"] == "frozen"), None)
+        return {"out": str(self.out), "step": self.step, "epochs_done": self.step // self.plan.steps_per_epoch,
+                "steps_per_epoch": self.plan.steps_per_epoch, "frozen": frozen,
+                "heldout": epochs[-1].get("heldout") if epochs else None,
+                "loss": epochs[-1].get("loss") if epochs else None, "notes": self.src.notes,
+                "items": {"paired": int(len(self.plan.paired.ego_rows)) if self.plan.paired else 0,
+                          "pseudo": int(len(self.plan.pseudo.query_rows)) if self.plan.pseudo else 0}}
+
+
+def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False, in_memory: bool = False,
+             reporter: Reporter | None = None, stop_after_epochs: int | None = None) -> dict:
+    """Train (or resume) a dual encoder into cfg.out; returns a summary dict."""
+    trainer = Trainer(cfg, resume=resume, overwrite=overwrite, in_memory=in_memory, reporter=reporter)
+    try:
+        return trainer.run(stop_after_epochs)
+    finally:
+        dist.cleanup(trainer.info)
