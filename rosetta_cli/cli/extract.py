@@ -1,0 +1,113 @@
+"""`rosetta extract`: decode videos, run frozen encoders, write a features store (resumable, sharded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json, progress
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract_cmd)
+
+
+def extract_cmd(
+    videos: Path = typer.Option(..., "--videos", help="Dataset folder, or a manifest/annotation file (.csv, .json)."),
+    out: Path = typer.Option(..., "--out", help="Output store: *.zarr (default backend) or *.h5."),
+    dataset: str = typer.Option("auto", "--dataset", help="auto|folder|csv|ego4d|egoexo4d|htm-aa."),
+    encoder: str = typer.Option("efficientnet-lite0", "--encoder", help="Visual encoder (see `rosetta encoders`)."),
+    text_encoder: str = typer.Option("minilm", "--text-encoder", help="Narration encoder, or 'none'."),
+    frames: int = typer.Option(4, "--frames", help="Frames T sampled uniformly per clip."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Clips per forward pass."),
+    workers: int = typer.Option(2, "--workers", help="Decoding processes (0 = decode in the main process)."),
+    decoder: str = typer.Option("decord", "--decoder", help="decord (default) or pyav."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32|bf16|fp16 (fp32 is bit-reproducible on CPU)."),
+    chunk_rows: int = typer.Option(256, "--chunk-rows", help="Rows per store chunk: the unit of writing/resuming/sharding."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: write only this chunk-aligned share (0-based)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing store and start afresh."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also redo rows that failed before."),
+    role: Optional[str] = typer.Option(None, "--role", help="ego|exo|paired, recorded in the store (workspaces)."),
+    view: Optional[str] = typer.Option(None, "--view", help="ego|exo for folder/csv datasets."),
+    window: Optional[float] = typer.Option(None, "--window", help="Cut videos into windows of this many seconds."),
+    stride: Optional[float] = typer.Option(None, "--stride", help="Seconds between window starts (default: window)."),
+    exo_cams: Optional[str] = typer.Option(None, "--exo-cams", help="egoexo4d: all | best | N cameras."),
+    narration_pass: Optional[int] = typer.Option(None, "--narration-pass", help="ego4d: narration pass 1 or 2."),
+    skill_map: Optional[str] = typer.Option(None, "--skill-map", help="egoexo4d: proficiency → good/bad mapping."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+):
+    """Extract frame features [N, T, D] and narration embeddings into a store; rerun to resume.
+
+    Bad videos fail only their own rows (exit 3 at the end, with a table of failures).
+    Multi-process: `torchrun --nproc_per_node 4 -m rosetta_cli extract ...` or `--shard I/N`.
+
+    Example: rosetta extract --videos data/ego4d --out features/ego.zarr --frames 4 --workers 2
+    """
+    from rosetta_cli.extract import ExtractConfig, run_extract
+
+    cfg = ExtractConfig(videos=str(videos), out=str(out), dataset=dataset, encoder=encoder, text_encoder=text_encoder,
+                        decoder=decoder, frames=frames, batch_size=batch_size, workers=workers, device=device,
+                        precision=precision, chunk_rows=chunk_rows, limit=limit, shard=shard, overwrite=overwrite,
+                        retry_failed=retry_failed, role=role, view=view, window=window, stride=stride,
+                        exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map)
+    with progress() as bar:
+        result = run_extract(cfg, reporter=_RichReporter(bar))
+    if not result.speaker:  # under torchrun, rank 0 speaks for the whole store
+        return
+    if as_json:
+        emit_json({**result.__dict__, "clips_per_s": result.clips_per_s})
+    else:
+        _print_summary(result)
+    _exit_status(result)
+
+
+class _RichReporter:
+    def __init__(self, bar):
+        self.bar, self.task, self.failed, self.t0 = bar, None, 0, None
+
+    def start(self, total: int) -> None:
+        import time
+
+        self.t0 = time.perf_counter()
+        self.task = self.bar.add_task("extract", total=total, rate="", info="")
+
+    def advance(self, n: int, failed: int) -> None:
+        import time
+
+        self.failed += failed
+        done = self.bar.tasks[self.task].completed + n
+        rate = done / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.update(self.task, advance=n, rate=f"{rate:.1f} clips/s",
+                        info=f"[red]{self.failed} failed[/red]" if self.failed else "")
+
+
+def _print_summary(r) -> None:
+    from rich.table import Table
+
+    if r.failures:
+        t = Table(title=f"Failed clips ({r.failed})", show_lines=False)
+        for col in ("row", "clip_id", "error"):
+            t.add_column(col, overflow="fold")
+        for row, cid, _video, err in r.failures:
+            t.add_row(str(row), cid, err)
+        if r.failed > len(r.failures):
+            t.caption = f"... and {r.failed - len(r.failures)} more (store.errors() has them all)"
+        console.print(t)
+    others = f" ({r.pending_store} pending in other shards)" if r.pending_store > r.pending else ""
+    console.print(f"[bold]{r.out}[/bold]: {r.done}/{r.rows} done, {r.failed} failed{others} · "
+                  f"this run {r.processed} clips in {r.seconds:.1f}s ({r.clips_per_s:.2f} clips/s) · "
+                  f"store {r.store_bytes / 1e6:.1f} MB")
+
+
+def _exit_status(r) -> None:
+    from rosetta_cli.errors import PartialFailure, PipelineFailure
+
+    if r.failed:
+        raise PartialFailure(f"{r.failed} clip(s) failed; their messages are in the store's `errors`",
+                             hint="fix or remove those videos and rerun with --retry-failed")
+    if r.pending:
+        raise PipelineFailure(f"{r.pending} rows of this run are still pending", hint="rerun the same command to resume")

@@ -1,0 +1,43 @@
+"""`ExtractConfig`: every knob of `rosetta extract`, recorded in the store (meta `config`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class ExtractConfig:
+    videos: str                          # dataset root folder, or a manifest/annotation file
+    out: str                             # output store (.zarr or .h5)
+    dataset: str = "auto"                # auto | folder | csv | ego4d | egoexo4d | htm-aa
+    encoder: str = "efficientnet-lite0"  # bundled ImageNet weights: works offline
+    text_encoder: str = "minilm"         # narration embeddings; "none" disables them
+    decoder: str = "decord"              # decord (fast random access) | pyav (fallback)
+    frames: int = 4                      # T uniformly sampled frames per clip (paper-scale runs use 4-8)
+    batch_size: int = 8                  # clips per forward pass (batch_size * frames images)
+    workers: int = 2                     # decoding processes; 0 decodes in the main process
+    device: str = "auto"                 # auto | cpu | cuda
+    precision: str = "fp32"              # fp32 is bit-reproducible on CPU; bf16/fp16 for GPUs
+    chunk_rows: int = 256                # rows per store chunk = unit of writing, resuming and sharding
+    dtype: str = "float16"               # stored feature dtype (halves disk; ample for retrieval)
+    limit: int | None = None             # first N clips only (quick trials)
+    shard: str | None = None             # "I/N": this process writes only its chunk-aligned share
+    overwrite: bool = False              # delete an existing store and start afresh
+    retry_failed: bool = False           # also redo rows that failed in an earlier run
+    role: str | None = None              # ego | exo | paired: recorded in meta for workspaces
+    # Dataset options (None = the loader's default; only those given reach the loader).
+    view: str | None = None
+    window: float | None = None
+    stride: float | None = None
+    exo_cams: str | None = None
+    narration_pass: int | None = None
+    keep_unsure: bool | None = None
+    skill_map: str | None = None
+    split: str | None = None
+
+    def dataset_options(self) -> dict:
+        opts = {"view": self.view, "window": self.window, "stride": self.stride, "narration_pass": self.narration_pass,
+                "keep_unsure": self.keep_unsure, "skill_map": self.skill_map, "split": self.split}
+        if self.exo_cams is not None:
+            opts["exo_cams"] = int(self.exo_cams) if str(self.exo_cams).isdigit() else self.exo_cams
+        return {k: v for k, v in opts.items() if v is not None}

@@ -1,0 +1,71 @@
+"""Decoding side of the pipeline: a map-style Dataset run by DataLoader worker processes.
+
+Each item is one clip → uint8 [T, S, S, 3] (decoded, resized and centre-cropped in the
+worker, so only small tensors cross process boundaries) or an error message. Batches
+never straddle a store chunk, so every chunk sees the same batch composition whether a
+run was resumed, sharded or not: that keeps resumed stores bit-identical on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from rosetta_cli.encoders.base import Preprocess, resize_crop
+from rosetta_cli.video import VideoError, read_clip
+
+
+class ClipDataset:
+    """rows → {'row', 'frames' (uint8 [T,S,S,3] or None), 'error' (str)}; never raises for a bad clip."""
+
+    def __init__(self, videos, starts, ends, frames: int, decoder: str, pre: Preprocess):
+        self.videos, self.starts, self.ends = list(videos), np.asarray(starts, float), np.asarray(ends, float)
+        self.frames, self.decoder, self.pre = frames, decoder, pre
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, row: int) -> dict:
+        try:
+            arr = read_clip(self.videos[row], self.starts[row], self.ends[row], self.frames, self.decoder)
+            return {"row": row, "frames": resize_crop(arr, self.pre), "error": ""}
+        except VideoError as e:
+            return {"row": row, "frames": None, "error": e.one_line()}
+        except Exception as e:  # a decoder bug must fail this clip, not the run
+            return {"row": row, "frames": None, "error": f"{self.videos[row]}: {type(e).__name__}: {e}"}
+
+
+def collate(items: list[dict]) -> dict:
+    """→ rows [B], ok [B] bool, frames uint8 [B_ok, T, S, S, 3] or None, errors [B]."""
+    import torch
+
+    ok = [it["frames"] is not None for it in items]
+    good = [it["frames"] for it in items if it["frames"] is not None]
+    return {"rows": [it["row"] for it in items], "ok": ok, "errors": [it["error"] for it in items],
+            "frames": torch.stack(good) if good else None}
+
+
+def chunk_batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
+    """Row batches of at most batch_size, each inside one (start, stop) chunk, in order."""
+    return [list(range(s, min(s + batch_size, stop))) for start, stop in chunks for s in range(start, stop, batch_size)]
+
+
+def worker_init(_worker_id: int) -> None:
+    """One thread per worker (cores are shared); silence C-level decoder logs unless --debug."""
+    import torch
+
+    torch.set_num_threads(1)
+    if os.environ.get("ROSETTA_DEBUG") != "1":
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # decord/ffmpeg print straight to fd 2; errors still reach us as exceptions
+        os.close(devnull)
+
+
+def make_loader(dataset: ClipDataset, batches: list[list[int]], workers: int, pin_memory: bool = False):
+    """A DataLoader yielding collated batches in order; workers decode ahead of inference."""
+    from torch.utils.data import DataLoader
+
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate, pin_memory=pin_memory,
+                      worker_init_fn=worker_init if workers > 0 else None,
+                      prefetch_factor=4 if workers > 0 else None, persistent_workers=False)

@@ -1,0 +1,259 @@
+"""`run_extract`: manifest → frozen encoders → features store, resumable and sharded.
+
+    videos ─▶ DataLoader workers (decode + resize, uint8 [B,T,S,S,3]) ─▶ encoder (inference_mode)
+          ─▶ chunk buffer ─▶ text embeddings of the chunk's narrations ─▶ one chunk-aligned write
+
+A chunk (store.chunk_rows rows) is the unit of writing, resuming and sharding: its
+features, text and errors are written first and its status last, so a run killed at any
+point leaves every chunk either complete or still pending, and a rerun redoes exactly the
+pending ones. Under torchrun (or --shard I/N) each process takes a contiguous,
+chunk-aligned share of the chunks of one store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rosetta_cli.errors import UsageError
+from rosetta_cli.extract import store_io
+from rosetta_cli.extract.config import ExtractConfig
+from rosetta_cli.store.schema import DONE, FAILED, PENDING
+
+
+@dataclass
+class ExtractResult:
+    out: str
+    rows: int                 # rows in the store
+    done: int                 # rows done (whole store)
+    failed: int               # rows failed (in this run's scope: its shard, or the whole store on rank 0)
+    pending: int              # rows still pending in this run's scope (should be 0 after a run)
+    pending_store: int        # rows still pending in the whole store (other shards not yet run)
+    processed: int            # rows this run decoded and encoded (all ranks)
+    seconds: float            # wall time of the row loop
+    store_bytes: int
+    failures: list = field(default_factory=list)   # (row, clip_id, video, error), at most 50
+    timings: dict = field(default_factory=dict)    # seconds in decode-wait / visual / text / write
+    speaker: bool = True      # False on torchrun ranks > 0: rank 0 reports for the whole store
+
+    @property
+    def clips_per_s(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+class Reporter:
+    """Progress hooks; the CLI passes a Rich implementation."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int, failed: int) -> None: ...
+
+
+@dataclass
+class Ctx:
+    rank: int
+    world: int
+    torchrun: bool
+    device: str
+    dist: object = None
+
+    @property
+    def creator(self) -> bool:
+        return self.rank == 0 or not self.torchrun
+
+
+def _context(cfg: ExtractConfig) -> Ctx:
+    from rosetta_cli.cli.common import parse_shard
+    from rosetta_cli.train.dist import init_from_env, resolve_device
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if cfg.shard:
+            raise UsageError("--shard cannot be combined with torchrun", hint="torchrun already splits rows by rank")
+        info = init_from_env(cfg.device)
+        return Ctx(info.rank, info.world, True, info.device, info)
+    i, n = parse_shard(cfg.shard)
+    if cfg.overwrite and n > 1:
+        raise UsageError("--overwrite cannot be combined with --shard",
+                         hint="delete the store first (rm -r STORE), then start the shards")
+    return Ctx(i, n, False, resolve_device(cfg.device))
+
+
+def _check(cfg: ExtractConfig) -> None:
+    from rosetta_cli.video import DECODERS
+
+    if cfg.frames < 1 or cfg.batch_size < 1 or cfg.chunk_rows < 1 or cfg.workers < 0:
+        raise UsageError("--frames, --batch-size and --chunk-rows must be >= 1 and --workers >= 0")
+    if cfg.decoder not in DECODERS:
+        raise UsageError(f"--decoder {cfg.decoder!r}: choose one of {', '.join(DECODERS)}")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise UsageError("--limit must be >= 1")
+    from rosetta_cli.encoders.base import PRECISIONS
+
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"--precision {cfg.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if cfg.role not in (None, "ego", "exo", "paired"):
+        raise UsageError(f"--role {cfg.role!r}: choose ego, exo or paired")
+
+
+def load_clips(cfg: ExtractConfig, manifest=None):
+    """The manifest (annotations are fully checked here, before any work) and its first --limit clips."""
+    if manifest is None:
+        from rosetta_cli.datasets import load_manifest
+        from rosetta_cli.video.reader import probe_duration
+
+        manifest = load_manifest(Path(cfg.videos), cfg.dataset, duration_fn=_safe_duration(probe_duration),
+                                 **cfg.dataset_options())
+    clips = manifest.clips.iloc[: cfg.limit].reset_index(drop=True) if cfg.limit else manifest.clips
+    clips.attrs["labels"] = list(manifest.labels)
+    if len(clips) == 0:
+        raise UsageError(f"{cfg.videos}: no clips to extract", hint="check --videos / --dataset and the filters")
+    return manifest, clips
+
+
+def _safe_duration(probe):
+    """duration_fn for windowing: an unreadable video gets one whole-video row, which then fails alone."""
+    def fn(path):
+        try:
+            return probe(path)
+        except UsageError:
+            return None
+    return fn
+
+
+def run_extract(cfg: ExtractConfig, manifest=None, reporter: Reporter | None = None) -> ExtractResult:
+    """Extract features for every pending row of `cfg.out` that falls in this process's share."""
+    _check(cfg)
+    manifest, clips = load_clips(cfg, manifest)
+    ctx = _context(cfg)
+    if ctx.world > 1 and not str(cfg.out).rstrip("/").endswith(".zarr"):
+        raise UsageError("several processes can only share a .zarr store (HDF5 has a single writer)",
+                         hint="extract to a .zarr, then `rosetta store convert` it to .h5")
+    venc, tenc = _load_encoders(cfg, clips, ctx.device)
+    store = _prepare_store(cfg, manifest, clips, venc, tenc, ctx)
+    chunks = _my_chunks(store, ctx, cfg.retry_failed)
+    t0 = time.perf_counter()
+    timings = _extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter or Reporter())
+    seconds = time.perf_counter() - t0
+    processed = sum(b - a for a, b in chunks)
+    return _finish(store, cfg, ctx, chunks, processed, seconds, timings)
+
+
+def _load_encoders(cfg: ExtractConfig, clips, device: str):
+    from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
+
+    venc = get_visual_encoder(cfg.encoder, device=device, precision=cfg.precision)
+    has_text = bool(clips["narration"].fillna("").astype(str).str.len().gt(0).any())
+    # No narration anywhere (e.g. a plain folder): skip text rather than store N copies of embed("").
+    tenc = get_text_encoder(cfg.text_encoder, device=device) if has_text else None
+    return venc, tenc
+
+
+def _store_attrs(cfg, manifest, venc, tenc, sig) -> dict:
+    root = manifest.options.get("root") or str(Path(cfg.videos).absolute())
+    return {"encoder": venc.info(), "text_encoder": tenc.info() if tenc else None, "source_root": root,
+            "dataset": manifest.dataset, "role": cfg.role or manifest.role, "extract": sig,
+            "dataset_options": manifest.options, "annotation_sources": list(manifest.sources)}
+
+
+def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):
+    """Rank 0 (or any shard, atomically) creates; everyone verifies the signature."""
+    out = Path(cfg.out)
+    sig = store_io.signature(clips, cfg, venc.info(), tenc.info() if tenc else None)
+    error = None
+    if ctx.creator:
+        try:
+            if cfg.overwrite:
+                store_io.remove_store(out)
+            if not out.exists():
+                store_io.create_store(out, clips, frames=cfg.frames, dim=venc.dim, text_dim=tenc.dim if tenc else None,
+                                      dtype=cfg.dtype, chunk_rows=cfg.chunk_rows, config=cfg,
+                                      attrs=_store_attrs(cfg, manifest, venc, tenc, sig))
+            store = store_io.open_checked(out, sig)
+        except Exception as e:
+            error = e
+    if ctx.torchrun:  # rank 0 tells the others whether the store is usable (a bare barrier would hang them)
+        error = _share_error(error, ctx)
+    if error is not None:
+        raise error
+    return store if ctx.creator else store_io.open_checked(out, sig)
+
+
+def _share_error(error, ctx: Ctx):
+    import torch.distributed as dist
+
+    box = [error.one_line() if hasattr(error, "one_line") else (repr(error) if error else None)]
+    dist.broadcast_object_list(box, src=0)
+    if error is None and box[0] is not None:
+        from rosetta_cli.errors import PipelineFailure
+
+        return PipelineFailure(f"rank 0 could not prepare the store: {box[0]}")
+    return error
+
+
+def _my_chunks(store, ctx: Ctx, retry_failed: bool) -> list[tuple[int, int]]:
+    """This process's contiguous share of chunks, keeping only those with rows to do."""
+    blocks = list(store.blocks())
+    share = np.array_split(np.arange(len(blocks)), ctx.world)[ctx.rank] if blocks else []
+    status = store.status()
+    todo = (status == PENDING) | ((status == FAILED) if retry_failed else False)
+    return [blocks[i] for i in share if todo[blocks[i][0]:blocks[i][1]].any()]
+
+
+def _extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter) -> dict:
+    from rosetta_cli.extract.loop import extract_chunks
+
+    return extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter)
+
+
+def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timings: dict) -> ExtractResult:
+    """Wait for all ranks, finalize a complete store once, and summarise."""
+    from rosetta_cli.train.dist import barrier, cleanup
+
+    if ctx.torchrun:
+        processed = _sum_over_ranks(processed, ctx.device)
+        barrier(ctx.dist)
+    status = store.status()
+    scope = np.ones(len(status), bool) if (ctx.torchrun or ctx.world == 1) else _share_mask(store, ctx)
+    pending = int((status == PENDING).sum())
+    if pending == 0 and (ctx.rank == 0 or not ctx.torchrun):  # under torchrun, one finalize
+        store.finalize()
+    pending_scope = int(((status == PENDING) & scope).sum())
+    failed_rows = np.flatnonzero((status == FAILED) & scope)
+    result = ExtractResult(out=str(cfg.out), rows=len(status), done=int((status == DONE).sum()), failed=len(failed_rows),
+                           pending=pending_scope, pending_store=pending, processed=processed, seconds=seconds,
+                           store_bytes=store_io.store_bytes(store.path), failures=_failures(store, failed_rows[:50]),
+                           timings=timings, speaker=ctx.rank == 0 or not ctx.torchrun)
+    store.close()
+    if ctx.torchrun:
+        barrier(ctx.dist)
+        cleanup(ctx.dist)
+    return result
+
+
+def _share_mask(store, ctx: Ctx) -> np.ndarray:
+    blocks = list(store.blocks())
+    mask = np.zeros(store.n_rows, bool)
+    for i in np.array_split(np.arange(len(blocks)), ctx.world)[ctx.rank]:
+        mask[blocks[i][0]:blocks[i][1]] = True
+    return mask
+
+
+def _failures(store, rows: np.ndarray) -> list:
+    if len(rows) == 0:
+        return []
+    errors = store.errors()
+    ids, videos = store.column("clip_id"), store.column("video")
+    return [(int(r), str(ids[r]), str(videos[r]), str(errors[r])) for r in rows]
+
+
+def _sum_over_ranks(n: int, device: str) -> int:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([n], dtype=torch.int64, device=device)  # NCCL reduces only CUDA tensors
+    dist.all_reduce(t)
+    return int(t.item())

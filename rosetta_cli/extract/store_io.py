@@ -1,0 +1,117 @@
+"""Creating, resuming and sharing the output store.
+
+Creation is atomic: the store is built under a hidden temporary name and renamed into
+place, so a crash never leaves a half-made store, and when several `--shard` processes
+race, exactly one rename wins and the others open the winner's store. Every later run
+checks the store's `extract` signature (clip table, encoders, frames, decoder,
+precision) against its own before writing a single row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+from rosetta_cli.errors import StoreError
+from rosetta_cli.store import Store
+from rosetta_cli.store.backends import BACKENDS
+from rosetta_cli.store.schema import backend_for
+
+SIGNATURE_NAMES = {
+    "clips_sha256": "clip table (videos, times or --limit)", "rows": "number of clips", "frames": "--frames",
+    "decoder": "--decoder", "precision": "--precision", "dtype": "feature dtype", "encoder": "--encoder",
+    "encoder_sha256": "encoder weights", "text_encoder": "--text-encoder", "text_encoder_sha256": "text encoder weights",
+}
+
+
+def clips_digest(clips) -> str:
+    """sha256 of the columns that decide a row's content (clip_id, video, start, end)."""
+    h = hashlib.sha256()
+    for col in ("clip_id", "video"):
+        h.update(json.dumps(clips[col].astype(str).tolist()).encode())
+    for col in ("start", "end"):
+        vals = [None if (v is None or math.isnan(v)) else float(v) for v in clips[col].astype(float).tolist()]
+        h.update(json.dumps(vals).encode())
+    return h.hexdigest()
+
+
+def signature(clips, cfg, venc_info: dict, tenc_info: dict | None) -> dict:
+    """What a store must agree on with a run for that run to resume into it."""
+    return {"clips_sha256": clips_digest(clips), "rows": len(clips), "frames": cfg.frames, "decoder": cfg.decoder,
+            "precision": cfg.precision, "dtype": cfg.dtype, "encoder": venc_info["name"],
+            "encoder_sha256": venc_info.get("weights_sha256"),
+            "text_encoder": tenc_info["name"] if tenc_info else None,
+            "text_encoder_sha256": tenc_info.get("weights_sha256") if tenc_info else None}
+
+
+def _temp_path(out: Path) -> Path:
+    suffix = ".zarr" if backend_for(out) == "zarr" else ".h5"
+    return out.with_name(f".{out.name}.creating-{os.getpid()}{suffix}")
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Temporaries left by creators that were killed (their pid is gone)."""
+    for p in out.parent.glob(f".{out.name}.creating-*"):
+        try:
+            pid = int(p.name.rsplit("-", 1)[1].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            BACKENDS[backend_for(p)].remove(p)
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
+def _publish(tmp: Path, out: Path) -> bool:
+    """Move tmp to out unless out appeared meanwhile. True if ours won."""
+    try:
+        if tmp.is_dir():
+            os.rename(tmp, out)  # fails on an existing non-empty directory
+        else:
+            os.link(tmp, out)    # fails if the file exists (rename would replace it)
+            os.unlink(tmp)
+        return True
+    except OSError:
+        BACKENDS[backend_for(tmp)].remove(tmp)
+        return False
+
+
+def create_store(out: Path, clips, *, frames: int, dim: int, text_dim: int | None, dtype: str, chunk_rows: int,
+                 attrs: dict, config) -> bool:
+    """Create the store at `out` atomically (all rows pending). False if another process beat us to it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out)
+    tmp = _temp_path(out)
+    store = Store.create(tmp, kind="features", clips=clips, frames=frames, dim=dim, text_dim=text_dim, dtype=dtype,
+                         chunk_rows=chunk_rows, attrs=attrs, config=config, overwrite=True)
+    store.close()
+    return _publish(tmp, out)
+
+
+def open_checked(out: Path, sig: dict) -> Store:
+    """Open an existing store for resuming; StoreError unless it was made by the same extraction."""
+    store = Store.open(out, mode="r+", kind="features")
+    old = store.meta.get("extract")
+    if not isinstance(old, dict):
+        raise StoreError(f"{out}: exists but was not written by `rosetta extract`",
+                         hint="pass --overwrite to replace it, or choose another --out")
+    diff = [k for k in sig if old.get(k) != sig[k]]
+    if diff:
+        what = ", ".join(SIGNATURE_NAMES.get(k, k) for k in diff)
+        raise StoreError(f"{out}: exists but was made with a different {what}, so it cannot be resumed",
+                         hint="rerun with the original options, pass --overwrite to start afresh, or choose another --out")
+    return store
+
+
+def remove_store(out: Path) -> None:
+    if out.exists():
+        BACKENDS[backend_for(out)].remove(out)
+
+
+def store_bytes(path: Path) -> int:
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
