@@ -76,7 +76,8 @@ def all_reduce_mean(value: float, info: DistInfo) -> float:
     import torch
     import torch.distributed as dist
 
-    t = torch.tensor([value], dtype=torch.float64)
+    # NCCL only reduces CUDA tensors; gloo takes CPU ones
+    t = torch.tensor([value], dtype=torch.float64, device=info.device if info.device.startswith("cuda") else "cpu")
     dist.all_reduce(t)
     return float(t.item() / info.world)
 

@@ -1,0 +1,136 @@
+"""`rosetta train-rst` and `rosetta translate`: the Rosetta Stone Translator (stage 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json, parse_shard
+
+# Literal copies of rosetta_cli.rst.models.RST_MODELS / MODEL_KINDS keys (importing them needs torch,
+# and `rosetta --help` must stay fast); tests/test_rst.py checks they agree.
+SIZES = ("tiny", "S", "B")
+MODELS = ("dit", "regression")
+SAMPLERS = ("ddim", "ddpm")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-rst")(train_rst_cmd)
+    app.command("translate")(translate_cmd)
+
+
+def _choice(value: str, choices, opt: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}", param_hint=opt)
+    return value
+
+
+def train_rst_cmd(
+    paired: List[Path] = typer.Option(..., "--paired", help="Paired store(s): ego and exo rows sharing sync_id. Repeatable."),
+    out: Path = typer.Option(..., "--out", help="RST directory (checkpoint/, metrics.jsonl, metrics.json, loss.png)."),
+    size: str = typer.Option("tiny", "--size", help=f"Model size: {', '.join(SIZES)} (S, B: DiT-S/B shapes)."),
+    model: str = typer.Option("dit", "--model", help="dit (diffusion RST) or regression (MLP baseline, MSE)."),
+    steps: int = typer.Option(300, "--steps", help="Optimisation steps."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Global batch (split across torchrun ranks)."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak AdamW learning rate (warmup then cosine)."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out exactly."),
+    val_frac: float = typer.Option(0.1, "--val-frac", help="Share of takes held out for validation."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    diffusion_steps: int = typer.Option(1000, "--diffusion-steps", help="DDPM training timesteps."),
+    cond_drop: float = typer.Option(0.1, "--cond-drop", help="P(drop ego condition) in training, for --guidance."),
+    tokens: int = typer.Option(1, "--tokens", help="Tokens per frame (D cut into slices); 0 = auto (D/tokens ≤ width)."),
+    cross_attn: bool = typer.Option(False, "--cross-attn", help="Also cross-attend to the ego frame tokens."),
+    ckpt_every: int = typer.Option(100, "--ckpt-every", help="Checkpoint every N steps."),
+    baseline: List[Path] = typer.Option([], "--baseline", help="Another RST dir (e.g. --model regression) to compare in validation."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing RST in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the validation metrics as JSON on stdout."),
+):
+    """Train the Rosetta Stone Translator (DiT-style diffusion ego → exo) on synchronized pairs.
+
+    Example: rosetta train-rst --paired features/paired.zarr --out runs/rst --size tiny --steps 300
+    (multi-process: torchrun --nproc-per-node 2 -m rosetta_cli train-rst ...)
+    """
+    from rosetta_cli.rst.models import RSTModelConfig
+    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+
+    mcfg = RSTModelConfig(model=_choice(model, MODELS, "--model"), size=_choice(size, SIZES, "--size"),
+                          tokens=tokens, cross_attn=cross_attn)
+    cfg = RSTTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, val_frac=val_frac, device=device,
+                         diffusion_steps=diffusion_steps, cond_drop=cond_drop, ckpt_every=ckpt_every)
+    from rosetta_cli.cli.common import progress
+
+    with progress() as p:
+        task = p.add_task("train-rst", total=steps, rate="", info="")
+
+        def on_step(step, loss, sps):
+            p.update(task, completed=step, rate=f"{sps:,.0f} samples/s", info=f"loss {loss:.4f}")
+
+        metrics = train_rst(paired, out, mcfg, cfg, resume=resume, overwrite=overwrite, baselines=baseline,
+                            on_step=on_step, log=console.print)
+    if metrics:
+        emit_json(metrics) if as_json else _print_validation(metrics, out)
+
+
+def _print_validation(m: dict, out: Path) -> None:
+    from rich.table import Table
+
+    names = [k for k, v in m.items() if isinstance(v, dict) and "R@1" in v]
+    if not names:
+        console.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
+        return
+    t = Table(title=f"held-out validation: {m['val_pairs']} pairs, {m['held_out_takes']} take(s)")
+    for col in ("query", "cosine to true exo", "R@1", "R@5", "median rank"):
+        t.add_column(col)
+    for n in names:
+        v = m[n]
+        t.add_row("z_ego (raw)" if n == "raw_ego" else f"T(z_ego) [{n}]", f"{v['cosine']:.3f}", f"{v['R@1']:.3f}",
+                  f"{v['R@5']:.3f}", f"{v['median_rank']:.0f}")
+    console.print(t)
+    console.print(f"gallery: every held-out exo clip; written to {out}/metrics.json, loss curve {out}/loss.png")
+
+
+def translate_cmd(
+    rst: Path = typer.Option(..., "--rst", help="RST directory from `rosetta train-rst`."),
+    ego: Path = typer.Option(..., "--ego", help="Ego features store."),
+    out: Path = typer.Option(..., "--out", help="Output store (kind translations, row-aligned with --ego)."),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic, few steps) or ddpm."),
+    sampling_steps: int = typer.Option(25, "--sampling-steps", help="Reverse-process steps."),
+    samples: int = typer.Option(1, "--samples", help="Average K draws per row."),
+    guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance scale (1 = none)."),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: this process does blocks I, I+N, ..."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out instead of resuming it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+):
+    """Translate an ego store into hallucinated exo features T(z_ego) (resumable, shardable).
+
+    Example: rosetta translate --rst runs/rst --ego features/ego.zarr --out features/ego_translated.zarr
+    """
+    from rosetta_cli.cli.common import progress
+    from rosetta_cli.rst.translate import TranslateConfig, translate_store
+
+    cfg = TranslateConfig(sampler=_choice(sampler, SAMPLERS, "--sampler"), sampling_steps=sampling_steps,
+                          samples=samples, guidance=guidance, seed=seed, batch_size=batch_size, device=device)
+    _check_translate(cfg)
+    with progress() as p:
+        task = p.add_task("translate", total=None, rate="", info="")
+        summary = translate_store(rst, ego, out, cfg, shard=parse_shard(shard), overwrite=overwrite,
+                                  on_rows=lambda n: p.update(task, advance=n), log=console.print)
+    if as_json:
+        emit_json(summary)
+    else:
+        console.print(f"{summary['store']}: {summary['done']}/{summary['rows']} rows done "
+                      f"({summary['translated_now']} now, {summary['rows_per_s']} rows/s), "
+                      f"{summary['failed']} failed, {summary['pending']} pending")
+
+
+def _check_translate(cfg) -> None:
+    from rosetta_cli.errors import UsageError
+
+    if cfg.sampling_steps < 1 or cfg.samples < 1 or cfg.batch_size < 1:
+        raise UsageError("--sampling-steps, --samples and --batch-size must be ≥ 1")

@@ -1,0 +1,167 @@
+"""Training pairs for the RST: synchronized (ego, exo) rows of paired stores, split, normalised, streamed.
+
+A paired store holds ego and exo rows of the same moments; rows of one moment share a non-empty
+`sync_id` (its prefix before "/" names the take when the dataset has takes). Every done ego row is
+paired with every done exo row of its moment. Items are (store index, ego row, exo row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rosetta_cli.errors import DimensionMismatch, UsageError
+from rosetta_cli.store import schema as S
+from rosetta_cli.train.stream import ChunkCache, batches, chunk_shuffled_order, shard
+
+NEED = ("a paired store needs done rows of view 'ego' and of view 'exo' that share a non-empty sync_id "
+        "(e.g. `rosetta toy` writes one, or `rosetta extract` a synchronized Ego-Exo4D manifest)")
+
+
+@dataclass
+class PairSet:
+    """Aligned item arrays [n_items]: store index, ego row, exo row, sync_id, held-out flag."""
+
+    store: np.ndarray
+    ego: np.ndarray
+    exo: np.ndarray
+    sync: np.ndarray
+    val: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> "PairSet":
+        return PairSet(self.store[mask], self.ego[mask], self.exo[mask], self.sync[mask], self.val[mask])
+
+    def __len__(self) -> int:
+        return len(self.ego)
+
+
+def store_pairs(store, index: int) -> pd.DataFrame:
+    """DataFrame [store, ego, exo, sync] of the synchronized pairs inside one store."""
+    df = pd.DataFrame({"row": np.arange(store.n_rows), "view": store.column("view"),
+                       "sync": store.column("sync_id"), "status": store.status()})
+    df = df[(df.status == S.DONE) & (df.sync.astype(str) != "")]
+    ego = df[df.view == "ego"][["row", "sync"]].rename(columns={"row": "ego"})
+    exo = df[df.view == "exo"][["row", "sync"]].rename(columns={"row": "exo"})
+    pairs = ego.merge(exo, on="sync").sort_values(["ego", "exo"], kind="stable")
+    pairs.insert(0, "store", index)
+    return pairs
+
+
+def take_of(sync: str) -> str:
+    """The take a sync_id belongs to: the prefix before '/' when there is one, else the sync_id itself."""
+    return sync.split("/", 1)[0] if "/" in sync else sync
+
+
+def build_pairs(stores, val_frac: float, seed: int) -> tuple[PairSet, list[str]]:
+    """All pairs of all stores, with a held-out share of takes (never trained on). → (pairs, held-out takes)."""
+    frames = [store_pairs(s, i) for i, s in enumerate(stores)]
+    df = pd.concat(frames, ignore_index=True)
+    if df.empty:
+        paths = ", ".join(str(s.path) for s in stores)
+        raise UsageError(f"{paths}: no synchronized ego/exo pairs", hint=NEED)
+    sync = df["sync"].astype(str).to_numpy()
+    takes = np.array([take_of(s) for s in sync], dtype=object)
+    held = held_out_takes(sorted(set(takes)), val_frac, seed)
+    val = np.isin(takes, list(held))
+    return PairSet(df["store"].to_numpy(np.int64), df["ego"].to_numpy(np.int64), df["exo"].to_numpy(np.int64),
+                   sync, val), held
+
+
+def held_out_takes(takes: list[str], val_frac: float, seed: int) -> list[str]:
+    """A seeded choice of round(val_frac × n) takes (at least one when val_frac > 0 and n ≥ 2)."""
+    if val_frac <= 0 or len(takes) < 2:
+        return []
+    n_val = min(len(takes) - 1, max(1, int(round(val_frac * len(takes)))))
+    perm = np.random.default_rng(seed).permutation(len(takes))
+    return sorted(takes[i] for i in perm[:n_val])
+
+
+def check_dims(stores) -> dict:
+    """All paired stores must share frames and dim (ego and exo rows live in the same arrays)."""
+    dims = {(s.frames, s.dim) for s in stores}
+    if len(dims) > 1:
+        got = ", ".join(f"{s.path}: T={s.frames} D={s.dim}" for s in stores)
+        raise DimensionMismatch(f"paired stores disagree on feature shape ({got})",
+                                hint="train on stores extracted with the same encoder and frame count")
+    (frames, dim), = dims
+    return {"ego_frames": frames, "ego_dim": dim, "exo_frames": frames, "exo_dim": dim,
+            "dtype": stores[0].dtype}
+
+
+def norm_stats(stores, pairs: PairSet) -> dict:
+    """Per-dim mean/std of the training ego and exo features (over rows and frames), read block by block.
+
+    → {"ego_mean", "ego_std", "exo_mean", "exo_std"}: lists of D floats (JSON, stored in the checkpoint).
+    """
+    out = {}
+    for view, rows_of in (("ego", pairs.ego), ("exo", pairs.exo)):
+        s1 = s2 = 0.0
+        n = 0
+        for i, store in enumerate(stores):
+            rows = np.unique(rows_of[pairs.store == i])
+            for a, b in store.blocks():
+                sel = rows[(rows >= a) & (rows < b)]
+                if len(sel):
+                    x = store.features(slice(a, b))[sel - a].astype(np.float64).reshape(-1, store.dim)
+                    s1, s2, n = s1 + x.sum(0), s2 + (x * x).sum(0), n + len(x)
+        mean = s1 / n
+        std = np.sqrt(np.maximum(s2 / n - mean * mean, 0.0))
+        out[f"{view}_mean"] = mean.astype(np.float32).tolist()
+        out[f"{view}_std"] = np.maximum(std, 1e-6).astype(np.float32).tolist()  # constant dims → 0, not inf
+    return out
+
+
+class PairStream:
+    """Batches of (ego [b, T, D], exo [b, T, D]) raw arrays in the stored dtype for training step s.
+
+    (fp16 stays fp16 here: numpy's fp16 → fp32 cast costs more than the whole gather; torch casts on device.)
+
+    The item order of epoch e is a chunk-shuffled permutation drawn from (seed, e); step s reads batch
+    s mod steps_per_epoch of that order, so any step's batch is reproducible without replaying history.
+    Reads go through one LRU ChunkCache per store: memory holds at most `cache_chunks` chunks per store.
+    """
+
+    def __init__(self, stores, pairs: PairSet, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 cache_chunks: int = 64, buffer_chunks: int = 16):
+        self.stores, self.pairs = stores, pairs
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
+        self.buffer_chunks = buffer_chunks
+        self.caches = [ChunkCache(s.features, s.n_rows, s.chunk_rows, cache_chunks) for s in stores]
+        offsets = np.cumsum([0] + [-(-s.n_rows // s.chunk_rows) for s in stores])
+        chunk_rows = np.array([s.chunk_rows for s in stores])
+        # global chunk id of each item's ego row: the shuffle unit (chunk_rows=1 below)
+        self.keys = offsets[pairs.store] + pairs.ego // chunk_rows[pairs.store]
+        self.steps_per_epoch = len(shard(np.arange(len(pairs)), rank, world, batch_size)) // batch_size
+        if self.steps_per_epoch == 0:
+            raise UsageError(f"only {len(pairs)} training pairs for a batch of {batch_size} × {world} process(es)",
+                             hint="lower --batch-size")
+        self._epoch, self._batches = None, None
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            order = chunk_shuffled_order(self.keys, 1, rng, self.buffer_chunks)
+            self._batches = list(batches(shard(order, self.rank, self.world, self.batch_size), self.batch_size))
+            self._epoch = epoch
+        return self._batches
+
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Items of global step `step` → (ego, exo) float32 [b, T, D]."""
+        idx = self.epoch_batches(step // self.steps_per_epoch)[step % self.steps_per_epoch]
+        return self.read(idx)
+
+    def read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.pairs
+        ego = np.empty((len(idx), *self._shape()), dtype=self.stores[0].dtype)
+        exo = np.empty_like(ego)
+        for i, cache in enumerate(self.caches):
+            sel = p.store[idx] == i
+            if sel.any():
+                ego[sel] = cache.get(p.ego[idx[sel]])
+                exo[sel] = cache.get(p.exo[idx[sel]])
+        return ego, exo
+
+    def _shape(self):
+        return self.stores[0].frames, self.stores[0].dim

@@ -1,0 +1,99 @@
+"""Forward process, epsilon loss and samplers, driven by diffusers' DDPMScheduler / DDIMScheduler.
+
+Shapes: features x0 [B, T, D] in normalised units (per-dim zero mean, unit variance), so no sample
+clipping is applied (clip_sample=False); diffusers' schedulers work on any tensor shape.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+SAMPLERS = ("ddim", "ddpm")
+
+
+def make_scheduler(kind: str, train_steps: int, beta_schedule: str):
+    """The training schedule (kind 'ddpm') or a sampler over the same betas ('ddim')."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    ddpm = DDPMScheduler(num_train_timesteps=train_steps, beta_schedule=beta_schedule, clip_sample=False,
+                         prediction_type="epsilon")
+    if kind == "ddpm":
+        return ddpm
+    if kind == "ddim":
+        return DDIMScheduler.from_config(ddpm.config, set_alpha_to_one=False)
+    raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
+
+
+def predict_eps(model, scheduler, x, t, ego, drop=None):
+    """eps_theta(z_t, t, z_ego) = sqrt(1 - abar_t) z_t + F(z_t, t, z_ego).
+
+    The first term is E[eps | z_t] for unit-variance data (the "c_skip" preconditioning of Karras et al.
+    2022): it carries the full-rank part of the noise, so a denoiser narrower than D (F's output is a
+    width-limited projection per token) only has to learn the condition-dependent residual.
+    """
+    abar = scheduler.alphas_cumprod.to(x.device)[t].to(x.dtype)               # [B]
+    skip = (1 - abar).sqrt().view(-1, *([1] * (x.dim() - 1))) * x              # [B, T, D]
+    return skip + model(x, t, ego, drop)
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    """Noise of training step `step` on `rank`: a pure function of (seed, step, rank), so resume is exact."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1009 + rank)
+
+
+def diffusion_loss(model, scheduler, x0, ego, gen: torch.Generator, cond_drop: float):
+    """L = E ||eps - eps_theta(z_t, t, z_ego)||^2 (Ho et al. 2020, eq. 14, the "simple" loss).
+
+    x0 [B, T_exo, D] normalised exo; ego [B, T_ego, D] normalised ego; noise drawn on CPU from `gen`.
+    """
+    b = x0.shape[0]
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=gen)
+    noise = torch.randn(x0.shape, generator=gen)
+    drop = torch.rand(b, generator=gen) < cond_drop
+    t, noise, drop = t.to(x0.device), noise.to(x0.device), drop.to(x0.device)
+    xt = scheduler.add_noise(x0, noise, t)                                     # q(z_t | z_0), eq. 4
+    eps = predict_eps(model, scheduler, xt, t, ego, drop)                      # [B, T_exo, D]
+    return F.mse_loss(eps.float(), noise)
+
+
+def regression_loss(model, x0, ego):
+    """Baseline: plain MSE between the MLP's prediction and the true exo feature (normalised units)."""
+    return F.mse_loss(model(ego).float(), x0)
+
+
+def row_generators(seed: int, rows, k: int) -> list[torch.Generator]:
+    """One generator per (row, draw): the noise of a row depends only on (seed, row, draw),
+    never on the batch it lands in or the rank that computes it."""
+    return [torch.Generator().manual_seed((seed * 1_000_003 + int(r)) * 131 + j) for r in rows for j in range(k)]
+
+
+@torch.no_grad()
+def sample(model, scheduler, ego, gens: list[torch.Generator], shape: tuple, steps: int,
+           guidance: float = 1.0):
+    """Reverse process from noise, conditioned on ego [B, T_ego, D] → x0 [B, *shape] (normalised).
+
+    guidance g: eps = eps_uncond + g (eps_cond - eps_uncond) (classifier-free guidance, Ho & Salimans
+    2022); g = 1 is the plain conditional model and needs one forward per step.
+    """
+    from diffusers.utils.torch_utils import randn_tensor
+
+    dev = ego.device
+    b = ego.shape[0]
+    scheduler.set_timesteps(steps)
+    x = randn_tensor((b, *shape), generator=gens, device=dev, dtype=torch.float32)  # z_T ~ N(0, I)
+    for t in scheduler.timesteps:
+        tt = torch.full((b,), int(t), device=dev, dtype=torch.long)
+        eps = _guided_eps(model, scheduler, x, tt, ego, guidance)
+        x = scheduler.step(eps, int(t), x, generator=gens).prev_sample          # p(z_{t-1} | z_t)
+    return x
+
+
+def _guided_eps(model, scheduler, x, t, ego, guidance: float):
+    if guidance == 1.0:
+        return predict_eps(model, scheduler, x, t, ego).float()
+    b = x.shape[0]
+    drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(x.device)
+    eps = predict_eps(model, scheduler, torch.cat([x, x]), torch.cat([t, t]), torch.cat([ego, ego]), drop).float()
+    cond, uncond = eps[:b], eps[b:]
+    return uncond + guidance * (cond - uncond)

@@ -1,0 +1,62 @@
+"""Held-out evaluation of a translator: cosine to the true exo and true-exo retrieval.
+
+Retrieval: each held-out ego clip is a query; the gallery is every held-out exo clip (pooled, raw
+units, cosine similarity); the rank of a query is the best rank among the exo clips of its own moment
+(same sync_id). Reported: R@1, R@5, median rank, for T(z_ego) and for the raw z_ego as query.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def pair_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cosine of aligned rows a[i], b[i]; a, b [n, D]."""
+    return float((_unit(a) * _unit(b)).sum(1).mean())
+
+
+def true_ranks(queries: np.ndarray, gallery: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
+    """1-based rank of the best-ranked positive per query. queries [q, D], gallery [g, D], positives: q index arrays."""
+    sims = _unit(queries) @ _unit(gallery).T                                   # [q, g]
+    best_pos = np.array([sims[i, p].max() for i, p in enumerate(positives)])  # [q]
+    return 1 + (sims > best_pos[:, None]).sum(1)
+
+
+def retrieval(ranks: np.ndarray) -> dict:
+    return {"R@1": float((ranks <= 1).mean()), "R@5": float((ranks <= 5).mean()),
+            "median_rank": float(np.median(ranks)), "queries": int(len(ranks))}
+
+
+def held_out_sets(pairs, max_queries: int | None = None, seed: int = 0):
+    """Held-out PairSet items → (ego keys [q, 2], exo keys [g, 2], positives per query, pair_q, pair_g).
+
+    Keys are (store, row); pair_q / pair_g give each kept pair's query / gallery index. With
+    max_queries, a seeded subset of ego queries is kept; the gallery stays every held-out exo clip.
+    """
+    ego_keys, pair_q = np.unique(np.stack([pairs.store, pairs.ego], 1), axis=0, return_inverse=True)
+    exo_keys, pair_g = np.unique(np.stack([pairs.store, pairs.exo], 1), axis=0, return_inverse=True)
+    pair_q, pair_g = pair_q.ravel(), pair_g.ravel()
+    if max_queries and len(ego_keys) > max_queries:
+        keep = np.sort(np.random.default_rng(seed).choice(len(ego_keys), max_queries, replace=False))
+        remap = np.full(len(ego_keys), -1)
+        remap[keep] = np.arange(len(keep))
+        sel = remap[pair_q] >= 0
+        ego_keys, pair_q, pair_g = ego_keys[keep], remap[pair_q[sel]], pair_g[sel]
+    positives = [np.unique(pair_g[pair_q == i]) for i in range(len(ego_keys))]
+    return ego_keys, exo_keys, positives, pair_q, pair_g
+
+
+def evaluate(ego: np.ndarray, translated: dict[str, np.ndarray], exo: np.ndarray, positives, pair_q, pair_g) -> dict:
+    """ego [q, D] pooled held-out queries, translated {name: [q, D]}, exo [g, D] pooled gallery;
+    positives / pair_q / pair_g from `held_out_sets`.
+
+    → {"raw_ego": {...}, name: {...}}: cosine (mean over held-out pairs) and retrieval metrics.
+    """
+    out = {}
+    for name, q in {"raw_ego": ego, **translated}.items():
+        out[name] = {"cosine": pair_cosine(q[pair_q], exo[pair_g]), **retrieval(true_ranks(q, exo, positives))}
+    return out

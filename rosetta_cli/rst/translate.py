@@ -1,0 +1,191 @@
+"""`rosetta translate`: an ego store → a store of kind "translations" (hallucinated exo features).
+
+The output is row-aligned with the ego store: same clip table (labels in the same vocabulary order),
+same chunking, the ego text embeddings copied (mining builds concat(T(z_ego), e_ego) from one store),
+features [N, T_exo, D] (the exo shape the RST was trained on; [N, 1, D] for clip-level features).
+Parents: role "ego" (the ego store) and role "rst" (id = fingerprint = sha256 of the RST weights).
+
+Row i's noise is seeded from (seed, i, draw), so the output is the same for any --batch-size, --shard
+split or number of torchrun ranks. Blocks are chunk-aligned, so shards write disjoint chunks; rerunning
+the command skips rows already done (resume).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from rosetta_cli.errors import PartialFailure, StoreError, UsageError
+from rosetta_cli.store import schema as S
+
+
+@dataclass
+class TranslateConfig:
+    sampler: str = "ddim"       # DDIM (eta=0) needs far fewer steps than DDPM for the same quality
+    sampling_steps: int = 25
+    samples: int = 1            # K draws averaged per row (→ approximates E[z_exo | z_ego])
+    guidance: float = 1.0       # classifier-free guidance scale; 1 = plain conditional sampling
+    seed: int = 0
+    batch_size: int = 256
+    device: str = "auto"
+
+    def output_identity(self) -> dict:
+        """The options that decide the output values (a resumed run must use the same)."""
+        d = asdict(self)
+        for k in ("batch_size", "device"):
+            d.pop(k)
+        return d
+
+
+def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard: tuple[int, int] = (0, 1),
+                    overwrite: bool = False, on_rows: Callable | None = None, log: Callable = print) -> dict:
+    """Translate every done ego row of this process's blocks. → summary dict (counts, rows/s)."""
+    from rosetta_cli.rst.ckpt import Translator
+    from rosetta_cli.store.core import Store
+    from rosetta_cli.train import dist as D
+
+    info = D.init_from_env(cfg.device)
+    index, count = _shard(shard, info)
+    if Path(out_path).resolve() == Path(ego_path).resolve():
+        raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
+    ego = Store.open(ego_path, kind="features")
+    try:
+        tr = Translator(rst_dir, device=info.device)
+        tr.check_input(ego.frames, ego.dim, str(ego_path))
+        out = _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator=index == 0, info=info)
+        t0 = time.perf_counter()
+        blocks = list(out.blocks())[index::count]
+        done_now, bad = 0, 0
+        for a, b in blocks:
+            n, nb = _translate_block(tr, ego, out, a, b, cfg, on_rows)
+            done_now, bad = done_now + n, bad + nb
+        D.barrier(info)
+        summary = _finish(out, done_now, bad, time.perf_counter() - t0, index, info)
+        out.close()
+        return summary
+    finally:
+        ego.close()
+        D.cleanup(info)
+
+
+def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
+    if info.distributed:
+        if shard != (0, 1):
+            raise UsageError("--shard cannot be combined with torchrun", hint="torchrun ranks shard the rows already")
+        return info.rank, info.world
+    return shard
+
+
+def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info):
+    """Create the output (the creator) or open it to resume / join; check it matches this run."""
+    from rosetta_cli.store.core import Store
+    from rosetta_cli.train.dist import barrier
+
+    out_path = Path(out_path)
+    ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.output_identity()}
+    if creator and (overwrite or not out_path.exists()):
+        out = _create(out_path, ego, tr, cfg, rst_dir, ident, overwrite)
+        out.close()
+    barrier(info)
+    out = _wait_open(out_path, creator)
+    if out.meta.get("translate") != ident:
+        out.close()
+        raise UsageError(f"{out_path}: was written from another ego store, RST or sampling options",
+                         hint="pass --overwrite to replace it, or choose another --out")
+    return out
+
+
+def _create(out_path, ego, tr, cfg, rst_dir, ident: dict, overwrite: bool):
+    from rosetta_cli.store.core import Store
+
+    clips = ego.clips()
+    clips.attrs["labels"], clips.attrs["skills"] = ego.labels, ego.skills  # keep the vocabulary order
+    c = tr.cfg
+    attrs = {"encoder": ego.meta.get("encoder"), "text_encoder": ego.meta.get("text_encoder"), "translate": ident,
+             "rst": {"path": str(rst_dir), "fingerprint": tr.fingerprint, "model": c.model, "size": c.size}}
+    out = Store.create(out_path, kind="translations", clips=clips, frames=c.exo_frames, dim=c.exo_dim,
+                       text_dim=ego.text_dim, dtype=ego.dtype, chunk_rows=ego.chunk_rows, attrs=attrs,
+                       config=cfg, overwrite=overwrite)
+    out.add_parent("ego", ego)
+    out.add_parent("rst", {"role": "rst", "id": tr.fingerprint, "fingerprint": tr.fingerprint,
+                           "path": str(rst_dir), "kind": "rst"})
+    return out
+
+
+def _wait_open(out_path: Path, creator: bool, timeout_s: float = 120.0):
+    """Non-creator shards (--shard I/N, I > 0) wait for shard 0 to create the store."""
+    from rosetta_cli.store.core import Store
+
+    deadline = time.monotonic() + (0 if creator else timeout_s)
+    while True:
+        try:
+            return Store.open(out_path, mode="r+", kind="translations")
+        except (StoreError, UsageError):
+            if time.monotonic() > deadline:
+                raise UsageError(f"{out_path}: not created yet", hint="start shard 0 (it creates the store) first") from None
+            time.sleep(1.0)
+
+
+def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, on_rows) -> tuple[int, int]:
+    """Rows [a, b): translate done ego rows still pending; mirror failed/pending ego rows. → (done, failed)."""
+    st_ego, st_out = ego.status(slice(a, b)), out.status(slice(a, b))
+    todo = (st_out == S.PENDING) & (st_ego == S.DONE)
+    mirror = (st_ego != S.DONE) & (st_out == S.PENDING)
+    if not (todo.any() or mirror.any()):
+        return 0, 0
+    feats = out.features(slice(a, b)).astype(np.float32)
+    status, errors = st_out.copy(), out.errors(slice(a, b)).astype(object)
+    _mirror(ego, a, b, st_ego, mirror, status, errors)
+    x = ego.features(slice(a, b))
+    bad = 0
+    idx = np.flatnonzero(todo)
+    for i in range(0, len(idx), cfg.batch_size):
+        sel = idx[i:i + cfg.batch_size]
+        y = tr.translate(x[sel], a + sel, sampler=cfg.sampler, steps=cfg.sampling_steps, samples=cfg.samples,
+                         guidance=cfg.guidance, seed=cfg.seed)                 # [b, T_exo, D]
+        ok = np.isfinite(y).all(axis=(1, 2))
+        feats[sel] = np.where(ok[:, None, None], y, 0.0)
+        status[sel] = np.where(ok, S.DONE, S.FAILED)
+        errors[sel] = np.where(ok, "", "translation produced NaN/Inf")
+        bad += int((~ok).sum())
+        if on_rows:
+            on_rows(len(sel))
+    text = ego.text(slice(a, b)) if ego.text_dim else None
+    out.write_rows(a, features=feats, text=text, status=status, errors=errors)
+    return int(len(idx)) - bad, bad
+
+
+def _mirror(ego, a, b, st_ego, mirror, status, errors) -> None:
+    """Failed ego rows stay failed (their message kept); pending ones stay pending with a note."""
+    if not mirror.any():
+        return
+    ego_err = ego.errors(slice(a, b))
+    for j in np.flatnonzero(mirror):
+        if st_ego[j] == S.FAILED:
+            status[j], errors[j] = S.FAILED, f"ego row failed: {ego_err[j]}"
+        else:
+            errors[j] = "ego row pending (not extracted yet); rerun translate after extraction"
+
+
+def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> dict:
+    counts = out.status_counts()
+    # complete when every translatable row is done; one process then marks the new revision
+    if counts["pending"] == 0 or _nothing_left(out):
+        if (info.distributed and info.is_main) or not info.distributed:
+            out.finalize()
+    summary = {"store": str(out.path), "rows": out.n_rows, **counts, "translated_now": done_now,
+               "seconds": round(seconds, 3), "rows_per_s": round(done_now / seconds, 1) if seconds > 0 else None}
+    if bad:
+        raise PartialFailure(f"{out.path}: {bad} row(s) could not be translated (NaN/Inf)",
+                             hint="see `rosetta store info`; check the RST's training loss")
+    return summary
+
+
+def _nothing_left(out) -> bool:
+    errs = out.errors()
+    st = out.status()
+    return bool(np.all((st != S.PENDING) | (errs != "")))
