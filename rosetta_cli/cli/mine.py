@@ -1,0 +1,104 @@
+"""`rosetta mine`: stage 3, mine pseudo-pairs (ego query → top-k exo candidates) into a pairs store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rosetta_cli.cli.common import console, emit_json, parse_shard
+
+
+def register(app: typer.Typer) -> None:
+    app.command("mine")(mine_cmd)
+
+
+def mine_cmd(
+    ego: Path = typer.Option(..., "--ego", help="Ego features store (the queries)."),
+    exo: Path = typer.Option(..., "--exo", help="Exo features store (the candidates)."),
+    out: Path = typer.Option(..., "--out", help="Pairs store to write (.zarr or .h5)."),
+    translated: Optional[Path] = typer.Option(None, "--translated",
+                                              help="Translations of the ego store (kind 'translations'); needed by rst."),
+    strategy: str = typer.Option("rst", "--strategy", help="rst | visual | text | random."),
+    topk: int = typer.Option(1, "--topk", help="Candidates kept per query (ranks 0..k-1)."),
+    text_weight: Optional[float] = typer.Option(
+        None, "--text-weight", help="W in score = (1-W)*cos_visual + W*cos_text. Default 0.5 (rst), 0 (visual)."),
+    index: str = typer.Option("auto", "--index", help="auto | flat (exact) | ivf | hnsw."),
+    nlist: Optional[int] = typer.Option(None, "--nlist", help="IVF lists (default ~4*sqrt(candidates))."),
+    nprobe: Optional[int] = typer.Option(None, "--nprobe",
+                                         help="IVF lists probed (default: calibrated to recall@1 >= 0.97); hnsw: efSearch."),
+    pca: Optional[int] = typer.Option(None, "--pca", help="Project vectors to this many dims (uncentred PCA on a sample)."),
+    index_cache: Optional[Path] = typer.Option(None, "--index-cache",
+                                               help="Save the exo index here and reuse it while inputs/params match."),
+    check_recall: int = typer.Option(0, "--check-recall", help="Measure recall vs exact search on N sampled queries."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (faiss-gpu)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: mine query shard I of N (default: torchrun RANK/WORLD_SIZE)."),
+    block_rows: int = typer.Option(16384, "--block-rows", help="Query rows per block (rounded up to the chunk size)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling (PCA, IVF training, calibration, random)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+):
+    """Mine pseudo-pairs: rank exo clips for every ego clip and keep the top-k.
+
+    rst ranks concat(T(z_ego), e_ego) against concat(z_exo, e_exo) by cosine; visual
+    uses z_ego without translation; text uses narrations only; random draws seeded
+    candidates. Rows not done in an input are skipped. Interrupted runs resume from
+    OUT.partial/. Shard I/N writes OUT.shard-III-of-NNN (merge with `rosetta store merge`).
+
+    Example: rosetta mine --ego ego.zarr --exo exo.zarr --translated ego_tr.zarr --out pairs.zarr --topk 5 --check-recall 2000
+    """
+    from rosetta_cli.mining import MineConfig, mine
+
+    cfg = MineConfig(ego=ego, exo=exo, out=out, translated=translated, strategy=strategy, topk=topk,
+                     text_weight=text_weight, index=index, nlist=nlist, nprobe=nprobe, pca=pca,
+                     index_cache=index_cache, check_recall=check_recall, device=device,
+                     shard=parse_shard(shard) if shard else None, block_rows=block_rows, seed=seed, overwrite=overwrite)
+    with _CliReporter() as rep:
+        res = mine(cfg, rep)
+    if as_json:
+        emit_json(res.__dict__)
+    else:
+        _summary(res)
+
+
+def _summary(res) -> None:
+    skipped = ", ".join(f"{k}={v}" for k, v in res.skipped.items() if v) or "none"
+    console.print(f"[green]wrote[/green] {res.out}: {res.pairs} pairs for {res.queries} queries "
+                  f"over {res.candidates} candidates (skipped rows: {skipped})")
+    idx = res.index or {}
+    console.print(f"index {idx.get('kind')} on {idx.get('device')}"
+                  + (f", nlist {idx['nlist']} nprobe {idx['nprobe']}" if idx.get("nlist") else "")
+                  + (f", resumed {res.resumed_blocks} blocks" if res.resumed_blocks else "")
+                  + f"; {res.seconds.get('total')} s, peak RSS {res.peak_rss_mb:.0f} MB")
+    if res.recall:
+        k = [key for key in res.recall if key.startswith("recall@") and key != "recall@1"]
+        console.print(f"recall@1 {res.recall['recall@1']:.4f}" + (f", {k[0]} {res.recall[k[0]]:.4f}" if k else "")
+                      + f" vs exact on {res.recall['queries']} queries")
+
+
+class _CliReporter:
+    """Rich progress bars and log lines on stderr."""
+
+    def __enter__(self):
+        from rosetta_cli.cli.common import progress
+
+        self._cm = progress()
+        self.p = self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc)
+
+    def log(self, msg: str) -> None:
+        self.p.console.print(msg)
+
+    def task(self, desc: str, total: int):
+        tid = self.p.add_task(desc, total=total, rate="", info="")
+
+        def advance(n: int) -> None:
+            self.p.advance(tid, n)
+            t = self.p.tasks[tid]
+            speed = t.finished_speed or t.speed
+            self.p.update(tid, rate=f"{speed:,.0f}/s" if speed else "")
+        return advance

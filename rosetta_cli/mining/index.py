@@ -1,0 +1,219 @@
+"""faiss indexes over the candidate vectors: choice (--index auto), build, cache, GPU, nprobe calibration.
+
+Index ids are positions in the sorted array of candidate rows (done exo rows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rosetta_cli.errors import UsageError
+from rosetta_cli.mining import config as C
+from rosetta_cli.mining.vectors import VectorSource, groups, sample_rows
+
+
+@dataclass
+class IndexPlan:
+    kind: str                 # flat | ivf | hnsw
+    nlist: int | None = None
+    nprobe: int | None = None  # ivf: lists probed; hnsw: efSearch
+    hnsw_m: int | None = None
+    calibrate: bool = False    # derive nprobe from a recall target
+    reason: str = ""
+
+
+def plan_index(cfg: C.MineConfig, n_q: int, n_c: int, dim: int) -> IndexPlan:
+    """Resolve --index/--nlist/--nprobe into a concrete plan (rules in config.py)."""
+    kind, reason = cfg.index, "--index " + cfg.index
+    if kind == "auto":
+        work = float(n_q) * n_c * dim
+        small = n_c < C.IVF_MIN_CANDIDATES or work <= C.FLAT_MAX_WORK
+        kind = "flat" if small else "ivf"
+        reason = f"auto: n_query*n_cand*dim = {work:.3g} {'<=' if small else '>'} {C.FLAT_MAX_WORK:.0e}" + (
+            f" or n_cand < {C.IVF_MIN_CANDIDATES}" if small else "")
+    if kind == "flat":
+        return IndexPlan("flat", reason=reason)
+    if kind == "hnsw":
+        return IndexPlan("hnsw", nprobe=cfg.nprobe or C.HNSW_EF_SEARCH, hnsw_m=C.HNSW_M, reason=reason)
+    nlist = cfg.nlist or max(1, min(int(round(4 * math.sqrt(n_c))), n_c // C.IVF_TRAIN_PER_LIST))
+    if nlist > n_c:
+        raise UsageError(f"--nlist {nlist}: more lists than candidates ({n_c})", hint="use a smaller --nlist or --index flat")
+    nprobe = min(cfg.nprobe, nlist) if cfg.nprobe else None
+    return IndexPlan("ivf", nlist=nlist, nprobe=nprobe, calibrate=nprobe is None, reason=reason)
+
+
+def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: int, tick=None):
+    """Build a CPU index over the candidate vectors of c_rows (added block by block)."""
+    import faiss
+
+    d = src.dim
+    if plan.kind == "flat":
+        index = faiss.IndexFlatIP(d)
+    elif plan.kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, plan.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = C.HNSW_EF_CONSTRUCTION
+    else:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, plan.nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter, index.cp.seed, index.cp.spherical = C.IVF_KMEANS_ITERS, seed, True
+        train = sample_rows(c_rows, src.span, plan.nlist * C.IVF_TRAIN_PER_LIST, seed)
+        index.train(src.vectors(train))
+    for _, part in groups(c_rows, src.span):
+        index.add(src.vectors(part))
+        if tick:
+            tick(len(part))
+    return index
+
+
+def set_search_params(index, plan: IndexPlan) -> None:
+    import faiss
+
+    if plan.kind == "ivf":
+        try:
+            faiss.extract_index_ivf(index).nprobe = plan.nprobe
+        except (RuntimeError, TypeError):  # a GPU IVF index is no IndexIVF; it has its own nprobe
+            index.nprobe = plan.nprobe
+    elif plan.kind == "hnsw":
+        index.hnsw.efSearch = plan.nprobe
+
+
+def calibrate_nprobe(index, plan: IndexPlan, xq: np.ndarray, target: float = C.AUTO_RECALL_TARGET) -> dict:
+    """Smallest power-of-two nprobe whose recall@1 vs an exhaustive scan (nprobe = nlist) on xq reaches target."""
+    ivf = __import__("faiss").extract_index_ivf(index)
+    ivf.nprobe = plan.nlist
+    De, Ie = index.search(xq, 1)
+    p = 1
+    while True:
+        ivf.nprobe = p
+        D, I = index.search(xq, 1)
+        rec = float(np.mean((I[:, 0] == Ie[:, 0]) | (D[:, 0] >= De[:, 0])))  # an equal score is a hit
+        if rec >= target or p >= plan.nlist:
+            plan.nprobe = p
+            return {"target": target, "recall@1": round(rec, 4), "queries": int(len(xq)), "nprobe": p}
+        p = min(2 * p, plan.nlist)
+
+
+def to_device(index, plan: IndexPlan, device: str):
+    """Move the index to a GPU when faiss has GPU support and --device allows. Returns (index, 'cpu'|'cuda:N')."""
+    import faiss
+
+    ngpu = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    if device == "cpu" or (device == "auto" and ngpu == 0):
+        return index, "cpu"
+    if ngpu == 0:
+        raise UsageError("--device cuda: this faiss build has no GPU support or sees no GPU",
+                         hint="pip uninstall faiss-cpu && pip install 'rosetta-cli[gpu]' (see README, GPU), or --device cpu")
+    if plan.kind == "hnsw":
+        return index, "cpu"  # faiss has no GPU HNSW
+    gpu = int(os.environ.get("LOCAL_RANK", "0")) % ngpu
+    res = faiss.StandardGpuResources()
+    gindex = faiss.index_cpu_to_gpu(res, gpu, index)
+    gindex.rosetta_res = res  # keep the resources alive as long as the index
+    return gindex, f"cuda:{gpu}"
+
+
+# ---------------------------------------------------------------- cache (--index-cache)
+def cache_key(exo, src: VectorSource, plan: IndexPlan, pca_dim: int | None, seed: int, c_rows: np.ndarray) -> dict:
+    """What the cached index depends on: the exo store's content, the candidate vector recipe and the build params."""
+    return {"exo_id": exo.id, "exo_fingerprint": exo.fingerprint, "text_weight": src.w,
+            "candidates": int(len(c_rows)), "rows_hash": _rows_hash(c_rows),
+            "pca": pca_dim, "kind": plan.kind, "nlist": plan.nlist,
+            "hnsw_m": plan.hnsw_m, "seed": seed}
+
+
+def _rows_hash(rows: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
+
+
+def _read_sidecar(path: Path) -> dict | None:
+    try:
+        return json.loads(Path(f"{path}.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def cache_matches(path: Path, key: dict) -> bool:
+    meta = _read_sidecar(path)
+    return bool(meta) and path.exists() and meta.get("key") == json.loads(json.dumps(key))
+
+
+def load_cached(path: Path, key: dict):
+    """(index, projection or None, extra dict) if PATH and its sidecar PATH.json match key, else None."""
+    if not cache_matches(path, key):
+        return None
+    import faiss
+
+    meta = _read_sidecar(path)
+    proj = np.load(f"{path}.pca.npy") if meta.get("has_pca") else None
+    return faiss.read_index(str(path)), proj, meta.get("extra") or {}
+
+
+def save_cached(path: Path, key: dict, index, proj: np.ndarray | None, extra: dict) -> None:
+    """Write index, projection and sidecar JSON atomically (temp name + rename; sidecar last)."""
+    import faiss
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(f"{path}.tmp{os.getpid()}")
+    faiss.write_index(index, str(tmp))
+    os.replace(tmp, path)
+    if proj is not None:
+        np.save(f"{path}.pca.tmp{os.getpid()}.npy", proj)
+        os.replace(f"{path}.pca.tmp{os.getpid()}.npy", f"{path}.pca.npy")
+    side = Path(f"{path}.json.tmp{os.getpid()}")
+    summary = {"ntotal": int(index.ntotal), "d": int(index.d)}
+    side.write_text(json.dumps({"key": key, "has_pca": proj is not None, "index": summary, "extra": extra}, indent=2))
+    os.replace(side, f"{path}.json")
+
+
+class CacheLock:
+    """Exclusive build lock PATH.lock so that shards sharing --index-cache build the index once.
+
+    Holders that died on this host are detected by pid and their lock is taken over.
+    """
+
+    def __init__(self, path: Path, poll_s: float = 2.0):
+        self.lock, self.poll_s, self.held = Path(f"{path}.lock"), poll_s, False
+
+    def acquire(self, ready) -> bool:
+        """True: we hold the lock (build). False: `ready()` became true while another process built it."""
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
+                os.close(fd)
+                self.held = True
+                return True
+            except FileExistsError:
+                if ready():
+                    return False
+                self._drop_if_stale()
+                time.sleep(self.poll_s)
+
+    def _drop_if_stale(self) -> None:
+        try:
+            host, pid = self.lock.read_text().split()
+            if host == socket.gethostname():
+                os.kill(int(pid), 0)
+        except ProcessLookupError:
+            self.lock.unlink(missing_ok=True)
+        except (OSError, ValueError):
+            pass
+
+    def release(self) -> None:
+        if self.held:
+            self.lock.unlink(missing_ok=True)
+            self.held = False
+
+
+def plan_meta(plan: IndexPlan) -> dict:
+    return {k: v for k, v in asdict(plan).items() if v is not None and v != ""}

@@ -1,0 +1,329 @@
+"""`rosetta mine`: exactness vs numpy, strategy scores, weights, ties, shards, resume, cache, IVF recall, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
+from rosetta_cli.mining import MineConfig, mine, shard_output_path
+from rosetta_cli.mining.run import Reporter
+from rosetta_cli.store import DONE, FAILED, PENDING, Store
+
+faiss = pytest.importorskip("faiss")
+faiss.omp_set_num_threads(1)
+
+
+# ---------------------------------------------------------------- helpers
+def make_store(path, view, vis, text=None, status=None, kind="features", chunk=8, parent=None):
+    """A row store with features vis [N, T, D] (fp32 so that hand computations are exact)."""
+    n = len(vis)
+    clips = pd.DataFrame({"clip_id": [f"{view}{i:03d}" for i in range(n)], "view": [view] * n,
+                          "narration": [f"n{i}" for i in range(n)]})
+    s = Store.create(path, kind=kind, clips=clips, frames=vis.shape[1], dim=vis.shape[2],
+                     text_dim=None if text is None else text.shape[1], dtype="float32", chunk_rows=chunk)
+    if parent is not None:
+        s.add_parent("ego", parent)
+    s.write_rows(0, features=vis, text=text, status=DONE if status is None else status)
+    s.finalize()
+    return s
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Ego (30 rows), translations of it, exo (50 rows); D=6, T=2, Dt=4. Returns paths and raw arrays."""
+    rng = np.random.default_rng(0)
+    ego_v = rng.standard_normal((30, 2, 6)).astype(np.float32)
+    tr_v = rng.standard_normal((30, 2, 6)).astype(np.float32)
+    exo_v = rng.standard_normal((50, 2, 6)).astype(np.float32)
+    ego_t = rng.standard_normal((30, 4)).astype(np.float32)
+    exo_t = rng.standard_normal((50, 4)).astype(np.float32)
+    ego = make_store(tmp_path / "ego.zarr", "ego", ego_v, ego_t)
+    exo = make_store(tmp_path / "exo.zarr", "exo", exo_v, exo_t)
+    tr = make_store(tmp_path / "tr.zarr", "ego", tr_v, kind="translations", parent=ego)
+    for s in (ego, exo, tr):
+        s.close()
+    return {"dir": tmp_path, "ego": tmp_path / "ego.zarr", "exo": tmp_path / "exo.zarr", "tr": tmp_path / "tr.zarr",
+            "ego_v": ego_v.mean(1), "tr_v": tr_v.mean(1), "exo_v": exo_v.mean(1), "ego_t": ego_t, "exo_t": exo_t}
+
+
+def cos(a, b):
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return a @ b.T
+
+
+def brute_topk(S, k):
+    """Reference top-k with the tie rule: score desc, then candidate row asc."""
+    order = np.lexsort((np.broadcast_to(np.arange(S.shape[1]), S.shape), -S), axis=1)[:, :k]
+    return order, np.take_along_axis(S, order, 1)
+
+
+def run(data, out="pairs.zarr", **kw):
+    kw.setdefault("translated", data["tr"])
+    cfg = MineConfig(ego=data["ego"], exo=data["exo"], out=data["dir"] / out, **kw)
+    res = mine(cfg)
+    with Store.open(res.out) as s:
+        return res, s.pairs(), dict(s.meta)
+
+
+def as_matrix(df, col, k):
+    return df.sort_values(["query_row", "rank"])[col].to_numpy().reshape(-1, k)
+
+
+# ---------------------------------------------------------------- exactness and ties
+def test_flat_search_matches_brute_force_with_ties():
+    from rosetta_cli.mining.search import search_topk
+
+    rng = np.random.default_rng(1)
+    xb = rng.integers(-2, 3, size=(200, 8)).astype(np.float32)  # small integers: exact scores, many ties
+    xb[150:] = xb[:50]                                           # exact duplicates at higher rows
+    xq = rng.integers(-2, 3, size=(40, 8)).astype(np.float32)
+    index = faiss.IndexFlatIP(8)
+    index.add(xb)
+    for k in (1, 3, 10):
+        D, I = search_topk(index, xq, k, len(xb))
+        ref_I, ref_D = brute_topk(xq @ xb.T, k)
+        np.testing.assert_array_equal(I, ref_I)
+        np.testing.assert_array_equal(D, ref_D)
+
+
+def test_tie_rule_prefers_lower_row_even_past_k_plus_one():
+    from rosetta_cli.mining.search import search_topk
+
+    xb = np.ones((64, 4), np.float32)   # every candidate ties
+    index = faiss.IndexFlatIP(4)
+    index.add(xb)
+    D, I = search_topk(index, np.ones((3, 4), np.float32), 5, 64)
+    np.testing.assert_array_equal(I, np.tile(np.arange(5), (3, 1)))
+
+
+@pytest.mark.parametrize("w", [0.5, 0.0, 0.25])
+def test_rst_scores_are_weighted_cosines(data, w):
+    k = 3
+    res, df, meta = run(data, strategy="rst", topk=k, text_weight=w, index="flat")
+    S = (1 - w) * cos(data["tr_v"], data["exo_v"]) + w * cos(data["ego_t"], data["exo_t"])
+    ref_I, ref_D = brute_topk(S, k)
+    np.testing.assert_array_equal(as_matrix(df, "candidate_row", k), ref_I)
+    np.testing.assert_allclose(as_matrix(df, "score", k), ref_D, atol=1e-5)
+    np.testing.assert_array_equal(as_matrix(df, "rank", k), np.tile(np.arange(k), (30, 1)))
+    W = np.take_along_axis(np.clip(cos(data["ego_t"], data["exo_t"]), 0, 1), ref_I, 1)
+    np.testing.assert_allclose(as_matrix(df, "weight", k), W, atol=1e-5)
+    assert meta["strategy"] == "rst" and meta["topk"] == k and meta["text_weight"] == w and meta["rank_base"] == 0
+    assert {p["role"] for p in meta["parents"]} == {"ego", "exo", "translated"}
+    assert df["query_clip_id"].iloc[0] == "ego000" and df["candidate_clip_id"].iloc[0] == f"exo{ref_I[0, 0]:03d}"
+
+
+def test_visual_and_text_strategies(data):
+    res, df, _ = run(data, strategy="visual", topk=2, index="flat")   # default W = 0 → vision only
+    ref_I, ref_D = brute_topk(cos(data["ego_v"], data["exo_v"]), 2)
+    np.testing.assert_array_equal(as_matrix(df, "candidate_row", 2), ref_I)
+    np.testing.assert_allclose(as_matrix(df, "score", 2), ref_D, atol=1e-5)
+    res, df, _ = run(data, "p2.zarr", strategy="visual", topk=2, text_weight=0.5, index="flat")
+    ref_I, _ = brute_topk(0.5 * cos(data["ego_v"], data["exo_v"]) + 0.5 * cos(data["ego_t"], data["exo_t"]), 2)
+    np.testing.assert_array_equal(as_matrix(df, "candidate_row", 2), ref_I)
+    res, df, _ = run(data, "p3.zarr", strategy="text", topk=2)
+    ref_I, ref_D = brute_topk(cos(data["ego_t"], data["exo_t"]), 2)
+    np.testing.assert_array_equal(as_matrix(df, "candidate_row", 2), ref_I)
+    np.testing.assert_allclose(as_matrix(df, "score", 2), ref_D, atol=1e-5)
+    np.testing.assert_allclose(as_matrix(df, "weight", 2), np.clip(ref_D, 0, 1), atol=1e-5)
+
+
+def test_random_strategy_is_seeded_and_distinct(data):
+    _, a, meta = run(data, strategy="random", topk=4, seed=3)
+    _, b, _ = run(data, "b.zarr", strategy="random", topk=4, seed=3)
+    _, c, _ = run(data, "c.zarr", strategy="random", topk=4, seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["candidate_row"].equals(c["candidate_row"])
+    assert a["score"].isna().all() and "NaN" in meta["score"]
+    assert (a.groupby("query_row")["candidate_row"].nunique() == 4).all()
+    W = np.clip(cos(data["ego_t"], data["exo_t"]), 0, 1)[a["query_row"], a["candidate_row"]]
+    np.testing.assert_allclose(a["weight"], W, atol=1e-5)
+
+
+def test_not_done_rows_are_skipped_and_counted(tmp_path, data):
+    rng = np.random.default_rng(2)
+    st = np.full(50, DONE, np.uint8)
+    st[[0, 7, 8]] = FAILED
+    st[49] = PENDING
+    make_store(tmp_path / "exo2.zarr", "exo", rng.standard_normal((50, 1, 6)).astype(np.float32), status=st).close()
+    with Store.open(data["tr"], "r+") as tr:
+        tr.write_rows(5, status=np.array([PENDING], np.uint8))
+    res, df, meta = run({**data, "exo": tmp_path / "exo2.zarr"}, strategy="rst", text_weight=0.0, topk=2)
+    assert res.skipped == {"ego_not_done": 0, "translated_not_done": 1, "exo_not_done": 4}
+    assert meta["skipped"] == res.skipped and res.queries == 29 and res.candidates == 46
+    assert 5 not in set(df["query_row"]) and not set(df["candidate_row"]) & {0, 7, 8, 49}
+    assert (df["weight"] == 1.0).all()   # exo2 has no text → weight 1
+
+
+# ---------------------------------------------------------------- shards, resume, cache
+def test_shards_concatenate_to_the_single_run(data):
+    _, single, _ = run(data, strategy="rst", topk=3, block_rows=8, index="flat")
+    parts = []
+    for i in range(3):
+        res, df, meta = run(data, strategy="rst", topk=3, block_rows=8, index="flat", shard=(i, 3))
+        assert res.out == shard_output_path(data["dir"] / "pairs.zarr", i, 3) and meta["shard"] == [i, 3]
+        parts.append(df)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), single)
+
+
+def test_world_size_env_selects_the_shard(data, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    res, df, meta = run(data, strategy="text", block_rows=8)
+    assert meta["shard"] == [1, 2] and res.out.name == "pairs.shard-001-of-002.zarr"
+    assert df["query_row"].min() >= 16
+
+
+class _Interrupt(Reporter):
+    def __init__(self, after):
+        self.after = after
+
+    def task(self, desc, total):
+        def tick(n):
+            if desc == "mine":
+                self.after -= 1
+                if self.after == 0:
+                    raise KeyboardInterrupt
+        return tick
+
+
+def test_interrupted_run_resumes_to_the_same_result(data):
+    _, single, _ = run(data, "single.zarr", strategy="rst", topk=2, block_rows=8)
+    cfg = MineConfig(ego=data["ego"], exo=data["exo"], translated=data["tr"], out=data["dir"] / "p.zarr",
+                     strategy="rst", topk=2, block_rows=8)
+    with pytest.raises(KeyboardInterrupt):
+        mine(cfg, _Interrupt(after=2))
+    assert len(list((data["dir"] / "p.zarr.partial").glob("block-*.npz"))) == 2
+    res = mine(MineConfig(**{**cfg.__dict__, "shard": None}))
+    assert res.resumed_blocks == 2 and not (data["dir"] / "p.zarr.partial").exists()
+    with Store.open(res.out) as s:
+        pd.testing.assert_frame_equal(s.pairs(), single)
+
+
+def test_index_cache_is_reused_and_invalidated(data, tmp_path):
+    cache = tmp_path / "cache" / "exo.faiss"
+    r1, a, m1 = run(data, strategy="rst", index="ivf", nlist=4, nprobe=4, index_cache=cache)
+    r2, b, m2 = run(data, "b.zarr", strategy="rst", index="ivf", nlist=4, nprobe=4, index_cache=cache)
+    assert not m1["index"]["from_cache"] and m2["index"]["from_cache"] and cache.exists()
+    pd.testing.assert_frame_equal(a, b)
+    r3, _, m3 = run(data, "c.zarr", strategy="rst", index="ivf", nlist=5, nprobe=5, index_cache=cache)
+    assert not m3["index"]["from_cache"]          # other params → rebuilt
+    with Store.open(data["exo"], "r+") as exo:
+        exo.finalize()                            # content changed → new fingerprint → rebuilt
+    _, _, m4 = run(data, "d.zarr", strategy="rst", index="ivf", nlist=5, nprobe=5, index_cache=cache)
+    assert not m4["index"]["from_cache"]
+
+
+# ---------------------------------------------------------------- approximate search
+def _clustered(rng, n, centers, basis, noise):
+    """Cluster centres + noise inside a low-rank subspace (+ a little isotropic noise), like real features."""
+    x = centers[rng.integers(0, len(centers), n)] + noise * rng.standard_normal((n, basis.shape[0])) @ basis
+    return (x + 0.01 * rng.standard_normal(x.shape)).astype(np.float32)
+
+
+def test_ivf_auto_nprobe_and_recall_check(tmp_path):
+    rng = np.random.default_rng(5)
+    basis = rng.standard_normal((8, 16))
+    centers = rng.standard_normal((40, 8)) @ basis
+    exo = _clustered(rng, 4000, centers, basis, 0.3)[:, None]
+    ego = _clustered(rng, 300, centers, basis, 0.3)[:, None]
+    e = make_store(tmp_path / "ego.zarr", "ego", ego, chunk=64)
+    make_store(tmp_path / "tr.zarr", "ego", ego, kind="translations", parent=e, chunk=64).close()
+    e.close()
+    make_store(tmp_path / "exo.zarr", "exo", exo, chunk=64).close()
+    cfg = MineConfig(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
+                     out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=200, topk=5, block_rows=128,
+                     text_weight=0.0)
+    res = mine(cfg)
+    assert res.index["kind"] == "ivf" and res.index["calibration"]["recall@1"] >= 0.97
+    assert 1 <= res.index["nprobe"] <= 32
+    assert res.recall["queries"] == 200 and res.recall["recall@1"] >= 0.9 and 0 < res.recall["recall@5"] <= 1
+    flat = mine(MineConfig(**{**cfg.__dict__, "out": tmp_path / "f.zarr", "index": "flat", "shard": None}))
+    assert flat.recall["recall@1"] == 1.0 and flat.recall["recall@5"] == 1.0
+    hnsw = mine(MineConfig(**{**cfg.__dict__, "out": tmp_path / "h.zarr", "index": "hnsw", "shard": None}))
+    assert hnsw.index["kind"] == "hnsw" and hnsw.recall["recall@1"] >= 0.9
+    pca = mine(MineConfig(**{**cfg.__dict__, "out": tmp_path / "c.zarr", "index": "flat", "pca": 8, "shard": None}))
+    assert pca.index["pca"]["dim"] == 8 and pca.index["pca"]["energy"] > 0.99 and pca.recall["recall@1"] > 0.9
+    with Store.open(tmp_path / "c.zarr") as s:
+        assert "PCA" in s.meta["score"] and s.meta["index"]["pca"]["from_dim"] == 16
+
+
+def test_search_params_reach_a_gpu_style_index():
+    """faiss-gpu IVF indexes are no IndexIVF: nprobe is set on the object itself."""
+    from rosetta_cli.mining.index import IndexPlan, set_search_params
+
+    class FakeGpuIvf:
+        nprobe = 1
+
+    idx = FakeGpuIvf()
+    set_search_params(idx, IndexPlan("ivf", nlist=64, nprobe=12))
+    assert idx.nprobe == 12
+
+
+def test_auto_index_rule():
+    from rosetta_cli.mining.index import plan_index
+
+    cfg = MineConfig(ego="e", exo="x", out="o")
+    assert plan_index(cfg, 1000, 10_000, 1664).kind == "flat"
+    assert plan_index(cfg, 562_000, 1_250_000, 256).kind == "ivf"
+    p = plan_index(cfg, 562_000, 1_250_000, 256)
+    assert p.nlist == round(4 * 1_250_000 ** 0.5) and p.calibrate
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_inputs(tmp_path, data):
+    rng = np.random.default_rng(3)
+    with pytest.raises(UsageError, match="needs --translated"):
+        run(data, translated=None, strategy="rst")
+    other = make_store(tmp_path / "other.zarr", "ego", rng.standard_normal((30, 1, 6)).astype(np.float32))
+    make_store(tmp_path / "tr_other.zarr", "ego", rng.standard_normal((30, 1, 6)).astype(np.float32),
+               kind="translations", parent=other).close()
+    other.close()
+    with pytest.raises(StoreError, match="not translated from"):
+        run(data, translated=tmp_path / "tr_other.zarr")
+    with Store.open(data["ego"]) as ego:
+        make_store(tmp_path / "tr8.zarr", "ego", rng.standard_normal((30, 1, 8)).astype(np.float32),
+                   kind="translations", parent=ego).close()
+    with pytest.raises(DimensionMismatch, match="feature dim 8"):
+        run(data, translated=tmp_path / "tr8.zarr")
+    with pytest.raises(UsageError, match="--topk 51"):
+        run(data, topk=51)
+    make_store(tmp_path / "none.zarr", "exo", rng.standard_normal((5, 1, 6)).astype(np.float32),
+               text=rng.standard_normal((5, 4)).astype(np.float32), status=np.full(5, PENDING, np.uint8)).close()
+    with pytest.raises(UsageError, match="no candidates"):
+        run({**data, "exo": tmp_path / "none.zarr"})
+    make_store(tmp_path / "notext.zarr", "exo", rng.standard_normal((5, 1, 6)).astype(np.float32)).close()
+    with pytest.raises(StoreError, match="no narration embeddings"):
+        run({**data, "exo": tmp_path / "notext.zarr"}, strategy="text")
+    with pytest.raises(StoreError, match="--text-weight 0"):
+        run({**data, "exo": tmp_path / "notext.zarr"}, strategy="rst")
+    with pytest.raises(UsageError, match="--text-weight applies"):
+        run(data, strategy="text", text_weight=0.3)
+    with pytest.raises(StoreError, match="'translations'"):
+        run(data, translated=data["ego"])
+    with pytest.raises(UsageError, match="must end in .zarr"):
+        run(data, out="pairs.csv")
+
+
+def test_cli_end_to_end_and_errors(cli, data):
+    out = data["dir"] / "cli.zarr"
+    r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--out", out,
+            "--topk", "2", "--check-recall", "10", "--json")
+    assert r.code == 0, r
+    import json
+
+    summary = json.loads(r.out)
+    assert summary["pairs"] == 60 and summary["recall"]["recall@1"] == 1.0
+    with Store.open(out) as s:
+        assert list(s.pairs().columns) == ["query_row", "query_clip_id", "candidate_row", "candidate_clip_id",
+                                           "rank", "score", "weight"]
+    r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--out", out)
+    assert r.code == 2 and "--overwrite" in r.err
+    r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr")
+    assert r.code == 2 and "--translated" in r.err
+    r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr",
+            "--strategy", "text", "--device", "cuda")
+    if faiss.get_num_gpus() == 0:
+        assert r.code == 2 and "GPU" in r.err
