@@ -60,7 +60,8 @@ def plan(cfg: DemoConfig) -> list[Stage]:
         stages.append(Stage(f"5/7 mine ({strat})", ["mine", "--ego", str(ego), "--exo", str(exo), "--strategy", strat, "--topk", "1",
                             "--seed", s, "--out", str(d / "pairs" / f"{strat}-top1.zarr"), *extra], d / "pairs" / f"{strat}-top1.zarr"))
     for name, strat, flags in VARIANTS:
-        argv = ["pretrain", "--paired", str(paired), "--out", str(d / "models" / slug(name)), "--seed", s, "--name", name, *flags]
+        argv = ["pretrain", "--paired", str(paired), "--out", str(d / "models" / slug(name)), "--seed", s, "--name", name,
+                "--threads", "1", *flags]
         if strat:
             argv += ["--ego", str(ego), "--exo", str(exo), "--pairs", str(d / "pairs" / f"{strat}-top1.zarr")]
         if strat == "rst":
@@ -86,8 +87,19 @@ def output_complete(path: Path) -> bool:
         except Exception:
             return False
     if path.is_dir():
-        return any((path / f).exists() for f in ("metrics.json", "done.json")) or (path / "config.json").exists() and not (path / "checkpoint").exists()
+        return _checkpoint_complete(path)
     return True
+
+
+def _checkpoint_complete(path: Path) -> bool:
+    """train-rst writes metrics.json after its final validation; pretrain records epoch/epochs."""
+    if (path / "metrics.json").exists():
+        return True
+    cfg = path / "config.json"
+    if not cfg.exists():
+        return False
+    meta = json.loads(cfg.read_text())
+    return meta.get("epoch", 0) >= (meta.get("train") or {}).get("epochs", float("inf"))
 
 
 def run(cfg: DemoConfig, fresh: bool, call, log) -> dict:

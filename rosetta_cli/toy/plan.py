@@ -49,7 +49,7 @@ def _paired(rng: np.random.Generator, sc: Scale) -> list[VideoPlan]:
         name = f"toykitchen_cooking_{i + 1:03d}_1"
         base = f"egoexo4d/takes/{name}/frame_aligned_videos"
         files = {"aria01": f"{base}/{EGO_FILE}"} | {f"cam{k + 1:02d}": f"{base}/cam{k + 1:02d}.mp4" for k in range(sc.exo_cams)}
-        ep = sample_episode(rng, "paired", i, sc)
+        ep = sample_episode(rng, "paired", i, sc, None if i in val else sc.paired_train_classes)
         out.append(VideoPlan("egoexo4d", _uuid(rng), name, "val" if i in val else "train", ep, files,
                              exo_styles=list(range(sc.exo_cams))))
     return out

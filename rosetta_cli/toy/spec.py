@@ -67,13 +67,19 @@ class Scale:
     htm_seg_dur: tuple[float, float] = (3.0, 4.0)
     gap_dur: tuple[float, float] = (0.375, 0.75)
     val_fraction: float = 0.3
+    # Paired *training* takes show only the first `paired_train_classes` keysteps (None = all),
+    # while unpaired ego/exo videos and the benchmark (val) takes show every class. This is the
+    # paper's setting in miniature: the synchronized "Rosetta Stone" covers a few scenarios, and
+    # only the large unpaired collections cover the rest, so mining them must matter.
+    paired_train_classes: int | None = None
 
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", n_classes=8, paired_takes=3, ego_videos=2, htm_videos=2, segments_per_video=2),
-    "small": Scale("small", n_classes=12, paired_takes=40, ego_videos=60, htm_videos=60, segments_per_video=3),
+    "small": Scale("small", n_classes=16, paired_takes=40, ego_videos=60, htm_videos=60, segments_per_video=3,
+                   paired_train_classes=8),
     "medium": Scale("medium", n_classes=16, paired_takes=120, ego_videos=200, htm_videos=200,
-                    segments_per_video=4, exo_cams=3),
+                    segments_per_video=4, exo_cams=3, paired_train_classes=8),
 }
 
 
@@ -115,14 +121,15 @@ def _quantize(x: float) -> float:
     return round(x * FPS) / FPS
 
 
-def sample_episode(rng: np.random.Generator, kind: str, index: int, scale: Scale) -> Episode:
+def sample_episode(rng: np.random.Generator, kind: str, index: int, scale: Scale, n_classes: int | None = None) -> Episode:
     """A random sequence of `scale.segments_per_video` actions with idle gaps.
 
-    Consecutive segments never repeat a class. Times are multiples of 1/FPS.
+    Classes are drawn from the first `n_classes` (default: all of the scale's). Consecutive
+    segments never repeat a class. Times are multiples of 1/FPS.
     """
     labels: list[int] = []
     for _ in range(scale.segments_per_video):
-        choices = [c for c in range(scale.n_classes) if not labels or c != labels[-1]]
+        choices = [c for c in range(n_classes or scale.n_classes) if not labels or c != labels[-1]]
         labels.append(int(rng.choice(choices)))
     t = _quantize(rng.uniform(*scale.gap_dur))
     segs = []

@@ -53,6 +53,8 @@ def read_provenance(path: Path) -> dict | None:
             if cfg.exists():
                 meta = json.loads(cfg.read_text())
                 meta["_fingerprint"] = checkpoint_fingerprint(meta)
+                # RST checkpoints list their training stores under "stores" (all of role paired)
+                meta.setdefault("parents", [{"role": "paired", **p} for p in meta.get("stores", [])])
                 return meta
     except Exception:
         return None
@@ -63,10 +65,14 @@ def checkpoint_fingerprint(meta: dict) -> str | None:
     return meta.get("fingerprint") or meta.get("weights_sha256")
 
 
-def current_fingerprint(path: str | None) -> str | None:
-    if not path or not Path(path).exists():
+def current_fingerprint(path: str | None, root: Path | None = None) -> str | None:
+    """Fingerprint of whatever is at `path` now (relative paths: against the workspace root)."""
+    if not path:
         return None
-    meta = read_provenance(Path(path))
+    path = Path(path) if Path(path).is_absolute() or root is None else root / path
+    if not path.exists():
+        return None
+    meta = read_provenance(path)
     return None if meta is None else meta.get("_fingerprint")
 
 
@@ -100,7 +106,7 @@ def _state(ws: Workspace, stage: str, role: str, make: str, known: dict) -> Stag
 def _stale_reasons(parents: list[dict], known: dict, ws: Workspace) -> list[str]:
     reasons = []
     for p in parents:
-        fp_now = current_fingerprint(p.get("path"))
+        fp_now = current_fingerprint(p.get("path"), ws.root)
         if p.get("fingerprint") and fp_now != p.get("fingerprint"):
             reasons.append(f"{p.get('role')} {p.get('path')} changed since this was built")
         role = p.get("role")
