@@ -53,7 +53,8 @@ def plan(cfg: DemoConfig) -> list[Stage]:
     for name, store in (("egoexo4d", paired), ("ego4d", ego), ("htm-aa", exo)):
         stages.append(Stage(f"2/7 extract {name}: efficientnet-lite0 + minilm", ["extract", "--videos", str(world / name), "--out", str(store),
                             "--workers", str(cfg.workers)], store))
-    stages.append(Stage("3/7 train-rst: diffusion translator on synchronized pairs", ["train-rst", "--paired", str(paired), "--out", str(d / "rst"), "--seed", s], d / "rst"))
+    stages.append(Stage("3/7 train-rst: diffusion translator on synchronized pairs",
+                        ["train-rst", "--paired", str(paired), "--out", str(d / "rst"), "--seed", s, "--steps", "1000"], d / "rst"))
     stages.append(Stage("4/7 translate: ego → hallucinated exo", ["translate", "--rst", str(d / "rst"), "--ego", str(ego), "--out", str(tr), "--seed", s], tr))
     for strat in ("rst", "text", "random"):
         extra = ["--translated", str(tr)] if strat == "rst" else []

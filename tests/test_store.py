@@ -136,6 +136,8 @@ def test_merge_and_mismatch(tmp_path, cli):
     m, a, b = (Store.open(tmp_path / p) for p in ("m.zarr", "s0.zarr", "s1.h5"))
     np.testing.assert_array_equal(m.features(), np.concatenate([a.features(), b.features()]))
     assert list(m.clips()["label"]) == list(a.clips()["label"]) + list(b.clips()["label"])
+    parents = {p["role"]: p["id"] for p in m.meta["parents"]}
+    assert parents["shard0"] == a.id and parents["shard1"] == b.id
     make_store(tmp_path / "bad.zarr", n=3, D=5)[0].close()
     r = cli("store", "merge", tmp_path / "s0.zarr", tmp_path / "bad.zarr", "--out", tmp_path / "m2.zarr")
     assert r.code == 2 and "D=5" in r.err and "Traceback" not in r.err
@@ -204,6 +206,21 @@ def test_bad_inputs_one_line_and_nothing_changed(tmp_path, cli):
     r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "two.csv", "--out", tmp_path / "s.zarr")
     assert r.code == 2 and "--overwrite" in r.err
     assert Store.open(tmp_path / "s.zarr").n_rows == 10
+
+
+def test_merge_pairs_keeps_shared_parents(tmp_path):
+    ego, _, _ = make_store(tmp_path / "ego.zarr")
+    cols = {"query_row": [0], "query_clip_id": ["a"], "candidate_row": [1], "candidate_clip_id": ["b"],
+            "rank": [0], "score": [0.5], "weight": [0.4]}
+    for i in range(2):
+        p = Store.create_pairs(tmp_path / f"p{i}.zarr", pd.DataFrame(cols))
+        p.add_parent("ego", ego)
+        p.close()
+    from rosetta_cli.store.ops import merge
+
+    m = merge([tmp_path / "p0.zarr", tmp_path / "p1.zarr"], tmp_path / "m.zarr")
+    roles = {p["role"]: p["id"] for p in m.meta["parents"]}
+    assert roles["ego"] == ego.id and len(m.pairs()) == 2
 
 
 def test_wrong_kind(tmp_path):

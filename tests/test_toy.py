@@ -156,7 +156,7 @@ def test_world_truth_recovers_narration_labels(world):
     for n in W["narrations"]:
         segs = W["videos"][n["video"]]["segments"]
         assert label_at(segs, n["timestamp_sec"]) == n["true_label_id"]
-        assert n["kind"] in {"correct", "wrong_object", "uninformative", "unsure"}
+        assert n["kind"] in {"correct", "wrong_object", "uninformative", "unsure", "misaligned"}
 
 
 def test_same_seed_is_deterministic_other_seed_differs(world, tmp_path):
@@ -238,6 +238,11 @@ def test_small_plan_sizes_and_text_noise():
     kinds = [n["kind"] for _, n in narr]
     assert 0.10 <= kinds.count("wrong_object") / len(kinds) <= 0.25
     assert kinds.count("uninformative") > 0 and kinds.count("unsure") > 0
+    misaligned = [(ds, n) for ds, n in narr if n["kind"] == "misaligned"]
+    assert 0.15 <= len(misaligned) / sum(ds == "htm-aa" for ds, _ in narr) <= 0.35
+    assert all(ds == "htm-aa" for ds, _ in misaligned)
+    k = SCALES["small"].paired_train_classes
+    assert {g.label_id for p in paired if p.split == "train" for g in p.ep.segments} <= set(range(k))
     assert not {p.uid for p in paired} & {p.uid for p in plans if p.dataset != "egoexo4d"}
     for ds, n in narr:
         text = (n.get("narration_text") or n["text"]).lower()

@@ -51,10 +51,21 @@ def merge(src_paths: list, out_path, overwrite: bool = False) -> Store:
         out = Store.create_pairs(out_path, table, attrs=_merge_attrs(srcs), overwrite=overwrite)
     else:
         out = _merge_rows(srcs, out_path, overwrite)
+    for entry in _common_parents(srcs):
+        out.add_parent(entry["role"], entry)
     for i, s in enumerate(srcs):
         out.add_parent(f"shard{i}", s)
     out.finalize()
     return out
+
+
+def _common_parents(srcs: list[Store]) -> list[dict]:
+    """Parents every shard shares (same role and id), e.g. the ego/exo stores of mined pair shards."""
+    first = {p.get("role"): p for p in srcs[0].meta.get("parents", [])}
+    for s in srcs[1:]:
+        ids = {p.get("role"): p.get("id") for p in s.meta.get("parents", [])}
+        first = {r: p for r, p in first.items() if ids.get(r) == p.get("id")}
+    return list(first.values())
 
 
 def _check_mergeable(srcs: list[Store]) -> None:

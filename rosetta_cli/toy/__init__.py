@@ -26,7 +26,7 @@ static wide shots (different wall colours, decor, angles) with the whole stick/b
 the object small. Skill: good = smooth; bad = hesitant (stalls/bursts) and jerky (hand jitter).
 Narrations are imperfect: synonyms, ~12% uninformative, ~17% name the wrong object, ~6%
 `#unsure` (Ego4D). world.json lists, per video file, its segments (true class and skill),
-and per narration its true class and kind (correct / wrong_object / uninformative / unsure).
+and per narration its true class and kind (correct / wrong_object / uninformative / unsure / misaligned).
 
 Scales (render times on the shared 2-core dev box, quiet / loaded; docs/bench-notes/toy.md):
     tiny    8 classes, 3 paired takes (2 exo cams) + 2 Ego4D + 2 HTM videos, 2 actions each:

@@ -70,6 +70,10 @@ def _ego(rng: np.random.Generator, sc: Scale) -> list[VideoPlan]:
     return out
 
 
+def _pick_neighbour(rng: np.random.Generator, labels: list[int]) -> int | None:
+    return int(labels[int(rng.integers(len(labels)))]) if labels else None
+
+
 def _htm(rng: np.random.Generator, sc: Scale) -> list[VideoPlan]:
     out, seen = [], set()
     for i in range(sc.htm_videos):
@@ -80,8 +84,9 @@ def _htm(rng: np.random.Generator, sc: Scale) -> list[VideoPlan]:
         ep = sample_episode(rng, "htm", i, sc)
         style = int(rng.integers(3))
         p = VideoPlan("htm-aa", vid, vid, "unpaired", ep, {"cam01": f"htm-aa/videos/{vid}.mp4"}, exo_styles=[style])
-        for g in ep.segments:  # integer-second timestamps, as in HTM-AA
-            text, kind = htm_narration(rng, g.label_id)
+        for k, g in enumerate(ep.segments):  # integer-second timestamps, as in HTM-AA
+            near = [ep.segments[j].label_id for j in (k - 1, k + 1) if 0 <= j < len(ep.segments)]
+            text, kind = htm_narration(rng, g.label_id, _pick_neighbour(rng, near))
             p.narrations.append({"timestamp": int(round((g.start + g.end) / 2)), "text": text, "kind": kind,
                                  "true_label_id": g.label_id})
         out.append(p)

@@ -1,9 +1,9 @@
 """Narration text: Ego4D-style ('#C C slices the pepper') and HowTo-style ('now slice your pepper').
 
 Realistically imperfect: verb synonyms, object paraphrases, some uninformative lines,
-some '#unsure' tags (Ego4D only), and ~17% that name the WRONG object — so text alone
+some '#unsure' tags (Ego4D only), HowTo lines about a neighbouring step (~25%, HTM only), and ~17% that name the WRONG object — so text alone
 cannot recover the class and the visual side matters. Each call returns (text, kind)
-with kind in {"correct", "wrong_object", "uninformative", "unsure"} for world.json.
+with kind in {"correct", "wrong_object", "uninformative", "unsure", "misaligned"} for world.json.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import numpy as np
 from rosetta_cli.toy.spec import CLASSES, OBJECTS, VERBS
 
 P_WRONG, P_UNINFORMATIVE, P_UNSURE = 0.17, 0.12, 0.06
+# HowTo100M speech is often about a neighbouring step (the speaker announces the next one or
+# recaps the last), even after temporal alignment: HTM narrations describe an adjacent action
+# with this probability.
+P_MISALIGNED = 0.25
 
 EGO_UNINFORMATIVE = ("#C C does something", "#C C looks around", "#C C moves his hands", "#C C adjusts the camera",
                      "#O man X talks to C", "#C C holds something")
@@ -58,8 +62,11 @@ def ego4d_narration(rng: np.random.Generator, label_id: int) -> tuple[str, str]:
     return f"#C C {v} the {_noun(rng, obj, kind == 'wrong_object')}{extra}", kind
 
 
-def htm_narration(rng: np.random.Generator, label_id: int) -> tuple[str, str]:
-    """HowTo100M-style spoken instruction for one action."""
+def htm_narration(rng: np.random.Generator, label_id: int, neighbour_id: int | None = None) -> tuple[str, str]:
+    """HowTo100M-style spoken instruction for one action (or, misaligned, for `neighbour_id`)."""
+    if neighbour_id is not None and rng.random() < P_MISALIGNED:
+        text, _ = htm_narration(rng, neighbour_id)
+        return text, "misaligned"
     verb, obj = CLASSES[label_id]
     kind = _kind(rng, allow_unsure=False)
     if kind == "uninformative":
