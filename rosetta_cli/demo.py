@@ -62,7 +62,7 @@ def plan(cfg: DemoConfig) -> list[Stage]:
                             "--seed", s, "--out", str(d / "pairs" / f"{strat}-top1.zarr"), *extra], d / "pairs" / f"{strat}-top1.zarr"))
     for name, strat, flags in VARIANTS:
         argv = ["pretrain", "--paired", str(paired), "--out", str(d / "models" / slug(name)), "--seed", s, "--name", name,
-                "--threads", "1", *flags]
+                "--threads", "1", "--epochs", "30", *flags]
         if strat:
             argv += ["--ego", str(ego), "--exo", str(exo), "--pairs", str(d / "pairs" / f"{strat}-top1.zarr")]
         if strat == "rst":

@@ -267,3 +267,19 @@ def test_info_json_keys(tmp_path, cli):
     assert d["kind"] == "features" and d["rows"] == 9 and d["frames"] == 2 and d["dim"] == 6 and d["text_dim"] == 4
     assert d["status"] == {"pending": 1, "done": 7, "failed": 1}
     assert d["views"] == {"ego": 5, "exo": 4}
+
+
+def test_import_with_minilm_text_encoder(tmp_path, cli):
+    np.save(tmp_path / "f.npy", np.ones((3, 4), np.float32))
+    clips = make_clips(3)
+    clips["narration"] = ["C cuts the pepper", "C slices the bell pepper", "C pours the milk"]
+    clips.to_csv(tmp_path / "c.csv", index=False)
+    r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "c.csv",
+            "--text-encoder", "minilm", "--out", tmp_path / "i.zarr")
+    assert r.code == 0, r
+    s = Store.open(tmp_path / "i.zarr")
+    e = s.text()
+    assert e.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=1e-3)
+    assert e[0] @ e[1] > e[0] @ e[2]  # the two pepper narrations are closer than pepper vs milk
+    assert s.meta["text_encoder"]["name"] == "minilm"

@@ -34,7 +34,8 @@ PAIR_COLUMNS = {
 }
 
 DEFAULT_CHUNK_ROWS = 1024
-DEFAULT_CODEC = "lz4"  # blosc-lz4 for features; see docs/benchmarks.md for the speed/size trade-off
+DEFAULT_CODEC = "none"  # features: fp16 CNN features do not compress (measured ~1.00x), and blosc costs 2-3x read speed
+# (docs/benchmarks.md); pass codec="lz4"/"zstd" to Store.create for compressible data.
 
 
 def backend_for(path) -> str:

@@ -76,8 +76,8 @@ class Scale:
 
 SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", n_classes=8, paired_takes=3, ego_videos=2, htm_videos=2, segments_per_video=2),
-    "small": Scale("small", n_classes=16, paired_takes=40, ego_videos=60, htm_videos=60, segments_per_video=3,
-                   paired_train_classes=8),
+    "small": Scale("small", n_classes=16, paired_takes=60, ego_videos=60, htm_videos=60, segments_per_video=3,
+                   paired_train_classes=8, val_fraction=0.4),
     "medium": Scale("medium", n_classes=16, paired_takes=120, ego_videos=200, htm_videos=200,
                     segments_per_video=4, exo_cams=3, paired_train_classes=8),
 }
