@@ -283,3 +283,29 @@ def test_import_with_minilm_text_encoder(tmp_path, cli):
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=1e-3)
     assert e[0] @ e[1] > e[0] @ e[2]  # the two pepper narrations are closer than pepper vs milk
     assert s.meta["text_encoder"]["name"] == "minilm"
+
+
+def test_raw_chunk_fast_path_equals_zarr(tmp_path):
+    """Uncompressed zarr arrays are read from chunk files directly; results must equal zarr's own reads."""
+    from rosetta_cli.store.backends import _RawChunks
+
+    s, feats, _ = make_store(tmp_path / "f.zarr", n=23, chunk=5)
+    s.write_rows(20, status=[PENDING] * 3)
+    s.close()
+    r = Store.open(tmp_path / "f.zarr")
+    assert _RawChunks.of(r.b, "features") is not None
+    z = zarr.open_group(str(tmp_path / "f.zarr"), mode="r")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = int(rng.integers(0, 23))
+        b = int(rng.integers(a, 24))
+        np.testing.assert_array_equal(r.features(slice(a, b)), z["features"][a:b])
+        idx = np.sort(rng.choice(23, size=int(rng.integers(1, 10)), replace=False))
+        np.testing.assert_array_equal(r.features(idx), z["features"][:][idx])
+        np.testing.assert_array_equal(r.features(idx[::-1].copy()), z["features"][:][idx[::-1]])
+    # a chunk that was never written reads as the fill value, like zarr
+    e = Store.create(tmp_path / "e.zarr", kind="features", clips=make_clips(8), frames=1, dim=2, chunk_rows=4)
+    e.write_rows(0, features=np.ones((4, 1, 2)))
+    np.testing.assert_array_equal(Store.open(tmp_path / "e.zarr").features(), np.r_[np.ones((4, 1, 2)), np.zeros((4, 1, 2))])
+    lz = Store.create(tmp_path / "lz.zarr", kind="features", clips=make_clips(3), frames=1, dim=2, codec="lz4")
+    assert _RawChunks.of(lz.b, "features") is None  # compressed: zarr's own path
