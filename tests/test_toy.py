@@ -241,8 +241,6 @@ def test_small_plan_sizes_and_text_noise():
     misaligned = [(ds, n) for ds, n in narr if n["kind"] == "misaligned"]
     assert 0.15 <= len(misaligned) / sum(ds == "htm-aa" for ds, _ in narr) <= 0.35
     assert all(ds == "htm-aa" for ds, _ in misaligned)
-    k = SCALES["small"].paired_train_classes
-    assert {g.label_id for p in paired if p.split == "train" for g in p.ep.segments} <= set(range(k))
     assert not {p.uid for p in paired} & {p.uid for p in plans if p.dataset != "egoexo4d"}
     for ds, n in narr:
         text = (n.get("narration_text") or n["text"]).lower()

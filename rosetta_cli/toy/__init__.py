@@ -31,14 +31,12 @@ and per narration its true class and kind (correct / wrong_object / uninformativ
 Scales (render times on the shared 2-core dev box, quiet / loaded; docs/bench-notes/toy.md):
     tiny    8 classes, 3 paired takes (2 exo cams) + 2 Ego4D + 2 HTM videos, 2 actions each:
             13 MP4s, ~730 frames, ~1-2 s
-    small   16 classes, 40 paired takes (28 train / 12 val) + 60 Ego4D + 60 HTM videos,
-            3 actions each (the demo): 240 MP4s, ~20k frames, 12 MB, ~20-50 s; 720 clips
-            downstream (120 keystep segments x 3 cameras + 360 narrations)
+    small   16 classes, 60 paired takes (36 train / 24 val) + 60 Ego4D + 60 HTM videos,
+            3 actions each (the demo): 300 MP4s, ~25k frames, ~15 MB, ~20-50 s; ~900 clips
+            downstream (180 keystep segments x 3 cameras + 360 narrations)
     medium  16 classes, 120 paired takes (3 exo cams) + 200 Ego4D + 200 HTM, 4 actions each:
             880 MP4s, ~97k frames, 50 MB, ~3.5 min loaded
-In small and medium, paired *training* takes show only the first 8 classes; unpaired videos and
-the benchmark (val) takes show all 16 (`Scale.paired_train_classes`): the synchronized data covers
-a few keysteps, and only mining the unpaired collections can teach the rest.
+`Scale.paired_train_classes` can restrict paired training takes to the first K classes (off).
 
 Library API: `render_world(out_dir, scale="tiny", seed=0, progress=None) -> dict summary`;
 `label_at(segments, t)` looks a true class up from world.json segments.
