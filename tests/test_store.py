@@ -309,3 +309,17 @@ def test_raw_chunk_fast_path_equals_zarr(tmp_path):
     np.testing.assert_array_equal(Store.open(tmp_path / "e.zarr").features(), np.r_[np.ones((4, 1, 2)), np.zeros((4, 1, 2))])
     lz = Store.create(tmp_path / "lz.zarr", kind="features", clips=make_clips(3), frames=1, dim=2, codec="lz4")
     assert _RawChunks.of(lz.b, "features") is None  # compressed: zarr's own path
+
+
+def test_checkpoint_recovers_from_crash_between_renames(tmp_path):
+    import torch
+
+    from rosetta_cli.train.checkpoint import load_weights, read_config, save_checkpoint
+
+    m = torch.nn.Linear(3, 2)
+    ck = tmp_path / "ck"
+    save_checkpoint(ck, kind="rst", config={"model": {}}, model_state=m.state_dict())
+    (ck).rename(tmp_path / ".ck.old-deadbeef")  # the state a crash after the first rename leaves
+    assert read_config(ck)["kind"] == "rst"
+    torch.testing.assert_close(load_weights(ck)["weight"], m.weight.detach())
+    assert not list(tmp_path.glob(".ck.*"))

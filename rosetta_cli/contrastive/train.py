@@ -23,7 +23,7 @@ import numpy as np
 from rosetta_cli.contrastive import data as D
 from rosetta_cli.contrastive import monitor as M
 from rosetta_cli.contrastive.config import ModelConfig, PretrainConfig
-from rosetta_cli.errors import CheckpointError, UsageError
+from rosetta_cli.errors import CheckpointError, PipelineFailure, UsageError
 from rosetta_cli.provenance import new_id
 from rosetta_cli.store import parent_entry
 from rosetta_cli.train import checkpoint as C
@@ -433,8 +433,10 @@ class Trainer:
         while self.step < epoch * spe:
             window.append(self.train_step())
             losses.append(window[-1]["loss"])
-            if not math.isfinite(losses[-1]):
-                raise UsageError(f"loss became {losses[-1]} at step {self.step}", hint="lower --lr, or check the inputs")
+            # every rank must stop together: a NaN on any rank makes the mean NaN
+            if not math.isfinite(dist.all_reduce_mean(losses[-1], self.info)):
+                raise PipelineFailure(f"{self.out}: loss became non-finite at step {self.step}; the last epoch's checkpoint is kept",
+                                      hint="lower --lr (or check the inputs), then rerun with --resume")
             if len(window) == self.cfg.log_every or self.step == epoch * spe:
                 self._log_step(window, epoch)
                 window = []

@@ -219,7 +219,10 @@ def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timing
     status = store.status()
     scope = np.ones(len(status), bool) if (ctx.torchrun or ctx.world == 1) else _share_mask(store, ctx)
     pending = int((status == PENDING).sum())
-    if pending == 0 and (ctx.rank == 0 or not ctx.torchrun):  # under torchrun, one finalize
+    # Finalize once (rank 0 under torchrun), and only if this run changed something: a new
+    # revision marks every downstream stage stale.
+    changed = processed > 0 or store.meta.get("revision") is None
+    if pending == 0 and changed and (ctx.rank == 0 or not ctx.torchrun):
         store.finalize()
     pending_scope = int(((status == PENDING) & scope).sum())
     failed_rows = np.flatnonzero((status == FAILED) & scope)

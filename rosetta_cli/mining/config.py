@@ -13,7 +13,7 @@ DEVICES = ("auto", "cpu", "cuda")
 RANK_BASE = 0
 TIE_RULE = "equal scores: lower candidate row first"
 
-# --index auto (measured on the 2-core dev machine, docs/bench-notes/mine.md):
+# --index auto (measured on the 2-core dev machine, docs/benchmarks.md):
 # exact IndexFlatIP runs at ~160 GFLOP/s at D=1664, so n_query * n_cand * dim <= FLAT_MAX_WORK
 # (~4 min) stays exact; IVF is also pointless below IVF_MIN_CANDIDATES candidates.
 FLAT_MAX_WORK = 2e13

@@ -335,7 +335,10 @@ class Partial:
         os.replace(tmp, self._block(b))
 
     def load(self, blocks) -> dict:
-        parts = [np.load(self._block(b)) for b in blocks]
+        parts = []
+        for b in blocks:
+            with np.load(self._block(b)) as z:  # NpzFile keeps its file open until closed
+                parts.append({c: z[c] for c in _COLS})
         return {c: np.concatenate([p[c] for p in parts] + [np.zeros(0, _DTYPES[c])]).astype(_DTYPES[c]) for c in _COLS}
 
     def save_meta(self, name: str, obj) -> None:

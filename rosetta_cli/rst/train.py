@@ -330,9 +330,17 @@ def _open_metrics(out_dir: Path, step: int, main: bool):
     f = out_dir / "metrics.jsonl"
     keep = []
     if f.exists():
-        keep = [ln for ln in f.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+        keep = [ln for ln in f.read_text().splitlines() if _step_of(ln) is not None and _step_of(ln) <= step]
     f.write_text("".join(ln + "\n" for ln in keep))
     return f.open("a")
+
+
+def _step_of(line: str) -> int | None:
+    """The step of one metrics.jsonl line; None for blank or half-written lines (a killed run)."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return None
 
 
 def plot_loss(out_dir: Path) -> Path | None:

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from rosetta_cli.errors import PartialFailure, StoreError, UsageError
+from rosetta_cli.errors import InputNotFound, PartialFailure, StoreError, UsageError
 from rosetta_cli.store import schema as S
 
 
@@ -49,7 +49,7 @@ def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard:
     from rosetta_cli.train import dist as D
 
     info = D.init_from_env(cfg.device)
-    index, count = _shard(shard, info)
+    index, count = _shard(shard, info, overwrite)
     if Path(out_path).resolve() == Path(ego_path).resolve():
         raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
     ego = Store.open(ego_path, kind="features")
@@ -72,11 +72,13 @@ def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard:
         D.cleanup(info)
 
 
-def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
+def _shard(shard: tuple[int, int], info, overwrite: bool = False) -> tuple[int, int]:
     if info.distributed:
         if shard != (0, 1):
             raise UsageError("--shard cannot be combined with torchrun", hint="torchrun ranks shard the rows already")
         return info.rank, info.world
+    if overwrite and shard[1] > 1:  # shard 0 would delete a store the other shards are writing
+        raise UsageError("--overwrite cannot be combined with --shard", hint="delete the output once, then start the shards")
     return shard
 
 
@@ -124,8 +126,10 @@ def _wait_open(out_path: Path, creator: bool, timeout_s: float = 120.0):
     while True:
         try:
             return Store.open(out_path, mode="r+", kind="translations")
-        except (StoreError, UsageError):
-            if time.monotonic() > deadline:
+        except (InputNotFound, StoreError):
+            if creator:  # the creator's error is the real one (e.g. --out is another kind of store)
+                raise
+            if time.monotonic() > deadline:  # other shards wait for shard 0's store to appear
                 raise UsageError(f"{out_path}: not created yet", hint="start shard 0 (it creates the store) first") from None
             time.sleep(1.0)
 
@@ -172,9 +176,13 @@ def _mirror(ego, a, b, st_ego, mirror, status, errors) -> None:
 
 
 def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> dict:
+    from rosetta_cli.train.dist import all_reduce_mean
+
     counts = out.status_counts()
-    # complete when every translatable row is done; one process then marks the new revision
-    if counts["pending"] == 0 or _nothing_left(out):
+    # complete when every translatable row is done; one process then marks the new revision,
+    # and only if some rank wrote rows (a no-op rerun must not make downstream stages stale)
+    changed = all_reduce_mean(float(done_now + bad), info) > 0 or out.meta.get("revision") is None
+    if (counts["pending"] == 0 or _nothing_left(out)) and changed:
         if (info.distributed and info.is_main) or not info.distributed:
             out.finalize()
     summary = {"store": str(out.path), "rows": out.n_rows, **counts, "translated_now": done_now,

@@ -141,14 +141,21 @@ class _RawChunks:
         return out
 
     def read_index(self, idx: np.ndarray) -> np.ndarray:
-        """Rows `idx` (any order, repeats allowed) with one open per touched chunk file."""
+        """Rows `idx` (any order, repeats allowed): one read per chunk span when dense, else per row."""
         idx = np.where(idx < 0, idx + self.shape[0], idx)
         if len(idx) and (idx.min() < 0 or idx.max() >= self.shape[0]):
             raise IndexError(f"row index out of range for {self.shape[0]} rows")
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         c = self.chunk[0]
         for ci in np.unique(idx // c):
-            for k in np.flatnonzero(idx // c == ci):
+            ks = np.flatnonzero(idx // c == ci)
+            lo, hi = int(idx[ks].min()) - int(ci) * c, int(idx[ks].max()) - int(ci) * c + 1
+            if len(ks) * 8 >= hi - lo:  # dense enough: one read of the span, then pick rows
+                span = np.empty((hi - lo, *self.shape[1:]), dtype=self.dtype)
+                self._read_chunk(int(ci), lo, hi, span)
+                out[ks] = span[idx[ks] - int(ci) * c - lo]
+                continue
+            for k in ks:  # sparse rows: seek to each (a few KB apiece)
                 r = int(idx[k]) - int(ci) * c
                 self._read_chunk(int(ci), r, r + 1, out[k:k + 1])
         return out
@@ -166,7 +173,10 @@ class _RawChunks:
             fh.seek(a * row_bytes)
             view = memoryview(dst.reshape(-1).view(np.uint8))
             if fh.readinto(view) != (b - a) * row_bytes:
-                raise OSError(f"{f}: chunk file is truncated")
+                from rosetta_cli.errors import StoreError
+
+                raise StoreError(f"{f}: chunk file is truncated",
+                                 hint=f"run `rosetta store validate {self.dir.parent}`; re-extract or restore the store")
 
 
 class HDF5Backend:

@@ -52,11 +52,16 @@ class Store:
             raise StoreError(f"{path}: not a rosetta store (no '{S.META_KEY}' metadata with format '{S.FORMAT}')",
                              hint="give a store written by rosetta, or bring foreign features in with `rosetta store import`")
         if meta.get("format_version", 0) > S.FORMAT_VERSION:
+            backend.close()
             raise StoreError(f"{path}: store format v{meta.get('format_version')} is newer than this rosetta (v{S.FORMAT_VERSION})",
                              hint="upgrade rosetta")
         store = cls(path, backend, meta, writable=mode != "r")
         if kind is not None:
-            store.require_kind(kind)
+            try:
+                store.require_kind(kind)
+            except StoreError:
+                store.close()
+                raise
         return store
 
     @classmethod

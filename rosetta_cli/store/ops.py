@@ -24,7 +24,8 @@ def convert(src_path, dst_path, overwrite: bool = False, block_rows: int = 65536
     for name in src.b.array_names():
         arr = src.b.get(name)
         is_str = arr.dtype.kind in "OT"
-        dst.create(name, arr.shape, "str" if is_str else str(arr.dtype), _chunks(arr))
+        codec = src.meta.get("codec", "lz4") if name == "features" else "lz4"  # keep uncompressed features fast
+        dst.create(name, arr.shape, "str" if is_str else str(arr.dtype), _chunks(arr), codec=codec)
         for s in range(0, arr.shape[0], block_rows):
             block = src.b.read(name, slice(s, s + block_rows))
             dst.write(name, slice(s, s + len(block)), block)
@@ -177,7 +178,9 @@ def _load_features(path: Path, clips: pd.DataFrame, clips_csv) -> np.ndarray:
         stem = Path(video).name.split(".")[0] if video else ""
         if stem not in files:
             raise AnnotationError(f"{clips_csv}: row {i} video {video!r} has no tensor {stem}.npy/.pt in {path}")
-        arr = loaded.setdefault(stem, _load_array(files[stem]))
+        if stem not in loaded:
+            loaded[stem] = _load_array(files[stem])
+        arr = loaded[stem]
         k = cursor.get(stem, 0)
         if k >= len(arr):
             raise AnnotationError(f"{clips_csv}: more rows for video {stem!r} than the {len(arr)} windows in {files[stem]}")

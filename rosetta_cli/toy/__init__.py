@@ -28,7 +28,7 @@ Narrations are imperfect: synonyms, ~12% uninformative, ~17% name the wrong obje
 `#unsure` (Ego4D). world.json lists, per video file, its segments (true class and skill),
 and per narration its true class and kind (correct / wrong_object / uninformative / unsure / misaligned).
 
-Scales (render times on the shared 2-core dev box, quiet / loaded; docs/bench-notes/toy.md):
+Scales (render times on the shared 2-core dev box, quiet / loaded; docs/benchmarks.md):
     tiny    8 classes, 3 paired takes (2 exo cams) + 2 Ego4D + 2 HTM videos, 2 actions each:
             13 MP4s, ~730 frames, ~1-2 s
     small   16 classes, 60 paired takes (36 train / 24 val) + 60 Ego4D + 60 HTM videos,

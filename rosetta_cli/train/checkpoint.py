@@ -36,12 +36,23 @@ def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_sta
 
     extra_files: {file name: str | bytes} written into the directory before it is renamed
     into place (e.g. a run's metrics.jsonl and plots, so they always match the weights)."""
+    path = Path(path)
+    recover(path)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        _write(tmp, kind, config, model_state, ema_state, train_state, np_rng, extra_files)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _atomic_replace(tmp, path)
+    return path
+
+
+def _write(tmp: Path, kind, config, model_state, ema_state, train_state, np_rng, extra_files) -> None:
     import torch
     from safetensors.torch import save_file
 
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model_state.items()}, str(tmp / "model.safetensors"))
     if ema_state is not None:
         save_file({k: v.detach().contiguous().cpu() for k, v in ema_state.items()}, str(tmp / "ema.safetensors"))
@@ -56,8 +67,16 @@ def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_sta
     meta = {"format": CKPT_FORMAT, "format_version": CKPT_VERSION, "kind": kind, **config}
     meta["weights_sha256"] = sha256_file(tmp / "model.safetensors")
     (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))
-    _atomic_replace(tmp, path)
-    return path
+
+
+def recover(path: Path) -> None:
+    """A crash between the two renames of `_atomic_replace` leaves only `.NAME.old-*`: put it back."""
+    path = Path(path)
+    if path.exists() or not path.parent.exists():
+        return
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds:
+        os.rename(olds[-1], path)
 
 
 def _atomic_replace(tmp: Path, path: Path) -> None:
@@ -73,6 +92,7 @@ def _atomic_replace(tmp: Path, path: Path) -> None:
 def read_config(path, kind: str | None = None) -> dict:
     """config.json of a checkpoint, checked for format, version and kind."""
     path = Path(path)
+    recover(path)
     if not path.exists():
         raise InputNotFound(f"{path}: no such checkpoint", hint="train one first, or check the path")
     cfg_file = path / "config.json"
