@@ -126,12 +126,12 @@ class PairedItems:
 
 
 def paired_items(store: Store, val_frac: float) -> PairedItems:
-    """All (ego, exo) row pairs sharing a non-empty sync_id among DONE rows, split by take."""
+    """All (ego, exo) row pairs sharing a non-empty sync_id among done, non-test rows, split by take."""
     import pandas as pd
 
     df = pd.DataFrame({"view": store.column("view"), "sync_id": store.column("sync_id")})
     df["row"] = np.arange(len(df))
-    df = df[(store.status() == DONE) & (df["sync_id"] != "")]
+    df = df[store.trainable_mask() & (df["sync_id"] != "")]  # benchmark (test/val) rows never train
     ego, exo = df[df["view"] == "ego"], df[df["view"] == "exo"]
     both = ego.merge(exo, on="sync_id", suffixes=("_ego", "_exo")).sort_values(["row_ego", "row_exo"])
     takes = take_of(df["sync_id"].to_numpy())

@@ -17,7 +17,8 @@ from rosetta_cli.store import schema as S
 from rosetta_cli.train.stream import ChunkCache, batches, chunk_shuffled_order, shard
 
 NEED = ("a paired store needs done rows of view 'ego' and of view 'exo' that share a non-empty sync_id "
-        "(e.g. `rosetta toy` writes one, or `rosetta extract` a synchronized Ego-Exo4D manifest)")
+        "outside the benchmark splits test/val (e.g. `rosetta toy` writes one, or `rosetta extract` a "
+        "synchronized Ego-Exo4D manifest)")
 
 
 @dataclass
@@ -41,7 +42,7 @@ def store_pairs(store, index: int) -> pd.DataFrame:
     """DataFrame [store, ego, exo, sync] of the synchronized pairs inside one store."""
     df = pd.DataFrame({"row": np.arange(store.n_rows), "view": store.column("view"),
                        "sync": store.column("sync_id"), "status": store.status()})
-    df = df[(df.status == S.DONE) & (df.sync.astype(str) != "")]
+    df = df[store.trainable_mask() & (df.sync.astype(str) != "").to_numpy()]  # benchmark (test/val) rows never train
     ego = df[df.view == "ego"][["row", "sync"]].rename(columns={"row": "ego"})
     exo = df[df.view == "exo"][["row", "sync"]].rename(columns={"row": "exo"})
     pairs = ego.merge(exo, on="sync").sort_values(["ego", "exo"], kind="stable")

@@ -250,6 +250,11 @@ class Store:
     def done_mask(self) -> np.ndarray:
         return self.status() == S.DONE
 
+    def trainable_mask(self) -> np.ndarray:
+        """[N] bool: done rows outside the benchmark splits (schema.EVAL_SPLITS); what training may use."""
+        split = np.char.lower(self.column("split").astype(str))
+        return self.done_mask() & ~np.isin(split, S.EVAL_SPLITS)
+
     def pairs(self) -> pd.DataFrame:
         self.require_kind("pairs")
         return pd.DataFrame({c: self.b.read(f"pairs/{c}") for c in S.PAIR_COLUMNS})

@@ -15,6 +15,10 @@ STATUS_NAMES = {PENDING: "pending", DONE: "done", FAILED: "failed"}
 
 VIEWS = ("ego", "exo")
 
+# Rows of these splits are the benchmark's test data: no training stage (train-rst, pretrain)
+# ever pairs them, so `rosetta bench` measures clips the models have not seen.
+EVAL_SPLITS = ("test", "val")
+
 # Clip table: aligned 1-D arrays under `clips/`. label and skill are int32 codes into
 # the vocabularies `labels` / `skills` in the metadata (-1 = none).
 CLIP_STR_COLUMNS = ("clip_id", "video", "view", "sync_id", "narration", "split")
