@@ -56,6 +56,7 @@ def merge(src_paths: list, out_path, overwrite: bool = False) -> Store:
         out.add_parent(entry["role"], entry)
     for i, s in enumerate(srcs):
         out.add_parent(f"shard{i}", s)
+        s.close()
     out.finalize()
     return out
 
@@ -226,8 +227,11 @@ def _import_text(text: Path | None, encoder: str | None, clips: pd.DataFrame, cl
 # --------------------------------------------------------------------------- export
 def export(store_path, out_dir) -> list[Path]:
     """Plain files: features.npy ([N,D] if T=1 else [N,T,D]), text.npy, clips.csv, clips.parquet; pairs.csv for pairs."""
-    store = Store.open(store_path)
-    out = Path(out_dir)
+    with Store.open(store_path) as store:
+        return _export(store, Path(out_dir))
+
+
+def _export(store: Store, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     if store.kind == "pairs":
         f = out / "pairs.csv"
