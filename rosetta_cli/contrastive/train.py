@@ -240,10 +240,12 @@ def check_resume(saved: dict, cfg: PretrainConfig, parents: list) -> None:
         k = diff[0]
         raise CheckpointError(f"cannot resume: the model was trained with {k}={old.get(k)!r}, now {getattr(cfg, k)!r}",
                               hint="pass the same options as the first run, or --overwrite to start afresh")
-    was = {p["role"]: p["id"] for p in saved.get("parents", [])}
-    now = {p["role"]: p["id"] for p in parents}
+    # by fingerprint too: a store extracted further keeps its id but changes the data order
+    was = {p["role"]: (p["id"], p.get("fingerprint")) for p in saved.get("parents", [])}
+    now = {p["role"]: (p["id"], p.get("fingerprint")) for p in parents}
     if was != now:
-        raise CheckpointError("cannot resume: the input stores differ from the ones the model was trained on",
+        roles = sorted(r for r in set(was) | set(now) if was.get(r) != now.get(r))
+        raise CheckpointError(f"{cfg.out}: cannot resume: input store(s) {', '.join(roles)} differ from the ones the model was trained on",
                               hint="pass the same --paired/--ego/--exo/--pairs/--translated, or --overwrite")
 
 
