@@ -6,8 +6,9 @@
 Margins come from repeated runs of `rosetta demo --seed S` (docs/benchmarks.md, "Paper claims"):
 pair precision rst/text/random = 0.608/0.540/0.051 (seed 0), 0.503/0.412/0.036 (seed 1); HR@5 (mean of
 both directions) ours/text-align/random-align/frozen = 88.9/90.3/85.1/36.8 (seed 0) and
-95.1/91.7/87.8/40.3 (seed 1). Ours vs text-align is within noise on seed 0 (-1.4 points, one of 72 ego
-queries) and ahead on seed 1 (+3.5), so that order is asserted within two queries (3 points).
+95.1/91.7/87.8/40.3 (seed 1), 91.3/87.5/79.5/34.0 (seed 2). Ours vs text-align is within noise on seed 0
+(-1.4 points, one of 72 ego queries) and ahead on seeds 1 and 2 (+3.5, +3.8), so that order is asserted
+within two queries (3 points).
 """
 
 from __future__ import annotations
