@@ -39,3 +39,14 @@ def cli(capsys):
         return CliResult(code, out.out, out.err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Heavy torch tests run single-threaded: the 2 shared cores are faster that way, and results stable."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

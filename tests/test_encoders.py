@@ -20,12 +20,7 @@ from rosetta_cli.video import read_clip  # noqa: E402
 VIDEOS = Path(__file__).parent / "data" / "videos"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

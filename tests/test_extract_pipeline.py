@@ -23,12 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 NARR = ["a hand picks up the box", "the hand turns the box over", "a hand lifts a cup", "the cup is put down"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -27,12 +27,7 @@ from rosetta_cli.store.core import Store  # noqa: E402
 D = 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_paired(path, n_moments=300, exo_per=1, dim=D, frames=1, takes=30, noise=0.1, seed=0, chunk_rows=64,

@@ -428,6 +428,11 @@ class Trainer:
             vals = [w[key] for w in window if w[key] is not None]
             rec[key] = dist.all_reduce_mean(float(np.mean(vals)), self.info) if vals else None
         self.records.append(rec)
+        # the logged loss is already averaged over ranks and steps, so a NaN anywhere shows here and
+        # every rank stops together, without an extra sync per step
+        if not math.isfinite(rec["loss"]):
+            raise PipelineFailure(f"{self.out}: loss became non-finite by step {self.step}; the last epoch's checkpoint is kept",
+                                  hint="lower --lr (or check the inputs), then rerun with --resume")
 
     def run_epoch(self, epoch: int) -> dict:
         t0, window, losses = time.perf_counter(), [], []
@@ -435,10 +440,6 @@ class Trainer:
         while self.step < epoch * spe:
             window.append(self.train_step())
             losses.append(window[-1]["loss"])
-            # every rank must stop together: a NaN on any rank makes the mean NaN
-            if not math.isfinite(dist.all_reduce_mean(losses[-1], self.info)):
-                raise PipelineFailure(f"{self.out}: loss became non-finite at step {self.step}; the last epoch's checkpoint is kept",
-                                      hint="lower --lr (or check the inputs), then rerun with --resume")
             if len(window) == self.cfg.log_every or self.step == epoch * spe:
                 self._log_step(window, epoch)
                 window = []
