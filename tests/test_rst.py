@@ -137,9 +137,10 @@ def test_stream_order_is_a_function_of_seed_and_step(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- training
 def test_tiny_rst_beats_raw_ego_on_held_out_retrieval(tmp_path):
-    # 300 steps, batch 32, 240 train / 60 held-out moments. Measured held-out R@1 (raw ego → T(ego)) for
-    # data/train seeds 0..4: 0.100→0.617, 0.033→0.567, 0.033→0.650, 0.033→0.683, 0.050→0.683
-    # (cosine to true exo 0.02-0.11 → 0.74-0.79). Margin asserted: +0.30 R@1 and +0.4 cosine.
+    # 300 steps, batch 32, 240 train / 60 held-out moments. Measured held-out R@1 (raw ego → T(ego)), DDIM-25,
+    # trailing spacing with the x0 clamp, for data/train seeds 0..4: 0.100→0.650, 0.033→0.633, 0.033→0.700,
+    # 0.033→0.767, 0.050→0.700 (cosine to true exo 0.02-0.11 → 0.75-0.80; with the former leading spacing
+    # R@1 was 0.617, 0.567, 0.650, 0.683, 0.683 and cosine 0.74-0.79). Margin asserted: +0.30 R@1, +0.4 cosine.
     m = train(make_paired(tmp_path / "p.zarr", seed=1), tmp_path / "rst", steps=300, seed=1)
     raw, rst = m["raw_ego"], m["rst"]
     assert m["val_pairs"] == 60 and raw["queries"] == 60
@@ -256,6 +257,91 @@ def test_checkpoint_reload_gives_identical_samples(trained):
     for sampler in ("ddpm", "ddim"):
         d = Translator(root / "rst").translate(x, np.arange(20), sampler=sampler, steps=5, seed=7)
         assert d.shape == (20, 1, D) and np.isfinite(d).all()
+
+
+def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tmp_path):
+    """config.json holds the diffusers configs; a reload rebuilds them with from_config: same config, same
+    timesteps (trailing: DDIM-25 starts at t = 999), same translations; an edited config is honoured."""
+    from rosetta_cli.rst.ckpt import Translator
+    from rosetta_cli.rst.data import build_pairs, norm_stats
+    from rosetta_cli.rst.diffusion import make_scheduler, scheduler_config
+
+    root, p = trained
+    meta = json.loads((root / "rst/checkpoint/config.json").read_text())
+    saved = meta["scheduler"]
+    st = Store.open(p)
+    pairs, _ = build_pairs([st], 0.2, 0)  # the split train() used (val_frac 0.2, seed 0)
+    absmax = norm_stats([st], pairs.subset(~pairs.val))["exo_absmax"]
+    assert saved == json.loads(json.dumps(scheduler_config(1000, "squaredcos_cap_v2", clip_range=absmax)))
+    assert saved["ddim"]["timestep_spacing"] == "trailing" and saved["ddim"]["clip_sample"] is True
+    # the clamp is the largest |normalised training exo|: brute force over the training rows
+    x = st.features()[np.unique(pairs.subset(~pairs.val).exo)].astype(np.float64)[:, 0]  # [n, D]
+    n = meta["norm"]
+    brute = np.abs((x - np.float32(n["exo_mean"])) / np.float32(n["exo_std"])).max()
+    assert saved["ddim"]["clip_sample_range"] == pytest.approx(brute, rel=1e-6) and 2 < brute < 10
+
+    a, b = Translator(root / "rst"), Translator(root / "rst")
+    assert a.notes == [] and a.timestep_spacing == "trailing"
+    for kind in ("ddim", "ddpm"):
+        s, fresh = a.scheduler(kind), make_scheduler(kind, 1000, "squaredcos_cap_v2", clip_range=absmax)
+        assert {k: v for k, v in dict(s.config).items() if not k.startswith("_")} == saved[kind]
+        for steps in (10, 25, 50):
+            s.set_timesteps(steps)
+            fresh.set_timesteps(steps)
+            assert torch.equal(s.timesteps, fresh.timesteps) and int(s.timesteps[0]) == 999
+    x = st.features(slice(0, 20))
+    ya, yb = (t.translate(x, np.arange(20), steps=25, seed=3) for t in (a, b))
+    assert np.array_equal(ya, yb) and np.isfinite(ya).all()
+    assert json.loads((root / "rst/metrics.json").read_text())["sampler"]["timestep_spacing"] == "trailing"
+
+    edited = tmp_path / "edited"
+    shutil.copytree(root / "rst", edited)
+    cfg = json.loads((edited / "checkpoint/config.json").read_text())
+    cfg["scheduler"]["ddim"]["timestep_spacing"] = "leading"
+    (edited / "checkpoint/config.json").write_text(json.dumps(cfg))
+    e = Translator(edited)
+    s = e.scheduler("ddim")
+    s.set_timesteps(25)
+    assert int(s.timesteps[0]) == 960 and e.timestep_spacing == "leading"
+    assert not np.allclose(e.translate(x, np.arange(20), steps=25, seed=3), ya)
+    del cfg["scheduler"]["ddpm"]
+    (edited / "checkpoint/config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="scheduler config"):
+        Translator(edited)
+
+
+def test_old_checkpoint_without_schedule_samples_as_before_with_a_note(trained, tmp_path):
+    """A checkpoint from before the schedule was saved keeps its original sampling (leading, no x0 clamp),
+    so translations made with it stay reproducible, and says so."""
+    from rosetta_cli.rst.ckpt import Translator
+    from rosetta_cli.rst.diffusion import legacy_scheduler_config
+
+    root, p = trained
+    old = tmp_path / "old"
+    shutil.copytree(root / "rst", old)
+    cfg = json.loads((old / "checkpoint/config.json").read_text())
+    del cfg["scheduler"]
+    (old / "checkpoint/config.json").write_text(json.dumps(cfg))
+    tr = Translator(old)
+    assert len(tr.notes) == 1 and "'leading'" in tr.notes[0] and "retrain" in tr.notes[0]
+    assert tr.scheduler_config == legacy_scheduler_config(1000, "squaredcos_cap_v2")
+    s = tr.scheduler("ddim")
+    s.set_timesteps(25)
+    assert int(s.timesteps[0]) == 960 and s.config.clip_sample is False
+    # the same as what the old code did: DDIM over DDPMScheduler's config, leading, set_alpha_to_one=False
+    from diffusers import DDIMScheduler, DDPMScheduler
+    ref = DDIMScheduler.from_config(DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                                                  clip_sample=False, prediction_type="epsilon").config,
+                                    set_alpha_to_one=False)
+    ref.set_timesteps(25)
+    assert torch.equal(ref.timesteps, s.timesteps) and float(ref.final_alpha_cumprod) == float(s.final_alpha_cumprod)
+    x = Store.open(p).features(slice(0, 20))
+    assert np.array_equal(tr.translate(x, np.arange(20), steps=5, seed=1), Translator(old).translate(x, np.arange(20),
+                                                                                                     steps=5, seed=1))
+    logs = []
+    from rosetta_cli.rst.translate import TranslateConfig, translate_store
+    translate_store(old, p, tmp_path / "t.zarr", TranslateConfig(device="cpu", sampling_steps=3), log=logs.append)
+    assert any("'leading'" in m for m in logs)
 
 
 def test_translate_store_contract_and_determinism(trained, tmp_path):

@@ -3,9 +3,14 @@
 An RST directory (RST_DIR) holds:
   checkpoint/      rosetta_cli.train.checkpoint layout, kind "rst"; config.json carries
                    {"rst_version", "model": RSTModelConfig, "train": RSTTrainConfig, "norm": per-dim
-                   mean/std of training ego/exo, "stores": [{path, id, fingerprint}], "dims", "split", "step"}
+                   mean/std of training ego/exo, "stores": [{path, id, fingerprint}], "dims", "split", "step",
+                   "scheduler": {"ddpm": {...}, "ddim": {...}} diffusers scheduler configs (diffusion models)}
   metrics.jsonl    one line per logged step; metrics.json validation; loss.png
-Sampling uses the EMA weights (ema.safetensors).
+Sampling uses the EMA weights (ema.safetensors) and the saved scheduler configs (`from_config`), so a
+checkpoint samples the same timesteps whatever diffusers' defaults become. Checkpoints written before the
+configs were saved (no "scheduler" key) sample as they always did (diffusers' "leading" spacing, no x0
+clamp: diffusion.legacy_scheduler_config), so their translations stay reproducible, and say so in
+`Translator.notes`; retraining gives the trailing schedule.
 """
 
 from __future__ import annotations
@@ -62,6 +67,38 @@ class Translator:
         self.model.to(device).eval()
         n = self.meta["norm"]
         self.norm = {k: torch.tensor(v, dtype=torch.float32, device=device) for k, v in n.items()}
+        self.notes: list[str] = []
+        self.scheduler_config = None if self.cfg.model == "regression" else self._scheduler_config()
+
+    def _scheduler_config(self) -> dict:
+        """The saved {"ddpm", "ddim"} scheduler configs; for an older checkpoint, the schedule it sampled with."""
+        from rosetta_cli.rst.diffusion import SAMPLERS, legacy_scheduler_config
+
+        saved = self.meta.get("scheduler")
+        if saved is None:
+            # keeps its translations reproducible (and partial translation stores resumable); trailing
+            # spacing needs the x0 clamp from the training data, which only a retrain records
+            tc = self.train_cfg
+            self.notes.append(f"{self.dir}: written before rosetta saved the sampling schedule; sampling with "
+                              f"its original 'leading' timestep spacing (DDIM-25 starts at t=960, not "
+                              f"{tc['diffusion_steps'] - 1}); retrain with `rosetta train-rst --overwrite` for the "
+                              "trailing schedule")
+            return legacy_scheduler_config(tc["diffusion_steps"], tc["beta_schedule"])
+        if not isinstance(saved, dict) or any(not isinstance(saved.get(k), dict) for k in SAMPLERS):
+            raise CheckpointError(f"{self.dir}: the saved scheduler config needs {list(SAMPLERS)} entries",
+                                  hint="the checkpoint is damaged; retrain it")
+        return saved
+
+    def scheduler(self, kind: str):
+        """A fresh diffusers scheduler `kind` (ddim | ddpm) built with from_config from the checkpoint's config."""
+        from rosetta_cli.rst.diffusion import scheduler_from_config
+
+        return scheduler_from_config(kind, self.scheduler_config)
+
+    @property
+    def timestep_spacing(self) -> str | None:
+        """How sampling timesteps are spread ('trailing', or what the checkpoint saved); None for regression."""
+        return None if self.scheduler_config is None else self.scheduler_config["ddim"].get("timestep_spacing")
 
     @property
     def fingerprint(self) -> str:
@@ -81,7 +118,7 @@ class Translator:
         """ego [b, T_ego, D] → mean of `samples` draws [b, T_exo, D] (float32, raw units)."""
         import torch
 
-        from rosetta_cli.rst.diffusion import make_scheduler, row_generators, sample
+        from rosetta_cli.rst.diffusion import row_generators, sample
 
         x = torch.as_tensor(np.asarray(ego, dtype=np.float32), device=self.device)
         x = (x - self.norm["ego_mean"]) / self.norm["ego_std"]                   # [b, T_ego, D]
@@ -90,7 +127,7 @@ class Translator:
             if c.model == "regression":
                 y = self.model(x).float()                                           # [b, T_exo, D]
             else:
-                sched = make_scheduler(sampler, self.train_cfg["diffusion_steps"], self.train_cfg["beta_schedule"])
+                sched = self.scheduler(sampler)
                 xk = x.repeat_interleave(samples, dim=0)                            # [b*K, T_ego, D]
                 gens = row_generators(seed, rows, samples)
                 y = sample(self.model, sched, xk, gens, (c.exo_frames, c.exo_dim), steps, guidance)

@@ -94,12 +94,14 @@ def check_dims(stores) -> dict:
 def norm_stats(stores, pairs: PairSet) -> dict:
     """Per-dim mean/std of the training ego and exo features (over rows and frames), read block by block.
 
-    → {"ego_mean", "ego_std", "exo_mean", "exo_std"}: lists of D floats (JSON, stored in the checkpoint).
+    → {"ego_mean", "ego_std", "exo_mean", "exo_std"}: lists of D floats (JSON, stored in the checkpoint),
+    and "exo_absmax": the largest |normalised exo value| (a float; the sampler's x0 clamp, see diffusion.py).
     """
     out = {}
     for view, rows_of in (("ego", pairs.ego), ("exo", pairs.exo)):
         s1 = s2 = 0.0
         n = 0
+        lo, hi = np.inf, -np.inf
         for i, store in enumerate(stores):
             rows = np.unique(rows_of[pairs.store == i])
             for a, b in store.blocks():
@@ -107,10 +109,14 @@ def norm_stats(stores, pairs: PairSet) -> dict:
                 if len(sel):
                     x = store.features(slice(a, b))[sel - a].astype(np.float64).reshape(-1, store.dim)
                     s1, s2, n = s1 + x.sum(0), s2 + (x * x).sum(0), n + len(x)
+                    lo, hi = np.minimum(lo, x.min(0)), np.maximum(hi, x.max(0))    # per dim [D]
         mean = s1 / n
-        std = np.sqrt(np.maximum(s2 / n - mean * mean, 0.0))
+        std = np.maximum(np.sqrt(np.maximum(s2 / n - mean * mean, 0.0)), 1e-6)  # constant dims → 0, not inf
         out[f"{view}_mean"] = mean.astype(np.float32).tolist()
-        out[f"{view}_std"] = np.maximum(std, 1e-6).astype(np.float32).tolist()  # constant dims → 0, not inf
+        out[f"{view}_std"] = std.astype(np.float32).tolist()
+        if view == "exo":  # in the float32 units the model sees: max over dims of max |x - mean| / std
+            m32, s32 = mean.astype(np.float32).astype(np.float64), std.astype(np.float32).astype(np.float64)
+            out["exo_absmax"] = float(np.max(np.maximum(hi - m32, m32 - lo) / s32))
     return out
 
 

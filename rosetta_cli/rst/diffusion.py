@@ -1,7 +1,8 @@
 """Forward process, epsilon loss and samplers, driven by diffusers' DDPMScheduler / DDIMScheduler.
 
-Shapes: features x0 [B, T, D] in normalised units (per-dim zero mean, unit variance), so no sample
-clipping is applied (clip_sample=False); diffusers' schedulers work on any tensor shape.
+Shapes: features x0 [B, T, D] in normalised units (per-dim zero mean, unit variance); diffusers' schedulers
+work on any tensor shape. The schedule (trailing timesteps, x0 clamped to the training data's range) is
+saved in the RST checkpoint as diffusers configs and rebuilt with `from_config` (see scheduler_config).
 """
 
 from __future__ import annotations
@@ -10,19 +11,59 @@ import torch
 import torch.nn.functional as F
 
 SAMPLERS = ("ddim", "ddpm")
+# "trailing" (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed", table 2):
+# the first sampling step is the last training step, t = T - 1, so sampling starts from pure noise.
+# diffusers' default "leading" starts DDIM-25 over T = 1000 at t = 960, a noise level the sampler's
+# z_T ~ N(0, I) does not match. Checkpoints written before the schedule was saved sampled with "leading".
+TIMESTEP_SPACING = "trailing"
+LEGACY_SPACING = "leading"
 
 
-def make_scheduler(kind: str, train_steps: int, beta_schedule: str):
-    """The training schedule (kind 'ddpm') or a sampler over the same betas ('ddim')."""
+def scheduler_config(train_steps: int, beta_schedule: str, spacing: str = TIMESTEP_SPACING,
+                     clip_range: float | None = None) -> dict:
+    """JSON config of the noise schedule and of both samplers, as saved in an RST checkpoint.
+
+    clip_range: clamp each step's x0 prediction to [-clip_range, clip_range] (normalised units; training
+    stores the largest |normalised exo| of its pairs). Why: the capped cosine schedule has
+    abar_{T-1} ≈ 2e-9, and an epsilon-predicting model's x0 = (z - sqrt(1 - abar) eps) / sqrt(abar) multiplies
+    its error by 1/sqrt(abar) ≈ 2e4 at t = T - 1; unclamped, a trailing DDIM-25 draw comes out ~85x too
+    large (measured on tests/test_rst.py's synthetic world). None: no clamping (diffusers' clip_sample=False).
+    → {"ddpm": DDPMScheduler config, "ddim": DDIMScheduler config}, diffusers' own keys minus its private
+    "_..." bookkeeping; `scheduler_from_config` rebuilds the schedulers from it with `from_config`.
+    """
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    ddpm = DDPMScheduler(num_train_timesteps=train_steps, beta_schedule=beta_schedule, clip_sample=False,
-                         prediction_type="epsilon")
-    if kind == "ddpm":
-        return ddpm
-    if kind == "ddim":
-        return DDIMScheduler.from_config(ddpm.config, set_alpha_to_one=False)
-    raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
+    shared = dict(num_train_timesteps=train_steps, beta_schedule=beta_schedule, prediction_type="epsilon",
+                  timestep_spacing=spacing, clip_sample=clip_range is not None)
+    if clip_range is not None:
+        shared["clip_sample_range"] = float(clip_range)
+    ddpm = DDPMScheduler(**shared)
+    ddim = DDIMScheduler(**shared, set_alpha_to_one=False)  # the final step lands on abar_0, not on abar = 1
+    return {"ddpm": _public(ddpm.config), "ddim": _public(ddim.config)}
+
+
+def legacy_scheduler_config(train_steps: int, beta_schedule: str) -> dict:
+    """What checkpoints without a saved scheduler config sampled with: leading spacing, no x0 clamping."""
+    return scheduler_config(train_steps, beta_schedule, spacing=LEGACY_SPACING)
+
+
+def _public(config) -> dict:
+    return {k: v for k, v in dict(config).items() if not k.startswith("_")}
+
+
+def scheduler_from_config(kind: str, config: dict):
+    """The scheduler `kind` ('ddpm': training schedule and ancestral sampler, 'ddim') from a saved config."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    classes = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}
+    if kind not in classes:
+        raise ValueError(f"unknown sampler {kind!r}; choose from {SAMPLERS}")
+    return classes[kind].from_config(config[kind])
+
+
+def make_scheduler(kind: str, train_steps: int, beta_schedule: str, clip_range: float | None = None):
+    """The training schedule (kind 'ddpm') or a sampler over the same betas ('ddim'), trailing spacing."""
+    return scheduler_from_config(kind, scheduler_config(train_steps, beta_schedule, clip_range=clip_range))
 
 
 def predict_eps(model, scheduler, x, t, ego, drop=None):

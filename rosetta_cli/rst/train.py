@@ -154,10 +154,18 @@ def _start(out_dir, stores, train, pairs, held, dims, model_cfg, cfg, resume, ov
         log(f"{out_dir}: no checkpoint to resume; starting a new run")
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)
+    norm = norm_stats(stores, train)
+    absmax = norm.pop("exo_absmax")
     meta = {"rst_version": RST_VERSION, "model": model_cfg.to_dict(), "train": cfg.to_dict(),
-            "norm": norm_stats(stores, train), "dims": dims, "stores": [_store_ref(s) for s in stores],
+            "norm": norm, "dims": dims, "stores": [_store_ref(s) for s in stores],
             "split": {"by": "take (sync_id prefix before '/') or sync_id", "held_out_takes": held,
                       "val_pairs": int(pairs.val.sum()), "train_pairs": int(len(train))}}
+    if model_cfg.model != "regression":
+        from rosetta_cli.rst.diffusion import scheduler_config
+
+        # saved as diffusers configs and rebuilt with from_config: the checkpoint keeps its sampling schedule
+        # whatever diffusers' defaults become
+        meta["scheduler"] = scheduler_config(cfg.diffusion_steps, cfg.beta_schedule, clip_range=absmax)
     return _make_run(model, meta, cfg, info)
 
 
@@ -275,9 +283,12 @@ def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info
 def _scheduler(run: Run, cfg: RSTTrainConfig):
     if run.meta["model"]["model"] == "regression":
         return None
-    from rosetta_cli.rst.diffusion import make_scheduler
+    from rosetta_cli.rst.diffusion import legacy_scheduler_config, scheduler_from_config
 
-    return make_scheduler("ddpm", cfg.diffusion_steps, cfg.beta_schedule)
+    # the training noise schedule q(z_t | z_0); a checkpoint from before the schedule was saved (resumed)
+    # trains on the same betas and keeps sampling with its legacy schedule
+    saved = run.meta.get("scheduler") or legacy_scheduler_config(cfg.diffusion_steps, cfg.beta_schedule)
+    return scheduler_from_config("ddpm", saved)
 
 
 def _forward(run: Run, stream: PairStream, sched, cfg: RSTTrainConfig, info):
@@ -376,15 +387,17 @@ def validate(out_dir: Path, stores, val, device: str, baselines=(), batch: int =
     ego_keys, exo_keys, positives, pair_q, pair_g = held_out_sets(val, tc["eval_max_queries"], tc["seed"])
     ego = read_keys(stores, ego_keys)                                          # [q, T, D]
     exo = read_keys(stores, exo_keys).mean(1)                                  # [g, D]
-    translated = {}
+    translated, spacing = {}, None
     for name, d in [("rst", out_dir), *[(f"baseline:{Path(b).name}", b) for b in baselines]]:
         tr = Translator(d, device=device)
         _check_baseline(tr, meta, d)
         out = [tr.translate(ego[i:i + batch], np.arange(i, min(i + batch, len(ego))), sampler=tc["eval_sampler"],
                             steps=tc["eval_steps"], seed=tc["seed"]) for i in range(0, len(ego), batch)]
         translated[name] = np.concatenate(out).mean(1)
+        spacing = tr.timestep_spacing if name == "rst" else spacing
     result.update(evaluate(ego.mean(1), translated, exo, positives, pair_q, pair_g))
-    result["sampler"] = {"kind": tc["eval_sampler"], "steps": tc["eval_steps"], "guidance": 1.0, "samples": 1}
+    result["sampler"] = {"kind": tc["eval_sampler"], "steps": tc["eval_steps"], "guidance": 1.0, "samples": 1,
+                         "timestep_spacing": spacing}
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -56,6 +56,9 @@ def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard:
     try:
         tr = Translator(rst_dir, device=info.device)
         tr.check_input(ego.frames, ego.dim, str(ego_path))
+        if index == 0:  # once, not once per shard or rank
+            for note in tr.notes:
+                log(f"note: {note}")
         out = _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator=index == 0, info=info)
         t0 = time.perf_counter()
         blocks = list(out.blocks())[index::count]
@@ -95,8 +98,11 @@ def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info
     barrier(info)
     out = _wait_open(out_path, creator)
     if out.meta.get("translate") != ident:
+        old = out.meta.get("translate") or {}
+        differ = sorted(k for k in set(ident) | set(old) if ident.get(k) != old.get(k))
         out.close()
-        raise UsageError(f"{out_path}: was written from another ego store, RST or sampling options",
+        raise UsageError(f"{out_path}: was written from another ego store, RST or sampling options "
+                         f"(differs: {', '.join(differ)})",
                          hint="pass --overwrite to replace it, or choose another --out")
     return out
 
