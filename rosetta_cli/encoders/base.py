@@ -17,6 +17,9 @@ from rosetta_cli.errors import UsageError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PRECISIONS = ("fp32", "bf16", "fp16")
+# timm and open_clip import torchvision, whose compiled ops exist only beside the torch build they were made for.
+TORCHVISION_HINT = ("install torchvision from the same build as torch: torch 2.13.0 from PyPI pairs with PyPI's "
+                    "torchvision 0.28.0, a +cpu torch with torchvision 0.28.0+cpu from the PyTorch CPU wheel index")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,33 @@ class VisualEncoder:
         with torch.inference_mode(), autocast(self.device, self.precision):
             out = self.forward(normalise(x, self.preprocess, self.device))
         return out.float().cpu().numpy()
+
+    def frames_out(self, frames: int) -> int:
+        """Feature rows per clip of `frames` frames: T for frame-level encoders, 1 for clip-level ones."""
+        return frames
+
+    def forward_clips(self, x):  # x: float [B, T, 3, S, S] on device → [B, D] (clip-level encoders only)
+        raise NotImplementedError
+
+    def encode_clips(self, clips) -> np.ndarray:
+        """uint8 clips [B, T, H, W, 3] → float32 [B, frames_out(T), D].
+
+        Frame-level encoders see each frame alone ([B, T, D]); clip-level encoders (LaViLa, EgoVLP)
+        see the T frames together and give one feature per clip ([B, 1, D]).
+        """
+        import torch
+
+        x = torch.as_tensor(clips)
+        b, t = x.shape[:2]
+        flat = x.reshape(b * t, *x.shape[2:])                                  # [B*T, H, W, 3]
+        if self.frames_out(t) == t:
+            return self.encode(flat).reshape(b, t, -1)
+        if tuple(flat.shape[1:3]) != (self.preprocess.crop, self.preprocess.crop):
+            flat = resize_crop(flat, self.preprocess)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            z = normalise(flat, self.preprocess, self.device)                 # [B*T, 3, S, S]
+            out = self.forward_clips(z.reshape(b, t, *z.shape[1:]))            # [B, D]
+        return out.float().cpu().numpy()[:, None]                              # [B, 1, D]
 
     def info(self) -> dict:
         """Identity, preprocessing and weights fingerprint: recorded as store meta `encoder`."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rosetta_cli.encoders.base import IMAGENET_MEAN, IMAGENET_STD, Preprocess, VisualEncoder, pool_output
+from rosetta_cli.encoders.base import TORCHVISION_HINT, IMAGENET_MEAN, IMAGENET_STD, Preprocess, VisualEncoder, pool_output
 from rosetta_cli.encoders.weights import fingerprint
 from rosetta_cli.errors import UsageError
 
@@ -27,6 +27,9 @@ def _import():
         import open_clip
     except ImportError as e:
         raise UsageError(f"open_clip encoders need the open_clip package ({e})", hint=PIP_HINT) from None
+    except RuntimeError as e:  # e.g. "operator torchvision::nms does not exist": torchvision built for another torch
+        raise UsageError(f"open_clip cannot import: torchvision does not match the installed torch ({e})",
+                         hint=TORCHVISION_HINT) from None
     return open_clip
 
 

