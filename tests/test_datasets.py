@@ -180,6 +180,96 @@ def test_egoexo4d_repeated_segment_names_stay_separate(tmp_path):
     assert "uid-b/uid-b_0#1" in set(m.clips.sync_id)
 
 
+def _desc(text, t, ego_visible=True, unsure=False, cam="cam01"):
+    return {"text": text, "timestamp": t, "subject": "C", "ego_visible": ego_visible, "unsure": unsure,
+            "best_exo": {"cam_id": cam}}
+
+
+def _ann(uid, descriptions, rejected=False):
+    return {"annotation_uid": uid, "annotator_id": "a7", "rejected": rejected,
+            "reject_reason": "inaccurate" if rejected else None, "descriptions": descriptions}
+
+
+def atomic_root(tmp_path) -> Path:
+    """The egoexo4d fixture plus hand-written atomic descriptions in the real field names.
+
+    Segments: uid-a [2, 5.5] and [6, 9] (train); uid-b [1, 4] (train) and [5, 8] (val).
+    """
+    root = egoexo_root(tmp_path)
+    write(root / "annotations/atomic_descriptions_train.json", {"annotations": {
+        "uid-a": [
+            _ann("ann-1", [_desc("C picks up the knife", 1.5),  # before the first segment
+                           _desc("C takes a knife from the drawer", 3.0),
+                           _desc("C looks at the knife", 3.9, ego_visible=False),  # nearer 3.75, not ego-visible
+                           _desc("C slices the pepper", 7.0),
+                           _desc("C cuts the pepper in half", 7.6)]),  # nearest the centre 7.5
+            _ann("ann-2", [_desc("C dances", 3.75), _desc("C sings", 7.5)], rejected=True),
+        ],
+        "uid-zzz": [_ann("ann-3", [_desc("C waves", 1.5)])],  # not in takes.json
+    }})
+    write(root / "annotations/atomic_descriptions_val.json", {"annotations": {
+        "uid-b": [_ann("ann-4", [_desc("C plates the food", 6.0, ego_visible=False, unsure=True, cam="cam04")])],
+    }})
+    return root
+
+
+def test_egoexo4d_atomic_descriptions_become_narrations(tmp_path):
+    m = load_manifest(atomic_root(tmp_path))
+    narr = m.clips.groupby("sync_id").narration.agg(lambda v: sorted(set(v)))
+    assert narr.to_dict() == {
+        "uid-a/uid-a_0": ["takes a knife from the drawer"],  # ego_visible preferred; the rejected pass ignored
+        "uid-a/uid-a_1": ["cuts the pepper in half"],  # nearest the segment centre
+        "uid-b/uid-b_0": [""],  # no description inside [1, 4]
+        "uid-b/uid-b_1": ["plates the food"],  # only a not-ego-visible one: used
+    }
+    assert (m.clips.groupby("sync_id").narration.nunique() == 1).all()  # ego and exo rows share it
+    assert m.stats["description_annotations_rejected"] == 1 and m.stats["descriptions_unknown_take"] == 1
+    assert m.stats["groups_without_narration"] == 1
+    assert sum(s.endswith(("atomic_descriptions_train.json", "atomic_descriptions_val.json")) for s in m.sources) == 2
+    # take mode: uid-a spans [1, 21] (centre 11): the latest ego-visible one; uid-b has no end: the earliest
+    t = load_manifest(atomic_root(tmp_path / "t"), segments="take")
+    assert dict(zip(t.clips.sync_id, t.clips.narration)) == {"uid-a": "cuts the pepper in half", "uid-b": "plates the food"}
+
+
+def test_egoexo4d_without_atomic_descriptions_has_no_narration(tmp_path):
+    m = load_manifest(egoexo_root(tmp_path))
+    assert (m.clips.narration == "").all() and "groups_without_narration" not in m.stats
+    assert not any("atomic_descriptions" in s for s in m.sources)
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda d: d["annotations"]["uid-a"][0]["descriptions"][1].update(timestamp="3.0"),
+     r"atomic_descriptions_train\.json annotations\['uid-a'\]\[0\]\.descriptions\[1\]: field 'timestamp' must be a number"),
+    (lambda d: d["annotations"]["uid-a"][0]["descriptions"][2].pop("text"),
+     r"annotations\['uid-a'\]\[0\]\.descriptions\[2\]: field 'text' is missing"),
+    (lambda d: d["annotations"]["uid-a"][1].update(rejected="yes"),
+     r"annotations\['uid-a'\]\[1\]: field 'rejected' must be true or false"),
+    (lambda d: d["annotations"]["uid-a"][0]["descriptions"][0].update(ego_visible=1),
+     r"descriptions\[0\]: field 'ego_visible' must be true or false"),
+    (lambda d: d["annotations"]["uid-a"][0].pop("descriptions"), r"annotations\['uid-a'\]\[0\]: field 'descriptions' is missing"),
+    (lambda d: d["annotations"].update({"uid-a": {"descriptions": []}}), r"annotations\['uid-a'\]: field 'annotations' must map"),
+    (lambda d: d.update(annotations=[]), r"atomic_descriptions_train\.json: field 'annotations' must be an object"),
+])
+def test_egoexo4d_atomic_descriptions_errors(tmp_path, mutate, match):
+    root = atomic_root(tmp_path)
+    path = root / "annotations/atomic_descriptions_train.json"
+    data = json.loads(path.read_text())
+    mutate(data)
+    write(path, data)
+    with pytest.raises(AnnotationError, match=match):
+        load_manifest(root)
+
+
+def test_egoexo4d_rejected_annotation_is_not_parsed(tmp_path):
+    """A rejected pass is skipped whole: a damaged description inside it does not stop the import."""
+    root = atomic_root(tmp_path)
+    path = root / "annotations/atomic_descriptions_train.json"
+    data = json.loads(path.read_text())
+    data["annotations"]["uid-a"][1]["descriptions"][0]["timestamp"] = None
+    write(path, data)
+    assert "takes a knife from the drawer" in set(load_manifest(root).clips.narration)
+
+
 @pytest.mark.parametrize("exo_cams, take_a, take_b, fallback", [
     ("all", ["cam01", "cam02", "cam03"], ["cam01", "cam04"], 0),
     ("best", ["cam02"], ["cam01"], 1),  # take b has best_exo null: first exo cam, counted
@@ -462,3 +552,70 @@ def test_error_htm_aa_timestamp(tmp_path):
     write(tmp_path / "htm_aa_v1.csv", "vid,time,text\nyt_a,1,ok\n")
     with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv: field 'timestamp' is missing"):
         load_manifest(tmp_path)
+
+
+# ---------------------------------------------------------------- ego4d narration passes (fallback)
+
+def _narr(t: float, text: str, uid: str) -> dict:
+    return {"timestamp_sec": t, "timestamp_frame": int(round(t * 30)), "narration_text": text, "annotation_uid": uid}
+
+
+def _ego4d_passes(tmp_path: Path) -> Path:
+    """vid_p1: pass 1 only; vid_p2: pass 2 only; vid_both: both; vid_empty: an empty pass 1 and a pass 2."""
+    data = {
+        "vid_p1": {"narration_pass_1": {"narrations": [_narr(1.0, "#C C cuts the pepper", "a1"),
+                                                       _narr(5.0, "#C C washes a cup", "a1")], "summaries": []}},
+        "vid_p2": {"narration_pass_2": {"narrations": [_narr(10.0, "#C C pours milk", "b2"),
+                                                       _narr(2.0, "#C C opens the fridge", "b2")], "summaries": []}},
+        "vid_both": {"narration_pass_1": {"narrations": [_narr(3.0, "#C C stirs the soup", "c1")], "summaries": []},
+                     "narration_pass_2": {"narrations": [_narr(4.0, "#C C tastes the soup", "c2")], "summaries": []}},
+        "vid_empty": {"narration_pass_1": {"narrations": [], "summaries": []},
+                      "narration_pass_2": {"narrations": [_narr(7.0, "#C C dries a plate", "d2")], "summaries": []}},
+    }
+    root = tmp_path / "ego4d_passes"
+    root.mkdir(parents=True)
+    (root / "narration.json").write_text(json.dumps(data))
+    return root
+
+
+def test_ego4d_pass_1_falls_back_to_pass_2(tmp_path):
+    m = load_manifest(_ego4d_passes(tmp_path), "ego4d")  # default narration_pass=1
+    rows = {r.clip_id: r for r in m.clips.itertuples()}
+    assert set(rows) == {"vid_p1/p1/0", "vid_p1/p1/1", "vid_p2/p2/0", "vid_p2/p2/1", "vid_both/p1/0",
+                         "vid_empty/p2/0"}
+    # beta(vid_p1) = 4, beta(vid_p2) = 8 (its pass 2 times 2, 10), others single: alpha = 6.
+    assert m.options["alpha"] == pytest.approx(6.0)
+    p2 = rows["vid_p2/p2/1"]  # index 1 in the list = t 2.0 (sorted first), half width 8 / 12
+    assert (p2.start, p2.end) == pytest.approx((2.0 - 2 / 3, 2.0 + 2 / 3)) and p2.narration == "opens the fridge"
+    assert rows["vid_both/p1/0"].narration == "stirs the soup"  # pass 1 wins where both exist
+    assert (rows["vid_p1/p1/0"].start, rows["vid_p1/p1/0"].end) == pytest.approx((1 - 1 / 3, 1 + 1 / 3))
+    assert m.stats["videos_fallback_pass"] == 2 and m.stats["videos_without_pass"] == 0
+    again = load_manifest(_ego4d_passes(tmp_path / "b"), "ego4d", narration_pass="1").clips
+    assert again[["clip_id", "start", "end", "narration"]].equals(m.clips[["clip_id", "start", "end", "narration"]])
+
+
+def test_ego4d_only_1_keeps_the_strict_filter(tmp_path):
+    root = _ego4d_passes(tmp_path)
+    m = load_manifest(root, "ego4d", narration_pass="only-1")
+    assert set(m.clips.clip_id) == {"vid_p1/p1/0", "vid_p1/p1/1", "vid_both/p1/0"}
+    assert m.stats["videos_without_pass"] == 1 and m.stats["videos_fallback_pass"] == 0  # vid_p2 dropped
+    # alpha only over the videos kept: beta(vid_p1) = 4
+    assert m.options["alpha"] == pytest.approx(4.0)
+    for two in (2, "2", "only-2"):
+        m2 = load_manifest(root, "ego4d", narration_pass=two)
+        assert set(m2.clips.clip_id) == {"vid_p2/p2/0", "vid_p2/p2/1", "vid_both/p2/0", "vid_empty/p2/0"}
+    with pytest.raises(UsageError, match="only-1"):
+        load_manifest(root, "ego4d", narration_pass="only-3")
+
+
+def test_ego4d_narration_pass_cli_option(tmp_path, cli):
+    from rosetta_cli.store import Store
+
+    root = _ego4d_passes(tmp_path)
+    for opt, n in (("1", 6), ("only-1", 3)):
+        out = tmp_path / f"p{opt}.zarr"
+        r = cli("extract", "--videos", root, "--dataset", "ego4d", "--narration-pass", opt, "--out", out,
+                "--text-encoder", "none", "--frames", "1", "--workers", "0")
+        assert r.code == 3, r.err  # the videos are not on disk: every row fails, the table is still built
+        with Store.open(out) as s:
+            assert len(s) == n and s.meta["dataset_options"]["narration_pass"] == opt

@@ -1,8 +1,9 @@
 """`egoexo4d`: synchronized ego + exo clips from Ego-Exo4D (the paired set, and the benchmark).
 
 Files (under root): takes.json (a list, or {"takes": [...]}); optional
-annotations/keystep_segment_{train,val}.json, annotations/label_mapping.csv and
-annotations/proficiency_demonstrator_{train,val}.json.
+annotations/keystep_segment_{train,val}.json, annotations/label_mapping.csv,
+annotations/proficiency_demonstrator_{train,val}.json and
+annotations/atomic_descriptions_{train,val}.json.
 
 Cameras: the ego camera is the first (sorted) cam id starting with "aria" (stream
 "rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number. Video file:
@@ -21,6 +22,18 @@ Each group gives one ego row and the chosen exo rows, all with one sync_id
 "{take_uid}/{ego_segment_name}" (keystep; the split and segment index when the name is
 absent) or "{take_uid}" / "{take_uid}@<start>-<end>" (take). clip_id = "{sync_id}/{cam_id}".
 
+Narrations (from atomic descriptions, when either file exists; otherwise rows have none):
+`{"annotations": {take_uid: [{"annotation_uid", "annotator_id", "rejected", "reject_reason",
+"descriptions": [{"text", "timestamp", "subject", "ego_visible", "unsure", "best_exo"}]}]}}`.
+Rejected annotations are skipped. Each group (the ego and exo rows of one keystep segment,
+take or window) gets ONE description: among those whose timestamp lies in [start, end] (all
+accepted annotations of the take), the ego_visible ones if there are any, the one nearest the
+group's centre (ties: the earlier; a group with no end: the earliest). One sentence, not a
+join of several, so paired narrations look like the one-sentence Ego4D/HTM narrations that the
+same text encoder embeds. The camera wearer's leading subject is dropped as the Ego4D loader
+drops "#C C": "C cuts the pepper" -> "cuts the pepper". Takes absent from takes.json are
+counted in stats (descriptions_unknown_take), as are rejected annotations.
+
 exo_cams: "all" | "best" (take's best_exo; the first exo cam when best_exo is absent or
 unknown, counted in stats) | N (the first N exo cams sorted) | "cam01,cam03" (those ids).
 
@@ -33,6 +46,7 @@ or a dict {level: "good"|"bad"|""}. Takes without a proficiency annotation get "
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from pathlib import Path
@@ -88,6 +102,10 @@ def load(
     syncs, _ = unique_ids([g["sync"] for g in groups])  # a repeated segment name must not merge groups
     for g, sync in zip(groups, syncs):
         g["sync"] = sync
+    descs, desc_sources = _atomic_descriptions(ann, takes, stats)
+    if desc_sources:
+        attach_narrations(groups, descs, stats)
+        sources += desc_sources
     rows = _rows(groups, takes, skills, exo_cams, base, root if root.is_dir() else base, missing, stats)
     ids, _ = unique_ids([r["clip_id"] for r in rows])
     clips = clip_frame(rows).assign(clip_id=ids)
@@ -297,11 +315,85 @@ def _rows(groups, takes, skills, exo_cams, base: Path, search_root: Path, missin
                 continue
             view = "ego" if cam.lower().startswith("aria") else "exo"
             rows.append({"clip_id": f"{g['sync']}/{cam}", "video": video, "start": g["start"], "end": g["end"],
-                         "view": view, "sync_id": g["sync"], "label": g["label"],
+                         "view": view, "sync_id": g["sync"], "label": g["label"], "narration": g.get("narration", ""),
                          "skill": skills.get(g["take"], ""), "split": g["split"]})
     stats["videos_missing"] = resolve.missing
     stats["takes_without_ego"] = sum(1 for c in chosen.values() if not any(x.lower().startswith("aria") for x in c))
     return rows
+
+
+_LEAD_C = re.compile(r"^\s*C\s+(?=\S)")  # "C cuts the pepper" -> "cuts the pepper" (the camera wearer)
+
+
+def _atomic_descriptions(ann: Path, takes: dict, stats: dict) -> tuple[dict[str, list[tuple]], list[str]]:
+    """take_uid -> [(timestamp, ego_visible, text)] sorted by time, from accepted annotations; files read."""
+    descs: dict[str, list[tuple]] = {}
+    sources = []
+    for suffix, _ in SPLITS:
+        path = ann / f"atomic_descriptions_{suffix}.json"
+        if not path.is_file():
+            continue
+        sources.append(str(path))
+        items = get(read_json(path), "annotations", "dict", path, None)
+        for uid, anns in items.items():
+            at = f"annotations[{uid!r}]"
+            if not isinstance(anns, list):
+                raise bad(path, at, "annotations", f"must map each take_uid to a list of annotations, got {type(anns).__name__}")
+            if uid not in takes:
+                stats["descriptions_unknown_take"] = stats.get("descriptions_unknown_take", 0) + 1
+                continue
+            for j, a in enumerate(anns):
+                descs.setdefault(uid, []).extend(_annotation(path, f"{at}[{j}]", a, stats))
+    for v in descs.values():
+        v.sort(key=lambda d: d[0])
+    return descs, sources
+
+
+def _annotation(path: Path, at: str, a, stats: dict) -> list[tuple]:
+    """(timestamp, ego_visible, cleaned text) of one annotator pass; [] when it was rejected."""
+    if _flag(a, "rejected", path, at, default=False):
+        stats["description_annotations_rejected"] = stats.get("description_annotations_rejected", 0) + 1
+        return []
+    out = []
+    for k, d in enumerate(get(a, "descriptions", "list", path, at)):
+        where_ = f"{at}.descriptions[{k}]"
+        text = _LEAD_C.sub("", get(d, "text", "str", path, where_)).strip()
+        t = float(get(d, "timestamp", "num", path, where_))
+        if text:
+            out.append((t, _flag(d, "ego_visible", path, where_, default=True), text))
+    return out
+
+
+def _flag(obj, key: str, path: Path, at: str, default: bool) -> bool:
+    """A boolean field (absent or null -> default)."""
+    if not isinstance(obj, dict):
+        raise bad(path, at, key, f"cannot be read: the entry is {type(obj).__name__}, not an object")
+    val = obj.get(key)
+    if val is None:
+        return default
+    if not isinstance(val, bool):
+        raise bad(path, at, key, f"must be true or false, got {type(val).__name__} {str(val)[:40]!r}")
+    return val
+
+
+def attach_narrations(groups: list[dict], descs: dict[str, list[tuple]], stats: dict) -> None:
+    """Set each group's "narration" to its one description (the rule in the module docstring)."""
+    missing = 0
+    for g in groups:
+        g["narration"] = pick_description(descs.get(g["take"], []), g["start"], g["end"])
+        missing += not g["narration"]
+    stats["groups_without_narration"] = missing
+
+
+def pick_description(descs: list[tuple], start: float, end: float) -> str:
+    """descs: [(timestamp, ego_visible, text)] sorted by time -> the text for clip [start, end] ("" if none)."""
+    end = end if math.isfinite(end) else math.inf
+    inside = [d for d in descs[bisect.bisect_left(descs, (start,)):] if d[0] <= end]
+    if not inside:
+        return ""
+    visible = [d for d in inside if d[1]] or inside
+    centre = (start + end) / 2 if math.isfinite(end) else start
+    return min(visible, key=lambda d: (abs(d[0] - centre), d[0]))[2]
 
 
 class _PathResolver:

@@ -153,3 +153,71 @@ def draw_props(cv: Canvas, s, ox: float) -> None:
 
 def blank(size: int, colour: RGB) -> Image.Image:
     return Image.new("RGB", (size, size), colour)
+
+
+def _plate(cv, P, z, c, a):
+    cv.poly(P(ellipse(0, 0.015, 0.13, 0.02)), c)
+    cv.poly(P(ellipse(0, 0.02, 0.09, 0.01)), a)
+
+
+def _cup(cv, P, z, c, a):
+    cv.poly(P(rect(-0.045, 0, 0.045, 0.1)), c)
+    cv.line(P([[0.045, 0.075]])[0], P([[0.075, 0.04]])[0], 0.015 * z, a)
+    cv.poly(P(rect(-0.045, 0.085, 0.045, 0.1)), a)
+
+
+def _plant(cv, P, z, c, a):
+    cv.poly(P([[-0.06, 0.09], [0.06, 0.09], [0.045, 0], [-0.045, 0]]), c)
+    for dx, dy, r in ((-0.05, 0.17, 0.05), (0.05, 0.16, 0.05), (0.0, 0.23, 0.055), (0.0, 0.13, 0.045)):
+        cv.disc(P([[dx, dy]])[0], r * z, a)
+
+
+def _box(cv, P, z, c, a):
+    cv.poly(P(rect(-0.07, 0, 0.07, 0.22)), c)
+    cv.poly(P(rect(-0.07, 0.08, 0.07, 0.14)), a)
+
+
+def _bread(cv, P, z, c, a):
+    cv.poly(P(ellipse(0, 0.045, 0.14, 0.045)), c)
+    for dx in (-0.07, 0.0, 0.07):
+        cv.line(P([[dx - 0.015, 0.07]])[0], P([[dx + 0.015, 0.085]])[0], 0.012 * z, a)
+
+
+def _kettle(cv, P, z, c, a):
+    cv.poly(P(ellipse(0, 0.09, 0.09, 0.09)), c)
+    cv.poly(P([[0.07, 0.07], [0.16, 0.15], [0.14, 0.16], [0.06, 0.11]]), c)
+    cv.line(P([[-0.06, 0.17]])[0], P([[0.05, 0.2]])[0], 0.02 * z, a)
+
+
+def _board(cv, P, z, c, a):
+    cv.poly(P(rect(-0.16, 0, 0.16, 0.025)), c)
+    cv.poly(P(rect(0.16, 0.005, 0.2, 0.02)), a)
+
+
+def _fruit_bowl(cv, P, z, c, a):
+    for dx, dy in ((-0.05, 0.1), (0.05, 0.1), (0.0, 0.14)):
+        cv.disc(P([[dx, dy]])[0], 0.045 * z, a)
+    cv.poly(P([[-0.13, 0.1], [0.13, 0.1], [0.08, 0], [-0.08, 0]]), c)
+
+
+def _toaster(cv, P, z, c, a):
+    cv.poly(P(rect(-0.1, 0, 0.1, 0.13)), c)
+    for x0 in (-0.06, 0.01):
+        cv.poly(P(rect(x0, 0.125, x0 + 0.05, 0.135)), a)
+    cv.poly(P(rect(0.1, 0.04, 0.12, 0.07)), a)
+
+
+# kind -> drawing in the object's own frame (base centre at the origin), kitchen.DISTRACTORS order
+DISTRACTOR_SHAPES = {"plate": _plate, "cup": _cup, "plant": _plant, "box": _box, "bread": _bread, "kettle": _kettle,
+                     "board": _board, "fruit_bowl": _fruit_bowl, "toaster": _toaster}
+
+
+def draw_distractor(cv: Canvas, d) -> None:
+    """One static non-keystep object (kitchen.Distractor) standing on the table at x = d.x."""
+    place = lambda pts: np.asarray(pts, float) * d.size + (d.x, 0.0)  # local shape [N, 2] -> table position
+    DISTRACTOR_SHAPES[d.kind](cv, place, d.size, d.colour, d.accent)
+
+
+def lighting_lut(gain) -> list[int]:
+    """A 768-entry PIL point() table applying a per-channel gain (the kitchen's lighting)."""
+    return [min(255, int(round(i * g))) for g in gain for i in range(256)]

@@ -52,34 +52,59 @@ PROFICIENCY = {"good": ("Intermediate Expert", "Late Expert"), "bad": ("Novice",
 
 @dataclass(frozen=True)
 class Scale:
-    """How much to render. Durations in seconds."""
+    """How much to render, and from which kitchens. Durations in seconds.
+
+    The shape follows the paper's premise (its Fig. 1): paired ego-exo video is costly and
+    narrow (few takes, from a few kitchens), unpaired video is plentiful and diverse (several
+    times as many clips, from every kitchen), and the benchmark tests new settings.
+    Kitchen ids: 0 .. paired_kitchens-1 host the paired *training* takes; the next
+    `bench_kitchens` host the benchmark (split "val") takes; any others appear only in
+    unpaired Ego4D/HTM videos. Unpaired videos are drawn from all `n_kitchens`.
+    """
 
     name: str
     n_classes: int
-    paired_takes: int
+    paired_train_takes: int
+    bench_takes: int
     ego_videos: int
     htm_videos: int
     segments_per_video: int
+    n_kitchens: int
+    paired_kitchens: int  # a few: a moderate Rosetta Stone, recorded in few places
+    bench_kitchens: int  # kitchens that no paired training take shows
     exo_cams: int = 2
     seg_dur: tuple[float, float] = (2.0, 3.0)
     # HowTo-style videos are slower, and the HTM-AA importer cuts ~4 s windows around each
     # integer-second timestamp: longer actions keep those windows mostly inside one action.
     htm_seg_dur: tuple[float, float] = (3.0, 4.0)
     gap_dur: tuple[float, float] = (0.375, 0.75)
-    val_fraction: float = 0.3
     # Optionally, paired *training* takes show only the first `paired_train_classes` keysteps while
     # unpaired videos and the benchmark (val) takes show every class. Off by default: the keystep
     # classifiers of the benchmark train on those same takes, so it would cap recognition at the
     # covered classes (and on this world it did not separate the variants; docs/benchmarks.md).
     paired_train_classes: int | None = None
 
+    def __post_init__(self):
+        if self.paired_kitchens < 1 or self.bench_kitchens < 1:
+            raise ValueError(f"scale {self.name}: paired_kitchens and bench_kitchens must be >= 1")
+        if self.paired_kitchens + self.bench_kitchens > self.n_kitchens:
+            raise ValueError(f"scale {self.name}: paired_kitchens + bench_kitchens exceeds n_kitchens")
+
+    @property
+    def paired_takes(self) -> int:
+        """All Ego-Exo4D takes: paired training takes + benchmark takes."""
+        return self.paired_train_takes + self.bench_takes
+
 
 SCALES: dict[str, Scale] = {
-    "tiny": Scale("tiny", n_classes=8, paired_takes=3, ego_videos=2, htm_videos=2, segments_per_video=2),
-    "small": Scale("small", n_classes=16, paired_takes=60, ego_videos=60, htm_videos=60, segments_per_video=3,
-                   val_fraction=0.4),
-    "medium": Scale("medium", n_classes=16, paired_takes=120, ego_videos=200, htm_videos=200,
-                    segments_per_video=4, exo_cams=3),
+    # unit tests: 2 kitchens (training takes in kitchen 0, the benchmark take in kitchen 1)
+    "tiny": Scale("tiny", n_classes=8, paired_train_takes=2, bench_takes=1, ego_videos=2, htm_videos=2,
+                  segments_per_video=2, n_kitchens=2, paired_kitchens=1, bench_kitchens=1),
+    # the demo: ~1,080 clips in all (144 paired training, 216 benchmark, 360 Ego4D, 360 HTM)
+    "small": Scale("small", n_classes=16, paired_train_takes=16, bench_takes=24, ego_videos=120, htm_videos=120,
+                   segments_per_video=3, n_kitchens=12, paired_kitchens=3, bench_kitchens=6),
+    "medium": Scale("medium", n_classes=16, paired_train_takes=32, bench_takes=48, ego_videos=320, htm_videos=320,
+                    segments_per_video=4, n_kitchens=24, paired_kitchens=4, bench_kitchens=12, exo_cams=3),
 }
 
 
@@ -121,15 +146,21 @@ def _quantize(x: float) -> float:
     return round(x * FPS) / FPS
 
 
-def sample_episode(rng: np.random.Generator, kind: str, index: int, scale: Scale, n_classes: int | None = None) -> Episode:
+def sample_episode(rng: np.random.Generator, kind: str, index: int, scale: Scale, n_classes: int | None = None,
+                   deck: "ClassDeck | None" = None) -> Episode:
     """A random sequence of `scale.segments_per_video` actions with idle gaps.
 
-    Classes are drawn from the first `n_classes` (default: all of the scale's). Consecutive
-    segments never repeat a class. Times are multiples of 1/FPS.
+    Classes come from `deck` when given (balanced draws), else uniformly from the first
+    `n_classes` (default: all of the scale's). Consecutive segments never repeat a class.
+    Times are multiples of 1/FPS.
     """
     labels: list[int] = []
     for _ in range(scale.segments_per_video):
-        choices = [c for c in range(n_classes or scale.n_classes) if not labels or c != labels[-1]]
+        prev = labels[-1] if labels else None
+        if deck is not None:
+            labels.append(deck.draw(rng, avoid=prev))
+            continue
+        choices = [c for c in range(n_classes or scale.n_classes) if c != prev]
         labels.append(int(rng.choice(choices)))
     t = _quantize(rng.uniform(*scale.gap_dur))
     segs = []
@@ -141,6 +172,21 @@ def sample_episode(rng: np.random.Generator, kind: str, index: int, scale: Scale
     n_frames = int(round(t * FPS))
     skill = "good" if rng.random() < 0.5 else "bad"
     return Episode(kind, index, skill, n_frames / FPS, n_frames, segs, seed=int(rng.integers(2**31)))
+
+
+class ClassDeck:
+    """Balanced class draws: every class once per shuffled round, as a keystep taxonomy is
+    covered by Ego-Exo4D's annotated takes. With few paired takes, uniform draws would leave
+    some classes without a single training segment for the benchmark's exo classifiers."""
+
+    def __init__(self, n_classes: int):
+        self.n, self.cards = n_classes, []
+
+    def draw(self, rng: np.random.Generator, avoid: int | None = None) -> int:
+        if all(c == avoid for c in self.cards):  # empty, or only the class to avoid is left
+            self.cards += [int(c) for c in rng.permutation(self.n)]
+        k = next(i for i, c in enumerate(self.cards) if c != avoid)
+        return self.cards.pop(k)
 
 
 def label_at(segments: list[dict], t: float) -> int | None:

@@ -1,9 +1,10 @@
-"""Narration text: Ego4D-style ('#C C slices the pepper') and HowTo-style ('now slice your pepper').
+"""Narration text: Ego4D-style ('#C C slices the pepper'), Ego-Exo4D atomic descriptions
+('C slices the pepper with a knife') and HowTo-style ('now slice your pepper').
 
 Realistically imperfect: verb synonyms, object paraphrases, some uninformative lines,
 some '#unsure' tags (Ego4D only), HowTo lines about a neighbouring step (~25%, HTM only), and ~17% that name the WRONG object — so text alone
 cannot recover the class and the visual side matters. Each call returns (text, kind)
-with kind in {"correct", "wrong_object", "uninformative", "unsure", "misaligned"} for world.json.
+with kind in {"correct", "wrong_object", "uninformative", "unsure", "misaligned", "idle"} for world.json.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ HTM_UNINFORMATIVE = ("ok so now", "and there you go", "just like that", "alright
                      "you can see it here", "so yeah")
 HTM_TEMPLATES = ("now {v} your {o}", "go ahead and {v} the {o}", "next we {v} the {o}", "so I'm just gonna {v} this {o}",
                  "{v} the {o} like this", "then you want to {v} the {o}", "first {v} the {o}")
+# Ego-Exo4D atomic descriptions: "C ..." subject style, no tags (doubt is the `unsure` field).
+ATOMIC_UNINFORMATIVE = ("C moves his hands", "C looks at the table", "C adjusts his hands", "C holds something",
+                        "C touches the counter", "C moves the item")
+ATOMIC_IDLE = ("C looks around the kitchen", "C stands at the table", "C looks at the counter", "C pauses",
+               "C puts his hands down", "C turns his head")
 EGO_EXTRAS = {"cut": " with a knife", "peel": " with a peeler", "wash": " in the sink", "pour": " into the bowl",
               "stir": " with a spoon", "open": ""}
 
@@ -73,3 +79,25 @@ def htm_narration(rng: np.random.Generator, label_id: int, neighbour_id: int | N
         return _pick(rng, HTM_UNINFORMATIVE), kind
     v = _pick(rng, VERBS[verb][0])
     return _pick(rng, HTM_TEMPLATES).format(v=v, o=_noun(rng, obj, kind == "wrong_object")), kind
+
+
+def atomic_description(rng: np.random.Generator, label_id: int, kind: str | None = None) -> tuple[str, str]:
+    """'C slices the pepper with a knife' style text for one action (Ego-Exo4D atomic descriptions).
+
+    Same imperfections as the Ego4D narrations; kind "unsure" gives a vague 'C cuts something'
+    that the writer flags with `unsure: true`. `kind` forces one (e.g. "wrong_object").
+    """
+    verb, obj = CLASSES[label_id]
+    kind = kind or _kind(rng, allow_unsure=True)
+    if kind == "uninformative":
+        return _pick(rng, ATOMIC_UNINFORMATIVE), kind
+    v = _pick(rng, VERBS[verb][1])
+    if kind == "unsure":
+        return f"C {v} something", kind
+    extra = EGO_EXTRAS[verb] if rng.random() < 0.5 else ""
+    return f"C {v} the {_noun(rng, obj, kind == 'wrong_object')}{extra}", kind
+
+
+def idle_description(rng: np.random.Generator) -> tuple[str, str]:
+    """An atomic description of a moment between keysteps."""
+    return _pick(rng, ATOMIC_IDLE), "idle"

@@ -28,7 +28,7 @@ def render_video(plan: VideoPlan, out_dir: Path) -> int:
     look = Look.sample(rng)
     ego = "aria01" in plan.files
     n_exo = sum(c.startswith("cam") for c in plan.files)
-    cams = make_cameras(look, ep.n_frames, n_exo, rng, ego=ego, styles=plan.exo_styles)
+    cams = make_cameras(look, ep.n_frames, n_exo, rng, ego=ego, styles=plan.exo_styles, kitchen=plan.kitchen)
     writers = {c: Mp4Writer(out_dir / plan.files[c], FPS, SIZE) for c in cams}
     try:
         for i, s in enumerate(episode_states(ep)):
@@ -64,15 +64,28 @@ def render_world(out_dir: str | Path, scale: str = "tiny", seed: int = 0, progre
 
 
 def summarize(out: Path, plans: list[VideoPlan], sc, seed: int, frames: int, seconds: float) -> dict:
+    """Counts of what was rendered; `clips` is what `rosetta extract` makes of each set by default."""
     paired = [p for p in plans if p.dataset == "egoexo4d"]
     narr = [n for p in plans for n in p.narrations]
+    descs = [d for p in paired for a in p.descriptions if not a["rejected"] for d in a["descriptions"]]
+    kitchens = lambda ps: sorted({p.kitchen.id for p in ps})
+    train, val = [p for p in paired if p.split == "train"], [p for p in paired if p.split == "val"]
     return {
         "out_dir": str(out), "scale": sc.name, "seed": seed, "classes": sc.n_classes,
-        "paired_takes": len(paired), "paired_train": sum(p.split == "train" for p in paired),
-        "paired_val": sum(p.split == "val" for p in paired), "exo_cams": sc.exo_cams,
+        "paired_takes": len(paired), "paired_train": len(train), "paired_val": len(val), "exo_cams": sc.exo_cams,
         "ego4d_videos": sum(p.dataset == "ego4d" for p in plans), "htm_videos": sum(p.dataset == "htm-aa" for p in plans),
+        "kitchens": sc.n_kitchens, "paired_train_kitchens": kitchens(train), "benchmark_kitchens": kitchens(val),
+        "unpaired_kitchens": kitchens([p for p in plans if p.split == "unpaired"]),
+        "clips": {"paired_train": _clips(train), "benchmark": _clips(val),
+                  "ego4d": sum(len(p.narrations) for p in plans if p.dataset == "ego4d"),
+                  "htm": sum(len(p.narrations) for p in plans if p.dataset == "htm-aa")},
         "video_files": sum(len(p.files) for p in plans), "frames": frames,
         "keystep_segments": sum(len(p.ep.segments) for p in paired), "narrations": len(narr),
         "narrations_wrong_object": sum(n["kind"] == "wrong_object" for n in narr),
-        "seconds": round(seconds, 2),
+        "atomic_descriptions": len(descs), "seconds": round(seconds, 2),
     }
+
+
+def _clips(takes: list[VideoPlan]) -> int:
+    """Keystep clips of takes: one per segment and camera (ego + every exo)."""
+    return sum(len(p.ep.segments) * len(p.files) for p in takes)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rosetta_cli.toy.kitchen import kitchen_roles
 from rosetta_cli.toy.plan import VideoPlan
 from rosetta_cli.toy.spec import CLASSES, FPS, PROFICIENCY, SIZE, STEP_ID_BASE, Scale, step_name
 
@@ -46,8 +47,23 @@ def proficiency_entry(p: VideoPlan, rng: np.random.Generator) -> dict:
             "proficiency_score": levels[int(rng.integers(len(levels)))]}
 
 
+# The fields of an Ego-Exo4D atomic description (plans also hold truth fields, kept out of the file).
+DESCRIPTION_FIELDS = ("text", "timestamp", "subject", "ego_visible", "unsure", "best_exo")
+ANNOTATION_FIELDS = ("annotation_uid", "annotator_id", "rejected", "reject_reason")
+
+
+def atomic_descriptions(plans: list[VideoPlan]) -> dict:
+    """{"annotations": {take_uid: [{annotation_uid, annotator_id, rejected, reject_reason, descriptions}]}}."""
+    out = {}
+    for p in plans:
+        out[p.uid] = [{k: a[k] for k in ANNOTATION_FIELDS} | {"descriptions": [{k: d[k] for k in DESCRIPTION_FIELDS}
+                                                                          for d in a["descriptions"]]}
+                      for a in p.descriptions]
+    return {"annotations": out}
+
+
 def write_egoexo4d(root: Path, plans: list[VideoPlan], sc: Scale, seed: int) -> None:
-    """takes.json, keystep train/val, label_mapping.csv, proficiency demonstrator train/val."""
+    """takes.json, keystep train/val, atomic descriptions train/val, label_mapping.csv, proficiency train/val."""
     _dump(root / "takes.json", [take_entry(p) for p in plans])
     rng = np.random.default_rng([seed, 99])
     for split in ("train", "val"):
@@ -55,6 +71,7 @@ def write_egoexo4d(root: Path, plans: list[VideoPlan], sc: Scale, seed: int) -> 
         _dump(root / f"annotations/keystep_segment_{split}.json", {"segments": [s for p in ps for s in keystep_segments(p)]})
         _dump(root / f"annotations/proficiency_demonstrator_{split}.json",
               {"annotations": [proficiency_entry(p, rng) for p in ps]})
+        _dump(root / f"annotations/atomic_descriptions_{split}.json", atomic_descriptions(ps))
     with open(root / "annotations/label_mapping.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["label_id", "step_unique_id", "step_name", "scenario_name"])
@@ -91,7 +108,7 @@ def world_json(plans: list[VideoPlan], sc: Scale, seed: int) -> dict:
     videos, narrs = {}, []
     for p in plans:
         for cam, path in p.files.items():
-            videos[path] = {"dataset": p.dataset, "uid": p.uid, "name": p.name, "cam": cam,
+            videos[path] = {"dataset": p.dataset, "uid": p.uid, "name": p.name, "cam": cam, "kitchen": p.kitchen.id,
                             "view": "ego" if cam.startswith("aria") else "exo", "split": p.split, "skill": p.ep.skill,
                             "n_frames": p.ep.n_frames, "fps": FPS, "duration_sec": p.ep.duration, "width": SIZE,
                             "height": SIZE, "segments": _truth_segments(p)}
@@ -101,9 +118,25 @@ def world_json(plans: list[VideoPlan], sc: Scale, seed: int) -> dict:
                           "timestamp_sec": t, "text": n.get("narration_text", n.get("text")),
                           "kind": n["kind"], "true_label_id": n["true_label_id"]} |
                          ({"annotation_uid": n["annotation_uid"]} if "annotation_uid" in n else {}))
+    descs = [{"uid": p.uid, "video": p.files["aria01"], "annotation_uid": a["annotation_uid"], "rejected": a["rejected"],
+              "timestamp_sec": d["timestamp"], "text": d["text"], "kind": d["kind"], "true_label_id": d["true_label_id"]}
+             for p in plans for a in p.descriptions for d in a["descriptions"]]
     classes = [{"label_id": i, "verb": v, "object": o, "step_name": step_name(i)} for i, (v, o) in enumerate(CLASSES[:sc.n_classes])]
-    return {"version": 1, "scale": sc.name, "seed": seed, "fps": FPS, "width": SIZE, "height": SIZE, "classes": classes,
-            "proficiency_of_skill": {k: list(v) for k, v in PROFICIENCY.items()}, "videos": videos, "narrations": narrs}
+    return {"version": 2, "scale": sc.name, "seed": seed, "fps": FPS, "width": SIZE, "height": SIZE, "classes": classes,
+            "proficiency_of_skill": {k: list(v) for k, v in PROFICIENCY.items()}, "kitchens": _kitchens(plans, sc),
+            "videos": videos, "narrations": narrs, "atomic_descriptions": descs}
+
+
+def _kitchens(plans: list[VideoPlan], sc: Scale) -> list[dict]:
+    """Every kitchen's spec, role (kitchen_roles) and how many videos of each dataset it hosts."""
+    roles, specs = kitchen_roles(sc), {p.kitchen.id: p.kitchen for p in plans}
+    out = []
+    for k in sorted(specs):
+        count = lambda ds, split=None: sum(p.kitchen.id == k and p.dataset == ds and split in (None, p.split) for p in plans)
+        out.append({"id": k, "role": roles[k], "paired_train_takes": count("egoexo4d", "train"),
+                    "benchmark_takes": count("egoexo4d", "val"), "ego4d_videos": count("ego4d"),
+                    "htm_videos": count("htm-aa"), "spec": specs[k].to_json()})
+    return out
 
 
 def write_world(out: Path, plans: list[VideoPlan], sc: Scale, seed: int) -> None:
