@@ -36,7 +36,9 @@ def extract_cmd(
     window: Optional[float] = typer.Option(None, "--window", help="Cut videos into windows of this many seconds."),
     stride: Optional[float] = typer.Option(None, "--stride", help="Seconds between window starts (default: window)."),
     exo_cams: Optional[str] = typer.Option(None, "--exo-cams", help="egoexo4d: all | best | N cameras."),
-    narration_pass: Optional[int] = typer.Option(None, "--narration-pass", help="ego4d: narration pass 1 or 2."),
+    narration_pass: Optional[str] = typer.Option(
+        None, "--narration-pass", help="ego4d: 1 (default: pass 1, else pass 2 for videos without it), 2, "
+                                       "only-1 or only-2 (that pass alone)."),
     skill_map: Optional[str] = typer.Option(None, "--skill-map", help="egoexo4d: proficiency → good/bad mapping."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ):

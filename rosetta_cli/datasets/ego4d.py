@@ -25,7 +25,12 @@ narration style (HTM-AA "cut the pepper") that the mining step compares it with.
 Narrations tagged '#unsure' are dropped unless keep_unsure=True (then the tag is removed).
 Narrations empty after cleaning are dropped. Counts of drops are in Manifest.stats.
 
-Clip ids: '{video_uid}/p{pass}/{index}' with the narration's index in its pass list.
+Passes (narration_pass): Ego4D has two independent narration passes, and some videos have
+only one. 1 (default) takes pass 1 and, for a video without pass 1 (absent or empty), its
+pass 2; only-1 takes pass 1 alone and drops videos without it; 2 and only-2 take pass 2 alone.
+Manifest.stats counts videos_fallback_pass and videos_without_pass.
+
+Clip ids: '{video_uid}/p{pass}/{index}' with the pass actually used and the narration's index in its list.
 """
 
 from __future__ import annotations
@@ -59,13 +64,13 @@ def is_unsure(text: str) -> bool:
 def load(
     root: Path,
     *,
-    narration_pass: int = 1,
+    narration_pass: int | str = 1,
     keep_unsure: bool = False,
     split: str = "train",
     missing: str = "keep",
 ) -> Manifest:
-    """Ego clips, one per narration of the chosen pass."""
-    key = _pass_key(narration_pass)
+    """Ego clips, one per narration of the chosen pass (with the fallback described above)."""
+    order = pass_order(narration_pass)
     check_missing(missing)
     path = find_file(root, ANNOTATION) if root.is_dir() else root
     if path is None:
@@ -74,12 +79,14 @@ def load(
     data = read_json(path)
     if not isinstance(data, dict):
         raise bad(path, None, "<top level>", f"must be an object {{video_uid: ...}}, got {type(data).__name__}")
-    per_video = {uid: _narrations(path, uid, entry, key) for uid, entry in sorted(data.items())}
-    per_video = {uid: n for uid, n in per_video.items() if n is not None}
+    chosen = {uid: _choose_pass(path, uid, entry, order) for uid, entry in sorted(data.items())}
+    used = {uid: c[0] for uid, c in chosen.items() if c is not None}
+    per_video = {uid: c[1] for uid, c in chosen.items() if c is not None}
     betas = {uid: _beta([t for _, t, _ in n]) for uid, n in per_video.items()}
     alpha = _alpha(betas.values())
     index = VideoIndex(videos_root)
-    rows, stats = [], {"videos_without_pass": len(data) - len(per_video), "unsure_dropped": 0, "empty_dropped": 0}
+    rows, stats = [], {"videos_without_pass": len(data) - len(per_video), "unsure_dropped": 0, "empty_dropped": 0,
+                       "videos_fallback_pass": sum(1 for p in used.values() if p != order[0])}
     for uid, narrs in per_video.items():
         video = str(index.path(uid).absolute())
         if missing == "drop" and uid not in index.by_stem:
@@ -87,12 +94,12 @@ def load(
         common = {"video": video, "view": "ego", "split": split}
         for i, t, text in _kept(narrs, keep_unsure, stats):
             half = _half_width(betas[uid], alpha)
-            rows.append({"clip_id": f"{uid}/p{narration_pass}/{i}", "start": max(0.0, t - half), "end": t + half,
+            rows.append({"clip_id": f"{uid}/p{used[uid]}/{i}", "start": max(0.0, t - half), "end": t + half,
                          "narration": text, **common})
     ids, _ = unique_ids([r["clip_id"] for r in rows])  # uids are unique keys: a no-op safeguard
     clips = clip_frame(rows).assign(clip_id=ids)
     stats["videos_missing"] = index.missing
-    opts = {"alpha": alpha, "annotation": str(path.absolute())}
+    opts = {"alpha": alpha, "annotation": str(path.absolute()), "narration_pass": str(narration_pass)}
     return Manifest("ego4d", clips, role="ego", options=opts, sources=[str(path)], stats=stats)
 
 
@@ -109,10 +116,32 @@ def _kept(narrs, keep_unsure: bool, stats: dict):
         yield i, t, text
 
 
-def _pass_key(narration_pass) -> str:
-    if narration_pass not in (1, 2, "1", "2"):
-        raise UsageError(f"narration_pass must be 1 or 2, got {narration_pass!r}")
-    return f"narration_pass_{int(narration_pass)}"
+PASS_CHOICES = ("1", "2", "only-1", "only-2")
+
+
+def pass_order(narration_pass) -> tuple[int, ...]:
+    """'1' → (1, 2): pass 1, else pass 2; 'only-1' → (1,); '2' / 'only-2' → (2,). Ints work as strings."""
+    mode = str(narration_pass).strip().lower()
+    if mode not in PASS_CHOICES:
+        raise UsageError(f"narration_pass must be one of {', '.join(PASS_CHOICES)}, got {narration_pass!r}",
+                         hint="1 prefers pass 1 and falls back to pass 2; only-1 keeps pass 1 alone")
+    return (1, 2) if mode == "1" else (int(mode[-1]),)
+
+
+def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...]):
+    """(pass used, narrations) for one video, or None if it has none of the passes in `order`.
+
+    An absent or empty preferred pass gives way to the next one in `order`; an empty pass is
+    still "present" (no rows, not counted as without pass) when no pass has narrations.
+    """
+    present = None
+    for p in order:
+        narrs = _narrations(path, uid, entry, f"narration_pass_{p}")
+        if narrs:
+            return p, narrs
+        if narrs is not None and present is None:
+            present = (p, narrs)  # an empty pass: used only if no other pass has narrations
+    return present
 
 
 def check_missing(missing: str) -> None:
