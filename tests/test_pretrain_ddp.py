@@ -47,3 +47,46 @@ def test_two_process_run_matches_one_process(tmp_path):
     a, b = load_weights(tmp_path / "ddp"), load_weights(tmp_path / "one")
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=2e-4, rtol=1e-3, msg=k)
+
+
+def _two_camera_store(path, moments=48, dim=16, text_dim=8, no_text=range(0, 48, 5)):
+    """One ego + two exo rows per moment (sync_id 't{take}/{m}'); every 5th ego narration missing (zeros)."""
+    import pandas as pd
+
+    from rosetta_cli.store import DONE, Store
+
+    rng = np.random.default_rng(0)
+    rows, text = [], []
+    for m in range(moments):
+        for v in ("ego", "exo", "exo"):
+            rows.append({"clip_id": f"{m}/{v}{len(rows)}", "view": v, "sync_id": f"t{m // 6}/{m}", "narration": "n"})
+            e = rng.standard_normal(text_dim)
+            text.append(np.zeros(text_dim) if (v == "ego" and m in no_text) else e / np.linalg.norm(e))
+    s = Store.create(path, kind="features", clips=pd.DataFrame(rows), frames=1, dim=dim, text_dim=text_dim, chunk_rows=32)
+    s.write_rows(0, features=rng.standard_normal((len(rows), 1, dim)), text=np.asarray(text),
+                 status=np.full(len(rows), DONE, np.uint8))
+    s.finalize()
+    return s
+
+
+def test_two_process_moment_masks_and_missing_narrations_match_one_process(tmp_path):
+    """Same-moment masks use keys gathered across ranks, and L_vt's mean is over the global count of
+    narrated anchors: the 2-rank run equals the 1-rank run although ranks see different counts."""
+    store = _two_camera_store(tmp_path / "p.zarr")
+    args = ["--paired", str(store.path), "--steps", "4", "--batch-size", "16", "--dim", "8", "--threads", "1",
+            "--device", "cpu", "--symmetric", "--val-frac", "0"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "rosetta_cli", "pretrain", *args, "--out", str(tmp_path / "ddp")]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    pretrain(PretrainConfig(out=str(tmp_path / "one"), paired=str(store.path), steps=4, batch_size=16, dim=8, threads=1,
+                            device="cpu", symmetric=True, val_frac=0.0))
+    meta = json.loads((tmp_path / "ddp" / "config.json").read_text())
+    assert meta["world_size"] == 2 and meta["step"] == meta["total_steps"] == 4
+    a, b = load_weights(tmp_path / "ddp"), load_weights(tmp_path / "one")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=2e-4, rtol=1e-3, msg=k)
+    steps = [[json.loads(x) for x in (tmp_path / m / "metrics.jsonl").read_text().splitlines()] for m in ("ddp", "one")]
+    vt = [[r["l_vt"] for r in recs if r["type"] == "step"] for recs in steps]
+    np.testing.assert_allclose(vt[0], vt[1], rtol=1e-4)

@@ -17,7 +17,12 @@ def pretrain_cmd(
     exo: Optional[Path] = typer.Option(None, "--exo", help="Unpaired exo features store (pseudo-pair candidates)."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs store mined from --ego × --exo."),
     translated: Optional[Path] = typer.Option(None, "--translated", help="RST translations of --ego (positives of L_vs)."),
-    epochs: int = typer.Option(8, "--epochs", help="Epochs (the paper: 5 over far more data)."),
+    epochs: int = typer.Option(8, "--epochs", help="Epochs: passes over the largest source (the paper: 5 over far more data)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps of the run (replaces --epochs): "
+                                        "the same budget for every variant, whatever its data."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between held-out evaluations and checkpoints [default: one epoch]."),
+    unpaired_fraction: float = typer.Option(1.0, "--unpaired-fraction", help="Share (0, 1] of the ego queries of --pairs "
+                                            "used: seeded, nested subsets (0.25 within 0.5 within 1)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Global batch (all ranks); negatives per anchor."),
     dim: int = typer.Option(256, "--dim", help="Embedding dimension d."),
     tau: float = typer.Option(0.07, "--tau", help="InfoNCE temperature (initial value with --learn-tau)."),
@@ -27,6 +32,8 @@ def pretrain_cmd(
     paired_ratio: Optional[float] = typer.Option(None, "--paired-ratio", help="Share of each batch from synchronized pairs [default: 0.5 with both sources]."),
     no_soft: bool = typer.Option(False, "--no-soft", help="w = 1 for pseudo-pairs (ablation)."),
     no_synthetic: bool = typer.Option(False, "--no-synthetic", help="Drop L_vs (ablation; implied without --translated)."),
+    no_moment_mask: bool = typer.Option(False, "--no-moment-mask", help="Keep clips of the anchor's own moment (other "
+                                        "exo cameras, duplicate ego rows) as InfoNCE negatives (the old behaviour)."),
     symmetric: bool = typer.Option(False, "--symmetric", help="Also the reverse InfoNCE directions (not in the paper)."),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW peak learning rate (cosine schedule)."),
     layers: int = typer.Option(2, "--layers", help="Temporal transformer / MLP blocks in f_theta."),
@@ -51,6 +58,10 @@ def pretrain_cmd(
     Ablations: --no-synthetic (drop L_vs), --no-soft (w = 1). Paper setting: --epochs 5 (batch size,
     tau, l1, l2 and d are unpublished; the defaults here are sized for the toy demo on 2 CPU cores).
 
+    Fair comparisons: give every variant the same --steps N and --batch-size (an epoch follows the
+    largest source, so epochs differ in length between variants); --unpaired-fraction 0.25 trains on
+    a fixed quarter of the unpaired ego clips (data scaling).
+
     Multi-process: torchrun --nproc-per-node 2 -m rosetta_cli pretrain ... (negatives gathered across
     ranks; --batch-size stays the global batch). Writes MODEL_DIR/{config.json, model.safetensors,
     state.pt, metrics.jsonl, loss.png}; --resume continues exactly.
@@ -59,7 +70,9 @@ def pretrain_cmd(
     from rosetta_cli.contrastive.train import pretrain
 
     cfg = PretrainConfig(out=str(out), paired=_s(paired), ego=_s(ego), exo=_s(exo), pairs=_s(pairs),
-                         translated=_s(translated), name=name or out.name, epochs=epochs, batch_size=batch_size,
+                         translated=_s(translated), name=name or out.name, epochs=epochs, steps=steps,
+                         eval_every=eval_every, unpaired_fraction=unpaired_fraction, mask_moments=not no_moment_mask,
+                         batch_size=batch_size,
                          lr=lr, lambda1=lambda1, lambda2=lambda2, paired_ratio=paired_ratio, soft=not no_soft,
                          synthetic=not no_synthetic, symmetric=symmetric, max_rank=max_rank, val_frac=val_frac,
                          dim=dim, tau=tau, learn_tau=learn_tau, layers=layers, init=init, seed=seed, device=device,
@@ -97,7 +110,8 @@ class _RichReporter:
     def epoch(self, rec: dict) -> None:
         h = rec.get("heldout") or {}
         hr = "  ".join(f"{k} {h[k]:.1f}" for k in ("hr1", "hr5", "label_hr5") if k in h)
-        console.print(f"epoch {rec['epoch']}: loss {rec['loss']:.4f}  {rec['samples_per_s']:.0f} samples/s  {hr}")
+        console.print(f"epoch {rec['epoch']:g} (step {rec['step']}): loss {rec['loss']:.4f}  "
+                      f"{rec['samples_per_s']:.0f} samples/s  {hr}")
         if self.task is not None:
             self.p.update(self.task, rate=f"{rec['samples_per_s']:.0f}/s")
 
@@ -117,7 +131,8 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     for key in ("hr1", "hr5", "label_hr5"):
         if key in h:
             console.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
-    console.print(f"[green]model written to[/] {summary['out']}  (metrics.jsonl, loss.png inside)")
+    console.print(f"[green]model written to[/] {summary['out']}  ({summary['step']}/{summary['total_steps']} steps of "
+                  f"{summary['batch_size']}; metrics.jsonl, loss.png inside)")
 
 
 def embed_cmd(

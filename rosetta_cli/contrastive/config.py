@@ -42,6 +42,14 @@ class PretrainConfig:
     translated: str | None = None  # RST translations of the ego store, row-aligned (positives of L_vs)
     name: str = ""                 # model name shown by bench (default: the MODEL_DIR name)
     epochs: int = 8                # toy demo: 8 short epochs fit ~40 s on 2 CPU cores; the paper used 5 (huge data)
+    steps: int | None = None       # optimisation steps of the whole run; None → epochs × steps_per_epoch. Set it to
+                                   # give every variant the same budget (an epoch follows the largest source, so a
+                                   # paired-only run's epoch is shorter than a mixed run's)
+    eval_every: int | None = None  # steps between held-out evaluations + checkpoints; None → steps_per_epoch
+    unpaired_fraction: float = 1.0  # share of the distinct ego queries of --pairs used (seeded, nested subsets:
+                                   # the data-scaling curve of the paper's claim 2)
+    mask_moments: bool = True      # InfoNCE leaves out negatives of the anchor's own moment (same sync_id / same
+                                   # ego query): the other exo camera of a moment is not a negative
     batch_size: int = 128          # global batch (all ranks): negatives per anchor; toy sets have ~1k items
     lr: float = 1e-3               # AdamW peak LR: a small head over frozen features tolerates a high LR
     weight_decay: float = 0.05     # AdamW, CLIP-style

@@ -7,6 +7,11 @@ same shape, which the cross-rank gather needs):
           train / held-out (the held-out ones feed the retrieval monitor only).
   pseudo  (query_row into EGO, candidate_row into EXO, weight) from the pairs store;
           the positive of L_vs is row query_row of the translations store.
+          `--unpaired-fraction F` keeps a seeded, nested subset of the ego queries.
+Every item carries a moment key (int64) so that the losses can mask same-moment false
+negatives: paired items key by sync_id (codes >= 0), pseudo items by their ego query row
+(-1 - row < 0), two namespaces that cannot collide.
+Benchmark rows (split test/val) never train and never enter the PCA sample (trainable_mask).
 Each source is an `ItemStream`: the global batch at step s is a pure function of
 (seed, s), so an exact resume needs nothing but the step.
 """
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
-from rosetta_cli.store import DONE, Store
+from rosetta_cli.store import Store
 from rosetta_cli.train.stream import ChunkCache, chunk_shuffled_order
 
 
@@ -123,6 +128,11 @@ class PairedItems:
     val_exo: np.ndarray       # held-out exo rows of P
     n_takes: int = 0
     n_val_takes: int = 0
+    keys: np.ndarray | None = None  # [n] int64 moment key (code of the sync_id, >= 0): same moment, same key
+
+    def __post_init__(self):
+        if self.keys is None:  # every pair its own moment (no masking) when not given
+            self.keys = np.arange(len(self.ego_rows), dtype=np.int64)
 
 
 def paired_items(store: Store, val_frac: float) -> PairedItems:
@@ -139,8 +149,10 @@ def paired_items(store: Store, val_frac: float) -> PairedItems:
     is_val = np.isin(take_of(both["sync_id"].to_numpy()), list(val)) if len(both) else np.zeros(0, bool)
     val_ego = ego[np.isin(take_of(ego["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
     val_exo = exo[np.isin(take_of(exo["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
-    return PairedItems(both["row_ego"].to_numpy()[~is_val], both["row_exo"].to_numpy()[~is_val],
-                       val_ego, val_exo, n_takes=len(set(takes)), n_val_takes=len(val))
+    train = both[~is_val]
+    keys = pd.factorize(train["sync_id"])[0].astype(np.int64) if len(train) else np.zeros(0, np.int64)
+    return PairedItems(train["row_ego"].to_numpy(), train["row_exo"].to_numpy(), val_ego, val_exo,
+                       n_takes=len(set(takes)), n_val_takes=len(val), keys=keys)
 
 
 @dataclass
@@ -148,21 +160,54 @@ class PseudoItems:
     query_rows: np.ndarray    # [n] rows of EGO (and of the translations store)
     cand_rows: np.ndarray     # [n] rows of EXO
     weight: np.ndarray        # [n] float32 soft weight w in [0, 1]
-    dropped: int = 0          # pairs whose query or candidate row is not DONE
+    dropped: int = 0          # pairs whose query or candidate row is not DONE (or is a benchmark row)
+    n_queries_all: int = 0    # distinct usable ego queries before --unpaired-fraction
+
+    @property
+    def keys(self) -> np.ndarray:
+        """[n] int64 moment keys (see pseudo_keys)."""
+        return pseudo_keys(self.query_rows)
+
+    def subset(self, keep: np.ndarray) -> "PseudoItems":
+        return PseudoItems(self.query_rows[keep], self.cand_rows[keep], self.weight[keep], self.dropped,
+                           self.n_queries_all)
+
+
+def pseudo_keys(query_rows: np.ndarray) -> np.ndarray:
+    """[n] int64 moment keys of pseudo items: -1 - query_row. Negative, so never equal to a paired
+    item's key (a sync_id code >= 0); items of one ego query (top-k > 1) share the key."""
+    return -1 - np.asarray(query_rows, dtype=np.int64)
 
 
 def pseudo_items(pairs: Store, ego: Store, exo: Store, max_rank: int, soft: bool) -> PseudoItems:
-    """Pairs with rank < max_rank whose two rows are DONE. Weights: the store's narration
-    similarity clipped to [0, 1] (a negative w would push a pair apart); non-finite → 1."""
+    """Pairs with rank < max_rank whose two rows are trainable (DONE, not a benchmark split).
+    Weights: the store's narration similarity clipped to [0, 1] (a negative w would push a pair
+    apart); non-finite → 1."""
     df = pairs.pairs()
     df = df[df["rank"] < max_rank]
     q, c = df["query_row"].to_numpy(np.int64), df["candidate_row"].to_numpy(np.int64)
-    ok = (ego.status()[q] == DONE) & (exo.status()[c] == DONE)
+    ok = ego.trainable_mask()[q] & exo.trainable_mask()[c]
     w = df["weight"].to_numpy(np.float32)
     w = np.where(np.isfinite(w), np.clip(w, 0.0, 1.0), 1.0).astype(np.float32)
     if not soft:
         w = np.ones_like(w)
-    return PseudoItems(q[ok], c[ok], w[ok], dropped=int((~ok).sum()))
+    return PseudoItems(q[ok], c[ok], w[ok], dropped=int((~ok).sum()), n_queries_all=len(np.unique(q[ok])))
+
+
+def unpaired_subset(query_rows: np.ndarray, n_ego_rows: int, fraction: float, seed: int) -> np.ndarray:
+    """bool [n] over pseudo items: those whose ego query is among the first round(F * q) of the
+    q distinct queries, in a fixed seeded priority order of the ego store's rows.
+
+    The order depends only on (seed, n_ego_rows), so subsets are nested (F=0.25 within 0.5 within 1)
+    and pick the same ego clips for every pairs store mined from this ego store."""
+    query_rows = np.asarray(query_rows, dtype=np.int64)
+    if fraction >= 1.0 or len(query_rows) == 0:
+        return np.ones(len(query_rows), bool)
+    priority = np.random.default_rng([seed, 0x0F5A]).permutation(n_ego_rows)   # [N] rank of each ego row
+    uniq = np.unique(query_rows)
+    k = max(1, int(round(fraction * len(uniq))))
+    chosen = uniq[np.argsort(priority[uniq], kind="stable")[:k]]
+    return np.isin(query_rows, chosen)
 
 
 # ---------------------------------------------------------------------------- streams
@@ -195,6 +240,26 @@ class ItemStream:
         return self._order_of(p)[off:off + self.per_step]
 
 
+def narrated(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Stored narration embeddings [n, Dt] → (a copy with non-narrated rows zeroed [n, Dt] float32,
+    has_text [n] bool). extract writes a zero vector for a clip without narration, and an imported
+    array may hold NaN: both mean "no narration", so such items are left out of L_vt."""
+    x = np.asarray(text, dtype=np.float32)
+    has = np.isfinite(x).all(axis=1) & (np.abs(np.nan_to_num(x)).sum(axis=1) > 0)
+    return np.where(has[:, None], np.nan_to_num(x), 0.0).astype(np.float32), has
+
+
+def count_narrated(store: Store, rows: np.ndarray) -> int:
+    """How many of `rows` (may repeat) have a narration embedding, read chunk by chunk."""
+    rows = np.asarray(rows, dtype=np.int64)
+    total = 0
+    for start, stop in store.blocks():
+        sel = rows[(rows >= start) & (rows < stop)]
+        if len(sel):
+            total += int(narrated(store.text(slice(start, stop))[sel - start])[1].sum())
+    return total
+
+
 # ---------------------------------------------------------------------------- row readers
 class ArrayReader:
     """Row reads from an in-memory array (the benchmark's baseline; small monitor sets)."""
@@ -221,16 +286,19 @@ def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) 
 
 
 def pooled_sample(src: Sources, n: int, seed: int) -> np.ndarray:
-    """About n pooled DONE features [m, D] from the training stores (for the PCA init).
+    """About n pooled trainable features [m, D] from the training stores (for the PCA init).
+    Only DONE rows outside the benchmark splits: test/val clips must not shape the model either.
     Whole random chunks are read, so a huge store costs a few chunk reads, not n."""
     rng = np.random.default_rng(seed)
     stores = [s for s in (src.paired, src.ego, src.exo) if s is not None]
     parts = []
     for s in stores:
         want = max(1, n // len(stores))
+        trainable = s.trainable_mask()
         for start, stop in sorted(_random_blocks(s, want, rng)):
-            done = s.status(slice(start, stop)) == DONE
-            parts.append(s.pooled(slice(start, stop))[done])
+            keep = trainable[start:stop]
+            if keep.any():
+                parts.append(s.pooled(slice(start, stop))[keep])
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, 1), np.float32)
 
 

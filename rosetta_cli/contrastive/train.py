@@ -32,7 +32,10 @@ from rosetta_cli.train import dist
 CKPT_KIND = "dual-encoder"
 # Options that must not change when resuming (they change what the saved state means).
 RESUME_KEYS = ("batch_size", "lr", "weight_decay", "warmup_frac", "lambda1", "lambda2", "paired_ratio", "soft",
-               "synthetic", "symmetric", "max_rank", "val_frac", "seed", "dim", "tau", "learn_tau", "arch", "layers", "init")
+               "synthetic", "symmetric", "max_rank", "val_frac", "seed", "dim", "tau", "learn_tau", "arch", "layers", "init",
+               "unpaired_fraction", "mask_moments")
+# What a checkpoint written before an option existed was trained with (resume compares against these).
+LEGACY_VALUES = {"unpaired_fraction": 1.0, "mask_moments": False}
 
 
 # ---------------------------------------------------------------------------- validation & plan
@@ -45,6 +48,12 @@ def validate(cfg: PretrainConfig) -> None:
         raise UsageError(f"--paired-ratio {cfg.paired_ratio}: must lie in [0, 1]")
     if cfg.epochs < 1 or cfg.batch_size < 2:
         raise UsageError("--epochs must be >= 1 and --batch-size >= 2")
+    if (cfg.steps is not None and cfg.steps < 1) or (cfg.eval_every is not None and cfg.eval_every < 1):
+        raise UsageError("--steps and --eval-every must be >= 1")
+    if not 0.0 < cfg.unpaired_fraction <= 1.0:
+        raise UsageError(f"--unpaired-fraction {cfg.unpaired_fraction}: must lie in (0, 1]")
+    if cfg.unpaired_fraction < 1.0 and not cfg.pairs:
+        raise UsageError("--unpaired-fraction selects unpaired ego queries of --pairs: give --pairs (with --ego/--exo)")
     if cfg.tau <= 0 or cfg.dim < 1 or cfg.lr <= 0:
         raise UsageError("--tau, --dim and --lr must be positive")
     if cfg.init not in ("pca", "orthogonal") or cfg.arch not in ("auto", "transformer", "mlp"):
@@ -58,7 +67,7 @@ class Plan:
     k_paired: int                    # global items per step from each source
     k_pseudo: int
     streams: dict                    # "paired"/"pseudo" → ItemStream
-    steps_per_epoch: int
+    steps_per_epoch: int             # one pass over the largest source (the unit of --epochs)
 
 
 def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) -> tuple[int, int]:
@@ -76,6 +85,8 @@ def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) 
 def build_plan(cfg: PretrainConfig, src: D.Sources, world: int) -> Plan:
     paired = D.paired_items(src.paired, cfg.val_frac) if src.paired else None
     pseudo = D.pseudo_items(src.pairs, src.ego, src.exo, cfg.max_rank, cfg.soft) if src.pairs else None
+    if pseudo is not None and cfg.unpaired_fraction < 1.0:
+        pseudo = pseudo.subset(D.unpaired_subset(pseudo.query_rows, src.ego.n_rows, cfg.unpaired_fraction, cfg.seed))
     n_p = len(paired.ego_rows) if paired else 0
     n_s = len(pseudo.query_rows) if pseudo else 0
     if n_p + n_s == 0:
@@ -89,11 +100,26 @@ def build_plan(cfg: PretrainConfig, src: D.Sources, world: int) -> Plan:
         if k == 0:
             continue
         if n < k:
+            more = " or raise --unpaired-fraction" if name == "pseudo" and cfg.unpaired_fraction < 1.0 else ""
             raise UsageError(f"{name} training set has {n} items but each batch takes {k} of them",
-                             hint="lower --batch-size (or change --paired-ratio)")
+                             hint=f"lower --batch-size (or change --paired-ratio{more})")
         streams[name] = D.ItemStream(keys, store.chunk_rows, k, cfg.seed, len(streams), cfg.buffer_chunks)
     steps = max(s.steps_per_pass for s in streams.values())
     return Plan(paired, pseudo, k_p, k_s, streams, steps)
+
+
+def schedule(cfg: PretrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(total optimisation steps, steps between evaluations/checkpoints).
+
+    --steps fixes the budget directly (the same for every variant, whatever its data); without
+    it the run is --epochs passes over the largest source."""
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+    return total, cfg.eval_every or steps_per_epoch
+
+
+def checkpoint_points(total: int, interval: int) -> list[int]:
+    """Steps after which the run evaluates and checkpoints: every `interval` steps, and the last one."""
+    return list(range(interval, total, interval)) + [total]
 
 
 def model_config(cfg: PretrainConfig, src: D.Sources) -> ModelConfig:
@@ -110,8 +136,10 @@ class Part:
     ego: "torch.Tensor"              # [k, T, D]
     exo: "torch.Tensor"              # [k, T', D]
     weight: "torch.Tensor"           # [k]
-    text: "torch.Tensor | None"      # [k, Dt]
+    text: "torch.Tensor | None"      # [k, Dt] (zeros where has_text is False)
     syn: "torch.Tensor | None"       # [k, T'', D] RST translations of the ego clips
+    key: "torch.Tensor"              # [k] int64 moment keys (same key → same moment: not each other's negatives)
+    has_text: "torch.Tensor | None"  # [k] bool: the ego clip has a narration (the others sit out L_vt)
 
 
 def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, device) -> list[Part]:
@@ -121,51 +149,77 @@ def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, dev
     def t(x):
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
 
+    def narr(reader, rows):
+        if reader is None:
+            return None, None
+        text, has = D.narrated(reader.get(rows))     # a copy: the reader's cached chunk stays as stored
+        return t(text), torch.from_numpy(has).to(device)
+
     parts = []
     for name, stream in plan.streams.items():
         k = stream.per_step // world
         idx = stream.global_batch(step)[rank * k:(rank + 1) * k]
         if name == "paired":
             e, x = plan.paired.ego_rows[idx], plan.paired.exo_rows[idx]
-            text = readers.get("paired_text")
+            text, has = narr(readers.get("paired_text"), e)
             parts.append(Part(t(readers["paired_feat"].get(e)), t(readers["paired_feat"].get(x)),
-                              torch.ones(k, device=device), t(text.get(e)) if text else None, None))
+                              torch.ones(k, device=device), text, None,
+                              torch.from_numpy(plan.paired.keys[idx]).to(device), has))
         else:
             q, c = plan.pseudo.query_rows[idx], plan.pseudo.cand_rows[idx]
-            text, tr = readers.get("ego_text"), readers.get("translated_feat")
+            text, has = narr(readers.get("ego_text"), q)
+            tr = readers.get("translated_feat")
             parts.append(Part(t(readers["ego_feat"].get(q)), t(readers["exo_feat"].get(c)), t(plan.pseudo.weight[idx]),
-                              t(text.get(q)) if text else None, t(tr.get(q)) if tr else None))
+                              text, t(tr.get(q)) if tr else None, torch.from_numpy(D.pseudo_keys(q)).to(device), has))
     return parts
 
 
 # ---------------------------------------------------------------------------- one step
-def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gather=None) -> dict:
-    """Embeds the local batch and returns {"loss", "l_vv", "l_vt", "l_vs"} (tensors; None if absent)."""
+def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gather=None, gather_nograd=None) -> dict:
+    """Embeds the local batch and returns {"loss", "l_vv", "l_vt", "l_vs"} (tensors; None if absent).
+
+    gather: [n, d] → [world*n, d] with autograd (negatives from every rank); gather_nograd: the
+    same for moment keys and narration flags. Both default to the identity (one process)."""
     import torch
 
     from rosetta_cli.contrastive import losses as L
 
     gather = gather or (lambda x: x)
+    gather_nograd = gather_nograd or (lambda x: x)
     s, sym = model.logit_scale(), cfg.symmetric
 
-    def pair(a, b, fn, **kw):
+    def pair(idx, a, b, fn, has=None, has_all=None, **kw):
+        """One InfoNCE over the parts `idx`: a, b [n, d] local rows, candidates gathered."""
         n = len(a)
         tgt = torch.arange(n, device=a.device) + rank * n
-        return fn(a, b, tgt, s, f_ego_all=gather(a) if sym else a, symmetric=sym, **kw)
+        mask = None
+        if cfg.mask_moments:
+            keys = torch.cat([parts[i].key for i in idx])                    # [n]
+            mask = L.same_moment_mask(keys, gather_nograd(keys))            # [n, m]
+        if has is not None:  # clips without narration are neither anchors nor candidates of L_vt
+            off = ~has_all[None, :].expand(n, -1)                          # [n, m]
+            mask = off if mask is None else mask | off
+            kw.update(valid=has, count=has_all.sum() * n / len(has_all))    # global count / world size
+        return fn(a, b, tgt, s, f_ego_all=gather(a) if sym else a, symmetric=sym, mask=mask, **kw)
 
+    every = list(range(len(parts)))
     ego = [model.encode_video(p.ego) for p in parts]
     f_ego, f_exo = torch.cat(ego), torch.cat([model.encode_video(p.exo) for p in parts])
     w = torch.cat([p.weight for p in parts])
-    l_vv = pair(f_ego, f_exo, L.video_video_loss, weight=w, f_exo_all=gather(f_exo))
+    l_vv = pair(every, f_ego, f_exo, L.video_video_loss, weight=w, f_exo_all=gather(f_exo))
     l_vt = l_vs = None
     with_text = [i for i, p in enumerate(parts) if p.text is not None]
     if with_text and model.text is not None:
-        g = torch.cat([model.encode_text(parts[i].text) for i in with_text])
-        l_vt = pair(torch.cat([ego[i] for i in with_text]), g, L.video_text_loss, g_text_all=gather(g))
+        has = torch.cat([parts[i].has_text for i in with_text])
+        has_all = gather_nograd(has)
+        if bool(has_all.any()):  # a global decision, so every rank computes the same terms
+            g = torch.cat([model.encode_text(parts[i].text) for i in with_text])
+            l_vt = pair(with_text, torch.cat([ego[i] for i in with_text]), g, L.video_text_loss,
+                        has=has, has_all=has_all, g_text_all=gather(g))
     with_syn = [i for i, p in enumerate(parts) if p.syn is not None]
     if with_syn and cfg.synthetic:
         f_syn = torch.cat([model.encode_video(parts[i].syn) for i in with_syn])
-        l_vs = pair(torch.cat([ego[i] for i in with_syn]), f_syn, L.video_synthetic_loss, f_syn_all=gather(f_syn))
+        l_vs = pair(with_syn, torch.cat([ego[i] for i in with_syn]), f_syn, L.video_synthetic_loss, f_syn_all=gather(f_syn))
     return {"loss": L.total_loss(l_vv, l_vt, l_vs, cfg.lambda1, cfg.lambda2), "l_vv": l_vv, "l_vt": l_vt, "l_vs": l_vs}
 
 
@@ -234,11 +288,11 @@ def existing_checkpoint(out: Path, resume: bool, overwrite: bool) -> dict | None
 
 
 def check_resume(saved: dict, cfg: PretrainConfig, parents: list) -> None:
-    old = saved.get("train", {})
-    diff = [k for k in RESUME_KEYS if old.get(k) != getattr(cfg, k)]
+    old = {k: saved.get("train", {}).get(k, LEGACY_VALUES.get(k)) for k in RESUME_KEYS}
+    diff = [k for k in RESUME_KEYS if old[k] != getattr(cfg, k)]
     if diff:
         k = diff[0]
-        raise CheckpointError(f"cannot resume: the model was trained with {k}={old.get(k)!r}, now {getattr(cfg, k)!r}",
+        raise CheckpointError(f"cannot resume: the model was trained with {k}={old[k]!r}, now {getattr(cfg, k)!r}",
                               hint="pass the same options as the first run, or --overwrite to start afresh")
     # by fingerprint too: a store extracted further keeps its id but changes the data order
     was = {p["role"]: (p["id"], p.get("fingerprint")) for p in saved.get("parents", [])}
@@ -278,7 +332,8 @@ def plot_metrics(records: list) -> bytes:
             if key in frozen:
                 b.axhline(frozen[key], ls="--", color=line.get_color(), lw=0.8, label=f"{key} frozen")
     b.set(xlabel="epoch", ylabel="HR (%)", title="held-out cross-view retrieval")
-    b.legend(fontsize=7)
+    if b.get_legend_handles_labels()[0]:  # nothing to label without a monitor
+        b.legend(fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
@@ -293,7 +348,8 @@ def read_metrics(out: Path) -> list:
 
 # ---------------------------------------------------------------------------- the run
 class Trainer:
-    """Holds one run's state; `run()` trains to cfg.epochs (or `stop_after_epochs` more)."""
+    """Holds one run's state; `run()` trains to `total_steps` (see `schedule`), evaluating and
+    checkpointing every `interval` steps and at the end."""
 
     def __init__(self, cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
                  in_memory: bool = False, reporter: Reporter | None = None):
@@ -305,16 +361,12 @@ class Trainer:
         self.cfg, self.out, self.rep = cfg, Path(cfg.out), reporter or Reporter()
         self.info = dist.init_from_env(cfg.device)
         self.src = D.open_sources(cfg)
-        for msg in self.src.notes:
-            self.rep.note(msg)
         self.plan = build_plan(cfg, self.src, self.info.world)
-        if self.plan.pseudo is not None and self.plan.pseudo.dropped:
-            self.rep.note(f"{self.plan.pseudo.dropped} pseudo-pairs skipped (query or candidate row not DONE)")
         self.readers = D.make_readers(self.src, in_memory=in_memory, cache_chunks=cfg.cache_chunks)
         self.mcfg = model_config(cfg, self.src)
-        if self.mcfg.text_dim is None:
-            self.src.notes.append("no narration embeddings in the training stores: training without L_vt")
-            self.rep.note(self.src.notes[-1])
+        self._data_notes()
+        for msg in self.src.notes:
+            self.rep.note(msg)
         self.parents = parents_of(self.src)
         saved = existing_checkpoint(self.out, resume, overwrite)
         if saved is not None:
@@ -323,11 +375,27 @@ class Trainer:
         self.monitor = self._monitor() if self.info.is_main else None
         torch.manual_seed(cfg.seed + 1000 * self.info.rank)
 
+    def _data_notes(self) -> None:
+        """What the data plan implies, for the user and config.json "notes"."""
+        plan, notes = self.plan, self.src.notes
+        if plan.pseudo is not None and plan.pseudo.dropped:
+            notes.append(f"{plan.pseudo.dropped} pseudo-pairs skipped (query or candidate row not DONE, or a benchmark row)")
+        if plan.pseudo is not None and self.cfg.unpaired_fraction < 1.0:
+            notes.append(f"--unpaired-fraction {self.cfg.unpaired_fraction:g}: {len(np.unique(plan.pseudo.query_rows))} of "
+                         f"{plan.pseudo.n_queries_all} ego queries ({len(plan.pseudo.query_rows)} pseudo-pairs)")
+        if self.mcfg.text_dim is None:
+            notes.append("no narration embeddings in the training stores: training without L_vt")
+        elif plan.paired is not None and "paired_text" in self.readers and len(plan.paired.ego_rows):
+            n = len(plan.paired.ego_rows)
+            missing = n - D.count_narrated(self.src.paired, plan.paired.ego_rows)
+            if missing:
+                notes.append(f"{missing} of {n} paired items have no narration: they are left out of L_vt")
+
     def _build(self, saved: dict | None) -> None:
         from rosetta_cli.contrastive.model import DualEncoderModel, build_model
 
         cfg = self.cfg
-        self.total_steps = cfg.epochs * self.plan.steps_per_epoch
+        self.total_steps, self.interval = schedule(cfg, self.plan.steps_per_epoch)
         if saved is None:
             sample = D.pooled_sample(self.src, 4096, cfg.seed) if cfg.init == "pca" else None
             self.model = build_model(self.mcfg, sample, seed=cfg.seed).to(self.info.device)
@@ -338,8 +406,9 @@ class Trainer:
             self.model.load_state_dict(C.load_weights(self.out))
             self.model.to(self.info.device)
             self.records, self.run_id = read_metrics(self.out), saved.get("run_id", new_id())
-            if saved["train"].get("epochs") != cfg.epochs:
-                self.rep.note(f"resuming with --epochs {cfg.epochs} (was {saved['train'].get('epochs')}): "
+            was = saved.get("total_steps", (saved["train"].get("epochs") or 0) * saved.get("steps_per_epoch", 0))
+            if was != self.total_steps:
+                self.rep.note(f"resuming with {self.total_steps} total steps (was {was}): "
                               "the cosine schedule is stretched to the new length")
         self.opt, self.sched, self.params = make_optimizer(self.model, cfg, self.total_steps)
         if saved is not None:
@@ -379,6 +448,11 @@ class Trainer:
         self.rep.note("no held-out paired takes and no labels: no retrieval monitor")
         return None
 
+    def epoch_of(self, step: int) -> int | float:
+        """Passes over the largest source after `step` steps (an int on epoch boundaries)."""
+        q, r = divmod(step, self.plan.steps_per_epoch)
+        return q if r == 0 else round(step / self.plan.steps_per_epoch, 3)
+
     # ------------------------------------------------------------------ evaluation & saving
     def encode(self, z: np.ndarray, batch: int = 1024) -> np.ndarray:
         """[n, T, D] → [n, d] normalised, eval mode, no grad."""
@@ -394,16 +468,31 @@ class Trainer:
     def evaluate(self) -> dict | None:
         return M.evaluate(self.encode, self.monitor) if self.monitor is not None else None
 
-    def save(self, epoch: int) -> None:
+    def items(self) -> dict:
+        """Training items per source (pseudo: after --unpaired-fraction)."""
+        p, q = self.plan.paired, self.plan.pseudo
+        return {"paired": int(len(p.ego_rows)) if p else 0, "pseudo": int(len(q.query_rows)) if q else 0}
+
+    def unpaired(self) -> dict:
+        """The --unpaired-fraction subset: distinct ego queries used / available."""
+        q = self.plan.pseudo
+        return {"fraction": self.cfg.unpaired_fraction, "queries": int(len(np.unique(q.query_rows))) if q else 0,
+                "queries_all": int(q.n_queries_all) if q else 0}
+
+    def save(self) -> None:
+        """Atomic checkpoint. config.json records "step" and "total_steps" (complete: step >= total_steps)."""
         import torch
 
+        epoch = self.epoch_of(self.step)
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "step": self.step,
                  "epoch": epoch, "torch_rng": torch.get_rng_state()}
         last = next((r["heldout"] for r in reversed(self.records) if r.get("heldout")), None)
         config = {"name": self.cfg.name or self.out.name, "run_id": self.run_id, "model": dataclasses.asdict(self.mcfg),
                   "train": dataclasses.asdict(self.cfg), "epoch": epoch, "step": self.step,
+                  "total_steps": self.total_steps, "eval_every": self.interval,
                   "steps_per_epoch": self.plan.steps_per_epoch, "world_size": self.info.world,
-                  "parents": self.parents, "notes": self.src.notes, "heldout": last}
+                  "items": self.items(), "unpaired": self.unpaired(), "parents": self.parents,
+                  "notes": self.src.notes, "heldout": last}
         metrics = "".join(json.dumps(r) + "\n" for r in self.records)
         C.save_checkpoint(self.out, kind=CKPT_KIND, config=config, model_state=self.model.state_dict(),
                           train_state=state, extra_files={"metrics.jsonl": metrics, "loss.png": plot_metrics(self.records)})
@@ -411,8 +500,9 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def train_step(self) -> dict:
         parts = local_batch(self.plan, self.readers, self.step, self.info.rank, self.info.world, self.info.device)
-        out = compute_losses(self.model, parts, self.cfg, self.info.rank,
-                             gather=dist.gather_with_grad if self.info.distributed else None)
+        d = self.info.distributed
+        out = compute_losses(self.model, parts, self.cfg, self.info.rank, gather=dist.gather_with_grad if d else None,
+                             gather_nograd=dist.gather_nograd if d else None)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         average_gradients(self.params, self.info)
@@ -421,8 +511,8 @@ class Trainer:
         self.step += 1
         return {k: (float(v.detach()) if v is not None else None) for k, v in out.items()}
 
-    def _log_step(self, window: list, epoch: int) -> None:
-        rec = {"type": "step", "step": self.step, "epoch": epoch, "lr": self.sched.get_last_lr()[0],
+    def _log_step(self, window: list) -> None:
+        rec = {"type": "step", "step": self.step, "epoch": self.epoch_of(self.step), "lr": self.sched.get_last_lr()[0],
                "tau": float(1.0 / self.model.logit_scale().detach())}
         for key in ("loss", "l_vv", "l_vt", "l_vs"):
             vals = [w[key] for w in window if w[key] is not None]
@@ -431,37 +521,40 @@ class Trainer:
         # the logged loss is already averaged over ranks and steps, so a NaN anywhere shows here and
         # every rank stops together, without an extra sync per step
         if not math.isfinite(rec["loss"]):
-            raise PipelineFailure(f"{self.out}: loss became non-finite by step {self.step}; the last epoch's checkpoint is kept",
+            raise PipelineFailure(f"{self.out}: loss became non-finite by step {self.step}; the last checkpoint is kept",
                                   hint="lower --lr (or check the inputs), then rerun with --resume")
 
-    def run_epoch(self, epoch: int) -> dict:
+    def run_until(self, stop: int) -> dict:
+        """Train steps until self.step == stop; returns the segment's "epoch" record (without heldout)."""
         t0, window, losses = time.perf_counter(), [], []
-        spe = self.plan.steps_per_epoch
-        while self.step < epoch * spe:
+        while self.step < stop:
             window.append(self.train_step())
             losses.append(window[-1]["loss"])
-            if len(window) == self.cfg.log_every or self.step == epoch * spe:
-                self._log_step(window, epoch)
+            if len(window) == self.cfg.log_every or self.step == stop:
+                self._log_step(window)
                 window = []
             self.rep.advance(self.step, f"loss {losses[-1]:.3f}")
         secs = time.perf_counter() - t0
-        return {"type": "epoch", "epoch": epoch, "step": self.step, "loss": dist.all_reduce_mean(float(np.mean(losses)), self.info),
+        return {"type": "epoch", "epoch": self.epoch_of(self.step), "step": self.step,
+                "loss": dist.all_reduce_mean(float(np.mean(losses)), self.info),
                 "seconds": round(secs, 3), "samples_per_s": round(len(losses) * self.cfg.batch_size / max(secs, 1e-9), 1)}
 
     def run(self, stop_after_epochs: int | None = None) -> dict:
-        spe = self.plan.steps_per_epoch
-        first = self.step // spe + 1
-        last = self.cfg.epochs if stop_after_epochs is None else min(self.cfg.epochs, first - 1 + stop_after_epochs)
+        """Train to total_steps; `stop_after_epochs` stops after that many checkpoint points
+        (points are every `interval` steps, one epoch by default, and the last step)."""
+        points = [p for p in checkpoint_points(self.total_steps, self.interval) if p > self.step]
+        if stop_after_epochs is not None:
+            points = points[:stop_after_epochs]
         if self.info.is_main and self.step == 0 and self.monitor is not None:
             self.records.append({"type": "frozen", "heldout": M.frozen(self.monitor)})
             self.records.append({"type": "epoch", "epoch": 0, "step": 0, "heldout": self.evaluate()})
         self.rep.start(self.total_steps, self.step)
-        for epoch in range(first, last + 1):
-            rec = self.run_epoch(epoch)
+        for stop in points:
+            rec = self.run_until(stop)
             if self.info.is_main:
                 rec["heldout"] = self.evaluate()
                 self.records.append(rec)
-                self.save(epoch)
+                self.save()
                 self.rep.epoch(rec)
             dist.barrier(self.info)
         self.rep.stop()
@@ -470,12 +563,12 @@ class Trainer:
     def summary(self) -> dict:
         epochs = [r for r in self.records if r["type"] == "epoch"]
         frozen = next((r["heldout"] for r in self.records if r["type"] == "frozen"), None)
-        return {"out": str(self.out), "step": self.step, "epochs_done": self.step // self.plan.steps_per_epoch,
-                "steps_per_epoch": self.plan.steps_per_epoch, "frozen": frozen,
+        return {"out": str(self.out), "step": self.step, "total_steps": self.total_steps,
+                "batch_size": self.cfg.batch_size, "samples_seen": self.step * self.cfg.batch_size,
+                "epochs_done": self.epoch_of(self.step), "steps_per_epoch": self.plan.steps_per_epoch,
+                "unpaired": self.unpaired(), "frozen": frozen,
                 "heldout": epochs[-1].get("heldout") if epochs else None,
-                "loss": epochs[-1].get("loss") if epochs else None, "notes": self.src.notes,
-                "items": {"paired": int(len(self.plan.paired.ego_rows)) if self.plan.paired else 0,
-                          "pseudo": int(len(self.plan.pseudo.query_rows)) if self.plan.pseudo else 0}}
+                "loss": epochs[-1].get("loss") if epochs else None, "notes": self.src.notes, "items": self.items()}
 
 
 def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False, in_memory: bool = False,

@@ -70,6 +70,23 @@ def gather_with_grad(x):
     return torch.cat(all_gather(x), dim=0)
 
 
+def gather_nograd(x):
+    """[b, ...] per rank → [world*b, ...] in rank order, without autograd (integer keys, bool flags).
+
+    Every rank must pass the same shape. bool travels as uint8 (not every backend reduces bool)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    import torch
+
+    y = x.to(torch.uint8) if x.dtype == torch.bool else x
+    out = [torch.empty_like(y) for _ in range(dist.get_world_size())]
+    dist.all_gather(out, y.contiguous())
+    out = torch.cat(out, dim=0)
+    return out.bool() if x.dtype == torch.bool else out
+
+
 def all_reduce_mean(value: float, info: DistInfo) -> float:
     if not info.distributed:
         return value
