@@ -7,6 +7,9 @@
 #   HTM_ROOT=/data/htm-aa         (htm_aa_v1.csv + {vid}.mp4)                             → unpaired exo
 #   DEVICE=cuda NPROC=8           run extract / train-rst / translate / pretrain under torchrun on 8 GPUs
 #   OUT=runs/paper SCALE=small SEED=0 WORKERS=8
+#   LAVILA_CKPT=ckpt/clip_openai_timesformer_base.narrator_rephraser.ep_0005.md5sum_d73a9c.pth
+#                                 the paper's f_phi: LaViLa TSF-B, 4 frames, 224 crop, clip features [N, 1, 256]
+#                                 (the video side; narrations keep minilm as the paper's sentence encoder)
 set -euo pipefail
 
 OUT=${OUT:-runs/toy}
@@ -15,6 +18,10 @@ SEED=${SEED:-0}
 DEVICE=${DEVICE:-auto}
 NPROC=${NPROC:-1}
 WORKERS=${WORKERS:-2}
+ENCODER=(); FRAMES=4
+if [ -n "${LAVILA_CKPT:-}" ]; then
+  ENCODER=(--encoder "lavila:$LAVILA_CKPT")   # 4 frames at 224² per clip, as in the paper
+fi
 
 # `rosetta` or `torchrun --nproc_per_node N -m rosetta_cli` for the distributed stages.
 if [ "$NPROC" -gt 1 ]; then
@@ -34,7 +41,8 @@ HTM_ROOT=${HTM_ROOT:-$OUT/world/htm-aa}
 # 2. Frozen features (resumable: rerun the same line after an interruption). Exit 3 = some clips failed; go on.
 for pair in "paired:$EGOEXO4D_ROOT" "ego4d:$EGO4D_ROOT" "htm-aa:$HTM_ROOT"; do
   name=${pair%%:*}; root=${pair#*:}
-  "${DIST[@]}" extract --videos "$root" --out "$OUT/features/$name.zarr" --device "$DEVICE" --workers "$WORKERS" || [ $? -eq 3 ]
+  "${DIST[@]}" extract --videos "$root" --out "$OUT/features/$name.zarr" --device "$DEVICE" --workers "$WORKERS" \
+    --frames "$FRAMES" ${ENCODER[@]+"${ENCODER[@]}"} || [ $? -eq 3 ]
 done
 
 # 3. Rosetta Stone Translator on synchronized pairs.
