@@ -4,6 +4,6 @@ Library entry point: `run_bench` (rosetta_cli.bench.run); metrics are pure funct
 `rosetta_cli.bench.metrics`. Heavy imports (sklearn, torch, matplotlib, av) happen inside functions.
 """
 
-from rosetta_cli.bench.run import FROZEN, TASKS, BenchConfig, metric_keys, run_bench
+from rosetta_cli.bench.run import FROZEN, GALLERIES, TASKS, BenchConfig, metric_keys, run_bench
 
-__all__ = ["BenchConfig", "FROZEN", "TASKS", "metric_keys", "run_bench"]
+__all__ = ["BenchConfig", "FROZEN", "GALLERIES", "TASKS", "metric_keys", "run_bench"]

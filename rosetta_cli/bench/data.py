@@ -93,6 +93,22 @@ def assign_skills(ego: View, exo: View, skilled: tuple[str, ...] | None) -> tupl
     return [x for x in values if x not in skilled], [x for x in values if x in skilled]
 
 
+def take_of(sync_ids) -> np.ndarray:
+    """The take of each sync_id: its prefix before the first '/' (the whole id if none; '' stays '').
+
+    Same rule as rosetta_cli.contrastive.data.take_of and rosetta_cli.rst.data.take_of (bench keeps its own
+    copy so it does not import the training stages)."""
+    return np.array([str(x).split("/", 1)[0] for x in sync_ids], dtype=object)
+
+
+def take_codes(*views: View) -> list[np.ndarray]:
+    """Int codes [n] per view of each row's take in one shared vocabulary; -1 where the sync_id is empty
+    (no known take: such a row is never excluded from, nor excludes, another row's gallery)."""
+    takes = [take_of(v.clips["sync_id"].to_numpy()) for v in views]
+    vocab = {t: i for i, t in enumerate(sorted(set().union(*map(set, takes)) - {""}))}
+    return [np.array([vocab.get(t, -1) for t in tk], dtype=np.int64) for tk in takes]
+
+
 def embed(view: View, encoder=None, block_rows: int | None = None, on_block=None) -> np.ndarray:
     """float32 [n, D] pooled frozen features (encoder None) or [n, d] encoder.encode_video output.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from rosetta_cli.bench.report import table_cells
+from rosetta_cli.bench.report import gallery_line, table_cells
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:75em}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -58,6 +58,7 @@ def render(results: dict) -> str:
 <p class="muted">seed {results['seed']} · {escape(str(results.get('created', '')))} ·
 <a href="results.json">results.json</a> · <a href="results.md">results.md</a> ·
 <span id="img-check">images not checked</span></p>
+<p>{escape(gallery_line(results))}</p>
 {_table(results)}
 <p class="muted">Percentages; best per column in bold.</p>
 <h2>Stores</h2>{_stores(results)}

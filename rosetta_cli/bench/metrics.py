@@ -45,30 +45,53 @@ def best_positive_position(scores: np.ndarray, positive: np.ndarray) -> np.ndarr
 
 def hit_rate_at_k(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarray,
                   gallery_labels: np.ndarray, ks, *, unmatched: str = "miss",
+                  query_groups: np.ndarray | None = None, gallery_groups: np.ndarray | None = None,
                   block_rows: int = 1024) -> dict:
     """HR@k in percent: share of queries with >= 1 same-label gallery item in the top k.
 
     query [n, d], gallery [m, d]: cosine similarity (rows are L2-normalised here).
     *_labels: int codes in one shared vocabulary (negative = unlabelled, never a hit).
-    unmatched: queries whose label has no gallery item count as misses ("miss", the
+    query_groups [n], gallery_groups [m]: optional int codes (e.g. takes, see data.take_codes; negative =
+    none): gallery items of the query's own group are removed from its gallery before ranking (they
+    neither hit nor push others down). Without them, every query sees the whole gallery.
+    unmatched: queries whose label has no (remaining) gallery item count as misses ("miss", the
     default) or are dropped from the denominator ("exclude").
-    Returns {"hr": {k: pct}, "queries": n_counted, "no_positive": n_unmatched}.
+    Returns {"hr": {k: pct}, "queries": n_counted, "no_positive": n_unmatched,
+    "gallery_min": smallest per-query gallery size}.
     """
     if unmatched not in UNMATCHED_POLICIES:
         raise ValueError(f"unmatched must be one of {UNMATCHED_POLICIES}")
+    if (query_groups is None) != (gallery_groups is None):
+        raise ValueError("give both query_groups and gallery_groups, or neither")
     q, g = l2_normalize(query), l2_normalize(gallery)
     ql, gl = np.asarray(query_labels), np.asarray(gallery_labels)
     pos = np.empty(len(q), dtype=np.int64)
     has = np.empty(len(q), dtype=bool)
+    gallery_min = len(g)
     for s in range(0, len(q), block_rows):  # blocks bound the [block, m] score matrix
         e = min(s + block_rows, len(q))
-        positive = (ql[s:e, None] == gl[None, :]) & (ql[s:e, None] >= 0)
-        pos[s:e] = best_positive_position(q[s:e] @ g.T, positive)
+        scores = q[s:e] @ g.T                                               # [b, m]
+        positive = (ql[s:e, None] == gl[None, :]) & (ql[s:e, None] >= 0)    # [b, m]
+        if query_groups is not None:
+            own = own_group_mask(query_groups[s:e], gallery_groups)          # [b, m]
+            scores, positive = np.where(own, -np.inf, scores), positive & ~own
+            gallery_min = min(gallery_min, int((~own).sum(axis=1).min(initial=len(g))))
+        pos[s:e] = best_positive_position(scores, positive)
         has[s:e] = positive.any(axis=1)
     keep = has if unmatched == "exclude" else np.ones(len(q), dtype=bool)
     denom = max(int(keep.sum()), 1)
     hr = {int(k): 100.0 * float(((pos < k) & keep).sum()) / denom for k in ks}
-    return {"hr": hr, "queries": int(keep.sum()), "no_positive": int((~has).sum())}
+    return {"hr": hr, "queries": int(keep.sum()), "no_positive": int((~has).sum()), "gallery_min": gallery_min}
+
+
+def own_group_mask(query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.ndarray:
+    """bool [n, m]: gallery item j shares query i's group (codes >= 0; a negative code matches nothing).
+
+    An excluded item is scored -inf by the caller: with at least one allowed positive the best positive
+    score is finite, so excluded items are never above it nor tied with it (positions unchanged otherwise).
+    """
+    qg, gg = np.asarray(query_groups), np.asarray(gallery_groups)
+    return (qg[:, None] == gg[None, :]) & (qg[:, None] >= 0)
 
 
 def topk_hits(scores: np.ndarray, y_true: np.ndarray, k: int) -> np.ndarray:

@@ -62,8 +62,17 @@ def markdown(results: dict) -> str:
     for cells in rows:
         lines.append("| " + " | ".join(f"**{t}**" if b else t for t, b in cells) + " |")
     notes = [f"- {n}" for n in results.get("notes", [])]
-    return "\n".join(["# Cross-view benchmark", "", *lines, "", "Values are percentages; best per column in bold.",
+    return "\n".join(["# Cross-view benchmark", "", gallery_line(results), "", *lines, "",
+                      "Values are percentages; best per column in bold.",
                       "", *(["## Notes", "", *notes, ""] if notes else [])])
+
+
+def gallery_line(results: dict) -> str:
+    """Which retrieval protocol produced the HR@k columns (reports written before it was recorded: "all")."""
+    from rosetta_cli.bench.run import GALLERY_TEXT
+
+    g = results.get("gallery", "all")
+    return f"Retrieval protocol `--gallery {g}`: the gallery of each query is {GALLERY_TEXT.get(g, g)}."
 
 
 def rich_table(results: dict):

@@ -19,6 +19,11 @@ from rosetta_cli.errors import UsageError
 
 TASKS = ("retrieval", "recognition", "skill")
 FROZEN = "frozen features"
+# retrieval gallery protocols: "all" (the paper's: every clip of the other view, the query's own synchronized
+# clips included) or "other-takes" (the query's own take, sync_id prefix before '/', is removed from its gallery)
+GALLERIES = ("all", "other-takes")
+GALLERY_TEXT = {"all": "every clip of the other view, including the query's own take (the paper's protocol)",
+                "other-takes": "the other view's clips of other takes only (the query's own take is excluded)"}
 
 
 @dataclass
@@ -30,6 +35,7 @@ class BenchConfig:
     finetune_epochs: int = 10
     skill_positive: tuple[str, ...] | None = None  # skill values counted as "skilled"; None = documented default
     unmatched: str = "miss"      # retrieval queries whose label is absent from the gallery: miss | exclude
+    gallery: str = "all"         # retrieval gallery protocol, one of GALLERIES
     probe_c: float = 1.0         # inverse L2 strength of the logistic-regression probe
     probe_max_iter: int = 300
     gallery_queries: int = 4     # ego queries shown in the retrieval gallery plot
@@ -82,11 +88,11 @@ def run_bench(ego_path, exo_path, out_dir, cfg: BenchConfig | None = None, *,
         log(f"evaluating {name}")
         m, counts = evaluate(e_ego, e_exo, ego, exo, plan, cfg, tasks, len(vocab))
         rows.append({"name": name, "kind": "frozen" if enc is None else "model", **_model_info(enc), "metrics": m})
-        gallery[name] = top_retrieved(e_ego, e_exo, plan, ego, cfg, n_top=3)
+        gallery[name] = top_retrieved(e_ego, e_exo, plan, ego, cfg, n_top=3, exo=exo)
         if cfg.finetune and enc is not None:
             rows.append(_finetune_row(name, enc, ego, exo, plan, cfg, tasks, len(vocab), notes, log))
     results = {"models": rows, "seed": cfg.seed, "stores": {"ego": _store_info(ego), "exo": _store_info(exo)},
-               "counts": counts, "labels": len(vocab), "notes": plan.notes + notes,
+               "counts": counts, "labels": len(vocab), "notes": plan.notes + notes, "gallery": cfg.gallery,
                "config": _jsonable_cfg(cfg, tasks)}
     report.write_all(out, results, cfg, ego, exo, plan, gallery, log)
     return results
@@ -100,6 +106,8 @@ def _check_cfg(cfg: BenchConfig) -> None:
         raise UsageError(f"--k {cfg.ks}: need positive integers, e.g. 1,5,10")
     if cfg.unmatched not in metrics.UNMATCHED_POLICIES:
         raise UsageError(f"unmatched={cfg.unmatched!r}: choose miss or exclude")
+    if cfg.gallery not in GALLERIES:
+        raise UsageError(f"--gallery {cfg.gallery}: unknown protocol", hint=f"choose from {', '.join(GALLERIES)}")
 
 
 def _usable_tasks(cfg: BenchConfig, ego, exo, explicit: bool) -> tuple[list[str], list[str]]:
@@ -163,26 +171,46 @@ def _skill(ego, exo, plan, scorer, m: dict) -> dict:
 def _retrieval(e_ego, e_exo, ego, exo, plan, cfg, m: dict) -> dict:
     qe = plan.ret_ego[ego.label[plan.ret_ego] >= 0]  # unlabelled clips are gallery-only
     qx = plan.ret_exo[exo.label[plan.ret_exo] >= 0]
-    counts = {"ego": len(plan.ret_ego), "exo": len(plan.ret_exo)}
-    for d, (q, ql, g, gl) in {"ego->exo": (e_ego[qe], ego.label[qe], e_exo[plan.ret_exo], exo.label[plan.ret_exo]),
-                             "exo->ego": (e_exo[qx], exo.label[qx], e_ego[plan.ret_ego], ego.label[plan.ret_ego])}.items():
-        r = metrics.hit_rate_at_k(q, ql, g, gl, cfg.ks, unmatched=cfg.unmatched)
+    counts = {"ego": len(plan.ret_ego), "exo": len(plan.ret_exo), "protocol": cfg.gallery}
+    te, tx = _takes(ego, exo, cfg)
+    for d, (q, ql, qg, g, gl, gg) in {
+            "ego->exo": (e_ego[qe], ego.label[qe], te[qe], e_exo[plan.ret_exo], exo.label[plan.ret_exo], tx[plan.ret_exo]),
+            "exo->ego": (e_exo[qx], exo.label[qx], tx[qx], e_ego[plan.ret_ego], ego.label[plan.ret_ego], te[plan.ret_ego]),
+    }.items():
+        groups = dict(query_groups=qg, gallery_groups=gg) if cfg.gallery == "other-takes" else {}
+        r = metrics.hit_rate_at_k(q, ql, g, gl, cfg.ks, unmatched=cfg.unmatched, **groups)
         for k, v in r["hr"].items():
             m[f"hr@{k}/{d}"] = _num(v) if len(q) else None
         counts[d] = {"queries": r["queries"], "no_positive": r["no_positive"], "gallery": len(g),
-                     "k_clipped": [k for k in cfg.ks if k > len(g)]}
+                     "k_clipped": [k for k in cfg.ks if k > r["gallery_min"]]}
+        if groups:
+            counts[d]["gallery_min"] = r["gallery_min"]  # the smallest gallery left to a query
     return counts
 
 
-def top_retrieved(e_ego, e_exo, plan, ego, cfg: BenchConfig, n_top: int = 3) -> dict:
-    """For the gallery plot: {ego position: [exo positions of the top n_top]} for a seeded query sample."""
+def _takes(ego, exo, cfg: BenchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Take codes [n_ego], [n_exo] (View positions) under other-takes; all -1 (nothing excluded) otherwise."""
+    if cfg.gallery == "other-takes":
+        te, tx = data.take_codes(ego, exo)
+        return te, tx
+    return np.full(len(ego.rows), -1, np.int64), np.full(len(exo.rows), -1, np.int64)
+
+
+def top_retrieved(e_ego, e_exo, plan, ego, cfg: BenchConfig, n_top: int = 3, exo=None) -> dict:
+    """For the gallery plot: {ego position: [exo positions of the top n_top]} for a seeded query sample.
+
+    Under --gallery other-takes (needs `exo`), the query's own take is left out as in the metrics."""
     qe = plan.ret_ego[ego.label[plan.ret_ego] >= 0]
     if not cfg.plots or len(qe) == 0 or len(plan.ret_exo) == 0:
         return {}
     pick = np.sort(np.random.default_rng(cfg.seed).permutation(qe)[: cfg.gallery_queries])
     s = metrics.l2_normalize(e_ego[pick]) @ metrics.l2_normalize(e_exo[plan.ret_exo]).T
+    if cfg.gallery == "other-takes" and exo is not None:
+        te, tx = _takes(ego, exo, cfg)
+        s = np.where(metrics.own_group_mask(te[pick], tx[plan.ret_exo]), -np.inf, s)
     order = np.argsort(-s, axis=1, kind="stable")[:, :n_top]  # same tie rule as the metrics
-    return {int(q): [int(plan.ret_exo[j]) for j in o] for q, o in zip(pick, order)}
+    return {int(q): [int(plan.ret_exo[j]) for j, v in zip(o, row[o]) if np.isfinite(v)]
+            for q, o, row in zip(pick, order, s)}
 
 
 def _finetune_row(name, enc, ego, exo, plan, cfg, tasks, n_classes, notes, log) -> dict:

@@ -27,6 +27,10 @@ def bench(
                                                  "(default for Ego-Exo4D levels: Intermediate Expert,Late Expert)."),
     unmatched: str = typer.Option("miss", "--unmatched", help="Retrieval queries whose label is not in the "
                                   "gallery: miss (count as misses) or exclude."),
+    gallery: str = typer.Option("all", "--gallery", help="Retrieval protocol: all (the paper's: the gallery "
+                                "holds every clip of the other view, the query's own synchronized clips included) or "
+                                "other-takes (each query's own take, the sync_id prefix before '/', is removed from "
+                                "its gallery)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the figures (tables and index.html only)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report in --out."),
     json_out: bool = typer.Option(False, "--json", help="Also print results.json to stdout."),
@@ -37,9 +41,11 @@ def bench(
     Example:
 
         rosetta bench --ego ws/ego.zarr --exo ws/exo.zarr --out ws/report --model ws/vi --name ViewpointRosetta
+
+        rosetta bench --ego ws/ego.zarr --exo ws/exo.zarr --out ws/report-other-takes --gallery other-takes
     """
     from rosetta_cli.bench import BenchConfig, run_bench
-    from rosetta_cli.bench.report import rich_table
+    from rosetta_cli.bench.report import gallery_line, rich_table
     from rosetta_cli.errors import UsageError
 
     if len(name) > len(model):
@@ -47,12 +53,13 @@ def bench(
     cfg = BenchConfig(tasks=tuple(t.strip() for t in (tasks or "retrieval,recognition,skill").split(",") if t.strip()),
                       ks=tuple(parse_csv_ints(k, "--k")), seed=seed, finetune=finetune, finetune_epochs=finetune_epochs,
                       skill_positive=tuple(s.strip() for s in skill_positive.split(",")) if skill_positive else None,
-                      unmatched=unmatched, plots=not no_plots)
+                      unmatched=unmatched, gallery=gallery, plots=not no_plots)
     models = [(name[i] if i < len(name) else None, str(p)) for i, p in enumerate(model)]
     with console.status("benchmarking") as st:
         results = run_bench(ego, exo, out, cfg, models=models, overwrite=overwrite, tasks_explicit=tasks is not None,
                             log=lambda s: st.update(s))
     console.print(rich_table(results))
+    console.print(gallery_line(results), markup=False, highlight=False)
     for n in results["notes"]:
         console.print(f"[dim]note: {n}[/dim]")
     console.print(f"report: {out / 'index.html'}")
