@@ -186,6 +186,30 @@ def test_resume_after_kill_is_bit_exact(tmp_path):
     assert la == lb and len(la) == 14
 
 
+def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
+    """Training depends only on the betas, not on the sampling spacing: a pre-schedule checkpoint resumes to
+    the same weights as an uninterrupted run, and keeps its legacy sampling (no schedule is invented)."""
+    from rosetta_cli.rst.ckpt import Translator
+    from rosetta_cli.rst.models import RSTModelConfig
+    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.train.checkpoint import load_weights
+
+    p = make_paired(tmp_path / "p.zarr", n_moments=60, takes=6)
+    quiet = dict(log=lambda *a: None)
+    mk = lambda steps: RSTTrainConfig(steps=steps, batch_size=16, ckpt_every=3, device="cpu", val_frac=0.2)  # noqa: E731
+    train_rst([p], tmp_path / "a", RSTModelConfig(size="tiny"), mk(6), **quiet)
+    train_rst([p], tmp_path / "b", RSTModelConfig(size="tiny"), mk(3), **quiet)
+    f = tmp_path / "b/checkpoint/config.json"
+    cfg = json.loads(f.read_text())
+    del cfg["scheduler"]
+    f.write_text(json.dumps(cfg))
+    train_rst([p], tmp_path / "b", RSTModelConfig(size="tiny"), mk(6), resume=True, **quiet)
+    wa, wb = load_weights(tmp_path / "a/checkpoint"), load_weights(tmp_path / "b/checkpoint")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert "scheduler" not in json.loads(f.read_text()) and Translator(tmp_path / "b").timestep_spacing == "leading"
+    assert json.loads((tmp_path / "b/metrics.json").read_text())["sampler"]["timestep_spacing"] == "leading"
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     from rosetta_cli.errors import PipelineFailure
     from rosetta_cli.rst import diffusion

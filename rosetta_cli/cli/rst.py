@@ -89,6 +89,9 @@ def _print_validation(m: dict, out: Path) -> None:
         t.add_row("z_ego (raw)" if n == "raw_ego" else f"T(z_ego) [{n}]", f"{v['cosine']:.3f}", f"{v['R@1']:.3f}",
                   f"{v['R@5']:.3f}", f"{v['median_rank']:.0f}")
     console.print(t)
+    smp = m.get("sampler") or {}
+    if smp.get("timestep_spacing"):
+        console.print(f"sampler: {smp['kind']}-{smp['steps']}, {smp['timestep_spacing']} timestep spacing")
     console.print(f"gallery: every held-out exo clip; written to {out}/metrics.json, loss curve {out}/loss.png")
 
 
