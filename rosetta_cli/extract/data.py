@@ -8,7 +8,12 @@ run was resumed, sharded or not: that keeps resumed stores bit-identical on CPU.
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
+import sys
+import threading
+import time
 
 import numpy as np
 
@@ -51,10 +56,62 @@ def chunk_batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[i
     return [list(range(s, min(s + batch_size, stop))) for start, stop in chunks for s in range(start, stop, batch_size)]
 
 
-def worker_init(_worker_id: int) -> None:
-    """One thread per worker (cores are shared); silence C-level decoder logs unless --debug."""
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker exit as soon as the process that started it dies, even by kill -9.
+
+    Left alone, a worker keeps decoding its queued clips for seconds after its parent is killed,
+    and keeps the parent's open files (an HDF5 store and its lock) open meanwhile. Linux: the
+    kernel sends SIGKILL on the parent's death (prctl PR_SET_PDEATHSIG); elsewhere a daemon thread
+    notices the change of parent (re-parenting) within 0.2 s.
+    """
+    armed = _arm_parent_death_signal()
+    if not _alive(parent_pid):  # it died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _arm_parent_death_signal() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (dead, not yet reaped) counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def _watch_parent(ppid: int, every_s: float = 0.2) -> None:
+    while os.getppid() == ppid:
+        time.sleep(every_s)
+    os._exit(1)  # no cleanup: the parent's (copied) HDF5 and torch state must not be flushed from here
+
+
+def worker_init(_worker_id: int, parent_pid: int | None = None) -> None:
+    """Die with the parent; one thread per worker (cores are shared); silence C-level decoder logs unless --debug."""
     import torch
 
+    if parent_pid is not None:
+        die_with_parent(parent_pid)
     torch.set_num_threads(1)
     if os.environ.get("ROSETTA_DEBUG") != "1":
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -67,5 +124,5 @@ def make_loader(dataset: ClipDataset, batches: list[list[int]], workers: int, pi
     from torch.utils.data import DataLoader
 
     return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate, pin_memory=pin_memory,
-                      worker_init_fn=worker_init if workers > 0 else None,
+                      worker_init_fn=functools.partial(worker_init, parent_pid=os.getpid()) if workers > 0 else None,
                       prefetch_factor=4 if workers > 0 else None, persistent_workers=False)

@@ -56,9 +56,9 @@ def write_chunk(store, buf: ChunkBuffer, tenc, narrations, timings: dict) -> Non
     t0 = time.perf_counter()
     text = embed_text(tenc, narrations[buf.start:buf.stop]) if tenc is not None else None
     t1 = time.perf_counter()
-    # Content first, status last: a kill in between leaves the chunk pending, to be redone identically.
-    store.write_rows(buf.start, features=buf.features, text=text, errors=buf.errors)
-    store.write_rows(buf.start, status=buf.status)
+    # write_rows stores content first and status last, each durable before the next (HDF5 flushes):
+    # a kill at any point leaves the chunk done with its data, or pending, to be redone identically.
+    store.write_rows(buf.start, features=buf.features, text=text, errors=buf.errors, status=buf.status)
     t2 = time.perf_counter()
     timings["text"] += t1 - t0
     timings["write"] += t2 - t1

@@ -111,7 +111,7 @@ def remove_store(out: Path) -> None:
 
 
 def store_bytes(path: Path) -> int:
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    """Bytes on disk (an HDF5 store is a sparse file until its rows are written)."""
+    from rosetta_cli.store.inspect import disk_size
+
+    return disk_size(path)

@@ -7,6 +7,7 @@ variable-length UTF-8 in both. All metadata lives in one JSON root attribute.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -40,12 +41,15 @@ class ZarrBackend:
     def set_meta(self, meta: dict) -> None:
         self.root.attrs[META_KEY] = meta
 
-    def create(self, name: str, shape: tuple, dtype: str, chunks: tuple, codec: str = "lz4"):
+    def create(self, name: str, shape: tuple, dtype: str, chunks: tuple, codec: str | None = None,
+               incremental: bool = False):
+        """codec: "lz4", "zstd", "none", or None for blosc-lz4. incremental: unused (every chunk is its own file)."""
         from zarr.codecs import BloscCodec
 
         parent, leaf = _split(name)
         grp = self.root.require_group(parent) if parent else self.root
         is_str = dtype == "str"
+        codec = codec or "lz4"
         kwargs = {}
         if not is_str:
             kwargs["compressors"] = None if codec == "none" else BloscCodec(cname=codec, clevel=5, shuffle="shuffle")
@@ -90,6 +94,9 @@ class ZarrBackend:
             if hasattr(node, "shape"):
                 names.append(key)
         return names
+
+    def flush(self) -> None:
+        """Nothing to do: zarr's LocalStore writes each chunk (and zarr.json) as a whole file, atomically."""
 
     def close(self) -> None:
         pass
@@ -180,6 +187,17 @@ class _RawChunks:
 
 
 class HDF5Backend:
+    """One HDF5 file, written by one process at a time (HDF5's file lock enforces it).
+
+    Durability: HDF5 keeps writes in its caches until a flush, so `flush()` is called by the
+    store after each chunk's content and again after its status (Store.write_rows), and after
+    every metadata change. Arrays that are filled chunk by chunk after creation
+    (``incremental``: features, text, status, errors) have all their chunks allocated when
+    they are created and are stored uncompressed (unless a codec is asked for), so later
+    writes go to fixed places and never touch the file's structure: a kill -9 at any moment
+    leaves a file whose structure is the one created, holding every flushed chunk.
+    """
+
     name = "hdf5"
 
     def __init__(self, path: Path, mode: str):
@@ -189,6 +207,8 @@ class HDF5Backend:
         try:
             self.f = h5py.File(str(path), {"r": "r", "r+": "r+", "w": "w"}[mode])
         except OSError as e:
+            if _is_lock_error(e):
+                raise locked_error(path, mode) from e
             raise StoreError(f"{path}: not a readable HDF5 file ({e})",
                              hint="the file may be truncated or not HDF5; re-create it or convert from a good copy") from e
 
@@ -204,16 +224,34 @@ class HDF5Backend:
 
     def set_meta(self, meta: dict) -> None:
         self.f.attrs[META_KEY] = json.dumps(meta)
+        self.flush()  # provenance (e.g. `finalized`) must not be lost once a stage reports it
 
-    def create(self, name: str, shape: tuple, dtype: str, chunks: tuple, codec: str = "lz4"):
+    def create(self, name: str, shape: tuple, dtype: str, chunks: tuple, codec: str | None = None,
+               incremental: bool = False):
+        """codec: "none" = uncompressed, None = lzf unless incremental, else lzf (HDF5 has no blosc).
+
+        incremental: the array is filled chunk by chunk after creation; allocate every chunk now
+        (early allocation, no fill writes for numbers: the file stays sparse) so that a later write
+        changes no file metadata, only bytes inside its own chunk.
+        """
         import h5py
 
         is_str = dtype == "str"
         h5dtype = h5py.string_dtype("utf-8") if is_str else dtype
         maxshape = (None, *shape[1:])
         chunks = tuple(max(1, c) for c in chunks)
+        # A compressed chunk moves when rewritten (new size → new allocation), so incremental
+        # arrays are compressed only when the caller names a codec.
+        compress = not is_str and codec != "none" and (codec is not None or not incremental)
+        kwargs = {}
+        if incremental:
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            kwargs["dcpl"] = dcpl
+            if not is_str:  # variable-length strings need a fill value (the empty string)
+                kwargs["fill_time"] = "never"
         return self.f.create_dataset(name, shape=shape, dtype=h5dtype, chunks=chunks, maxshape=maxshape,
-                                     compression=None if is_str or codec == "none" else "lzf")
+                                     compression="lzf" if compress else None, **kwargs)
 
     def has(self, name: str) -> bool:
         return name in self.f
@@ -243,8 +281,78 @@ class HDF5Backend:
         self.f.visititems(lambda k, v: names.append(k) if isinstance(v, h5py.Dataset) else None)
         return names
 
+    def flush(self) -> None:
+        """Write HDF5's cached chunks and metadata to the file (no fsync: this survives a killed
+        process, which is the failure we guard against, not a power cut)."""
+        if self.f.id.valid and self.f.mode == "r+":
+            self.f.flush()
+
     def close(self) -> None:
         self.f.close()
+
+
+def _is_lock_error(e: OSError) -> bool:
+    """h5py reports a held file lock as errno 11 (EAGAIN/EWOULDBLOCK): BlockingIOError."""
+    import errno
+
+    return isinstance(e, BlockingIOError) or e.errno in (errno.EAGAIN, errno.EWOULDBLOCK) \
+        or "unable to lock file" in str(e)
+
+
+def holders(path) -> list[tuple[int, str]]:
+    """(pid, command line) of every other process with `path` open, found through /proc/*/fd (Linux).
+
+    Files are compared by device and inode, so a hard link or another spelling of the path counts.
+    Processes of other users cannot be inspected and are missed; elsewhere than Linux this is [].
+    """
+    try:
+        st = os.stat(path)
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return []
+    me, out = os.getpid(), []
+    for pid in pids:
+        if pid != me and _has_open(pid, st.st_dev, st.st_ino):
+            out.append((pid, _cmdline(pid)))
+    return out
+
+
+def _has_open(pid: int, dev: int, ino: int) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # gone, or another user's
+        return False
+    for fd in fds:
+        try:
+            s = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if s.st_ino == ino and s.st_dev == dev:
+            return True
+    return False
+
+
+def _cmdline(pid: int, limit: int = 120) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    text = " ".join(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def locked_error(path, mode: str) -> StoreError:
+    """The error for an HDF5 store that another process holds: who holds it, and what to do (never re-create)."""
+    found = holders(path)
+    if found:
+        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in found[:4])
+        pids = " ".join(str(pid) for pid, _ in found[:4])
+        stop = f"or stop it (kill {pids})"
+    else:
+        who, stop = "pid not found: another user's process, or another machine", "or stop that process"
+    role = "is writing it" if mode == "r" else "has it open"
+    return StoreError(f"{path}: locked: another process {role} ({who})",
+                      hint=f"the store is not damaged; wait for that process to finish, {stop}, then rerun")
 
 
 def _take(ds, idx: np.ndarray) -> np.ndarray:

@@ -86,11 +86,13 @@ class Store:
             backend.create(f"clips/{col}", (n,), _clip_dtype(col), (c,))
             if n:
                 backend.write(f"clips/{col}", slice(None), table[col])
-        backend.create("features", (n, frames, dim), dtype, (c, frames, dim), codec=codec)
+        # The row arrays stages fill chunk by chunk: HDF5 allocates them in full now (durability,
+        # see backends.HDF5Backend); text and status take the backend's default codec.
+        backend.create("features", (n, frames, dim), dtype, (c, frames, dim), codec=codec, incremental=True)
         if text_dim:
-            backend.create("text", (n, text_dim), "float32", (c, text_dim))
-        backend.create("status", (n,), "uint8", (c,))
-        backend.create("errors", (n,), "str", (c,))
+            backend.create("text", (n, text_dim), "float32", (c, text_dim), incremental=True)
+        backend.create("status", (n,), "uint8", (c,), incremental=True)
+        backend.create("errors", (n,), "str", (c,), incremental=True)
         if n:
             backend.write("errors", slice(None), np.array([""] * n, dtype=object))
         backend.set_meta(meta)
@@ -272,22 +274,36 @@ class Store:
 
     # ------------------------------------------------------------------ writing
     def write_rows(self, start: int, *, features=None, text=None, status=None, errors=None) -> None:
-        """Write rows [start, start+n). Concurrent writers must use disjoint chunk-aligned blocks."""
+        """Write rows [start, start+n): features [n, T, D], text [n, Dt], errors [n] str, status [n] or scalar.
+
+        Content first, status last, each made durable before the next (backend.flush: a no-op for
+        zarr, whose chunk files are written whole): a process killed at any point leaves these rows
+        with their old status or with a status whose data is in the store, never a done row without
+        its data. Concurrent writers must use disjoint chunk-aligned blocks.
+        """
         n = None
         for name, val in (("features", features), ("text", text)):
             if val is not None:
                 val = np.asarray(val)
                 n = len(val)
                 self.b.write(name, slice(start, start + n), val.astype(self.b.get(name).dtype, copy=False))
-        if status is not None:
-            status = np.broadcast_to(np.asarray(status, dtype=np.uint8), (n,) if n is not None else np.shape(status))
-            n = len(status)
-            self.b.write("status", slice(start, start + n), status)
         if errors is not None:
             self.b.write("errors", slice(start, start + len(errors)), np.asarray(list(errors), dtype=object))
+            n = len(errors) if n is None else n
+        if status is not None:
+            status = np.broadcast_to(np.asarray(status, dtype=np.uint8), (n,) if n is not None else np.shape(status))
+            if n is not None:
+                self.b.flush()  # the data, before the status that vouches for it
+            self.b.write("status", slice(start, start + len(status)), status)
+        self.b.flush()
+
+    def flush(self) -> None:
+        """Make every write so far survive a kill of this process (see write_rows)."""
+        self.b.flush()
 
     def write_clip_column(self, col: str, values, rows=slice(None)) -> None:
         self.b.write(f"clips/{col}", rows, np.asarray(values, dtype=object if col in S.CLIP_STR_COLUMNS else None))
+        self.b.flush()
 
 
 def open_store(path, kind=None, mode: str = "r") -> Store:

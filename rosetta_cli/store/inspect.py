@@ -13,9 +13,12 @@ from rosetta_cli.store.core import Store
 
 
 def disk_size(path: Path) -> int:
+    """Bytes a store occupies. An HDF5 store is a sparse file (its chunks are allocated, not written,
+    at creation), so a file counts its allocated blocks, not its length."""
     path = Path(path)
     if path.is_file():
-        return path.stat().st_size
+        st = path.stat()
+        return min(st.st_size, st.st_blocks * 512) if hasattr(st, "st_blocks") else st.st_size
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
@@ -115,7 +118,8 @@ def _check_values(store: Store) -> list[str]:
             except Exception as e:
                 problems.append(f"{name} rows {start}-{stop}: unreadable ({type(e).__name__}: {e})")
                 continue
-            nonfinite = ~np.isfinite(block[done].astype(np.float32)).reshape(int(done.sum()), -1).all(axis=1)
+            width = int(np.prod(block.shape[1:]))  # explicit: reshape(0, -1) fails on a block with no done row
+            nonfinite = ~np.isfinite(block[done].astype(np.float32)).reshape(int(done.sum()), width).all(axis=1)
             for r in np.flatnonzero(done)[nonfinite][:5]:
                 problems.append(f"{name} row {start + r}: NaN/Inf in a done row")
     return problems
