@@ -2,6 +2,9 @@
 
 Each stage is a plain `rosetta ...` command (examples/reproduce.sh lists the same ones). A
 stage whose output is already complete is skipped, so a second run resumes; `fresh` wipes DIR.
+
+`rosetta claims` runs the same plan with a few more stages per seed (the scaling points, the
+visual-only mining baseline and the second retrieval protocol): see rosetta_cli/claims.
 """
 
 from __future__ import annotations
@@ -9,18 +12,40 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rosetta_cli.errors import PartialFailure
 
-# Pretraining variants compared in the final table: (name, pairs strategy or None, extra flags)
+
+@dataclass(frozen=True)
+class Variant:
+    """One pretraining variant: its display name, output folder, pairs and extra flags."""
+
+    name: str
+    slug: str                         # MODEL_DIR name under models/
+    pairs: str | None                 # mining strategy of its pseudo-pairs; None = synchronized pairs only
+    translated: bool = False          # give --translated (the video-synthetic loss L_vs)
+    flags: tuple[str, ...] = ()
+    unpaired_fraction: float = 1.0    # share of the unpaired ego clips it may use (claim 2)
+
+
+# The paper's Table 1 comparison and claim-3 ablations. Every variant trains the same number of
+# steps with the same batch (DemoConfig.steps / batch_size), so only the data and losses differ.
 VARIANTS = (
-    ("ViewpointRosetta", "rst", []),
-    ("VI-encoder (paired only)", None, []),
-    ("Text-align (SUM-L-like)", "text", ["--no-synthetic"]),
-    ("Random-align", "random", ["--no-synthetic"]),
+    Variant("ViewpointRosetta", "ours", "rst", translated=True),
+    Variant("w/o soft alignment", "no-soft", "rst", translated=True, flags=("--no-soft",)),
+    Variant("w/o RST (text-align, SUM-L-like)", "no-rst", "text", flags=("--no-synthetic",)),
+    Variant("Random-align", "random", "random", flags=("--no-synthetic",)),
+    Variant("VI-encoder (paired only)", "paired-only", None),
 )
+# Claim 2: ours with part of the unpaired data (0% is the paired-only encoder, 100% is ours).
+SCALING_FRACTIONS = (0.25, 0.5)
+SCALING_VARIANTS = tuple(Variant(f"ViewpointRosetta, {round(f * 100)}% unpaired", f"ours-{round(f * 100)}", "rst",
+                                 translated=True, unpaired_fraction=f) for f in SCALING_FRACTIONS)
+DEMO_MINING = ("rst", "text", "random")
+CLAIMS_MINING = ("rst", "text", "visual", "random")
+GALLERIES = {"report": None, "report-other-takes": "other-takes"}  # report folder → bench --gallery
 
 
 @dataclass
@@ -29,6 +54,21 @@ class DemoConfig:
     scale: str = "small"
     seed: int = 0
     workers: int = 2
+    steps: int = 1500                 # pretraining steps of every variant (the equal budget)
+    batch_size: int = 64              # global batch of every variant; fits the small world's paired-only set
+    rst_steps: int = 1000
+    rst_batch_size: int | None = None  # train-rst's default unless set (the tiny world has a handful of pairs)
+    variants: tuple[Variant, ...] = VARIANTS
+    mining: tuple[str, ...] = DEMO_MINING
+    galleries: dict = field(default_factory=lambda: {"report": None})
+
+
+def claims_config(out: Path, scale: str, seed: int, workers: int, steps: int, batch_size: int,
+                  rst_steps: int = 1000, rst_batch_size: int | None = None) -> DemoConfig:
+    """The demo plan extended by the stages `rosetta claims` needs for one seed."""
+    return DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps, batch_size=batch_size, rst_steps=rst_steps,
+                      rst_batch_size=rst_batch_size,
+                      variants=VARIANTS + SCALING_VARIANTS, mining=CLAIMS_MINING, galleries=dict(GALLERIES))
 
 
 @dataclass
@@ -41,37 +81,68 @@ class Stage:
         return output_complete(self.output)
 
 
-def slug(name: str) -> str:
-    return name.split(" ")[0].lower()
+def paths(d: Path) -> dict:
+    """Conventional outputs of a demo / claims seed folder."""
+    feats = d / "features"
+    return {"world": d / "world", "paired": feats / "paired.zarr", "ego": feats / "ego4d.zarr",
+            "exo": feats / "htm-aa.zarr", "translated": feats / "ego4d.translated.zarr", "rst": d / "rst",
+            "pairs": d / "pairs", "models": d / "models"}
 
 
 def plan(cfg: DemoConfig) -> list[Stage]:
-    d, s = cfg.out, str(cfg.seed)
-    world, feats = d / "world", d / "features"
-    paired, ego, exo, tr = feats / "paired.zarr", feats / "ego4d.zarr", feats / "htm-aa.zarr", feats / "ego4d.translated.zarr"
-    stages = [Stage("1/7 toy world: render videos + annotations", ["toy", "--out", str(world), "--scale", cfg.scale, "--seed", s], world / "world.json")]
-    for name, store in (("egoexo4d", paired), ("ego4d", ego), ("htm-aa", exo)):
-        stages.append(Stage(f"2/7 extract {name}: efficientnet-lite0 + minilm", ["extract", "--videos", str(world / name), "--out", str(store),
-                            "--workers", str(cfg.workers)], store))
-    stages.append(Stage("3/7 train-rst: diffusion translator on synchronized pairs",
-                        ["train-rst", "--paired", str(paired), "--out", str(d / "rst"), "--seed", s, "--steps", "1000"], d / "rst"))
-    stages.append(Stage("4/7 translate: ego → hallucinated exo", ["translate", "--rst", str(d / "rst"), "--ego", str(ego), "--out", str(tr), "--seed", s], tr))
-    for strat in ("rst", "text", "random"):
-        extra = ["--translated", str(tr)] if strat == "rst" else []
-        stages.append(Stage(f"5/7 mine ({strat})", ["mine", "--ego", str(ego), "--exo", str(exo), "--strategy", strat, "--topk", "1",
-                            "--seed", s, "--out", str(d / "pairs" / f"{strat}-top1.zarr"), *extra], d / "pairs" / f"{strat}-top1.zarr"))
-    for name, strat, flags in VARIANTS:
-        argv = ["pretrain", "--paired", str(paired), "--out", str(d / "models" / slug(name)), "--seed", s, "--name", name,
-                "--threads", "1", "--epochs", "30", *flags]
-        if strat:
-            argv += ["--ego", str(ego), "--exo", str(exo), "--pairs", str(d / "pairs" / f"{strat}-top1.zarr")]
-        if strat == "rst":
-            argv += ["--translated", str(tr)]
-        stages.append(Stage(f"6/7 pretrain: {name}", argv, d / "models" / slug(name)))
-    bench = ["bench", "--ego", str(paired), "--exo", str(paired), "--out", str(d / "report"), "--seed", s]
-    for name, _, _ in VARIANTS:
-        bench += ["--model", str(d / "models" / slug(name)), "--name", name]
-    stages.append(Stage("7/7 bench: cross-view retrieval, recognition, skill", bench, d / "report" / "results.json"))
+    d, s, p = cfg.out, str(cfg.seed), paths(cfg.out)
+    world = p["world"]
+    stages = [Stage("toy world: render videos + annotations", ["toy", "--out", str(world), "--scale", cfg.scale, "--seed", s],
+                    world / "world.json")]
+    for name, store in (("egoexo4d", p["paired"]), ("ego4d", p["ego"]), ("htm-aa", p["exo"])):
+        stages.append(Stage(f"extract {name}: efficientnet-lite0 + minilm", ["extract", "--videos", str(world / name),
+                            "--out", str(store), "--workers", str(cfg.workers)], store))
+    stages.append(Stage("train-rst: diffusion translator on synchronized pairs",
+                        ["train-rst", "--paired", str(p["paired"]), "--out", str(p["rst"]), "--seed", s,
+                         "--steps", str(cfg.rst_steps)]
+                        + (["--batch-size", str(cfg.rst_batch_size)] if cfg.rst_batch_size else []), p["rst"]))
+    stages.append(Stage("translate: ego → hallucinated exo", ["translate", "--rst", str(p["rst"]), "--ego", str(p["ego"]),
+                                                              "--out", str(p["translated"]), "--seed", s], p["translated"]))
+    for strat in cfg.mining:
+        out = p["pairs"] / f"{strat}-top1.zarr"
+        extra = ["--translated", str(p["translated"])] if strat == "rst" else []
+        stages.append(Stage(f"mine ({strat})", ["mine", "--ego", str(p["ego"]), "--exo", str(p["exo"]), "--strategy", strat,
+                            "--topk", "1", "--seed", s, "--out", str(out), *extra], out))
+    stages += [Stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug) for v in cfg.variants]
+    for folder, gallery in cfg.galleries.items():
+        stages.append(bench_stage(cfg, folder, gallery))
+    return _numbered(stages)
+
+
+def pretrain_argv(cfg: DemoConfig, v: Variant) -> list[str]:
+    p = paths(cfg.out)
+    argv = ["pretrain", "--paired", str(p["paired"]), "--out", str(p["models"] / v.slug), "--seed", str(cfg.seed),
+            "--name", v.name, "--threads", "1", "--steps", str(cfg.steps), "--batch-size", str(cfg.batch_size), *v.flags]
+    if v.pairs:
+        argv += ["--ego", str(p["ego"]), "--exo", str(p["exo"]), "--pairs", str(p["pairs"] / f"{v.pairs}-top1.zarr")]
+    if v.translated:
+        argv += ["--translated", str(p["translated"])]
+    if v.unpaired_fraction != 1.0:
+        argv += ["--unpaired-fraction", str(v.unpaired_fraction)]
+    return argv
+
+
+def bench_stage(cfg: DemoConfig, folder: str, gallery: str | None) -> Stage:
+    p, out = paths(cfg.out), cfg.out / folder
+    argv = ["bench", "--ego", str(p["paired"]), "--exo", str(p["paired"]), "--out", str(out), "--seed", str(cfg.seed)]
+    if gallery:
+        argv += ["--gallery", gallery, "--no-plots"]
+    for v in cfg.variants:
+        argv += ["--model", str(p["models"] / v.slug), "--name", v.name]
+    label = "paper protocol" if gallery is None else f"gallery {gallery}"
+    return Stage(f"bench ({label}): cross-view retrieval, recognition, skill", argv, out / "results.json")
+
+
+def _numbered(stages: list[Stage]) -> list[Stage]:
+    """Prefix titles with the pipeline step (1/7 toy ... 7/7 bench), as the demo prints them."""
+    order = ("toy", "extract", "train-rst", "translate", "mine", "pretrain", "bench")
+    for st in stages:
+        st.title = f"{order.index(st.argv[0]) + 1}/7 {st.title}"
     return stages
 
 
@@ -93,33 +164,43 @@ def output_complete(path: Path) -> bool:
 
 
 def _checkpoint_complete(path: Path) -> bool:
-    """train-rst writes metrics.json after its final validation; pretrain records epoch/epochs."""
+    """train-rst writes metrics.json after its final validation; pretrain records step/total_steps."""
     if (path / "metrics.json").exists():
         return True
     cfg = path / "config.json"
     if not cfg.exists():
         return False
     meta = json.loads(cfg.read_text())
+    if "total_steps" in meta:
+        return meta.get("step", 0) >= meta["total_steps"]
     return meta.get("epoch", 0) >= (meta.get("train") or {}).get("epochs", float("inf"))
 
 
-def run(cfg: DemoConfig, fresh: bool, call, log) -> dict:
+def run(cfg: DemoConfig, fresh: bool, call, log, stages: list[Stage] | None = None) -> dict:
     """Run every stage through `call(argv)`; `log(title, skipped, seconds)` reports progress."""
     if fresh and cfg.out.exists():
         shutil.rmtree(cfg.out)
     cfg.out.mkdir(parents=True, exist_ok=True)
     timings = {}
-    for stage in plan(cfg):
-        if stage.done():
-            log(stage.title, True, 0.0)
-            continue
-        log(stage.title, None, 0.0)
-        t = time.perf_counter()
-        try:
-            call(stage.argv + (["--overwrite"] if stage.output.exists() and stage.argv[0] in ("toy",) else []))
-        except PartialFailure:
-            pass  # a few unreadable clips are listed by extract; the demo goes on
-        timings[stage.title] = time.perf_counter() - t
-        log(stage.title, False, timings[stage.title])
+    for stage in stages if stages is not None else plan(cfg):
+        timings[stage.title] = run_stage(stage, call, log)
     (cfg.out / "demo-timings.json").write_text(json.dumps(timings, indent=2))
     return timings
+
+
+def run_stage(stage: Stage, call, log) -> float:
+    """Run one stage unless its output is complete; returns its seconds (0 when reused)."""
+    if stage.done():
+        log(stage.title, True, 0.0)
+        return 0.0
+    log(stage.title, None, 0.0)
+    t = time.perf_counter()
+    # a half-rendered world or half-written report cannot be resumed: replace it
+    overwrite = stage.argv[0] in ("toy", "bench") and stage.output.parent.exists()
+    try:
+        call(stage.argv + (["--overwrite"] if overwrite else []))
+    except PartialFailure:
+        pass  # a few unreadable clips are listed by extract; the demo goes on
+    secs = time.perf_counter() - t
+    log(stage.title, False, secs)
+    return secs
