@@ -3,8 +3,14 @@
 Measures write throughput, full sequential read, shuffled chunk-batch reads (as training
 streams them) and random single-row batches, each as the median of --repeats runs.
 
+HDF5 is measured twice: as stores write it (each write_rows flushes the data, then the status:
+what makes a kill -9 lose only the chunk in flight, issue #17) and with those flushes disabled,
+so the difference is their cost. --write-chunks 1 writes one chunk per call, as `rosetta
+extract` does (the most flushes); the default writes 8.
+
     python benchmarks/store_io.py                      # 200k x T=4 x D=1280 fp16 (~2 GB per format)
     python benchmarks/store_io.py --rows 20000 --quick
+    python benchmarks/store_io.py --rows 20000 --quick --write-chunks 1 --only hdf5
 """
 
 from __future__ import annotations
@@ -53,8 +59,14 @@ class MemmapStore:
         return np.array(self.mm[sel])
 
 
+def without_flushes(store: Store) -> Store:
+    """The HDF5 store as it wrote before issue #17: nothing reaches the file until close."""
+    store.b.flush = lambda: None
+    return store
+
+
 def run_one(name, store, n, T, D, chunk, args, rng) -> dict:
-    block = make_block(rng, chunk * 8, T, D)
+    block = make_block(rng, chunk * args.write_chunks, T, D)
 
     def write():
         for a in range(0, n, len(block)):
@@ -93,6 +105,8 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--dir", default=None, help="scratch folder (default: a temp dir)")
     p.add_argument("--quick", action="store_true", help="fewer repeats")
+    p.add_argument("--write-chunks", type=int, default=8, help="chunks per write_rows call (1 = as extract writes)")
+    p.add_argument("--only", default=None, help="run only formats whose name contains this (the memmap baseline always runs)")
     args = p.parse_args()
     if args.quick:
         args.repeats, args.shuffled_chunks = 1, 16
@@ -102,17 +116,27 @@ def main():
     clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": ["ego"] * n})
     rows = []
     for name, make in (("memmap (baseline)", lambda: MemmapStore(root / "raw.npy", n, T, D, c)),
-                       ("zarr (default, no codec)", lambda: Store.create(root / "n.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c)),
-                       ("zarr (blosc-lz4)", lambda: Store.create(root / "s.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, codec="lz4")),
-                       ("hdf5", lambda: Store.create(root / "s.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c))):
-        rows.append(run_one(name, make(), n, T, D, c, args, np.random.default_rng(0)))
+                       ("zarr (default, no codec)", lambda: Store.create(root / "n.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True)),
+                       ("zarr (blosc-lz4)", lambda: Store.create(root / "s.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, codec="lz4", overwrite=True)),
+                       ("hdf5", lambda: Store.create(root / "s.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True)),
+                       ("hdf5 (flushes disabled)", lambda: without_flushes(
+                           Store.create(root / "nf.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True)))):
+        if args.only and name != "memmap (baseline)" and args.only not in name:
+            continue
+        store = make()
+        rows.append(run_one(name, store, n, T, D, c, args, np.random.default_rng(0)))
+        getattr(store, "close", lambda: None)()
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows).set_index("format")
     base = df.loc["memmap (baseline)"]
     for col in list(df.columns):
         df[f"{col} (x memmap)"] = df[col] / base[col]
-    print(f"\n{n} rows x T={T} x D={D} fp16, chunk {c} rows, median of {args.repeats}\n")
-    print(df.round(2).T.to_markdown())
+    print(f"\n{n} rows x T={T} x D={D} fp16, chunk {c} rows, {args.write_chunks} chunk(s) per write, "
+          f"median of {args.repeats}\n")
+    try:
+        print(df.round(2).T.to_markdown())
+    except ImportError:  # pandas needs the optional `tabulate` for markdown
+        print(df.round(2).T.to_string())
     shutil.rmtree(root, ignore_errors=True)
 
 

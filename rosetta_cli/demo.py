@@ -117,7 +117,9 @@ def plan(cfg: DemoConfig) -> list[Stage]:
 def pretrain_argv(cfg: DemoConfig, v: Variant) -> list[str]:
     p = paths(cfg.out)
     argv = ["pretrain", "--paired", str(p["paired"]), "--out", str(p["models"] / v.slug), "--seed", str(cfg.seed),
-            "--name", v.name, "--threads", "1", "--steps", str(cfg.steps), "--batch-size", str(cfg.batch_size), *v.flags]
+            "--name", v.name, "--threads", "1", "--steps", str(cfg.steps), "--batch-size", str(cfg.batch_size),
+            # a few held-out evaluations per run: an epoch of the small world is only a few steps
+            "--eval-every", str(max(1, cfg.steps // 5)), *v.flags]
     if v.pairs:
         argv += ["--ego", str(p["ego"]), "--exo", str(p["exo"]), "--pairs", str(p["pairs"] / f"{v.pairs}-top1.zarr")]
     if v.translated:
