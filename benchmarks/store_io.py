@@ -65,6 +65,19 @@ def without_flushes(store: Store) -> Store:
     return store
 
 
+def timing_flushes(store: Store) -> Store:
+    """Count the seconds spent in the backend's flushes (reported as `flush share of write`)."""
+    flush, store.flush_s = store.b.flush, 0.0
+
+    def timed_flush():
+        t = time.perf_counter()
+        flush()
+        store.flush_s += time.perf_counter() - t
+
+    store.b.flush = timed_flush
+    return store
+
+
 def run_one(name, store, n, T, D, chunk, args, rng) -> dict:
     block = make_block(rng, chunk * args.write_chunks, T, D)
 
@@ -74,7 +87,9 @@ def run_one(name, store, n, T, D, chunk, args, rng) -> dict:
         getattr(store, "flush", lambda: None)()
 
     res = {"format": name}
-    res["write MB/s"] = n * T * D * 2 / 1e6 / timed(write, 1)
+    write_s = timed(write, 1)
+    res["write MB/s"] = n * T * D * 2 / 1e6 / write_s
+    res["flush share of write"] = getattr(store, "flush_s", 0.0) / write_s
     res["seq read MB/s"] = n * T * D * 2 / 1e6 / timed(lambda: [store.features(slice(a, a + chunk * 8)) for a in range(0, n, chunk * 8)], args.repeats)
     chunks = np.arange(-(-n // chunk))
     nshuf = min(len(chunks), args.shuffled_chunks)
@@ -118,7 +133,8 @@ def main():
     for name, make in (("memmap (baseline)", lambda: MemmapStore(root / "raw.npy", n, T, D, c)),
                        ("zarr (default, no codec)", lambda: Store.create(root / "n.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True)),
                        ("zarr (blosc-lz4)", lambda: Store.create(root / "s.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, codec="lz4", overwrite=True)),
-                       ("hdf5", lambda: Store.create(root / "s.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True)),
+                       ("hdf5", lambda: timing_flushes(
+                           Store.create(root / "s.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True))),
                        ("hdf5 (flushes disabled)", lambda: without_flushes(
                            Store.create(root / "nf.h5", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True)))):
         if args.only and name != "memmap (baseline)" and args.only not in name:
@@ -129,7 +145,7 @@ def main():
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows).set_index("format")
     base = df.loc["memmap (baseline)"]
-    for col in list(df.columns):
+    for col in [c for c in df.columns if c != "flush share of write"]:
         df[f"{col} (x memmap)"] = df[col] / base[col]
     print(f"\n{n} rows x T={T} x D={D} fp16, chunk {c} rows, {args.write_chunks} chunk(s) per write, "
           f"median of {args.repeats}\n")

@@ -179,23 +179,34 @@ def test_locked_store_names_its_holder_and_exits_2(tmp_path, cli):
     Store.create(path, kind="features", clips=pd.DataFrame({"clip_id": ["a", "b"]}), frames=1, dim=2).close()
     os.link(path, tmp_path / "alias.h5")  # the holder opens another name for the same file
     holder = _python(f"""
-        import h5py, sys, time
+        import h5py, os, sys, time
         f = h5py.File({str(tmp_path / 'alias.h5')!r}, "r+")
-        print("ready", flush=True)
+        child = os.fork()  # a child sharing the open file, as decoding workers do
+        if child == 0:
+            time.sleep(60)
+            os._exit(0)
+        print(child, flush=True)
         time.sleep(60)
     """, stdout=subprocess.PIPE)
+    child = None
     try:
-        assert holder.stdout.readline().strip() == "ready"
+        child = int(holder.stdout.readline())
         r = cli("store", "info", path)
         assert r.code == 2, r
-        msg = r.err.replace("\n", " ")
-        assert "locked" in msg and "another process" in msg and f"pid {holder.pid}" in msg, msg
-        assert "wait" in msg and "re-create" not in msg and "truncated" not in msg, msg
+        msg = " ".join(r.err.split())
+        assert "locked" in msg and "another process" in msg and f"pid {holder.pid}:" in msg, msg
+        assert "1 of its child process(es)" in msg and f"pid {child}:" not in msg, msg  # named once, by its parent
+        assert f"kill {holder.pid})" in msg and "re-create" not in msg and "truncated" not in msg, msg
         r = cli("store", "validate", path)
-        assert r.code == 2 and f"pid {holder.pid}" in r.err.replace("\n", " ")
+        assert r.code == 2 and f"pid {holder.pid}:" in " ".join(r.err.split())
     finally:
-        holder.kill()
+        for pid in (holder.pid, child):
+            if pid:
+                os.kill(pid, signal.SIGKILL)
         holder.wait()
+    deadline = time.monotonic() + 5
+    while not _dead(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
     r = cli("store", "info", path)
     assert r.code == 0, r
 

@@ -332,7 +332,7 @@ def _has_open(pid: int, dev: int, ino: int) -> bool:
     return False
 
 
-def _cmdline(pid: int, limit: int = 120) -> str:
+def _cmdline(pid: int, limit: int = 100) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -341,13 +341,26 @@ def _cmdline(pid: int, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def locked_error(path, mode: str) -> StoreError:
-    """The error for an HDF5 store that another process holds: who holds it, and what to do (never re-create)."""
+    """The error for an HDF5 store that another process holds: who holds it, and what to do (never re-create).
+
+    Children that share their parent's open file (e.g. decoding workers) are counted, not listed.
+    """
     found = holders(path)
-    if found:
-        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in found[:4])
-        pids = " ".join(str(pid) for pid, _ in found[:4])
-        stop = f"or stop it (kill {pids})"
+    pids = {pid for pid, _ in found}
+    top = [(pid, cmd) for pid, cmd in found if _ppid(pid) not in pids]
+    if top:
+        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in top[:3])
+        if len(found) > len(top):
+            who += f"; and {len(found) - len(top)} of its child process(es)"
+        stop = f"or stop it (kill {' '.join(str(pid) for pid, _ in top[:3])})"
     else:
         who, stop = "pid not found: another user's process, or another machine", "or stop that process"
     role = "is writing it" if mode == "r" else "has it open"
