@@ -54,7 +54,7 @@ class DemoConfig:
     scale: str = "small"
     seed: int = 0
     workers: int = 2
-    steps: int = 1500                 # pretraining steps of every variant (the equal budget)
+    steps: int = 500                  # pretraining steps of every variant (the equal budget; fits the demo's 10 min)
     batch_size: int = 64              # global batch of every variant; fits the small world's paired-only set
     rst_steps: int = 1000
     rst_batch_size: int | None = None  # train-rst's default unless set (the tiny world has a handful of pairs)
@@ -76,9 +76,18 @@ class Stage:
     title: str
     argv: list[str]
     output: Path
+    expect: dict = field(default_factory=dict)  # config.json values a reusable checkpoint must have
 
     def done(self) -> bool:
-        return output_complete(self.output)
+        return output_complete(self.output) and _config_matches(self.output, self.expect)
+
+
+def _config_matches(path: Path, expect: dict) -> bool:
+    """A finished model trained with another budget (e.g. an earlier --steps) is not reused."""
+    if not expect:
+        return True
+    meta = json.loads((path / "config.json").read_text())
+    return all(meta.get(k) == v for k, v in expect.items())
 
 
 def paths(d: Path) -> dict:
@@ -108,7 +117,8 @@ def plan(cfg: DemoConfig) -> list[Stage]:
         extra = ["--translated", str(p["translated"])] if strat == "rst" else []
         stages.append(Stage(f"mine ({strat})", ["mine", "--ego", str(p["ego"]), "--exo", str(p["exo"]), "--strategy", strat,
                             "--topk", "1", "--seed", s, "--out", str(out), *extra], out))
-    stages += [Stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug) for v in cfg.variants]
+    stages += [Stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug,
+                     expect={"total_steps": cfg.steps}) for v in cfg.variants]
     for folder, gallery in cfg.galleries.items():
         stages.append(bench_stage(cfg, folder, gallery))
     return _numbered(stages)
@@ -198,7 +208,8 @@ def run_stage(stage: Stage, call, log) -> float:
     log(stage.title, None, 0.0)
     t = time.perf_counter()
     # a half-rendered world or half-written report cannot be resumed: replace it
-    overwrite = stage.argv[0] in ("toy", "bench") and stage.output.parent.exists()
+    overwrite = (stage.argv[0] in ("toy", "bench") and stage.output.parent.exists()) or \
+        (stage.argv[0] == "pretrain" and stage.output.exists())  # a model of another budget is replaced
     try:
         call(stage.argv + (["--overwrite"] if overwrite else []))
     except PartialFailure:

@@ -33,7 +33,7 @@ class ClaimsConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     scale: str = "small"
     workers: int = 2
-    steps: int = 1500        # pretraining steps of every variant: the equal budget
+    steps: int = 500         # pretraining steps of every variant: the equal budget
     batch_size: int = 64     # global batch of every variant
     rst_steps: int = 1000    # RST training steps (the demo's)
     rst_batch_size: int | None = None  # train-rst's default unless set

@@ -17,7 +17,7 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
                seeds: str = typer.Option("0,1,2", "--seeds", help="Comma list of seeds (one world and one run each)."),
                scale: str = typer.Option("small", "--scale", help="Toy world size: tiny, small or medium."),
                workers: int = typer.Option(2, "--workers", help="Decoding worker processes for extract."),
-               steps: int = typer.Option(1500, "--steps", help="Pretraining steps of every variant (the equal budget)."),
+               steps: int = typer.Option(500, "--steps", help="Pretraining steps of every variant (the equal budget)."),
                batch_size: int = typer.Option(64, "--batch-size", help="Global pretraining batch of every variant."),
                as_json: bool = typer.Option(False, "--json", help="Print claims.json on stdout."),
                ):

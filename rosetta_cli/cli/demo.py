@@ -17,7 +17,7 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
              scale: str = typer.Option("small", "--scale", help="Toy world size: tiny, small or medium."),
              seed: int = typer.Option(0, "--seed"),
              workers: int = typer.Option(2, "--workers", help="Decoding worker processes for extract."),
-             steps: int = typer.Option(1500, "--steps", help="Pretraining steps of every variant (one budget for all)."),
+             steps: int = typer.Option(500, "--steps", help="Pretraining steps of every variant (one budget for all)."),
              fresh: bool = typer.Option(False, "--fresh", help="Delete OUT and start over (default: reuse finished stages)."),
              ):
     """Run the whole method on a synthetic ego-exo world, with the real bundled encoders, no downloads.
