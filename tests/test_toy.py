@@ -325,6 +325,7 @@ def test_kitchens_deterministic_and_distinct():
     a, b = plan_kitchens("small", 0), plan_kitchens("small", 0)
     assert a == b and [k.id for k in a] == list(range(12))
     assert a != plan_kitchens("small", 1)
+    assert all(p.kitchen == a[p.kitchen.id] for p in plan_world("small", 0))  # the kitchens the videos are filmed in
     assert [k.to_json() for k in a] == json.loads(json.dumps([k.to_json() for k in a]))  # JSON-only
     # settings differ: walls, floors, tables and lighting are not shared between kitchens
     assert len({k.exo[0].wall for k in a}) == 12 and len({k.table for k in a}) == 12 and len({k.gain for k in a}) == 12

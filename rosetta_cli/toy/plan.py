@@ -156,16 +156,20 @@ def _htm(rng: np.random.Generator, sc: Scale, kitchens: list[Kitchen]) -> list[V
     return out
 
 
+def _streams(seed: int) -> list[np.random.SeedSequence]:
+    """Independent sub-streams: paired takes, Ego4D videos, HTM videos, kitchens."""
+    return np.random.SeedSequence([seed, 8]).spawn(4)
+
+
 def plan_kitchens(scale: str, seed: int) -> list[Kitchen]:
-    """The scale's kitchens, deterministic for (scale, seed)."""
+    """The scale's kitchens, deterministic for (scale, seed): the same ones plan_world films in."""
     sc = SCALES[scale]
-    return sample_kitchens(np.random.SeedSequence([seed, 8]).spawn(4)[3], sc.n_kitchens, max(sc.exo_cams, 1))
+    return sample_kitchens(_streams(seed)[3], sc.n_kitchens, max(sc.exo_cams, 1))
 
 
 def plan_world(scale: str, seed: int) -> list[VideoPlan]:
     """All videos of the world, deterministic for (scale, seed). Sub-streams keep each set independent."""
     sc = SCALES[scale]
-    ss = np.random.SeedSequence([seed, 8]).spawn(4)
-    rngs = [np.random.default_rng(s) for s in ss[:3]]
-    kitchens = sample_kitchens(ss[3], sc.n_kitchens, max(sc.exo_cams, 1))
+    rngs = [np.random.default_rng(s) for s in _streams(seed)[:3]]
+    kitchens = plan_kitchens(scale, seed)
     return _paired(rngs[0], sc, kitchens) + _ego(rngs[1], sc, kitchens) + _htm(rngs[2], sc, kitchens)
