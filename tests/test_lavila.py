@@ -273,17 +273,6 @@ def test_text_embeddings_match_reference(ref, ckpt):
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
 
 
-def _extract_is_clip_aware() -> bool:
-    """extract writes encode_clips() output ([N, 1, D] for clip-level encoders); see the lead's patch."""
-    import inspect
-
-    from rosetta_cli.extract import loop, pipeline
-
-    return "encode_clips" in inspect.getsource(loop) and "frames_out" in inspect.getsource(pipeline)
-
-
-@pytest.mark.xfail(not _extract_is_clip_aware(), strict=True,
-                   reason="rosetta_cli/extract must call venc.encode_clips / venc.frames_out (pending patch)")
 def test_extract_with_lavila_on_videos(ref, ckpt, tmp_path, cli):
     from rosetta_cli.store import Store
 

@@ -38,9 +38,8 @@ class ChunkBuffer:
 
 
 def encode_batch(venc, frames) -> np.ndarray:
-    """uint8 [B, T, S, S, 3] → float32 [B, T, D] (frames encoded independently)."""
-    b, t = frames.shape[:2]
-    return venc.encode(frames.reshape(b * t, *frames.shape[2:])).reshape(b, t, -1)
+    """uint8 [B, T, S, S, 3] → float32 [B, T', D]: T' = T for frame-level encoders, 1 for clip-level ones."""
+    return venc.encode_clips(frames)
 
 
 def embed_text(tenc, narrations: list[str]) -> np.ndarray:

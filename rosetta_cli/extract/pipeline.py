@@ -169,7 +169,7 @@ def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):
             if cfg.overwrite:
                 store_io.remove_store(out)
             if not out.exists():
-                store_io.create_store(out, clips, frames=cfg.frames, dim=venc.dim, text_dim=tenc.dim if tenc else None,
+                store_io.create_store(out, clips, frames=venc.frames_out(cfg.frames), dim=venc.dim, text_dim=tenc.dim if tenc else None,
                                       dtype=cfg.dtype, chunk_rows=cfg.chunk_rows, config=cfg,
                                       attrs=_store_attrs(cfg, manifest, venc, tenc, sig))
             store = store_io.open_checked(out, sig)

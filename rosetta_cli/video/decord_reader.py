@@ -37,6 +37,10 @@ class DecordVideo:
     def read(self, times: np.ndarray) -> np.ndarray:
         idx = frames_at(self.starts, times)
         try:
+            # decord resumes from its last position: without a seek, a batch that starts at the frame the
+            # previous batch ended on comes back shifted (frames 132, 162 for 134, 164), so features of
+            # overlapping windows would depend on what was decoded before (breaking resume and --shard)
+            self.vr.seek(0)
             return self.vr.get_batch(idx.tolist()).asnumpy()
         except Exception as e:
             raise wrap(self.path, f"decoding frames {idx.min()}..{idx.max()} failed", e) from None
