@@ -7,6 +7,7 @@
 #   HTM_ROOT=/data/htm-aa         (htm_aa_v1.csv + {vid}.mp4)                             → unpaired exo
 #   DEVICE=cuda NPROC=8           run extract / train-rst / translate / pretrain under torchrun on 8 GPUs
 #   OUT=runs/paper SCALE=small SEED=0 WORKERS=8
+#   STEPS=500 BATCH=64              pretraining budget of every variant (the same for all, as claims need)
 #   LAVILA_CKPT=ckpt/clip_openai_timesformer_base.narrator_rephraser.ep_0005.md5sum_d73a9c.pth
 #                                 the paper's f_phi: LaViLa TSF-B, 4 frames, 224 crop, clip features [N, 1, 256]
 #                                 (the video side; narrations keep minilm as the paper's sentence encoder)
@@ -58,19 +59,24 @@ rosetta mine --ego "$OUT/features/ego4d.zarr" --exo "$OUT/features/htm-aa.zarr" 
 rosetta mine --ego "$OUT/features/ego4d.zarr" --exo "$OUT/features/htm-aa.zarr" --strategy text --topk 1 --out "$OUT/pairs/text-top1.zarr" --seed "$SEED"
 rosetta mine --ego "$OUT/features/ego4d.zarr" --exo "$OUT/features/htm-aa.zarr" --strategy random --topk 1 --out "$OUT/pairs/random-top1.zarr" --seed "$SEED"
 
-# 6. View-invariant dual encoders: ours, paired-only (VI encoder), language-align, random-align.
+# 6. View-invariant dual encoders, every one with the same budget (STEPS steps of BATCH): ours, the two
+#    ablations (w/o soft alignment, w/o RST = text-mined pairs without L_vs), random-align, paired-only.
 P="--paired $OUT/features/paired.zarr"
 U="--ego $OUT/features/ego4d.zarr --exo $OUT/features/htm-aa.zarr"
-"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/rst-top1.zarr" --translated "$OUT/features/ego4d.translated.zarr" \
-  --out "$OUT/models/ours" --name ViewpointRosetta --device "$DEVICE" --seed "$SEED"
-"${DIST[@]}" pretrain $P --out "$OUT/models/paired" --name "VI-encoder (paired only)" --device "$DEVICE" --seed "$SEED"
-"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/text-top1.zarr" --no-synthetic --out "$OUT/models/text" --name "Text-align" --device "$DEVICE" --seed "$SEED"
-"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/random-top1.zarr" --no-synthetic --out "$OUT/models/random" --name "Random-align" --device "$DEVICE" --seed "$SEED"
+B="--steps ${STEPS:-500} --batch-size ${BATCH:-64} --device $DEVICE --seed $SEED"
+TR="--translated $OUT/features/ego4d.translated.zarr"
+"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/rst-top1.zarr" $TR $B --out "$OUT/models/ours" --name ViewpointRosetta
+"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/rst-top1.zarr" $TR $B --no-soft --out "$OUT/models/no-soft" --name "w/o soft alignment"
+"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/text-top1.zarr" --no-synthetic $B --out "$OUT/models/no-rst" --name "w/o RST (text-align, SUM-L-like)"
+"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/random-top1.zarr" --no-synthetic $B --out "$OUT/models/random" --name "Random-align"
+"${DIST[@]}" pretrain $P $B --out "$OUT/models/paired-only" --name "VI-encoder (paired only)"
 
-# 7. Cross-view benchmark (Ego-Exo4D keystep test split), Table-1 style.
-rosetta bench --ego "$OUT/features/paired.zarr" --exo "$OUT/features/paired.zarr" --out "$OUT/report" --seed "$SEED" \
-  --model "$OUT/models/ours" --name ViewpointRosetta \
-  --model "$OUT/models/paired" --name "VI-encoder (paired only)" \
-  --model "$OUT/models/text" --name "Text-align" \
-  --model "$OUT/models/random" --name "Random-align"
+# 7. Cross-view benchmark (Ego-Exo4D keystep test split), Table-1 style; then the same with each query's own
+#    take removed from its gallery (matching the same step across takes, not the same moment).
+M=(--model "$OUT/models/ours" --name ViewpointRosetta --model "$OUT/models/no-soft" --name "w/o soft alignment"
+   --model "$OUT/models/no-rst" --name "w/o RST (text-align, SUM-L-like)" --model "$OUT/models/random" --name "Random-align"
+   --model "$OUT/models/paired-only" --name "VI-encoder (paired only)")
+rosetta bench --ego "$OUT/features/paired.zarr" --exo "$OUT/features/paired.zarr" --out "$OUT/report" --seed "$SEED" "${M[@]}"
+rosetta bench --ego "$OUT/features/paired.zarr" --exo "$OUT/features/paired.zarr" --out "$OUT/report-other-takes" \
+  --gallery other-takes --seed "$SEED" "${M[@]}"
 echo "report: $OUT/report/index.html"
