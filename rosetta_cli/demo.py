@@ -77,9 +77,15 @@ class Stage:
     argv: list[str]
     output: Path
     expect: dict = field(default_factory=dict)  # config.json values a reusable checkpoint must have
+    inputs: tuple[Path, ...] = ()               # files the output must be newer than (e.g. the models a report scores)
 
     def done(self) -> bool:
-        return output_complete(self.output) and _config_matches(self.output, self.expect)
+        return output_complete(self.output) and _config_matches(self.output, self.expect) and self._newer_than_inputs()
+
+    def _newer_than_inputs(self) -> bool:
+        """A report older than a model it scores (the model was retrained since) is rerun."""
+        t = self.output.stat().st_mtime
+        return all(not f.exists() or f.stat().st_mtime <= t for f in self.inputs)
 
 
 def _config_matches(path: Path, expect: dict) -> bool:
@@ -147,7 +153,8 @@ def bench_stage(cfg: DemoConfig, folder: str, gallery: str | None) -> Stage:
     for v in cfg.variants:
         argv += ["--model", str(p["models"] / v.slug), "--name", v.name]
     label = "paper protocol" if gallery is None else f"gallery {gallery}"
-    return Stage(f"bench ({label}): cross-view retrieval, recognition, skill", argv, out / "results.json")
+    return Stage(f"bench ({label}): cross-view retrieval, recognition, skill", argv, out / "results.json",
+                 inputs=tuple(p["models"] / v.slug / "config.json" for v in cfg.variants))
 
 
 def _numbered(stages: list[Stage]) -> list[Stage]:

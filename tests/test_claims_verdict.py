@@ -65,3 +65,25 @@ def test_measure_from_bench_results_counts_queries():
     assert hr.hits == pytest.approx(36 + 36)  # 50% of 72 + 25% of 144
     rec = measure(res, "x", "recog_top1")
     assert (rec.value, rec.n, rec.hits) == (10.0, 70, pytest.approx(7.0))
+
+
+def test_stage_reuse_rules(tmp_path):
+    """A model of another step budget, or a report older than its models, is not reused."""
+    import json
+    import os
+
+    from rosetta_cli.demo import Stage
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"step": 500, "total_steps": 500}))
+    assert Stage("p", ["pretrain"], model, expect={"total_steps": 500}).done()
+    assert not Stage("p", ["pretrain"], model, expect={"total_steps": 1500}).done()
+    report = tmp_path / "results.json"
+    report.write_text("{}")
+    os.utime(model / "config.json", (1, 1))
+    os.utime(report, (2, 2))
+    bench = Stage("b", ["bench"], report, inputs=(model / "config.json",))
+    assert bench.done()
+    os.utime(model / "config.json", (3, 3))  # the model was retrained after the report
+    assert not bench.done()
