@@ -34,25 +34,15 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
 
     from rosetta_cli.claims.report import PLOTS
     from rosetta_cli.claims.run import ClaimsConfig, run
-    from rosetta_cli.cli.app import app
-
-    def call(argv):
-        console.print(f"[dim]$ rosetta {' '.join(argv)}[/dim]")
-        app(args=argv, standalone_mode=False, prog_name="rosetta")
+    from rosetta_cli.cli.demo import call_stage, print_stage
 
     def log(i, n, seed, title, skipped, secs, elapsed):
-        head = f"[{i}/{n}] seed {seed} · {title}"
         eta = f" · elapsed {elapsed / 60:.1f} min, ~{elapsed / max(i - 1, 1) * (n - i + 1) / 60:.0f} min left" if i > 1 else ""
-        if skipped is None:
-            console.print(Rule(f"[bold cyan]{head}[/][dim]{eta}"))
-        elif skipped:
-            console.print(f"[green]✓[/green] {head} [dim](already done, reused)[/dim]")
-        else:
-            console.print(f"[green]✓[/green] {head} [dim]({secs:.1f} s)[/dim]")
+        print_stage(f"[{i}/{n}] seed {seed} · {title}", skipped, secs, eta)
 
     cfg = ClaimsConfig(out=out, seeds=tuple(parse_csv_ints(seeds, "--seeds")), scale=scale, workers=workers,
                        steps=steps, batch_size=batch_size)
-    claims = run(cfg, call, log)
+    claims = run(cfg, call_stage, log)
     console.print(Rule("[bold]claims"))
     typer.echo((out / "claims.md").read_text())
     console.print(f"HTML: {(out / 'index.html').resolve()}  (plots: {', '.join(PLOTS)})")

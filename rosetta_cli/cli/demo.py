@@ -32,27 +32,34 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
 
     from rich.rule import Rule
 
-    from rosetta_cli.cli.app import app
     from rosetta_cli.demo import DemoConfig, run
-
-    def call(argv):
-        console.print(f"[dim]$ rosetta {' '.join(argv)}[/dim]")
-        app(args=argv, standalone_mode=False, prog_name="rosetta")
-
-    def log(title, skipped, seconds):
-        if skipped is None:
-            console.print(Rule(f"[bold cyan]{title}"))
-        elif skipped:
-            console.print(f"[green]✓[/green] {title} [dim](already done, reused)[/dim]")
-        else:
-            console.print(f"[green]✓[/green] {title} [dim]({seconds:.1f} s)[/dim]")
 
     cfg = DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps)
     t = time.perf_counter()
-    run(cfg, fresh, call, log)
+    run(cfg, fresh, call_stage, print_stage)
     console.print(Rule("[bold]result"))
     results = out / "report" / "results.md"
     if results.exists():
         typer.echo(results.read_text())
     console.print(f"HTML report: {(out / 'report' / 'index.html').resolve()}")
     console.print(f"demo finished in {time.perf_counter() - t:.0f} s")
+
+
+def call_stage(argv: list[str]) -> None:
+    """Run one stage's `rosetta ...` command in this process, echoing it as a user would type it."""
+    from rosetta_cli.cli.app import app
+
+    console.print(f"[dim]$ rosetta {' '.join(argv)}[/dim]")
+    app(args=argv, standalone_mode=False, prog_name="rosetta")
+
+
+def print_stage(title: str, skipped: bool | None, seconds: float, eta: str = "") -> None:
+    """A rule when a stage starts (skipped None), then a tick with its time, or 'reused'."""
+    from rich.rule import Rule
+
+    if skipped is None:
+        console.print(Rule(f"[bold cyan]{title}[/][dim]{eta}"))
+    elif skipped:
+        console.print(f"[green]✓[/green] {title} [dim](already done, reused)[/dim]")
+    else:
+        console.print(f"[green]✓[/green] {title} [dim]({seconds:.1f} s)[/dim]")
