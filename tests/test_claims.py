@@ -23,6 +23,8 @@ from rosetta_cli.claims import collect
 from rosetta_cli.claims.run import FULL, RANDOM
 from rosetta_cli.demo import GALLERIES, VARIANTS, claims_config, run
 
+pytestmark = pytest.mark.xdist_group("claims-small")  # one worker builds the module fixture once
+
 
 @pytest.fixture(scope="module")
 def seed0(tmp_path_factory):
