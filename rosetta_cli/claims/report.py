@@ -101,9 +101,11 @@ def plot_scaling(c: dict, path: Path) -> None:
             ax, rec = axes[i][j], s["protocols"][proto][metric]
             curves = [[rec["values"][n]["per_seed"][k] for n in s["variants"]] for k in range(len(c["seeds"]))]
             for k, curve in enumerate(curves):
-                ax.plot(x, curve, color="0.6", lw=0.9, marker=".", label=f"seed {c['seeds'][k]}")
+                ax.plot(x, curve, color="0.55", lw=0.9, marker=".", ls=("-", "--", ":", "-.")[k % 4],
+                        label=f"seed {c['seeds'][k]}")
             ax.plot(x, rec["trend"]["mean_curve"], color="C0", lw=2.2, marker="o", label="mean")
-            ax.set(xlabel="unpaired data used (%)", ylabel=METRICS[metric], title=f"{proto}: {rec['verdict']}")
+            ax.set(xlabel="unpaired data used (%)", ylabel=METRICS[metric].replace(", mean of ego→exo and exo→ego", " (both ways)"),
+                   title=f"{proto}: {rec['verdict']}")
             ax.legend(fontsize=7)
     fig.suptitle("Claim 2: scaling with unpaired data")
     fig.tight_layout()
@@ -118,7 +120,7 @@ def plot_ablations(c: dict, path: Path) -> None:
     a = c["claims"]["3_ablations"]
     names, protos, metrics = a["variants"], list(a["protocols"]), list(METRICS)
     groups = [(p, m) for p in protos for m in metrics]
-    fig, ax = plt.subplots(figsize=(2.4 * len(groups) + 2, 3.8))
+    fig, ax = plt.subplots(figsize=(2.4 * len(groups) + 4, 3.8))
     width = 0.8 / len(names)
     for k, n in enumerate(names):
         xs = np.arange(len(groups)) + (k - (len(names) - 1) / 2) * width
@@ -128,7 +130,7 @@ def plot_ablations(c: dict, path: Path) -> None:
             ax.scatter([x] * len(v["per_seed"]), v["per_seed"], color="k", s=8, zorder=3)
     ax.set_xticks(np.arange(len(groups)), [f"{p}\n{METRICS[m].split(' (')[0]}" for p, m in groups], fontsize=8)
     ax.set(ylabel="%", title="Claim 3: ablations (bars: mean; dots: seeds)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
