@@ -27,7 +27,6 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
 
     Example: rosetta demo --out rosetta-demo
     """
-    import json
     import time
 
     from rich.rule import Rule
