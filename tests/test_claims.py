@@ -23,8 +23,6 @@ from rosetta_cli.claims import collect
 from rosetta_cli.claims.run import FULL, RANDOM
 from rosetta_cli.demo import GALLERIES, VARIANTS, claims_config, run
 
-pytestmark = pytest.mark.xdist_group("claims-small")  # one worker builds the module fixture once
-
 
 @pytest.fixture(scope="module")
 def seed0(tmp_path_factory):
@@ -40,15 +38,12 @@ def seed0(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_mining_precision_text_and_rst_beat_random(seed0):
+def test_orderings_that_held_on_every_seed(seed0):
+    """One test over one expensive fixture, so pytest-xdist never builds the world on both workers."""
     prec = {s: m.value for s, m in collect.mining_precision(seed0, ("rst", "text", "random")).items()}
     assert prec["text"] > prec["random"] + 0.3, prec
     assert prec["rst"] > prec["random"] + 0.3, prec
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("folder", sorted(GALLERIES))
-def test_ours_beats_random_align_on_retrieval(seed0, folder):
-    res = json.loads((seed0 / folder / "results.json").read_text())
-    ours, rand = (collect.measure(res, n, "avg_hr5").value for n in (FULL, RANDOM))
-    assert ours > rand + 10.0, (folder, ours, rand)
+    for folder in sorted(GALLERIES):  # the paper's protocol and the other-takes protocol
+        res = json.loads((seed0 / folder / "results.json").read_text())
+        ours, rand = (collect.measure(res, n, "avg_hr5").value for n in (FULL, RANDOM))
+        assert ours > rand + 10.0, (folder, ours, rand)

@@ -14,8 +14,6 @@ from rosetta_cli.claims.report import PLOTS
 from rosetta_cli.claims.run import ClaimsConfig, plan, run
 from rosetta_cli.demo import SCALING_VARIANTS, VARIANTS
 
-pytestmark = pytest.mark.xdist_group("claims-tiny")  # one worker builds the module fixture once
-
 STEPS, BATCH = 12, 2  # tiny: 4 unpaired ego clips, so 25% is one query
 
 
