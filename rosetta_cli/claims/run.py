@@ -8,19 +8,19 @@ numbers are collected into claims.json / claims.md / index.html (rosetta_cli.cla
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rosetta_cli.claims import collect
-from rosetta_cli.claims.verdict import HOLDS, combine, ordering, summary, trend
+from rosetta_cli.claims.verdict import HOLDS, NOT_SHOWN, combine, ordering, summary, trend
 from rosetta_cli.demo import CLAIMS_MINING, GALLERIES, SCALING_FRACTIONS, SCALING_VARIANTS, VARIANTS, Stage, claims_config
 from rosetta_cli.demo import plan as demo_plan
 from rosetta_cli.demo import run_stage
 from rosetta_cli.errors import UsageError
 
-PROTOCOLS = {"paper": "report", "other-takes": "report-other-takes"}  # protocol → report folder of a seed
-assert set(PROTOCOLS.values()) == set(GALLERIES)
+PROTOCOLS = {gallery or "paper": folder for folder, gallery in GALLERIES.items()}  # protocol → report folder of a seed
 FULL, NO_SOFT, NO_RST, RANDOM, PAIRED = (v.name for v in VARIANTS)
 ABLATION_ORDER = ((FULL, NO_SOFT), (FULL, NO_RST), (NO_SOFT, NO_RST))  # claim 3: both hurt, no RST most
 BASELINE_ORDER = ((FULL, PAIRED), (FULL, RANDOM))                      # Table 1's comparison (reported, not claim 3)
@@ -82,8 +82,6 @@ def run(cfg: ClaimsConfig, call, log) -> dict:
 
 
 def _previous_timings(out: Path) -> dict:
-    import json
-
     f = out / "claims.json"
     return json.loads(f.read_text()).get("timings_sec", {}) if f.exists() else {}
 
@@ -130,7 +128,7 @@ def _scaling_metric(res: list[dict], names: list[str], fractions: list[float], m
         2 * sum(s > 0 for s in tr["slope_per_seed"]) > len(res)
     end = ordering(names[-1], names[0], meas[names[-1]], meas[names[0]])
     return {"values": {n: summary([m.value for m in meas[n]]) for n in names}, "ordering_100_vs_0": end, "trend": tr,
-            "verdict": HOLDS if end["verdict"] == HOLDS and slope_ok else "not shown"}
+            "verdict": HOLDS if end["verdict"] == HOLDS and slope_ok else NOT_SHOWN}
 
 
 def claim_ablations(results: dict) -> dict:
