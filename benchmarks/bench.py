@@ -3,7 +3,7 @@
 Paper size: 2,936 ego x 5,872 exo retrieval clips, 188 classes, 18,518 exo training clips;
 features D=256 (T=4 frames), one extra model row embedding to d=256.
 Baseline (same run): HR@k by a plain full-matrix stable argsort (what the tests use as reference),
-against our sort-free rank count in rosetta_cli.bench.metrics.
+against our sort-free rank count in rosetta_cli.eval.metrics.
 
     python benchmarks/bench.py            # paper size
     python benchmarks/bench.py --quick    # 1/8 size, for a smoke run
@@ -57,8 +57,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from rosetta_cli.bench import BenchConfig, metrics, run_bench
-    from rosetta_cli.bench.synthetic import make_stores
+    from rosetta_cli.bench import BenchConfig, run_bench
+    from rosetta_cli.eval import metrics
+    from rosetta_cli.synthetic.bench_stores import make_stores
 
     f = 8 if args.quick else 1
     n_ego, n_train, classes = 2936 // f, 18518 // f, 188 // (2 if args.quick else 1)

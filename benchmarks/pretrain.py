@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def build(root: Path, n: int, dim: int) -> None:
-    from rosetta_cli.contrastive.synthetic import World, make_paired, make_unpaired
+    from rosetta_cli.synthetic.pretrain_world import World, make_paired, make_unpaired
 
     w = World(dim=dim, frames=4, text_dim=384, classes=20, seed=0)
     root.mkdir(parents=True, exist_ok=True)

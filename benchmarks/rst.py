@@ -64,7 +64,7 @@ def train_throughput(store: Path, size: str, steps: int, repeats: int, batch: in
     from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
     from rosetta_cli.rst.models import RSTModelConfig, build_model
     from rosetta_cli.store.core import Store
-    from rosetta_cli.train.dist import DistInfo
+    from rosetta_cli.runtime.dist import DistInfo
 
     st = Store.open(store)
     dims = check_dims([st])
@@ -136,7 +136,7 @@ def guidance_study(rst: Path, store: Path, device: str, settings) -> list[tuple]
     """Held-out R@1 / cosine of T(z_ego) for (guidance, samples) settings, DDIM 25 steps."""
     from rosetta_cli.rst.ckpt import Translator
     from rosetta_cli.rst.data import build_pairs
-    from rosetta_cli.rst.evaluate import evaluate, held_out_sets
+    from rosetta_cli.eval.translation import evaluate, held_out_sets
     from rosetta_cli.rst.train import read_keys
     from rosetta_cli.store.core import Store
 

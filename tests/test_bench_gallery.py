@@ -12,7 +12,7 @@ import pytest
 
 from rosetta_cli.bench import FROZEN, GALLERIES, BenchConfig, run_bench
 from rosetta_cli.bench import data as bench_data
-from rosetta_cli.bench import metrics as M
+from rosetta_cli.eval import metrics as M
 from rosetta_cli.bench.run import top_retrieved
 from rosetta_cli.store import DONE, Store
 

@@ -1,9 +1,9 @@
-"""rosetta_cli.bench.metrics against full-matrix references, sklearn, and hand-built cases."""
+"""rosetta_cli.eval.metrics against full-matrix references, sklearn, and hand-built cases."""
 
 import numpy as np
 import pytest
 
-from rosetta_cli.bench import metrics as M
+from rosetta_cli.eval import metrics as M
 
 
 def ref_hit_rate(q, ql, g, gl, k):

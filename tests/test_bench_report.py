@@ -73,7 +73,7 @@ def test_gallery_and_report_files(report):
 
 
 def test_gallery_skipped_without_videos(tmp_path):
-    from rosetta_cli.bench.synthetic import make_stores
+    from rosetta_cli.synthetic.bench_stores import make_stores
 
     ego, exo = make_stores(tmp_path, n_ego=10, n_exo_train=10, n_classes=3, dim=8)
     res = run_bench(ego, exo, tmp_path / "rep", BenchConfig(tasks=("retrieval",)))

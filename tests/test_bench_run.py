@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from rosetta_cli.bench import FROZEN, BenchConfig, metric_keys, run_bench
-from rosetta_cli.bench import metrics as M
-from rosetta_cli.bench.synthetic import make_stores
+from rosetta_cli.eval import metrics as M
+from rosetta_cli.synthetic.bench_stores import make_stores
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.store import DONE, Store
 

@@ -3,15 +3,18 @@
 import numpy as np
 import pandas as pd
 
-from rosetta_cli.contrastive.data import ItemStream, heldout_takes, paired_items, pseudo_items, take_of
+from rosetta_cli.contrastive.data import ItemStream, paired_items, pseudo_items
+from rosetta_cli.eval.split import held_out_takes, take_of
 from rosetta_cli.store import DONE, FAILED, Store
 
 
 def test_take_split_is_stable_and_about_a_tenth():
     takes = [f"take{i}" for i in range(50)]
-    a, b = heldout_takes(takes, 0.1), heldout_takes(list(reversed(takes)), 0.1)
-    assert a == b and len(a) == 5
-    assert heldout_takes(["only"], 0.1) == set()
+    a, b = held_out_takes(takes, 0.1), held_out_takes(list(reversed(takes)), 0.1)
+    assert a == b
+    assert len(a) == 5
+    assert held_out_takes(takes, 0.1, seed=1) != a        # the seed is what picks them
+    assert held_out_takes(["only"], 0.1) == []
     assert list(take_of(np.array(["t1/3", "t2", "t3/a/b"], dtype=object))) == ["t1", "t2", "t3"]
 
 

@@ -10,7 +10,7 @@ from rosetta_cli.contrastive.api import load_dual_encoder
 from rosetta_cli.contrastive.config import ModelConfig
 from rosetta_cli.contrastive.model import build_model, pca_directions
 from rosetta_cli.errors import CheckpointError, DimensionMismatch, InputNotFound
-from rosetta_cli.train.checkpoint import save_checkpoint
+from rosetta_cli.runtime.checkpoint import save_checkpoint
 
 torch.set_num_threads(1)
 

@@ -23,7 +23,7 @@ def test_rst_pairs_skip_eval_splits(tmp_path):
     from rosetta_cli.rst.data import build_pairs
 
     s, rows = _paired_store(tmp_path / "p.zarr")
-    pairs, _ = build_pairs([s], val_frac=0.0, seed=0)
+    pairs, _ = build_pairs([s], val_frac=0.0, split_seed=0)
     used = set(rows["split"].to_numpy()[np.r_[pairs.ego, pairs.exo]])
     assert used == {"train"}
     assert len(pairs.ego) == 3 * 2 * 2  # 3 train takes x 2 moments x 2 exo cameras

@@ -16,11 +16,11 @@ from rosetta_cli.contrastive import data as D
 from rosetta_cli.contrastive import losses as L
 from rosetta_cli.contrastive.config import ModelConfig, PretrainConfig
 from rosetta_cli.contrastive.model import build_model
-from rosetta_cli.contrastive.synthetic import World, make_paired, make_unpaired
+from rosetta_cli.synthetic.pretrain_world import World, make_paired, make_unpaired
 from rosetta_cli.contrastive.train import Part, Trainer, compute_losses, pretrain
 from rosetta_cli.errors import UsageError
 from rosetta_cli.store import DONE, Store
-from rosetta_cli.train.checkpoint import load_weights
+from rosetta_cli.runtime.checkpoint import load_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -91,7 +91,7 @@ def test_dit_starts_as_zero_and_shapes():
 
 
 def test_retrieval_metrics_match_brute_force():
-    from rosetta_cli.rst.evaluate import retrieval, true_ranks
+    from rosetta_cli.eval.translation import retrieval, true_ranks
 
     rng = np.random.default_rng(0)
     q, g = rng.normal(size=(40, 8)), rng.normal(size=(25, 8))
@@ -113,7 +113,7 @@ def test_pairs_split_by_take_and_skip_bad_rows(tmp_path):
     status[3], status[4] = S.FAILED, S.PENDING  # moment 1: ego row 3 failed, exo row 4 pending
     p = make_paired(tmp_path / "p.zarr", n_moments=40, exo_per=2, takes=10, status=status)
     st = Store.open(p)
-    pairs, held = build_pairs([st], val_frac=0.2, seed=0)
+    pairs, held = build_pairs([st], val_frac=0.2, split_seed=0)
     assert len(pairs) == 39 * 2  # moment 1 lost its ego row
     views = st.column("view")
     assert (views[pairs.ego] == "ego").all() and (views[pairs.exo] == "exo").all()
@@ -167,7 +167,7 @@ def _killer(at):
 def test_resume_after_kill_is_bit_exact(tmp_path):
     from rosetta_cli.rst.models import RSTModelConfig
     from rosetta_cli.rst.train import RSTTrainConfig, train_rst
-    from rosetta_cli.train.checkpoint import load_weights
+    from rosetta_cli.runtime.checkpoint import load_weights
 
     p = make_paired(tmp_path / "p.zarr", n_moments=120, takes=12)
     cfg = RSTTrainConfig(steps=14, batch_size=16, ckpt_every=4, log_every=1, device="cpu", val_frac=0.2)
@@ -192,7 +192,7 @@ def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
     from rosetta_cli.rst.ckpt import Translator
     from rosetta_cli.rst.models import RSTModelConfig
     from rosetta_cli.rst.train import RSTTrainConfig, train_rst
-    from rosetta_cli.train.checkpoint import load_weights
+    from rosetta_cli.runtime.checkpoint import load_weights
 
     p = make_paired(tmp_path / "p.zarr", n_moments=60, takes=6)
     quiet = dict(log=lambda *a: None)
@@ -213,7 +213,7 @@ def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     from rosetta_cli.errors import PipelineFailure
     from rosetta_cli.rst import diffusion
-    from rosetta_cli.train.checkpoint import load_weights
+    from rosetta_cli.runtime.checkpoint import load_weights
 
     p = make_paired(tmp_path / "p.zarr", n_moments=80, takes=8)
     real = diffusion.diffusion_loss

@@ -314,7 +314,7 @@ def test_raw_chunk_fast_path_equals_zarr(tmp_path):
 def test_checkpoint_recovers_from_crash_between_renames(tmp_path):
     import torch
 
-    from rosetta_cli.train.checkpoint import load_weights, read_config, save_checkpoint
+    from rosetta_cli.runtime.checkpoint import load_weights, read_config, save_checkpoint
 
     m = torch.nn.Linear(3, 2)
     ck = tmp_path / "ck"

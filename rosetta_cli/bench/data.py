@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from rosetta_cli.errors import DimensionMismatch, PipelineFailure, StoreError, UsageError
+from rosetta_cli.eval.split import take_of
 from rosetta_cli.store import DONE, Store
 
 KINDS = ("features", "embeddings")
@@ -91,14 +92,6 @@ def assign_skills(ego: View, exo: View, skilled: tuple[str, ...] | None) -> tupl
         s = v.clips["skill"]
         v.skill = np.where(s == "", -1, s.isin(skilled).astype(np.int64)).astype(np.int64)
     return [x for x in values if x not in skilled], [x for x in values if x in skilled]
-
-
-def take_of(sync_ids) -> np.ndarray:
-    """The take of each sync_id: its prefix before the first '/' (the whole id if none; '' stays '').
-
-    Same rule as rosetta_cli.contrastive.data.take_of and rosetta_cli.rst.data.take_of (bench keeps its own
-    copy so it does not import the training stages)."""
-    return np.array([str(x).split("/", 1)[0] for x in sync_ids], dtype=object)
 
 
 def take_codes(*views: View) -> list[np.ndarray]:

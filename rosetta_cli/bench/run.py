@@ -14,7 +14,8 @@ from typing import Callable
 
 import numpy as np
 
-from rosetta_cli.bench import classify, data, metrics, splits
+from rosetta_cli.bench import classify, data, splits
+from rosetta_cli.eval import metrics
 from rosetta_cli.errors import UsageError
 
 TASKS = ("retrieval", "recognition", "skill")

@@ -1,4 +1,4 @@
-"""Shared CLI helpers: console, progress bars, JSON output, shard parsing."""
+"""Shared CLI helpers: console, progress bars, JSON output, list parsing (shards: rosetta_cli.runtime.shard)."""
 
 from __future__ import annotations
 
@@ -29,19 +29,6 @@ def progress(transient: bool = False):
             TextColumn("{task.fields[info]}"))
     with Progress(*cols, console=console, transient=transient) as p:
         yield p
-
-
-def parse_shard(spec: str | None) -> tuple[int, int]:
-    """'I/N' → (I, N); None → (0, 1)."""
-    if not spec:
-        return 0, 1
-    try:
-        i, n = (int(x) for x in spec.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {spec!r}: expected I/N, e.g. 0/4") from None
-    if not (n >= 1 and 0 <= i < n):
-        raise UsageError(f"--shard {spec!r}: need 0 <= I < N")
-    return i, n
 
 
 def parse_csv_ints(spec: str, name: str) -> list[int]:

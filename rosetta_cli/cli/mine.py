@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, parse_shard
+from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.runtime.shard import parse_shard
 
 
 def register(app: typer.Typer) -> None:

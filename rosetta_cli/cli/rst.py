@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, parse_shard
+from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.runtime.shard import parse_shard
 
 # Literal copies of rosetta_cli.rst.models.RST_MODELS / MODEL_KINDS keys (importing them needs torch,
 # and `rosetta --help` must stay fast); tests/test_rst.py checks they agree.

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.errors import CheckpointError, DimensionMismatch, UsageError
-from rosetta_cli.train.checkpoint import load_weights, read_config
+from rosetta_cli.runtime.checkpoint import load_weights, read_config
 
 CKPT_KIND = "dual-encoder"
 

@@ -62,6 +62,7 @@ class PretrainConfig:
     symmetric: bool = False        # also the reverse direction of each InfoNCE (not in the paper)
     max_rank: int = 1              # use pairs with rank < max_rank (the paper keeps the top-1 candidate)
     val_frac: float = 0.1          # share of paired takes (sync_id prefix before '/') held out for the monitor
+    split_seed: int = 0            # which takes (eval.split; the same default as train-rst, so both hold out the same)
     monitor_max: int = 2000        # cap on held-out queries per monitor pass (keeps epochs cheap)
     cache_chunks: int = 64         # decoded chunks kept per array by the streaming reader (memory vs re-reads)
     buffer_chunks: int = 16        # chunks shuffled together (chunk-shuffled streaming)

@@ -18,14 +18,14 @@ Each source is an `ItemStream`: the global batch at step s is a pure function of
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
+from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, take_of
 from rosetta_cli.store import Store
-from rosetta_cli.train.stream import ChunkCache, chunk_shuffled_order
+from rosetta_cli.store.stream import ChunkCache, chunk_shuffled_order
 
 
 @dataclass
@@ -106,20 +106,6 @@ def check_dims(src: Sources) -> None:
 
 
 # ---------------------------------------------------------------------------- item tables
-def take_of(sync_ids: np.ndarray) -> np.ndarray:
-    """The take of each sync_id: its prefix before the first '/' (the whole id if none)."""
-    return np.array([s.split("/", 1)[0] for s in sync_ids], dtype=object)
-
-
-def heldout_takes(takes, frac: float) -> set:
-    """~frac of the distinct takes, chosen by a stable hash (same split on every run / rank)."""
-    uniq = sorted(set(takes), key=lambda t: hashlib.sha1(t.encode()).hexdigest())
-    if len(uniq) < 2 or frac <= 0:
-        return set()
-    n = min(max(1, int(round(frac * len(uniq)))), len(uniq) - 1)
-    return set(uniq[:n])
-
-
 @dataclass
 class PairedItems:
     ego_rows: np.ndarray      # [n] train pairs, rows of P
@@ -135,8 +121,8 @@ class PairedItems:
             self.keys = np.arange(len(self.ego_rows), dtype=np.int64)
 
 
-def paired_items(store: Store, val_frac: float) -> PairedItems:
-    """All (ego, exo) row pairs sharing a non-empty sync_id among done, non-test rows, split by take."""
+def paired_items(store: Store, val_frac: float, split_seed: int = DEFAULT_SPLIT_SEED) -> PairedItems:
+    """All (ego, exo) row pairs sharing a non-empty sync_id among done, non-test rows, split by take (eval.split)."""
     import pandas as pd
 
     df = pd.DataFrame({"view": store.column("view"), "sync_id": store.column("sync_id")})
@@ -145,7 +131,7 @@ def paired_items(store: Store, val_frac: float) -> PairedItems:
     ego, exo = df[df["view"] == "ego"], df[df["view"] == "exo"]
     both = ego.merge(exo, on="sync_id", suffixes=("_ego", "_exo")).sort_values(["row_ego", "row_exo"])
     takes = take_of(df["sync_id"].to_numpy())
-    val = heldout_takes(takes, val_frac)
+    val = held_out_takes(takes, val_frac, split_seed)
     is_val = np.isin(take_of(both["sync_id"].to_numpy()), list(val)) if len(both) else np.zeros(0, bool)
     val_ego = ego[np.isin(take_of(ego["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
     val_exo = exo[np.isin(take_of(exo["sync_id"].to_numpy()), list(val))]["row"].to_numpy()

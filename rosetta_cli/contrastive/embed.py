@@ -47,7 +47,7 @@ def create_output(cfg: EmbedConfig, src: Store, enc: DualEncoder, overwrite: boo
 
 def embed_store(cfg: EmbedConfig, overwrite: bool = False, on_rows=None) -> dict:
     """Encode every DONE row of cfg.store; on_rows(n) reports progress. Returns counts."""
-    from rosetta_cli.train.dist import resolve_device
+    from rosetta_cli.runtime.dist import resolve_device
 
     enc = load_dual_encoder(cfg.model, device=resolve_device(cfg.device))
     src = Store.open(cfg.store, kind=("features", "translations"))

@@ -2,7 +2,7 @@
 
 All inputs are embeddings that are already L2-normalised, so a dot product is the cosine
 `sim` of METHOD.md, and `logit_scale` = 1 / tau. Cross-rank gathering is NOT done here
-(see rosetta_cli.train.dist.gather_with_grad): callers pass the local anchors plus the
+(see rosetta_cli.runtime.dist.gather_with_grad): callers pass the local anchors plus the
 (possibly gathered, global) candidate set and the index of each anchor's positive in it.
 
     InfoNCE_i = -log[ exp(s * a_i·c_{t_i}) / sum_j exp(s * a_i·c_j) ]

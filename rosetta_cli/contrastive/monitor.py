@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rosetta_cli.bench.metrics import hit_rate_at_k
+from rosetta_cli.eval.metrics import hit_rate_at_k
 from rosetta_cli.store import DONE, Store
-from rosetta_cli.train.stream import ChunkCache
+from rosetta_cli.store.stream import ChunkCache
 
 
 @dataclass

@@ -26,8 +26,8 @@ from rosetta_cli.contrastive.config import ModelConfig, PretrainConfig
 from rosetta_cli.errors import CheckpointError, PipelineFailure, UsageError
 from rosetta_cli.provenance import new_id
 from rosetta_cli.store import parent_entry
-from rosetta_cli.train import checkpoint as C
-from rosetta_cli.train import dist
+from rosetta_cli.runtime import checkpoint as C
+from rosetta_cli.runtime import dist
 
 CKPT_KIND = "dual-encoder"
 # Options that must not change when resuming (they change what the saved state means).
@@ -83,7 +83,7 @@ def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) 
 
 
 def build_plan(cfg: PretrainConfig, src: D.Sources, world: int) -> Plan:
-    paired = D.paired_items(src.paired, cfg.val_frac) if src.paired else None
+    paired = D.paired_items(src.paired, cfg.val_frac, cfg.split_seed) if src.paired else None
     pseudo = D.pseudo_items(src.pairs, src.ego, src.exo, cfg.max_rank, cfg.soft) if src.pairs else None
     if pseudo is not None and cfg.unpaired_fraction < 1.0:
         pseudo = pseudo.subset(D.unpaired_subset(pseudo.query_rows, src.ego.n_rows, cfg.unpaired_fraction, cfg.seed))

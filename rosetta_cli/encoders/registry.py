@@ -60,7 +60,7 @@ def list_encoders() -> list[dict]:
 
 
 def _device(device: str) -> str:
-    from rosetta_cli.train.dist import resolve_device
+    from rosetta_cli.runtime.dist import resolve_device
 
     return resolve_device(device)
 

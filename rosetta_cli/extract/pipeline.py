@@ -67,8 +67,8 @@ class Ctx:
 
 
 def _context(cfg: ExtractConfig) -> Ctx:
-    from rosetta_cli.cli.common import parse_shard
-    from rosetta_cli.train.dist import init_from_env, resolve_device
+    from rosetta_cli.runtime.shard import parse_shard
+    from rosetta_cli.runtime.dist import init_from_env, resolve_device
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if cfg.shard:
@@ -211,7 +211,7 @@ def _extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter) -> dict:
 
 def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timings: dict) -> ExtractResult:
     """Wait for all ranks, finalize a complete store once, and summarise."""
-    from rosetta_cli.train.dist import barrier, cleanup
+    from rosetta_cli.runtime.dist import barrier, cleanup
 
     if ctx.torchrun:
         processed = _sum_over_ranks(processed, ctx.device)

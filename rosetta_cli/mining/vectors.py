@@ -18,14 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
+from rosetta_cli.eval.metrics import l2_normalize
 from rosetta_cli.mining.config import PCA_SAMPLE_ROWS, MineConfig, default_text_weight
 from rosetta_cli.store import DONE, Store
-
-
-def l2n(x: np.ndarray) -> np.ndarray:
-    """Row-normalise [n, D] float32; zero rows stay zero."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def pooled(store: Store, lo: int, hi: int) -> np.ndarray:
@@ -92,7 +87,7 @@ class VectorSource:
 
 def normalized_text(store: Store, rows: np.ndarray, span: int, dtype=np.float32) -> np.ndarray:
     """n(e) for sorted rows: [n, Dt] (reads window by window)."""
-    out = [l2n(store.text(slice(int(p[0]), int(p[-1]) + 1))[p - p[0]]).astype(dtype) for _, p in groups(rows, span)]
+    out = [l2_normalize(store.text(slice(int(p[0]), int(p[-1]) + 1))[p - p[0]]).astype(dtype) for _, p in groups(rows, span)]
     return np.vstack(out) if out else np.zeros((0, store.text_dim or 0), dtype)
 
 

@@ -5,6 +5,5 @@
   data.py       synchronized ego/exo pairs from paired stores, held-out split by take, normalisation, streaming
   train.py      `rosetta train-rst`: AdamW + warmup/cosine, EMA, DDP, exact resume, validation
   ckpt.py       checkpoint config and `Translator` (load an RST directory and translate features)
-  evaluate.py   held-out cosine and true-exo retrieval metrics
   translate.py  `rosetta translate`: ego store → translations store (resumable, shardable)
 """

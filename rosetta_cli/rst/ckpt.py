@@ -1,7 +1,7 @@
 """RST checkpoints and the `Translator` that loads one and maps ego features to exo features.
 
 An RST directory (RST_DIR) holds:
-  checkpoint/      rosetta_cli.train.checkpoint layout, kind "rst"; config.json carries
+  checkpoint/      rosetta_cli.runtime.checkpoint layout, kind "rst"; config.json carries
                    {"rst_version", "model": RSTModelConfig, "train": RSTTrainConfig, "norm": per-dim
                    mean/std of training ego/exo, "stores": [{path, id, fingerprint}], "dims", "split", "step",
                    "scheduler": {"ddpm": {...}, "ddim": {...}} diffusers scheduler configs (diffusion models)}
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.errors import CheckpointError, DimensionMismatch
-from rosetta_cli.train.checkpoint import load_weights, read_config, verify_weights
+from rosetta_cli.runtime.checkpoint import load_weights, read_config, verify_weights
 
 RST_KIND = "rst"
 RST_VERSION = 1  # bump when the network or config layout changes incompatibly

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from rosetta_cli.errors import DimensionMismatch, UsageError
+from rosetta_cli.eval.split import held_out_takes, take_of
 from rosetta_cli.store import schema as S
-from rosetta_cli.train.stream import ChunkCache, batches, chunk_shuffled_order, shard
+from rosetta_cli.store.stream import ChunkCache, batches, chunk_shuffled_order, shard
 
 NEED = ("a paired store needs done rows of view 'ego' and of view 'exo' that share a non-empty sync_id "
         "outside the benchmark splits test/val (e.g. `rosetta toy` writes one, or `rosetta extract` a "
@@ -50,33 +51,19 @@ def store_pairs(store, index: int) -> pd.DataFrame:
     return pairs
 
 
-def take_of(sync: str) -> str:
-    """The take a sync_id belongs to: the prefix before '/' when there is one, else the sync_id itself."""
-    return sync.split("/", 1)[0] if "/" in sync else sync
-
-
-def build_pairs(stores, val_frac: float, seed: int) -> tuple[PairSet, list[str]]:
-    """All pairs of all stores, with a held-out share of takes (never trained on). → (pairs, held-out takes)."""
+def build_pairs(stores, val_frac: float, split_seed: int) -> tuple[PairSet, list[str]]:
+    """All pairs of all stores, with a held-out share of takes (never trained on; eval.split). → (pairs, held-out takes)."""
     frames = [store_pairs(s, i) for i, s in enumerate(stores)]
     df = pd.concat(frames, ignore_index=True)
     if df.empty:
         paths = ", ".join(str(s.path) for s in stores)
         raise UsageError(f"{paths}: no synchronized ego/exo pairs", hint=NEED)
     sync = df["sync"].astype(str).to_numpy()
-    takes = np.array([take_of(s) for s in sync], dtype=object)
-    held = held_out_takes(sorted(set(takes)), val_frac, seed)
+    takes = take_of(sync)
+    held = held_out_takes(takes, val_frac, split_seed)
     val = np.isin(takes, list(held))
     return PairSet(df["store"].to_numpy(np.int64), df["ego"].to_numpy(np.int64), df["exo"].to_numpy(np.int64),
                    sync, val), held
-
-
-def held_out_takes(takes: list[str], val_frac: float, seed: int) -> list[str]:
-    """A seeded choice of round(val_frac × n) takes (at least one when val_frac > 0 and n ≥ 2)."""
-    if val_frac <= 0 or len(takes) < 2:
-        return []
-    n_val = min(len(takes) - 1, max(1, int(round(val_frac * len(takes)))))
-    perm = np.random.default_rng(seed).permutation(len(takes))
-    return sorted(takes[i] for i in perm[:n_val])
 
 
 def check_dims(stores) -> dict:

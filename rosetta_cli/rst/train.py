@@ -38,6 +38,7 @@ class RSTTrainConfig:
     ema_decay: float = 0.999     # with the (1+s)/(10+s) ramp so short runs still get a useful EMA
     seed: int = 0
     val_frac: float = 0.1        # share of takes held out (never trained on)
+    split_seed: int = 0          # which takes (eval.split; the same default as pretrain, so both hold out the same)
     diffusion_steps: int = 1000  # DDPM's T
     beta_schedule: str = "squaredcos_cap_v2"  # cosine schedule (Nichol & Dhariwal): better at few sampling steps
     cond_drop: float = 0.1       # P(drop the ego condition) in training, enables --guidance at sampling
@@ -98,14 +99,14 @@ def train_rst(paths, out_dir, model_cfg: RSTModelConfig, cfg: RSTTrainConfig, *,
               overwrite: bool = False, baselines=(), on_step: Callable | None = None, log: Callable = print) -> dict:
     """Train, checkpoint to out_dir/checkpoint, validate. → the validation metrics (rank 0) or {}."""
     from rosetta_cli.store.core import Store
-    from rosetta_cli.train import dist as D
+    from rosetta_cli.runtime import dist as D
 
     cfg.check()
     info = D.init_from_env(cfg.device)
     stores = [Store.open(p, kind="features") for p in paths]
     try:
         dims = check_dims(stores)
-        pairs, held = build_pairs(stores, cfg.val_frac, cfg.seed)
+        pairs, held = build_pairs(stores, cfg.val_frac, cfg.split_seed)
         train = pairs.subset(~pairs.val)
         if len(train) == 0:
             raise UsageError("every pair is held out for validation", hint="lower --val-frac or add takes")
@@ -143,7 +144,7 @@ def _start(out_dir, stores, train, pairs, held, dims, model_cfg, cfg, resume, ov
                              hint="pass --resume to continue it or --overwrite to start again")
         if info.is_main:
             _clear(out_dir)
-    from rosetta_cli.train.dist import barrier
+    from rosetta_cli.runtime.dist import barrier
     barrier(info)
     model_cfg = RSTModelConfig(**{**model_cfg.to_dict(), **{k: dims[k] for k in
                                                            ("ego_frames", "ego_dim", "exo_frames", "exo_dim")}})
@@ -208,7 +209,7 @@ def _make_run(model, meta: dict, cfg: RSTTrainConfig, info) -> Run:
 
 def _resume(ck: Path, stores, model_cfg, cfg, info, log) -> Run:
     from rosetta_cli.rst.ckpt import read_rst_config
-    from rosetta_cli.train.checkpoint import load_train_state, load_weights, restore_rng
+    from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng
 
     meta = read_rst_config(ck)
     _same_inputs(ck, meta, stores, model_cfg, cfg)
@@ -243,7 +244,7 @@ def _same_inputs(ck: Path, meta: dict, stores, model_cfg, cfg) -> None:
 def save(run: Run, out_dir: Path) -> None:
     import torch
 
-    from rosetta_cli.train.checkpoint import save_checkpoint
+    from rosetta_cli.runtime.checkpoint import save_checkpoint
 
     meta = {**run.meta, "step": run.step}
     state = {"optimizer": run.opt.state_dict(), "step": run.step, "torch_rng": torch.get_rng_state()}
@@ -252,7 +253,7 @@ def save(run: Run, out_dir: Path) -> None:
 
 
 def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info, on_step, log) -> None:
-    from rosetta_cli.train.dist import all_reduce_mean, barrier
+    from rosetta_cli.runtime.dist import all_reduce_mean, barrier
 
     sched = _scheduler(run, cfg)
     metrics_file = _open_metrics(out_dir, run.step, info.is_main)
@@ -375,7 +376,7 @@ def plot_loss(out_dir: Path) -> Path | None:
 def validate(out_dir: Path, stores, val, device: str, baselines=(), batch: int = 256) -> dict:
     """Held-out metrics of the saved RST (EMA weights) and any baseline RST dirs → out_dir/metrics.json."""
     from rosetta_cli.rst.ckpt import Translator, read_rst_config
-    from rosetta_cli.rst.evaluate import evaluate, held_out_sets
+    from rosetta_cli.eval.translation import evaluate, held_out_sets
 
     meta = read_rst_config(out_dir)
     tc = meta["train"]
@@ -408,7 +409,7 @@ def read_keys(stores, keys: np.ndarray) -> np.ndarray:
     for i, s in enumerate(stores):
         sel = np.flatnonzero(keys[:, 0] == i)
         if len(sel):
-            from rosetta_cli.train.stream import ChunkCache
+            from rosetta_cli.store.stream import ChunkCache
             cache = ChunkCache(s.features, s.n_rows, s.chunk_rows, max_chunks=4)
             rows = keys[sel, 1]
             order = np.argsort(rows, kind="stable")

@@ -46,7 +46,7 @@ def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard:
     """Translate every done ego row of this process's blocks. → summary dict (counts, rows/s)."""
     from rosetta_cli.rst.ckpt import Translator
     from rosetta_cli.store.core import Store
-    from rosetta_cli.train import dist as D
+    from rosetta_cli.runtime import dist as D
 
     info = D.init_from_env(cfg.device)
     index, count = _shard(shard, info, overwrite)
@@ -88,7 +88,7 @@ def _shard(shard: tuple[int, int], info, overwrite: bool = False) -> tuple[int, 
 def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info):
     """Create the output (the creator) or open it to resume / join; check it matches this run."""
     from rosetta_cli.store.core import Store
-    from rosetta_cli.train.dist import barrier
+    from rosetta_cli.runtime.dist import barrier
 
     out_path = Path(out_path)
     ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.output_identity()}
@@ -182,7 +182,7 @@ def _mirror(ego, a, b, st_ego, mirror, status, errors) -> None:
 
 
 def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> dict:
-    from rosetta_cli.train.dist import all_reduce_mean
+    from rosetta_cli.runtime.dist import all_reduce_mean
 
     counts = out.status_counts()
     # complete when every translatable row is done; one process then marks the new revision,

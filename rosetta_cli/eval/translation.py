@@ -2,28 +2,29 @@
 
 Retrieval: each held-out ego clip is a query; the gallery is every held-out exo clip (pooled, raw
 units, cosine similarity); the rank of a query is the best rank among the exo clips of its own moment
-(same sync_id). Reported: R@1, R@5, median rank, for T(z_ego) and for the raw z_ego as query.
+(same sync_id), under the tie rule of `metrics.best_positive_position`. Reported: R@1, R@5, median
+rank, for T(z_ego) and for the raw z_ego as query.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from rosetta_cli.eval.metrics import best_positive_position, l2_normalize
 
 
 def pair_cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Mean cosine of aligned rows a[i], b[i]; a, b [n, D]."""
-    return float((_unit(a) * _unit(b)).sum(1).mean())
+    return float((l2_normalize(a) * l2_normalize(b)).sum(1).mean())
 
 
 def true_ranks(queries: np.ndarray, gallery: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
-    """1-based rank of the best-ranked positive per query. queries [q, D], gallery [g, D], positives: q index arrays."""
-    sims = _unit(queries) @ _unit(gallery).T                                   # [q, g]
-    best_pos = np.array([sims[i, p].max() for i, p in enumerate(positives)])  # [q]
-    return 1 + (sims > best_pos[:, None]).sum(1)
+    """1-based rank of the best-placed positive per query. queries [q, D], gallery [g, D], positives: q index arrays."""
+    sims = l2_normalize(queries) @ l2_normalize(gallery).T                   # [q, g]
+    mask = np.zeros(sims.shape, dtype=bool)
+    for i, p in enumerate(positives):
+        mask[i, p] = True
+    return 1 + best_positive_position(sims, mask)
 
 
 def retrieval(ranks: np.ndarray) -> dict:

@@ -1,1 +1,0 @@
-"""Shared training infrastructure: atomic checkpoints, chunk-shuffled streaming, torchrun helpers."""
