@@ -62,7 +62,8 @@ def train_throughput(store: Path, size: str, steps: int, repeats: int, batch: in
 
     from rosetta_cli.rst import train as T
     from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
-    from rosetta_cli.rst.models import RSTModelConfig, build_model
+    from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
+    from rosetta_cli.rst.models import build_model
     from rosetta_cli.store.core import Store
     from rosetta_cli.runtime.dist import DistInfo
 
@@ -70,11 +71,11 @@ def train_throughput(store: Path, size: str, steps: int, repeats: int, batch: in
     dims = check_dims([st])
     pairs, _ = build_pairs([st], 0.1, 0)
     train = pairs.subset(~pairs.val)
-    cfg = T.RSTTrainConfig(steps=10**6, batch_size=batch, device=device)
+    cfg = RSTTrainConfig(steps=10**6, batch_size=batch, device=device)
     mc = RSTModelConfig(size=size, **{k: dims[k] for k in ("ego_frames", "ego_dim", "exo_frames", "exo_dim")})
     meta = {"model": mc.to_dict(), "norm": norm_stats([st], train)}
     info = DistInfo(device=device)
-    sched = T._scheduler(T.Run(None, None, None, {}, {}, meta), cfg)
+    sched = T._noise_schedule(T.Run(None, None, None, None, None, {}, meta), cfg)
     out = {"zarr stream": [], "in-memory": []}
     for r in range(repeats):
         for name in ("in-memory", "zarr stream"):
@@ -109,25 +110,27 @@ def _timed_steps(run, src, sched, cfg, info, steps: int) -> float:
 
 def demo_train(store: Path, out: Path, device: str) -> tuple[float, dict]:
     """`rosetta train-rst` with its defaults (CLI: --size tiny --steps 300 --batch-size 64): wall seconds, metrics."""
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train
+    from rosetta_cli.rst.config import RSTTrainConfig
 
     t0 = time.perf_counter()
-    m = train_rst([store], out, RSTModelConfig(), RSTTrainConfig(device=device), overwrite=True, log=lambda *a: None)
+    m = train.run(RSTTrainConfig(paired=[store], out=out, device=device, overwrite=True)).metrics
     return time.perf_counter() - t0, m
 
 
 def translate_speed(rst: Path, ego: Path, tmp: Path, steps_list, repeats: int, device: str) -> dict:
     """rows/s of `rosetta translate` end to end (read, DDIM, write), per sampling-step count."""
-    from rosetta_cli.rst.translate import TranslateConfig, translate_store
+    from rosetta_cli.rst import translate
+    from rosetta_cli.rst.config import TranslateConfig
 
     res = {}
     for steps in steps_list:
         rates = []
         for r in range(repeats):
-            cfg = TranslateConfig(sampler="ddim", sampling_steps=steps, device=device)
-            s = translate_store(rst, ego, tmp / f"t{steps}_{r}.zarr", cfg, overwrite=True, log=lambda *a: None)
-            rates.append(s["translated_now"] / s["seconds"])
+            cfg = TranslateConfig(rst=rst, ego=ego, out=tmp / f"t{steps}_{r}.zarr", overwrite=True, sampler="ddim",
+                                  sampling_steps=steps, device=device)
+            s = translate.run(cfg)
+            rates.append(s.translated_now / s.seconds)
         res[steps] = statistics.median(rates)
     return res
 

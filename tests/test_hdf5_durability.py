@@ -354,12 +354,12 @@ def _paired_store(path: Path, n: int, dim: int, seed: int = 0) -> Path:
 @pytest.mark.usefixtures("one_torch_thread")
 @linux_only
 def test_kill9_translate_into_hdf5_keeps_finished_blocks_and_resumes_bit_exact(tmp_path, cli):
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train as rst_train
+    from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
 
     paired = _paired_store(tmp_path / "paired.h5", n=120, dim=16)
-    train_rst([paired], tmp_path / "rst", RSTModelConfig(model="dit", size="tiny"),
-              RSTTrainConfig(steps=10, batch_size=32, val_frac=0.2, device="cpu", log_every=5), log=lambda *a: None)
+    rst_train.run(RSTTrainConfig(paired=[paired], out=tmp_path / "rst", model=RSTModelConfig(model="dit", size="tiny"),
+                                 steps=10, batch_size=32, val_frac=0.2, device="cpu", log_every=5))
     opts = ("--rst", tmp_path / "rst", "--ego", paired, "--sampling-steps", "30", "--batch-size", "8",
             "--device", "cpu")
     ref = tmp_path / "ref.h5"

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,29 +58,29 @@ def make_paired(path, n_moments=300, exo_per=1, dim=D, frames=1, takes=30, noise
 
 
 def train(paired, out, steps=150, seed=0, model="dit", **kw):
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train as rst_train
+    from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
 
     mk = {k: kw.pop(k) for k in ("tokens", "cross_attn") if k in kw}
-    cfg = RSTTrainConfig(**{"steps": steps, "batch_size": 32, "seed": seed, "val_frac": 0.2, "device": "cpu",
-                            "log_every": 1, **kw})
     paired = paired if isinstance(paired, list) else [paired]
-    return train_rst(paired, out, RSTModelConfig(model=model, size="tiny", **mk), cfg, log=lambda *a: None,
-                     overwrite=kw.get("overwrite", True))
+    cfg = RSTTrainConfig(**{"paired": paired, "out": out, "model": RSTModelConfig(model=model, size="tiny", **mk),
+                            "overwrite": True, "steps": steps, "batch_size": 32, "seed": seed, "val_frac": 0.2,
+                            "device": "cpu", "log_every": 1, **kw})
+    return rst_train.run(cfg).metrics
 
 
 # ---------------------------------------------------------------------------------------------- units
-def test_cli_choices_match_registry():
-    from rosetta_cli.cli import rst as cli
-    from rosetta_cli.rst.diffusion import SAMPLERS
-    from rosetta_cli.rst.models import MODEL_KINDS, RST_MODELS, RST_B, RST_S
+def test_every_size_choice_has_a_model():
+    from rosetta_cli.rst.config import SIZES
+    from rosetta_cli.rst.models import RST_MODELS, RST_B, RST_S
 
-    assert cli.SIZES == tuple(RST_MODELS) and cli.MODELS == MODEL_KINDS and cli.SAMPLERS == SAMPLERS
+    assert tuple(RST_MODELS) == SIZES
     assert RST_S.shape == dict(depth=12, width=384, heads=6) and RST_B.shape == dict(depth=12, width=768, heads=12)
 
 
 def test_dit_starts_as_zero_and_shapes():
-    from rosetta_cli.rst.models import RSTModelConfig, build_model
+    from rosetta_cli.rst.config import RSTModelConfig
+    from rosetta_cli.rst.models import build_model
 
     for frames, tokens, cross in ((1, 4, False), (3, 1, True)):
         m = build_model(RSTModelConfig(exo_frames=frames, ego_frames=frames, exo_dim=D, ego_dim=D, tokens=tokens,
@@ -157,27 +158,52 @@ class _Kill(Exception):
     pass
 
 
-def _killer(at):
-    def on_step(step, loss, sps):
-        if step == at:
+class _Notes:
+    """A Progress that keeps the notes."""
+
+    def __init__(self):
+        self.notes = []
+
+    def start(self, *a, **k):
+        pass
+
+    def advance(self, *a, **k):
+        pass
+
+    def note(self, msg):
+        self.notes.append(msg)
+
+
+class _Killer:
+    """A Progress that raises once training reaches step `at` (a kill between two checkpoints)."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def start(self, *a, **k):
+        pass
+
+    def note(self, msg):
+        pass
+
+    def advance(self, n=1, *, completed=None, info=""):
+        if completed == self.at:
             raise _Kill()
-    return on_step
 
 
 def test_resume_after_kill_is_bit_exact(tmp_path):
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train as rst_train
+    from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
     from rosetta_cli.runtime.checkpoint import load_weights
 
     p = make_paired(tmp_path / "p.zarr", n_moments=120, takes=12)
-    cfg = RSTTrainConfig(steps=14, batch_size=16, ckpt_every=4, log_every=1, device="cpu", val_frac=0.2)
-    mc = RSTModelConfig(size="tiny")
-    quiet = dict(log=lambda *a: None)
-    train_rst([p], tmp_path / "a", mc, cfg, **quiet)
+    cfg = RSTTrainConfig(paired=[p], out=tmp_path / "a", model=RSTModelConfig(size="tiny"), steps=14, batch_size=16,
+                         ckpt_every=4, log_every=1, device="cpu", val_frac=0.2)
+    rst_train.run(cfg)
     with pytest.raises(_Kill):
-        train_rst([p], tmp_path / "b", mc, cfg, on_step=_killer(7), **quiet)  # killed after step 7, ckpt at 4
+        rst_train.run(replace(cfg, out=tmp_path / "b"), _Killer(7))  # killed after step 7, ckpt at 4
     assert json.loads((tmp_path / "b/checkpoint/config.json").read_text())["step"] == 4
-    train_rst([p], tmp_path / "b", mc, cfg, resume=True, **quiet)
+    rst_train.run(replace(cfg, out=tmp_path / "b", resume=True))
     for name in ("model", "ema"):
         wa, wb = load_weights(tmp_path / "a/checkpoint", name), load_weights(tmp_path / "b/checkpoint", name)
         assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -189,21 +215,21 @@ def test_resume_after_kill_is_bit_exact(tmp_path):
 def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
     """Training depends only on the betas, not on the sampling spacing: a pre-schedule checkpoint resumes to
     the same weights as an uninterrupted run, and keeps its legacy sampling (no schedule is invented)."""
+    from rosetta_cli.rst import train as rst_train
     from rosetta_cli.rst.ckpt import Translator
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
     from rosetta_cli.runtime.checkpoint import load_weights
 
     p = make_paired(tmp_path / "p.zarr", n_moments=60, takes=6)
-    quiet = dict(log=lambda *a: None)
-    mk = lambda steps: RSTTrainConfig(steps=steps, batch_size=16, ckpt_every=3, device="cpu", val_frac=0.2)  # noqa: E731
-    train_rst([p], tmp_path / "a", RSTModelConfig(size="tiny"), mk(6), **quiet)
-    train_rst([p], tmp_path / "b", RSTModelConfig(size="tiny"), mk(3), **quiet)
+    mk = lambda out, steps, **kw: RSTTrainConfig(paired=[p], out=tmp_path / out, model=RSTModelConfig(size="tiny"),  # noqa: E731
+                                                 steps=steps, batch_size=16, ckpt_every=3, device="cpu", val_frac=0.2, **kw)
+    rst_train.run(mk("a", 6))
+    rst_train.run(mk("b", 3))
     f = tmp_path / "b/checkpoint/config.json"
     cfg = json.loads(f.read_text())
     del cfg["scheduler"]
     f.write_text(json.dumps(cfg))
-    train_rst([p], tmp_path / "b", RSTModelConfig(size="tiny"), mk(6), resume=True, **quiet)
+    rst_train.run(mk("b", 6, resume=True))
     wa, wb = load_weights(tmp_path / "a/checkpoint"), load_weights(tmp_path / "b/checkpoint")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert "scheduler" not in json.loads(f.read_text()) and Translator(tmp_path / "b").timestep_spacing == "leading"
@@ -236,15 +262,16 @@ def test_regression_baseline_and_comparison(tmp_path):
     p = make_paired(tmp_path / "p.zarr", n_moments=120, takes=12)
     reg = train(p, tmp_path / "reg", steps=60, model="regression")
     assert set(reg) >= {"raw_ego", "rst"}
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train as rst_train
+    from rosetta_cli.rst.config import RSTTrainConfig
 
-    cfg = RSTTrainConfig(steps=20, batch_size=32, val_frac=0.2, device="cpu")
-    m = train_rst([p], tmp_path / "dit", RSTModelConfig(), cfg, baselines=[tmp_path / "reg"], log=lambda *a: None)
+    cfg = RSTTrainConfig(paired=[p], out=tmp_path / "dit", baselines=[tmp_path / "reg"], steps=20, batch_size=32,
+                         val_frac=0.2, device="cpu")
+    m = rst_train.run(cfg).metrics
     assert m["baseline:reg"] == reg["rst"]  # same held-out split, same numbers
     other = make_paired(tmp_path / "q.zarr", n_moments=120, takes=12, seed=5)
     with pytest.raises(UsageError, match="held-out split"):
-        train_rst([other], tmp_path / "dit2", RSTModelConfig(), cfg, baselines=[tmp_path / "reg"], log=lambda *a: None)
+        rst_train.run(replace(cfg, paired=[other], out=tmp_path / "dit2"))
 
 
 # ---------------------------------------------------------------------------------------------- translation
@@ -261,12 +288,13 @@ def trained(tmp_path_factory):
 
 
 def _translate(root, ego, out, **kw):
-    from rosetta_cli.rst.translate import TranslateConfig, translate_store
+    from rosetta_cli.rst import translate
+    from rosetta_cli.rst.config import TranslateConfig
 
-    shard = kw.pop("shard", (0, 1))
-    overwrite = kw.pop("overwrite", False)
-    cfg = TranslateConfig(**{"device": "cpu", "sampling_steps": 5, **kw})
-    return translate_store(root / "rst", ego, out, cfg, shard=shard, overwrite=overwrite, log=lambda *a: None)
+    if "shard" in kw:
+        kw["shard"] = "/".join(map(str, kw["shard"]))
+    cfg = TranslateConfig(**{"rst": root / "rst", "ego": ego, "out": out, "device": "cpu", "sampling_steps": 5, **kw})
+    return translate.run(cfg).to_dict()
 
 
 def test_checkpoint_reload_gives_identical_samples(trained):
@@ -362,10 +390,12 @@ def test_old_checkpoint_without_schedule_samples_as_before_with_a_note(trained, 
     x = Store.open(p).features(slice(0, 20))
     assert np.array_equal(tr.translate(x, np.arange(20), steps=5, seed=1), Translator(old).translate(x, np.arange(20),
                                                                                                      steps=5, seed=1))
-    logs = []
-    from rosetta_cli.rst.translate import TranslateConfig, translate_store
-    translate_store(old, p, tmp_path / "t.zarr", TranslateConfig(device="cpu", sampling_steps=3), log=logs.append)
-    assert any("'leading'" in m for m in logs)
+    from rosetta_cli.rst import translate
+    from rosetta_cli.rst.config import TranslateConfig
+
+    logs = _Notes()
+    translate.run(TranslateConfig(rst=old, ego=p, out=tmp_path / "t.zarr", device="cpu", sampling_steps=3), logs)
+    assert any("'leading'" in m for m in logs.notes)
 
 
 def test_translate_store_contract_and_determinism(trained, tmp_path):
@@ -445,16 +475,16 @@ def test_dimension_mismatch_and_damaged_checkpoints(trained, tmp_path):
 
 def test_existing_run_needs_resume_or_overwrite(trained, tmp_path):
     root, p = trained
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train as rst_train
+    from rosetta_cli.rst.config import RSTTrainConfig
 
     with pytest.raises(UsageError, match="already holds an RST checkpoint") as e:
-        train_rst([p], root / "rst", RSTModelConfig(), RSTTrainConfig(steps=2, device="cpu"), log=lambda *a: None)
-    assert "--resume" in e.value.hint and "--overwrite" in e.value.hint
+        rst_train.run(RSTTrainConfig(paired=[p], out=root / "rst", steps=2, device="cpu"))
+    assert "--resume" in e.value.hint
+    assert "--overwrite" in e.value.hint
     changed = make_paired(tmp_path / "c.zarr", n_moments=100, takes=10)
     with pytest.raises(CheckpointError, match="differ"):
-        train_rst([changed], root / "rst", RSTModelConfig(), RSTTrainConfig(steps=2, device="cpu"), resume=True,
-                  log=lambda *a: None)
+        rst_train.run(RSTTrainConfig(paired=[changed], out=root / "rst", steps=2, device="cpu", resume=True))
 
 
 def test_cli_end_to_end_and_exit_codes(tmp_path, capsys):
@@ -492,9 +522,9 @@ def test_torchrun_two_process_gloo_smoke(tmp_path):
                                str(tmp_path / "t2.zarr"), "--sampling-steps", "3", "--device", "cpu"],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    from rosetta_cli.rst.translate import TranslateConfig, translate_store
+    from rosetta_cli.rst import translate
+    from rosetta_cli.rst.config import TranslateConfig
 
-    translate_store(tmp_path / "rst", p, tmp_path / "t1.zarr", TranslateConfig(sampling_steps=3, device="cpu"),
-                    log=lambda *a: None)
+    translate.run(TranslateConfig(rst=tmp_path / "rst", ego=p, out=tmp_path / "t1.zarr", sampling_steps=3, device="cpu"))
     np.testing.assert_allclose(Store.open(tmp_path / "t2.zarr").features(), Store.open(tmp_path / "t1.zarr").features(),
                                rtol=0, atol=1e-5)

@@ -31,6 +31,43 @@ def progress(transient: bool = False):
         yield p
 
 
+class RichProgress:
+    """runtime.progress.Progress on a Rich bar: one task per phase, rate in the phase's unit, ETA.
+
+    Under torchrun only rank 0 shows anything (every rank reports the same global progress)."""
+
+    def __init__(self, bar):
+        import os
+
+        self.bar, self.task, self.unit = bar, None, "items"
+        self.quiet = os.environ.get("RANK", "0") != "0"
+
+    def start(self, phase: str, total: int | None, done: int = 0, unit: str = "items") -> None:
+        if not self.quiet:
+            self.task, self.unit = self.bar.add_task(phase, total=total, completed=done, rate="", info=""), unit
+
+    def advance(self, n: int = 1, *, completed: int | None = None, info: str = "") -> None:
+        if self.task is None:
+            return
+        if completed is None:
+            self.bar.advance(self.task, n)
+        else:
+            self.bar.update(self.task, completed=completed)
+        speed = self.bar.tasks[self.task].speed
+        self.bar.update(self.task, info=info, rate=f"{speed:,.1f} {self.unit}/s" if speed else "")
+
+    def note(self, msg: str) -> None:
+        if not self.quiet:
+            self.bar.console.print(msg)
+
+
+@contextmanager
+def rich_progress():
+    """A RichProgress for a stage's `run(cfg, progress)`."""
+    with progress() as bar:
+        yield RichProgress(bar)
+
+
 def parse_csv_ints(spec: str, name: str) -> list[int]:
     try:
         return [int(x) for x in spec.split(",") if x.strip()]

@@ -7,25 +7,13 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
-from rosetta_cli.runtime.shard import parse_shard
-
-# Literal copies of rosetta_cli.rst.models.RST_MODELS / MODEL_KINDS keys (importing them needs torch,
-# and `rosetta --help` must stay fast); tests/test_rst.py checks they agree.
-SIZES = ("tiny", "S", "B")
-MODELS = ("dit", "regression")
-SAMPLERS = ("ddim", "ddpm")
+from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.rst.config import MODELS, SAMPLERS, SIZES, RSTModelConfig, RSTTrainConfig, TranslateConfig
 
 
 def register(app: typer.Typer) -> None:
     app.command("train-rst")(train_rst_cmd)
     app.command("translate")(translate_cmd)
-
-
-def _choice(value: str, choices, opt: str) -> str:
-    if value not in choices:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}", param_hint=opt)
-    return value
 
 
 def train_rst_cmd(
@@ -54,23 +42,15 @@ def train_rst_cmd(
     Example: rosetta train-rst --paired features/paired.zarr --out runs/rst --size tiny --steps 300
     (multi-process: torchrun --nproc-per-node 2 -m rosetta_cli train-rst ...)
     """
-    from rosetta_cli.rst.models import RSTModelConfig
-    from rosetta_cli.rst.train import RSTTrainConfig, train_rst
+    from rosetta_cli.rst import train
 
-    mcfg = RSTModelConfig(model=_choice(model, MODELS, "--model"), size=_choice(size, SIZES, "--size"),
-                          tokens=tokens, cross_attn=cross_attn)
-    cfg = RSTTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed, val_frac=val_frac, device=device,
-                         diffusion_steps=diffusion_steps, cond_drop=cond_drop, ckpt_every=ckpt_every)
-    from rosetta_cli.cli.common import progress
-
-    with progress() as p:
-        task = p.add_task("train-rst", total=steps, rate="", info="")
-
-        def on_step(step, loss, sps):
-            p.update(task, completed=step, rate=f"{sps:,.0f} samples/s", info=f"loss {loss:.4f}")
-
-        metrics = train_rst(paired, out, mcfg, cfg, resume=resume, overwrite=overwrite, baselines=baseline,
-                            on_step=on_step, log=console.print)
+    cfg = RSTTrainConfig(paired=[str(p) for p in paired], out=str(out), baselines=[str(b) for b in baseline],
+                         model=RSTModelConfig(model=model, size=size, tokens=tokens, cross_attn=cross_attn),
+                         resume=resume, overwrite=overwrite, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                         val_frac=val_frac, device=device, diffusion_steps=diffusion_steps, cond_drop=cond_drop,
+                         ckpt_every=ckpt_every)
+    with rich_progress() as p:
+        metrics = train.run(cfg, p).metrics
     if metrics:
         emit_json(metrics) if as_json else _print_validation(metrics, out)
 
@@ -115,26 +95,15 @@ def translate_cmd(
 
     Example: rosetta translate --rst runs/rst --ego features/ego.zarr --out features/ego_translated.zarr
     """
-    from rosetta_cli.cli.common import progress
-    from rosetta_cli.rst.translate import TranslateConfig, translate_store
+    from rosetta_cli.rst import translate
 
-    cfg = TranslateConfig(sampler=_choice(sampler, SAMPLERS, "--sampler"), sampling_steps=sampling_steps,
-                          samples=samples, guidance=guidance, seed=seed, batch_size=batch_size, device=device)
-    _check_translate(cfg)
-    with progress() as p:
-        task = p.add_task("translate", total=None, rate="", info="")
-        summary = translate_store(rst, ego, out, cfg, shard=parse_shard(shard), overwrite=overwrite,
-                                  on_rows=lambda n: p.update(task, advance=n), log=console.print)
+    cfg = TranslateConfig(rst=str(rst), ego=str(ego), out=str(out), shard=shard, overwrite=overwrite, sampler=sampler,
+                          sampling_steps=sampling_steps, samples=samples, guidance=guidance, seed=seed,
+                          batch_size=batch_size, device=device)
+    with rich_progress() as p:
+        r = translate.run(cfg, p)
     if as_json:
-        emit_json(summary)
+        emit_json(r.to_dict())
     else:
-        console.print(f"{summary['store']}: {summary['done']}/{summary['rows']} rows done "
-                      f"({summary['translated_now']} now, {summary['rows_per_s']} rows/s), "
-                      f"{summary['failed']} failed, {summary['pending']} pending")
-
-
-def _check_translate(cfg) -> None:
-    from rosetta_cli.errors import UsageError
-
-    if cfg.sampling_steps < 1 or cfg.samples < 1 or cfg.batch_size < 1:
-        raise UsageError("--sampling-steps, --samples and --batch-size must be ≥ 1")
+        console.print(f"{r.store}: {r.done}/{r.rows} rows done ({r.translated_now} now, {r.rows_per_s} rows/s), "
+                      f"{r.failed} failed, {r.pending} pending")

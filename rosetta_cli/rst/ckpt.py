@@ -49,7 +49,8 @@ class Translator:
     def __init__(self, rst_dir, device: str = "cpu", weights: str = "ema"):
         import torch
 
-        from rosetta_cli.rst.models import RSTModelConfig, build_model
+        from rosetta_cli.rst.config import RSTModelConfig
+        from rosetta_cli.rst.models import build_model
 
         self.dir = ckpt_dir(rst_dir)
         self.meta = read_rst_config(rst_dir)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-SAMPLERS = ("ddim", "ddpm")
+from rosetta_cli.rst.config import SAMPLERS  # noqa: F401  (re-exported: the sampler names)
+
 # "trailing" (Lin et al. 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed", table 2):
 # the first sampling step is the last training step, t = T - 1, so sampling starts from pure noise.
 # diffusers' default "leading" starts DDIM-25 over T = 1000 at t = 960, a noise level the sampler's

@@ -11,30 +11,11 @@ output (no learned sigma).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-@dataclass
-class RSTModelConfig:
-    """Everything needed to rebuild the network (saved in the checkpoint's config.json)."""
-
-    model: str = "dit"          # "dit" (diffusion) or "regression" (MLP baseline, MSE ego → exo)
-    size: str = "tiny"          # key of RST_MODELS
-    exo_frames: int = 1         # T of the generated exo feature
-    exo_dim: int = 1280         # D of the exo feature
-    ego_frames: int = 1         # T of the conditioning ego feature
-    ego_dim: int = 1280
-    tokens: int = 1             # tokens per frame: D is cut into `tokens` slices, so the denoiser's per-token
-                                # output (width → D/tokens) can be full rank; 0 = auto (D/tokens ≤ width)
-    cross_attn: bool = False    # cross-attend to ego frame tokens besides the pooled adaLN condition
-    mlp_ratio: float = 4.0      # DiT's default
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from rosetta_cli.rst.config import MODELS, SIZES, RSTModelConfig
 
 
 def modulate(x, shift, scale):
@@ -220,8 +201,8 @@ RST_tiny = _factory(depth=2, width=128, heads=4)   # tests and the CPU demo
 RST_S = _factory(depth=12, width=384, heads=6)     # DiT-S shape
 RST_B = _factory(depth=12, width=768, heads=12)    # DiT-B shape
 
-RST_MODELS = {"tiny": RST_tiny, "S": RST_S, "B": RST_B}
-MODEL_KINDS = ("dit", "regression")
+RST_MODELS = dict(zip(SIZES, (RST_tiny, RST_S, RST_B)))  # the names live in rst.config (torch-free, for the CLI)
+MODEL_KINDS = MODELS
 
 
 def build_model(cfg: RSTModelConfig) -> nn.Module:

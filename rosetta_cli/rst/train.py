@@ -12,73 +12,35 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from rosetta_cli.errors import CheckpointError, PipelineFailure, UsageError
 from rosetta_cli.rst.ckpt import RST_KIND, RST_VERSION, ckpt_dir
 from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
-from rosetta_cli.rst.models import RSTModelConfig, build_model
-
-
-@dataclass
-class RSTTrainConfig:
-    """Training options; defaults are sized for the CPU demo (≈1,000 pairs of D=1280, T=4, 2 cores, ~1 min)."""
-
-    steps: int = 300             # demo: ~1 min for size tiny on 2 CPU cores; the paper-scale run needs 100k+
-    batch_size: int = 64         # global batch (split across torchrun ranks)
-    lr: float = 1e-3             # tiny model, short run; DiT used 1e-4 with batch 256 for long runs
-    weight_decay: float = 0.0    # DiT trains without weight decay
-    warmup: int = 20             # linear warmup steps, then cosine to min_lr_frac × lr
-    min_lr_frac: float = 0.1
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999     # with the (1+s)/(10+s) ramp so short runs still get a useful EMA
-    seed: int = 0
-    val_frac: float = 0.1        # share of takes held out (never trained on)
-    split_seed: int = 0          # which takes (eval.split; the same default as pretrain, so both hold out the same)
-    diffusion_steps: int = 1000  # DDPM's T
-    beta_schedule: str = "squaredcos_cap_v2"  # cosine schedule (Nichol & Dhariwal): better at few sampling steps
-    cond_drop: float = 0.1       # P(drop the ego condition) in training, enables --guidance at sampling
-    ckpt_every: int = 100
-    log_every: int = 10
-    eval_sampler: str = "ddim"
-    eval_steps: int = 25
-    eval_max_queries: int = 1000
-    device: str = "auto"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def check(self) -> None:
-        ok = (self.steps >= 1 and self.batch_size >= 1 and 0 <= self.val_frac < 1 and 0 <= self.cond_drop < 1
-              and self.lr > 0 and self.diffusion_steps >= 2 and self.ckpt_every >= 1)
-        if not ok:
-            raise UsageError("need --steps ≥ 1, --batch-size ≥ 1, 0 ≤ --val-frac < 1, 0 ≤ --cond-drop < 1, --lr > 0, "
-                             "--diffusion-steps ≥ 2, --ckpt-every ≥ 1")
+from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
+from rosetta_cli.rst.models import build_model
+from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.progress import SILENT, Progress
+from rosetta_cli.runtime.schedule import ema, warmup_cosine
 
 
 # options that may differ between a run and its --resume (everything else must match the checkpoint)
 RESUMABLE = ("steps", "device", "ckpt_every", "log_every", "eval_max_queries")
 
 
-def lr_at(step: int, cfg: RSTTrainConfig) -> float:
-    """Linear warmup then cosine decay to min_lr_frac × lr over cfg.steps."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+@dataclass
+class TrainResult:
+    """What `run` returns: where the RST is, its last step, and the held-out metrics (rank 0; {} elsewhere)."""
 
+    out: Path
+    step: int
+    metrics: dict = field(default_factory=dict)
 
-def ema_update(ema: dict, model, step: int, decay: float) -> None:
-    import torch
-
-    d = min(decay, (1 + step) / (10 + step))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            ema[name].mul_(d).add_(p.detach().float(), alpha=1 - d)
+    def to_dict(self) -> dict:
+        return self.metrics
 
 
 @dataclass
@@ -88,38 +50,38 @@ class Run:
     model: object
     net: object          # model, or its DDP wrapper
     opt: object
-    ema: dict
+    sched: object        # the learning-rate schedule (runtime.schedule.warmup_cosine)
+    ema: object          # diffusers EMAModel of model's parameters
     norm: dict           # name → tensor [D] on the device
     meta: dict           # checkpoint config (model, train, norm, stores, dims, split)
     step: int = 0
     history: list = field(default_factory=list)
 
 
-def train_rst(paths, out_dir, model_cfg: RSTModelConfig, cfg: RSTTrainConfig, *, resume: bool = False,
-              overwrite: bool = False, baselines=(), on_step: Callable | None = None, log: Callable = print) -> dict:
-    """Train, checkpoint to out_dir/checkpoint, validate. → the validation metrics (rank 0) or {}."""
-    from rosetta_cli.store.core import Store
+def run(cfg: RSTTrainConfig, progress: Progress = SILENT) -> TrainResult:
+    """Train, checkpoint to cfg.out/checkpoint, validate (rank 0)."""
     from rosetta_cli.runtime import dist as D
+    from rosetta_cli.store.core import Store
 
     cfg.check()
     info = D.init_from_env(cfg.device)
-    stores = [Store.open(p, kind="features") for p in paths]
+    stores = [Store.open(p, kind="features") for p in cfg.paired]
     try:
         dims = check_dims(stores)
         pairs, held = build_pairs(stores, cfg.val_frac, cfg.split_seed)
         train = pairs.subset(~pairs.val)
         if len(train) == 0:
             raise UsageError("every pair is held out for validation", hint="lower --val-frac or add takes")
-        out_dir = Path(out_dir)
-        run = _start(out_dir, stores, train, pairs, held, dims, model_cfg, cfg, resume, overwrite, info, log)
+        out_dir = Path(cfg.out)
+        run_ = _start(out_dir, stores, train, pairs, held, dims, cfg, info, progress)
         stream = PairStream(stores, train, cfg.batch_size // info.world, cfg.seed, info.rank, info.world)
-        _loop(run, stream, cfg, out_dir, info, on_step, log)
+        _loop(run_, stream, cfg, out_dir, info, progress)
         metrics = {}
         if info.is_main:
             plot_loss(out_dir)
-            metrics = validate(out_dir, stores, pairs.subset(pairs.val), info.device, baselines)
+            metrics = validate(out_dir, stores, pairs.subset(pairs.val), info.device, cfg.baselines)
         D.barrier(info)
-        return metrics
+        return TrainResult(out_dir, run_.step, metrics)
     finally:
         for s in stores:
             s.close()
@@ -132,27 +94,26 @@ def _check_batch(cfg: RSTTrainConfig, world: int) -> None:
                          hint=f"use a multiple of {world}")
 
 
-def _start(out_dir, stores, train, pairs, held, dims, model_cfg, cfg, resume, overwrite, info, log) -> Run:
+def _start(out_dir, stores, train, pairs, held, dims, cfg, info, progress) -> Run:
     """Fresh run (model from the seed, stats from the training pairs) or the state of the checkpoint."""
     import torch
 
+    from rosetta_cli.runtime.dist import barrier
+
     _check_batch(cfg, info.world)
     ck = ckpt_dir(out_dir)
-    if (ck / "config.json").exists() and not resume:
-        if not overwrite:
-            raise UsageError(f"{out_dir}: already holds an RST checkpoint",
-                             hint="pass --resume to continue it or --overwrite to start again")
-        if info.is_main:
-            _clear(out_dir)
-    from rosetta_cli.runtime.dist import barrier
+    action = output_action(out_dir, (ck / "config.json").exists(), what="an RST checkpoint",
+                           overwrite=cfg.overwrite, resume=cfg.resume)
+    if action is Action.REPLACE and info.is_main:
+        _clear(out_dir)
     barrier(info)
-    model_cfg = RSTModelConfig(**{**model_cfg.to_dict(), **{k: dims[k] for k in
+    model_cfg = RSTModelConfig(**{**cfg.model.to_dict(), **{k: dims[k] for k in
                                                            ("ego_frames", "ego_dim", "exo_frames", "exo_dim")}})
     model_cfg = _check_tokens(model_cfg)
-    if resume and (ck / "config.json").exists():
-        return _resume(ck, stores, model_cfg, cfg, info, log)
-    if resume:
-        log(f"{out_dir}: no checkpoint to resume; starting a new run")
+    if action is Action.RESUME:
+        return _resume(ck, stores, model_cfg, cfg, info, progress)
+    if cfg.resume:
+        progress.note(f"{out_dir}: no checkpoint to resume; starting a new run")
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg)
     norm = norm_stats(stores, train)
@@ -202,12 +163,12 @@ def _make_run(model, meta: dict, cfg: RSTTrainConfig, info) -> Run:
         from torch.nn.parallel import DistributedDataParallel as DDP
         net = DDP(model, device_ids=[info.local_rank] if info.device.startswith("cuda") else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ema = {n: p.detach().float().clone() for n, p in model.named_parameters()}
     norm = {k: torch.tensor(v, dtype=torch.float32, device=info.device) for k, v in meta["norm"].items()}
-    return Run(model=model, net=net, opt=opt, ema=ema, norm=norm, meta=meta)
+    return Run(model=model, net=net, opt=opt, sched=warmup_cosine(opt, cfg.warmup, cfg.steps),
+               ema=ema(model.parameters(), cfg.ema_decay), norm=norm, meta=meta)
 
 
-def _resume(ck: Path, stores, model_cfg, cfg, info, log) -> Run:
+def _resume(ck: Path, stores, model_cfg, cfg, info, progress) -> Run:
     from rosetta_cli.rst.ckpt import read_rst_config
     from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng
 
@@ -221,10 +182,16 @@ def _resume(ck: Path, stores, model_cfg, cfg, info, log) -> Run:
     if state is None:
         raise CheckpointError(f"{ck}: no training state to resume from", hint="start afresh with --overwrite")
     run.opt.load_state_dict(state["optimizer"])
-    run.ema = {k: v.float().to(info.device) for k, v in load_weights(ck, "ema").items()}
+    if "lr_schedule" not in state or "ema" not in state:
+        raise CheckpointError(f"{ck}: written by an older rosetta (no LR-schedule/EMA state)",
+                              hint="start afresh with --overwrite")
+    run.sched.load_state_dict(state["lr_schedule"])
+    saved = load_weights(ck, "ema")
+    run.ema.load_state_dict({**state["ema"], "shadow_params": [saved[n].float().to(info.device)
+                                                               for n, _ in model.named_parameters()]})
     run.step = int(state["step"])
     restore_rng(ck)
-    log(f"resuming {ck} at step {run.step}")
+    progress.note(f"resuming {ck} at step {run.step}")
     return run
 
 
@@ -247,19 +214,24 @@ def save(run: Run, out_dir: Path) -> None:
     from rosetta_cli.runtime.checkpoint import save_checkpoint
 
     meta = {**run.meta, "step": run.step}
-    state = {"optimizer": run.opt.state_dict(), "step": run.step, "torch_rng": torch.get_rng_state()}
+    ema_state = run.ema.state_dict()
+    shadow = dict(zip((n for n, _ in run.model.named_parameters()), ema_state.pop("shadow_params")))
+    state = {"optimizer": run.opt.state_dict(), "lr_schedule": run.sched.state_dict(), "ema": ema_state,
+             "step": run.step, "torch_rng": torch.get_rng_state()}
     save_checkpoint(ckpt_dir(out_dir), kind=RST_KIND, config=meta, model_state=run.model.state_dict(),
-                    ema_state=run.ema, train_state=state)
+                    ema_state=shadow, train_state=state)
 
 
-def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info, on_step, log) -> None:
+def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info, progress: Progress) -> None:
     from rosetta_cli.runtime.dist import all_reduce_mean, barrier
 
-    sched = _scheduler(run, cfg)
+    noise = _noise_schedule(run, cfg)
     metrics_file = _open_metrics(out_dir, run.step, info.is_main)
     t0, done0 = time.perf_counter(), run.step
+    progress.start("train-rst", cfg.steps, done=run.step, unit="steps")
     while run.step < cfg.steps:
-        loss = _forward(run, stream, sched, cfg, info)
+        lr = run.sched.get_last_lr()[0]
+        loss = _forward(run, stream, noise, cfg, info)
         value = all_reduce_mean(float(loss.detach()), info)  # every rank sees the same verdict before backward
         if not math.isfinite(value):
             _stop_on_nan(run, out_dir, info, value)
@@ -268,11 +240,10 @@ def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info
         if info.is_main:
             sps = (run.step - done0) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
             if run.step % cfg.log_every == 0 or run.step == cfg.steps:
-                metrics_file.write(json.dumps({"step": run.step, "loss": value, "lr": lr_at(run.step - 1, cfg),
+                metrics_file.write(json.dumps({"step": run.step, "loss": value, "lr": lr,
                                                "samples_per_s": round(sps, 1)}) + "\n")
                 metrics_file.flush()
-            if on_step:
-                on_step(run.step, value, sps)
+            progress.advance(completed=run.step, info=f"loss {value:.4f}, {sps:,.0f} samples/s")
         if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
             if info.is_main:
                 save(run, out_dir)
@@ -281,7 +252,7 @@ def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info
         metrics_file.close()
 
 
-def _scheduler(run: Run, cfg: RSTTrainConfig):
+def _noise_schedule(run: Run, cfg: RSTTrainConfig):
     if run.meta["model"]["model"] == "regression":
         return None
     from rosetta_cli.rst.diffusion import legacy_scheduler_config, scheduler_from_config
@@ -292,7 +263,7 @@ def _scheduler(run: Run, cfg: RSTTrainConfig):
     return scheduler_from_config("ddpm", saved)
 
 
-def _forward(run: Run, stream: PairStream, sched, cfg: RSTTrainConfig, info):
+def _forward(run: Run, stream: PairStream, noise, cfg: RSTTrainConfig, info):
     """Loss of step run.step on this rank's batch (bf16 autocast on CUDA). → scalar tensor with grad."""
     import torch
 
@@ -303,26 +274,25 @@ def _forward(run: Run, stream: PairStream, sched, cfg: RSTTrainConfig, info):
     n = run.norm
     ego = (torch.from_numpy(ego).to(dev).float() - n["ego_mean"]) / n["ego_std"]      # [b, T_ego, D]
     exo = (torch.from_numpy(exo).to(dev).float() - n["exo_mean"]) / n["exo_std"]      # [b, T_exo, D]
-    for g in run.opt.param_groups:
-        g["lr"] = lr_at(run.step, cfg)
     cuda = dev.startswith("cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-        if sched is None:
+        if noise is None:
             loss = regression_loss(run.net, exo, ego)
         else:
-            loss = diffusion_loss(run.net, sched, exo, ego, step_generator(cfg.seed, run.step, info.rank), cfg.cond_drop)
+            loss = diffusion_loss(run.net, noise, exo, ego, step_generator(cfg.seed, run.step, info.rank), cfg.cond_drop)
     return loss
 
 
 def _update(run: Run, loss, cfg: RSTTrainConfig) -> None:
-    """Backward, clip, AdamW step, EMA."""
+    """Backward, clip, AdamW step, LR step, EMA."""
     import torch
 
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
     run.opt.step()
-    ema_update(run.ema, run.model, run.step, cfg.ema_decay)
+    run.sched.step()
+    run.ema.step(run.model.parameters())
 
 
 def _stop_on_nan(run: Run, out_dir: Path, info, value: float) -> None:

@@ -15,41 +15,44 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from rosetta_cli.errors import InputNotFound, PartialFailure, StoreError, UsageError
+from rosetta_cli.rst.config import TranslateConfig
+from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.progress import SILENT, Progress
+from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store import schema as S
 
 
 @dataclass
-class TranslateConfig:
-    sampler: str = "ddim"       # DDIM (eta=0) needs far fewer steps than DDPM for the same quality
-    sampling_steps: int = 25
-    samples: int = 1            # K draws averaged per row (→ approximates E[z_exo | z_ego])
-    guidance: float = 1.0       # classifier-free guidance scale; 1 = plain conditional sampling
-    seed: int = 0
-    batch_size: int = 256
-    device: str = "auto"
+class TranslateResult:
+    """Counts of the output store after this process's blocks (status counts over all rows)."""
 
-    def output_identity(self) -> dict:
-        """The options that decide the output values (a resumed run must use the same)."""
-        d = asdict(self)
-        for k in ("batch_size", "device"):
-            d.pop(k)
-        return d
+    store: str
+    rows: int
+    done: int
+    failed: int
+    pending: int
+    translated_now: int
+    seconds: float
+    rows_per_s: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard: tuple[int, int] = (0, 1),
-                    overwrite: bool = False, on_rows: Callable | None = None, log: Callable = print) -> dict:
-    """Translate every done ego row of this process's blocks. → summary dict (counts, rows/s)."""
+def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
+    """Translate every done ego row of this process's blocks (resuming cfg.out when it matches)."""
     from rosetta_cli.rst.ckpt import Translator
     from rosetta_cli.store.core import Store
     from rosetta_cli.runtime import dist as D
 
+    cfg.check()
+    rst_dir, ego_path, out_path, overwrite = Path(cfg.rst), Path(cfg.ego), Path(cfg.out), cfg.overwrite
     info = D.init_from_env(cfg.device)
-    index, count = _shard(shard, info, overwrite)
+    index, count = _shard(parse_shard(cfg.shard), info)
     if Path(out_path).resolve() == Path(ego_path).resolve():
         raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
     ego = Store.open(ego_path, kind="features")
@@ -58,13 +61,14 @@ def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard:
         tr.check_input(ego.frames, ego.dim, str(ego_path))
         if index == 0:  # once, not once per shard or rank
             for note in tr.notes:
-                log(f"note: {note}")
+                progress.note(f"note: {note}")
         out = _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator=index == 0, info=info)
         t0 = time.perf_counter()
         blocks = list(out.blocks())[index::count]
         done_now, bad = 0, 0
+        progress.start("translate", _todo(ego, out, blocks), unit="rows")
         for a, b in blocks:
-            n, nb = _translate_block(tr, ego, out, a, b, cfg, on_rows)
+            n, nb = _translate_block(tr, ego, out, a, b, cfg, progress)
             done_now, bad = done_now + n, bad + nb
         D.barrier(info)
         summary = _finish(out, done_now, bad, time.perf_counter() - t0, index, info)
@@ -75,13 +79,11 @@ def translate_store(rst_dir, ego_path, out_path, cfg: TranslateConfig, *, shard:
         D.cleanup(info)
 
 
-def _shard(shard: tuple[int, int], info, overwrite: bool = False) -> tuple[int, int]:
+def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
     if info.distributed:
         if shard != (0, 1):
             raise UsageError("--shard cannot be combined with torchrun", hint="torchrun ranks shard the rows already")
         return info.rank, info.world
-    if overwrite and shard[1] > 1:  # shard 0 would delete a store the other shards are writing
-        raise UsageError("--overwrite cannot be combined with --shard", hint="delete the output once, then start the shards")
     return shard
 
 
@@ -92,7 +94,8 @@ def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info
 
     out_path = Path(out_path)
     ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.output_identity()}
-    if creator and (overwrite or not out_path.exists()):
+    action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite, resume=True)
+    if creator and action is not Action.RESUME:
         out = _create(out_path, ego, tr, cfg, rst_dir, ident, overwrite)
         out.close()
     barrier(info)
@@ -140,7 +143,7 @@ def _wait_open(out_path: Path, creator: bool, timeout_s: float = 120.0):
             time.sleep(1.0)
 
 
-def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, on_rows) -> tuple[int, int]:
+def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, progress: Progress) -> tuple[int, int]:
     """Rows [a, b): translate done ego rows still pending; mirror failed/pending ego rows. → (done, failed)."""
     st_ego, st_out = ego.status(slice(a, b)), out.status(slice(a, b))
     todo = (st_out == S.PENDING) & (st_ego == S.DONE)
@@ -162,11 +165,16 @@ def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, on_rows
         status[sel] = np.where(ok, S.DONE, S.FAILED)
         errors[sel] = np.where(ok, "", "translation produced NaN/Inf")
         bad += int((~ok).sum())
-        if on_rows:
-            on_rows(len(sel))
+        progress.advance(len(sel))
     text = ego.text(slice(a, b)) if ego.text_dim else None
     out.write_rows(a, features=feats, text=text, status=status, errors=errors)
     return int(len(idx)) - bad, bad
+
+
+def _todo(ego, out, blocks) -> int:
+    """Rows of these blocks still to translate (done in ego, pending in out): the progress total."""
+    todo = (out.status() == S.PENDING) & (ego.status() == S.DONE)
+    return int(sum(todo[a:b].sum() for a, b in blocks))
 
 
 def _mirror(ego, a, b, st_ego, mirror, status, errors) -> None:
@@ -181,7 +189,7 @@ def _mirror(ego, a, b, st_ego, mirror, status, errors) -> None:
             errors[j] = "ego row pending (not extracted yet); rerun translate after extraction"
 
 
-def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> dict:
+def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> TranslateResult:
     from rosetta_cli.runtime.dist import all_reduce_mean
 
     counts = out.status_counts()
@@ -191,8 +199,8 @@ def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> d
     if (counts["pending"] == 0 or _nothing_left(out)) and changed:
         if (info.distributed and info.is_main) or not info.distributed:
             out.finalize()
-    summary = {"store": str(out.path), "rows": out.n_rows, **counts, "translated_now": done_now,
-               "seconds": round(seconds, 3), "rows_per_s": round(done_now / seconds, 1) if seconds > 0 else None}
+    summary = TranslateResult(str(out.path), out.n_rows, counts["done"], counts["failed"], counts["pending"], done_now,
+                              round(seconds, 3), round(done_now / seconds, 1) if seconds > 0 else None)
     if bad:
         raise PartialFailure(f"{out.path}: {bad} row(s) could not be translated (NaN/Inf)",
                              hint="see `rosetta store info`; check the RST's training loss")

@@ -14,15 +14,14 @@ never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from rosetta_cli.errors import CheckpointError, InputNotFound
+from rosetta_cli.runtime import atomic
 from rosetta_cli.provenance import sha256_file
 
 CKPT_FORMAT = "rosetta-checkpoint"
@@ -37,15 +36,16 @@ def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_sta
     extra_files: {file name: str | bytes} written into the directory before it is renamed
     into place (e.g. a run's metrics.jsonl and plots, so they always match the weights)."""
     path = Path(path)
-    recover(path)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    atomic.recover_dir(path)
+    tmp = atomic.temp_path(path)
+    shutil.rmtree(tmp, ignore_errors=True)  # left by a killed writer with our pid
     tmp.mkdir(parents=True)
     try:
         _write(tmp, kind, config, model_state, ema_state, train_state, np_rng, extra_files)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _atomic_replace(tmp, path)
+    atomic.replace_dir(tmp, path)
     return path
 
 
@@ -69,30 +69,10 @@ def _write(tmp: Path, kind, config, model_state, ema_state, train_state, np_rng,
     (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
-def recover(path: Path) -> None:
-    """A crash between the two renames of `_atomic_replace` leaves only `.NAME.old-*`: put it back."""
-    path = Path(path)
-    if path.exists() or not path.parent.exists():
-        return
-    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds:
-        os.rename(olds[-1], path)
-
-
-def _atomic_replace(tmp: Path, path: Path) -> None:
-    old = None
-    if path.exists():
-        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(path, old)
-    os.rename(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def read_config(path, kind: str | None = None) -> dict:
     """config.json of a checkpoint, checked for format, version and kind."""
     path = Path(path)
-    recover(path)
+    atomic.recover_dir(path)
     if not path.exists():
         raise InputNotFound(f"{path}: no such checkpoint", hint="train one first, or check the path")
     cfg_file = path / "config.json"
