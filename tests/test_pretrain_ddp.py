@@ -11,7 +11,7 @@ import torch
 from rosetta_cli.contrastive.api import load_dual_encoder
 from rosetta_cli.contrastive.config import PretrainConfig
 from rosetta_cli.synthetic.pretrain_world import World, make_paired, make_unpaired
-from rosetta_cli.contrastive.train import pretrain
+from rosetta_cli.contrastive.train import run as pretrain
 from rosetta_cli.runtime.checkpoint import load_weights
 
 torch.set_num_threads(1)

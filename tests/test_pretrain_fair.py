@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,8 @@ from rosetta_cli.contrastive import losses as L
 from rosetta_cli.contrastive.config import ModelConfig, PretrainConfig
 from rosetta_cli.contrastive.model import build_model
 from rosetta_cli.synthetic.pretrain_world import World, make_paired, make_unpaired
-from rosetta_cli.contrastive.train import Part, Trainer, compute_losses, pretrain
+from rosetta_cli.contrastive.train import Part, Trainer, compute_losses
+from rosetta_cli.contrastive.train import run as pretrain
 from rosetta_cli.errors import UsageError
 from rosetta_cli.store import DONE, Store
 from rosetta_cli.runtime.checkpoint import load_weights
@@ -232,17 +234,19 @@ def test_same_steps_give_paired_only_and_mixed_runs_the_same_budget(world, tmp_p
             "--dim", 16, "--threads", 1, "--json")
     assert r.code == 0, r
     vi = json.loads(r.out)
-    mixed = pretrain(cfg_for(root, tmp_path / "ours", steps=7))
-    assert vi["steps_per_epoch"] != mixed["steps_per_epoch"]           # epochs would give different budgets
+    mixed = pretrain(cfg_for(root, tmp_path / "ours", steps=7)).to_dict()
+    assert vi["steps_per_epoch"] != mixed["steps_per_epoch"]          # epochs would give different budgets
     for s, out in ((vi, tmp_path / "vi"), (mixed, tmp_path / "ours")):
-        assert s["step"] == s["total_steps"] == 7 and s["batch_size"] == 32 and s["samples_seen"] == 224
+        assert s["step"] == s["total_steps"] == 7
+        assert s["batch_size"] == 32
+        assert s["samples_seen"] == 224
         meta = json.loads((out / "config.json").read_text())
         assert meta["step"] == meta["total_steps"] == 7 and meta["train"]["steps"] == 7
         assert meta["train"]["batch_size"] == 32
         assert step_records(out)[-1]["step"] == 7
     # without --steps the budget follows the data: epochs x steps_per_epoch
     ep = pretrain(cfg_for(root, tmp_path / "ep", paired=None, epochs=2))
-    assert ep["step"] == ep["total_steps"] == 2 * ep["steps_per_epoch"]
+    assert ep.step == ep.total_steps == 2 * ep.steps_per_epoch
 
 
 def test_steps_with_eval_interval_checkpoint_points_and_exact_resume(world, tmp_path):
@@ -255,7 +259,7 @@ def test_steps_with_eval_interval_checkpoint_points_and_exact_resume(world, tmp_
     pretrain(cfg_for(root, tmp_path / "part", **kw), stop_after_epochs=1)
     meta = json.loads((tmp_path / "part" / "config.json").read_text())
     assert meta["step"] == 4 and meta["total_steps"] == 10
-    pretrain(cfg_for(root, tmp_path / "part", **kw), resume=True)
+    pretrain(replace(cfg_for(root, tmp_path / "part", **kw), resume=True))
     a, b = load_weights(tmp_path / "full"), load_weights(tmp_path / "part")
     for k in a:
         assert torch.equal(a[k], b[k]), k
@@ -310,7 +314,7 @@ def test_paired_rows_without_narration_are_left_out_of_video_text(tmp_path):
                          threads=1, val_frac=0.0)
     s = pretrain(cfg)
     # 7 narration-less moments x 2 exo cameras = 14 of the 64 items
-    assert any(n.startswith("14 of 64 paired items have no narration") for n in s["notes"]), s["notes"]
+    assert any(n.startswith("14 of 64 paired items have no narration") for n in s.notes), s.notes
     recs = step_records(tmp_path / "m")
     assert len(recs) == 6 and all(np.isfinite(r["loss"]) and r["l_vt"] is not None for r in recs)
     for p in load_weights(tmp_path / "m").values():
@@ -324,7 +328,7 @@ def test_paired_rows_without_narration_are_left_out_of_video_text(tmp_path):
     silent = paired_store(tmp_path / "q.zarr", takes=8, per_take=4, no_text=set(range(32)))
     s = pretrain(PretrainConfig(out=str(tmp_path / "q"), paired=str(silent.path), dim=8, batch_size=16, steps=2,
                                 threads=1, val_frac=0.0))
-    assert all(r["l_vt"] is None for r in step_records(tmp_path / "q")) and s["step"] == 2
+    assert all(r["l_vt"] is None for r in step_records(tmp_path / "q")) and s.step == 2
 
 
 # ---------------------------------------------------------------------------- 5. unpaired fraction
@@ -348,7 +352,7 @@ def test_unpaired_subsets_are_nested_and_sized():
 
 def test_unpaired_fraction_run_records_subset(world, tmp_path):
     s = pretrain(cfg_for(world, tmp_path / "q", steps=3, unpaired_fraction=0.5))
-    assert s["items"]["pseudo"] == 100 and s["unpaired"] == {"fraction": 0.5, "queries": 100, "queries_all": 200}
+    assert s.items["pseudo"] == 100 and s.unpaired == {"fraction": 0.5, "queries": 100, "queries_all": 200}
     meta = json.loads((tmp_path / "q" / "config.json").read_text())
     assert meta["train"]["unpaired_fraction"] == 0.5 and meta["unpaired"]["queries"] == 100
     with pytest.raises(UsageError, match="unpaired-fraction"):

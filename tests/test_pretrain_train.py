@@ -1,6 +1,7 @@
 """`rosetta pretrain` / `rosetta embed` on a synthetic ego-exo world with a hidden shared cause."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from rosetta_cli.eval.metrics import hit_rate_at_k
 from rosetta_cli.contrastive.api import load_dual_encoder
 from rosetta_cli.contrastive.config import PretrainConfig
 from rosetta_cli.synthetic.pretrain_world import World, make_paired, make_unpaired
-from rosetta_cli.contrastive.train import pretrain
+from rosetta_cli.contrastive.train import run as pretrain
 from rosetta_cli.errors import CheckpointError, DimensionMismatch, StoreError, UsageError
 from rosetta_cli.store import Store
 from rosetta_cli.runtime.checkpoint import load_weights
@@ -42,7 +43,7 @@ def test_pseudo_pairs_improve_heldout_cross_view_hr5(world, tmp_path):
     w, root = world
     cfg = cfg_for(root, tmp_path / "m", paired=None, epochs=4)
     summary = pretrain(cfg)
-    assert summary["items"] == {"paired": 0, "pseudo": 400}
+    assert summary.items == {"paired": 0, "pseudo": 400}
     enc = load_dual_encoder(tmp_path / "m")
     rng = np.random.default_rng(99)
     c, y = w.moments(300, rng)
@@ -69,7 +70,7 @@ def test_full_run_records_metrics_monitor_and_provenance(world, tmp_path):
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     assert {p["role"] for p in meta["parents"]} == {"paired", "ego", "exo", "pairs", "translated"}
     assert meta["model"]["input_dim"] == 32 and meta["train"]["lambda1"] == 0.5
-    assert summary["items"]["paired"] > 0 and summary["items"]["pseudo"] == 400
+    assert summary.items["paired"] > 0 and summary.items["pseudo"] == 400
 
 
 def test_resume_is_exact(world, tmp_path):
@@ -78,7 +79,7 @@ def test_resume_is_exact(world, tmp_path):
     pretrain(cfg_for(root, tmp_path / "full", **kw))
     pretrain(cfg_for(root, tmp_path / "part", **kw), stop_after_epochs=1)
     assert json.loads((tmp_path / "part" / "config.json").read_text())["epoch"] == 1
-    pretrain(cfg_for(root, tmp_path / "part", **kw), resume=True)
+    pretrain(replace(cfg_for(root, tmp_path / "part", **kw), resume=True))
     a, b = load_weights(tmp_path / "full"), load_weights(tmp_path / "part")
     assert a.keys() == b.keys()
     for k in a:
@@ -87,7 +88,7 @@ def test_resume_is_exact(world, tmp_path):
     lb = [r for r in map(json.loads, (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()) if r["type"] == "step"]
     assert [r["loss"] for r in la] == [r["loss"] for r in lb]
     with pytest.raises(CheckpointError, match="lambda1"):
-        pretrain(cfg_for(root, tmp_path / "part", lambda1=0.3, **kw), resume=True)
+        pretrain(replace(cfg_for(root, tmp_path / "part", lambda1=0.3, **kw), resume=True))
 
 
 def test_bad_inputs(world, tmp_path):
@@ -123,7 +124,7 @@ def test_bad_inputs(world, tmp_path):
 def test_no_translated_store_drops_synthetic_loss_and_says_so(world, tmp_path):
     _, root = world
     s = pretrain(cfg_for(root, tmp_path / "m", translated=None, epochs=1))
-    assert any("L_vs" in n for n in s["notes"])
+    assert any("L_vs" in n for n in s.notes)
     steps = [json.loads(x) for x in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert all(r.get("l_vs") is None for r in steps if r["type"] == "step")
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, progress
+from rosetta_cli.cli.common import console, emit_json, rich_progress
 
 
 def pretrain_cmd(
@@ -66,8 +66,8 @@ def pretrain_cmd(
     ranks; --batch-size stays the global batch). Writes MODEL_DIR/{config.json, model.safetensors,
     state.pt, metrics.jsonl, loss.png}; --resume continues exactly.
     """
+    from rosetta_cli.contrastive import train
     from rosetta_cli.contrastive.config import PretrainConfig
-    from rosetta_cli.contrastive.train import pretrain
 
     cfg = PretrainConfig(out=str(out), paired=_s(paired), ego=_s(ego), exo=_s(exo), pairs=_s(pairs),
                          translated=_s(translated), name=name or out.name, epochs=epochs, steps=steps,
@@ -76,63 +76,30 @@ def pretrain_cmd(
                          lr=lr, lambda1=lambda1, lambda2=lambda2, paired_ratio=paired_ratio, soft=not no_soft,
                          synthetic=not no_synthetic, symmetric=symmetric, max_rank=max_rank, val_frac=val_frac,
                          dim=dim, tau=tau, learn_tau=learn_tau, layers=layers, init=init, seed=seed, device=device,
-                         threads=threads)
-    with progress() as p:
-        summary = pretrain(cfg, resume=resume, overwrite=overwrite, reporter=_RichReporter(p))
-    _print_summary(summary, as_json)
+                         threads=threads, resume=resume, overwrite=overwrite)
+    with rich_progress() as p:
+        result = train.run(cfg, p)
+    _print_summary(result, as_json)
 
 
 def _s(p: Optional[Path]) -> Optional[str]:
     return str(p) if p is not None else None
 
 
-class _RichReporter:
-    """Progress bar + one line per epoch (rank 0 only under torchrun)."""
-
-    def __init__(self, p):
-        import os
-
-        self.p, self.task = p, None
-        self.quiet = os.environ.get("RANK", "0") != "0"
-
-    def start(self, total: int, done: int) -> None:
-        if not self.quiet:
-            self.task = self.p.add_task("pretrain", total=total, completed=done, rate="", info="")
-
-    def advance(self, step: int, info: str) -> None:
-        if self.task is not None:
-            self.p.update(self.task, completed=step, info=info)
-
-    def note(self, msg: str) -> None:
-        if not self.quiet:
-            console.print(f"[yellow]note:[/] {msg}")
-
-    def epoch(self, rec: dict) -> None:
-        h = rec.get("heldout") or {}
-        hr = "  ".join(f"{k} {h[k]:.1f}" for k in ("hr1", "hr5", "label_hr5") if k in h)
-        console.print(f"epoch {rec['epoch']:g} (step {rec['step']}): loss {rec['loss']:.4f}  "
-                      f"{rec['samples_per_s']:.0f} samples/s  {hr}")
-        if self.task is not None:
-            self.p.update(self.task, rate=f"{rec['samples_per_s']:.0f}/s")
-
-    def stop(self) -> None:
-        pass
-
-
-def _print_summary(summary: dict, as_json: bool) -> None:
+def _print_summary(r, as_json: bool) -> None:
     import os
 
     if os.environ.get("RANK", "0") != "0":
         return
     if as_json:
-        emit_json(summary)
+        emit_json(r.to_dict())
         return
-    f, h = summary.get("frozen") or {}, summary.get("heldout") or {}
+    f, h = r.frozen or {}, r.heldout or {}
     for key in ("hr1", "hr5", "label_hr5"):
         if key in h:
             console.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
-    console.print(f"[green]model written to[/] {summary['out']}  ({summary['step']}/{summary['total_steps']} steps of "
-                  f"{summary['batch_size']}; metrics.jsonl, loss.png inside)")
+    console.print(f"[green]model written to[/] {r.out}  ({r.step}/{r.total_steps} steps of "
+                  f"{r.batch_size}; metrics.jsonl, loss.png inside)")
 
 
 def embed_cmd(
@@ -149,18 +116,16 @@ def embed_cmd(
 
     Example: rosetta embed --model models/rosetta --store bench_ego.zarr --out bench_ego.emb.zarr --text
     """
-    from rosetta_cli.contrastive.embed import EmbedConfig, embed_store
-    from rosetta_cli.store import Store
+    from rosetta_cli.contrastive import embed
 
-    cfg = EmbedConfig(model=str(model), store=str(store), out=str(out), text=text, batch_size=batch_size, device=device)
-    n = len(Store.open(store))
-    with progress() as p:
-        task = p.add_task("embed", total=n, rate="", info="")
-        summary = embed_store(cfg, overwrite=overwrite, on_rows=lambda k: p.advance(task, k))
+    cfg = embed.EmbedConfig(model=str(model), store=str(store), out=str(out), text=text, batch_size=batch_size,
+                            device=device, overwrite=overwrite)
+    with rich_progress() as p:
+        r = embed.run(cfg, p)
     if as_json:
-        emit_json(summary)
+        emit_json(r.to_dict())
     else:
-        console.print(f"[green]embedded[/] {summary['done']}/{summary['rows']} rows → {summary['out']} ({summary['dim']}-d)")
+        console.print(f"[green]embedded[/] {r.done}/{r.rows} rows → {r.out} ({r.dim}-d)")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rosetta_cli.errors import UsageError
+
 
 @dataclass
 class ModelConfig:
@@ -76,3 +78,28 @@ class PretrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0               # torch CPU threads (0: torch's default); 1 is fastest on a busy shared machine
+    resume: bool = False           # continue the checkpoint in `out` exactly (runtime.guard)
+    overwrite: bool = False        # replace the checkpoint in `out`
+
+    def check(self) -> None:
+        """Validate the options (one-line UsageErrors naming the flag)."""
+        if not self.out:
+            raise UsageError("no --out MODEL_DIR given")
+        for name in ("lambda1", "lambda2"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise UsageError(f"--{name} {v}: must lie in [0, 1]")
+        if self.paired_ratio is not None and not 0.0 <= self.paired_ratio <= 1.0:
+            raise UsageError(f"--paired-ratio {self.paired_ratio}: must lie in [0, 1]")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise UsageError("--epochs must be >= 1 and --batch-size >= 2")
+        if (self.steps is not None and self.steps < 1) or (self.eval_every is not None and self.eval_every < 1):
+            raise UsageError("--steps and --eval-every must be >= 1")
+        if not 0.0 < self.unpaired_fraction <= 1.0:
+            raise UsageError(f"--unpaired-fraction {self.unpaired_fraction}: must lie in (0, 1]")
+        if self.unpaired_fraction < 1.0 and not self.pairs:
+            raise UsageError("--unpaired-fraction selects unpaired ego queries of --pairs: give --pairs (with --ego/--exo)")
+        if self.tau <= 0 or self.dim < 1 or self.lr <= 0:
+            raise UsageError("--tau, --dim and --lr must be positive")
+        if self.init not in ("pca", "orthogonal") or self.arch not in ("auto", "transformer", "mlp"):
+            raise UsageError(f"--init {self.init!r} / arch {self.arch!r}: choose pca|orthogonal and auto|transformer|mlp")

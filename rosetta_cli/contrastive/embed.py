@@ -7,12 +7,13 @@ mapped through g_psi into `text` [N, d]. Parents: the source store and the model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from rosetta_cli.contrastive.api import DualEncoder, load_dual_encoder
 from rosetta_cli.errors import UsageError
+from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store import DONE, Store
 
 
@@ -24,6 +25,18 @@ class EmbedConfig:
     text: bool = False       # also embed narrations with g_psi (needs `text` in the store)
     batch_size: int = 4096   # rows per forward pass; chunk-aligned reads keep memory bounded
     device: str = "cpu"
+    overwrite: bool = False  # replace an existing --out (embedding is cheap: no resume)
+
+
+@dataclass
+class EmbedResult:
+    out: str
+    rows: int
+    done: int
+    dim: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def model_parent(enc: DualEncoder) -> dict:
@@ -31,7 +44,7 @@ def model_parent(enc: DualEncoder) -> dict:
             "path": str(enc.path), "kind": "checkpoint"}
 
 
-def create_output(cfg: EmbedConfig, src: Store, enc: DualEncoder, overwrite: bool) -> Store:
+def create_output(cfg: EmbedConfig, src: Store, enc: DualEncoder) -> Store:
     df = src.clips()
     df.attrs["labels"], df.attrs["skills"] = src.labels, src.skills  # keep the vocabulary order
     encoder = {"name": enc.name, "kind": "dual-encoder", "path": str(enc.path), "fingerprint": enc.fingerprint(),
@@ -39,14 +52,14 @@ def create_output(cfg: EmbedConfig, src: Store, enc: DualEncoder, overwrite: boo
     out = Store.create(cfg.out, kind="embeddings", clips=df, frames=1, dim=enc.dim,
                        text_dim=enc.dim if cfg.text else None, dtype="float32", chunk_rows=src.chunk_rows,
                        attrs={"encoder": encoder, "text_encoder": encoder if cfg.text else None},
-                       config=cfg, overwrite=overwrite)
+                       config=cfg, overwrite=cfg.overwrite)
     out.add_parent("store", src)
     out.add_parent("model", model_parent(enc))
     return out
 
 
-def embed_store(cfg: EmbedConfig, overwrite: bool = False, on_rows=None) -> dict:
-    """Encode every DONE row of cfg.store; on_rows(n) reports progress. Returns counts."""
+def run(cfg: EmbedConfig, progress: Progress = SILENT) -> EmbedResult:
+    """Encode every DONE row of cfg.store into cfg.out."""
     from rosetta_cli.runtime.dist import resolve_device
 
     enc = load_dual_encoder(cfg.model, device=resolve_device(cfg.device))
@@ -58,7 +71,8 @@ def embed_store(cfg: EmbedConfig, overwrite: bool = False, on_rows=None) -> dict
                                 hint="embed a store made with the encoder the model was trained on")
     if cfg.text and not src.text_dim:
         raise UsageError(f"{src.path}: has no narration embeddings for --text", hint="drop --text")
-    out = create_output(cfg, src, enc, overwrite)
+    out = create_output(cfg, src, enc)
+    progress.start("embed", src.n_rows, unit="rows")
     step = max(src.chunk_rows, (cfg.batch_size // src.chunk_rows) * src.chunk_rows)
     for start, stop in src.blocks(step):
         status = src.status(slice(start, stop))
@@ -70,7 +84,6 @@ def embed_store(cfg: EmbedConfig, overwrite: bool = False, on_rows=None) -> dict
             if cfg.text:
                 text[done] = enc.encode_text(src.text(slice(start, stop))[done])
         out.write_rows(start, features=feats, text=text, status=status, errors=src.errors(slice(start, stop)))
-        if on_rows:
-            on_rows(stop - start)
+        progress.advance(stop - start)
     out.finalize()
-    return {"out": str(out.path), "rows": src.n_rows, "done": int((src.status() == DONE).sum()), "dim": enc.dim}
+    return EmbedResult(str(out.path), src.n_rows, int((src.status() == DONE).sum()), enc.dim)

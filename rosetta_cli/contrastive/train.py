@@ -3,7 +3,7 @@
 Distributed (torchrun): every rank reads its slice of the same global batch (the batch
 plan is a pure function of (seed, step), so neither world size nor a resume changes the
 data order), embeddings are gathered across ranks so InfoNCE negatives are global, and
-gradients are averaged by an all-reduce. Only rank 0 evaluates and writes.
+gradients are averaged by DDP. Only rank 0 evaluates and writes.
 
 The checkpoint directory MODEL_DIR holds config.json (model + run config + provenance),
 model.safetensors, state.pt (optimizer, scheduler, step), metrics.jsonl and loss.png.
@@ -28,6 +28,9 @@ from rosetta_cli.provenance import new_id
 from rosetta_cli.store import parent_entry
 from rosetta_cli.runtime import checkpoint as C
 from rosetta_cli.runtime import dist
+from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.progress import SILENT, Progress
+from rosetta_cli.runtime.schedule import warmup_cosine
 
 CKPT_KIND = "dual-encoder"
 # Options that must not change when resuming (they change what the saved state means).
@@ -38,28 +41,7 @@ RESUME_KEYS = ("batch_size", "lr", "weight_decay", "warmup_frac", "lambda1", "la
 LEGACY_VALUES = {"unpaired_fraction": 1.0, "mask_moments": False}
 
 
-# ---------------------------------------------------------------------------- validation & plan
-def validate(cfg: PretrainConfig) -> None:
-    for name in ("lambda1", "lambda2"):
-        v = getattr(cfg, name)
-        if not 0.0 <= v <= 1.0:
-            raise UsageError(f"--{name} {v}: must lie in [0, 1]")
-    if cfg.paired_ratio is not None and not 0.0 <= cfg.paired_ratio <= 1.0:
-        raise UsageError(f"--paired-ratio {cfg.paired_ratio}: must lie in [0, 1]")
-    if cfg.epochs < 1 or cfg.batch_size < 2:
-        raise UsageError("--epochs must be >= 1 and --batch-size >= 2")
-    if (cfg.steps is not None and cfg.steps < 1) or (cfg.eval_every is not None and cfg.eval_every < 1):
-        raise UsageError("--steps and --eval-every must be >= 1")
-    if not 0.0 < cfg.unpaired_fraction <= 1.0:
-        raise UsageError(f"--unpaired-fraction {cfg.unpaired_fraction}: must lie in (0, 1]")
-    if cfg.unpaired_fraction < 1.0 and not cfg.pairs:
-        raise UsageError("--unpaired-fraction selects unpaired ego queries of --pairs: give --pairs (with --ego/--exo)")
-    if cfg.tau <= 0 or cfg.dim < 1 or cfg.lr <= 0:
-        raise UsageError("--tau, --dim and --lr must be positive")
-    if cfg.init not in ("pca", "orthogonal") or cfg.arch not in ("auto", "transformer", "mlp"):
-        raise UsageError(f"--init {cfg.init!r} / arch {cfg.arch!r}: choose pca|orthogonal and auto|transformer|mlp")
-
-
+# ---------------------------------------------------------------------------- plan
 @dataclass
 class Plan:
     paired: D.PairedItems | None
@@ -223,22 +205,31 @@ def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gat
     return {"loss": L.total_loss(l_vv, l_vt, l_vs, cfg.lambda1, cfg.lambda2), "l_vv": l_vv, "l_vt": l_vt, "l_vs": l_vs}
 
 
-def average_gradients(params, info: dist.DistInfo) -> None:
-    """DDP-equivalent gradient averaging (one flat all-reduce; robust to several forwards per step)."""
-    if not info.distributed:
-        return
-    import torch
-    import torch.distributed as tdist
+def step_module(model, cfg: PretrainConfig, info: dist.DistInfo):
+    """compute_losses as one module's forward, wrapped in DDP under torchrun (DDP averages the gradients).
 
-    params = [p for p in params if p.grad is not None]  # the same set on every rank (same batch structure)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
-    tdist.all_reduce(flat)
-    flat /= info.world
-    off = 0
-    for p in params:
-        n = p.numel()
-        p.grad = flat[off:off + n].view_as(p).clone()
-        off += n
+    The encoders run several times per step (ego, exo, text, translations), so DDP wraps this one
+    forward rather than the model; find_unused_parameters: a step without narrations leaves the text
+    head out."""
+    import torch
+
+    class _Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, parts):
+            d = info.distributed
+            return compute_losses(self.model, parts, cfg, info.rank, gather=dist.gather_with_grad if d else None,
+                                  gather_nograd=dist.gather_nograd if d else None)
+
+    net = _Step()
+    if not info.distributed:
+        return net
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return DDP(net, device_ids=[info.local_rank] if info.device.startswith("cuda") else None,
+               find_unused_parameters=True)
 
 
 def make_optimizer(model, cfg: PretrainConfig, total_steps: int):
@@ -251,40 +242,18 @@ def make_optimizer(model, cfg: PretrainConfig, total_steps: int):
     decay = [p for p in decay if all(p is not q for q in no_decay)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    warm = max(1, int(cfg.warmup_frac * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total_steps - warm))))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor), params
+    return opt, warmup_cosine(opt, max(1, int(cfg.warmup_frac * total_steps)), total_steps), params
 
 
 # ---------------------------------------------------------------------------- output dir & resume
-class Reporter:
-    """Progress hooks (the CLI plugs in a Rich bar; the library default is silent)."""
-
-    def start(self, total: int, done: int) -> None: ...
-    def advance(self, step: int, info: str) -> None: ...
-    def note(self, msg: str) -> None: ...
-    def epoch(self, record: dict) -> None: ...
-    def stop(self) -> None: ...
-
-
 def existing_checkpoint(out: Path, resume: bool, overwrite: bool) -> dict | None:
-    """The saved config to resume from, or None to start afresh (refusing to clobber by accident)."""
-    if not out.exists():
-        return None
+    """The saved config to resume from, or None to start afresh (runtime.guard decides)."""
     is_ckpt = (out / "config.json").exists()
-    if not is_ckpt and any(out.iterdir()):
+    if out.exists() and not is_ckpt and any(out.iterdir()):
         raise UsageError(f"{out}: exists and is not a rosetta checkpoint; refusing to replace it",
                          hint="choose another --out")
-    if resume and is_ckpt:
-        return C.read_config(out, kind=CKPT_KIND)
-    if is_ckpt and not overwrite and not resume:
-        raise UsageError(f"{out}: already holds a model", hint="pass --resume to continue it, or --overwrite to replace it")
-    return None
+    action = output_action(out, is_ckpt, what="a model", overwrite=overwrite, resume=resume)
+    return C.read_config(out, kind=CKPT_KIND) if action is Action.RESUME else None
 
 
 def check_resume(saved: dict, cfg: PretrainConfig, parents: list) -> None:
@@ -347,18 +316,39 @@ def read_metrics(out: Path) -> list:
 
 
 # ---------------------------------------------------------------------------- the run
+@dataclass
+class PretrainResult:
+    """What `run` returns (rank 0's view; --json prints `to_dict()`)."""
+
+    out: str
+    step: int
+    total_steps: int
+    batch_size: int
+    samples_seen: int
+    epochs_done: int | float
+    steps_per_epoch: int
+    unpaired: dict
+    frozen: dict | None          # held-out metrics of the frozen features
+    heldout: dict | None         # held-out metrics after the last evaluation
+    loss: float | None
+    notes: list
+    items: dict
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 class Trainer:
     """Holds one run's state; `run()` trains to `total_steps` (see `schedule`), evaluating and
     checkpointing every `interval` steps and at the end."""
 
-    def __init__(self, cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False,
-                 in_memory: bool = False, reporter: Reporter | None = None):
+    def __init__(self, cfg: PretrainConfig, progress: Progress = SILENT, *, in_memory: bool = False):
         import torch
 
-        validate(cfg)
+        cfg.check()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.cfg, self.out, self.rep = cfg, Path(cfg.out), reporter or Reporter()
+        self.cfg, self.out, self.rep = cfg, Path(cfg.out), progress
         self.info = dist.init_from_env(cfg.device)
         self.src = D.open_sources(cfg)
         self.plan = build_plan(cfg, self.src, self.info.world)
@@ -368,7 +358,7 @@ class Trainer:
         for msg in self.src.notes:
             self.rep.note(msg)
         self.parents = parents_of(self.src)
-        saved = existing_checkpoint(self.out, resume, overwrite)
+        saved = existing_checkpoint(self.out, cfg.resume, cfg.overwrite)
         if saved is not None:
             check_resume(saved, cfg, self.parents)
         self._build(saved)
@@ -411,6 +401,7 @@ class Trainer:
                 self.rep.note(f"resuming with {self.total_steps} total steps (was {was}): "
                               "the cosine schedule is stretched to the new length")
         self.opt, self.sched, self.params = make_optimizer(self.model, cfg, self.total_steps)
+        self.net = step_module(self.model, cfg, self.info)
         if saved is not None:
             self._load_state()
 
@@ -500,12 +491,9 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def train_step(self) -> dict:
         parts = local_batch(self.plan, self.readers, self.step, self.info.rank, self.info.world, self.info.device)
-        d = self.info.distributed
-        out = compute_losses(self.model, parts, self.cfg, self.info.rank, gather=dist.gather_with_grad if d else None,
-                             gather_nograd=dist.gather_nograd if d else None)
+        out = self.net(parts)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
-        average_gradients(self.params, self.info)
         self.opt.step()
         self.sched.step()
         self.step += 1
@@ -533,7 +521,7 @@ class Trainer:
             if len(window) == self.cfg.log_every or self.step == stop:
                 self._log_step(window)
                 window = []
-            self.rep.advance(self.step, f"loss {losses[-1]:.3f}")
+            self.rep.advance(completed=self.step, info=f"loss {losses[-1]:.3f}")
         secs = time.perf_counter() - t0
         return {"type": "epoch", "epoch": self.epoch_of(self.step), "step": self.step,
                 "loss": dist.all_reduce_mean(float(np.mean(losses)), self.info),
@@ -548,33 +536,42 @@ class Trainer:
         if self.info.is_main and self.step == 0 and self.monitor is not None:
             self.records.append({"type": "frozen", "heldout": M.frozen(self.monitor)})
             self.records.append({"type": "epoch", "epoch": 0, "step": 0, "heldout": self.evaluate()})
-        self.rep.start(self.total_steps, self.step)
+        self.rep.start("pretrain", self.total_steps, done=self.step, unit="steps")
         for stop in points:
             rec = self.run_until(stop)
             if self.info.is_main:
                 rec["heldout"] = self.evaluate()
                 self.records.append(rec)
                 self.save()
-                self.rep.epoch(rec)
+                self.rep.note(epoch_line(rec))
             dist.barrier(self.info)
-        self.rep.stop()
         return self.summary()
 
-    def summary(self) -> dict:
+    def summary(self) -> PretrainResult:
         epochs = [r for r in self.records if r["type"] == "epoch"]
         frozen = next((r["heldout"] for r in self.records if r["type"] == "frozen"), None)
-        return {"out": str(self.out), "step": self.step, "total_steps": self.total_steps,
-                "batch_size": self.cfg.batch_size, "samples_seen": self.step * self.cfg.batch_size,
-                "epochs_done": self.epoch_of(self.step), "steps_per_epoch": self.plan.steps_per_epoch,
-                "unpaired": self.unpaired(), "frozen": frozen,
-                "heldout": epochs[-1].get("heldout") if epochs else None,
-                "loss": epochs[-1].get("loss") if epochs else None, "notes": self.src.notes, "items": self.items()}
+        return PretrainResult(out=str(self.out), step=self.step, total_steps=self.total_steps,
+                              batch_size=self.cfg.batch_size, samples_seen=self.step * self.cfg.batch_size,
+                              epochs_done=self.epoch_of(self.step), steps_per_epoch=self.plan.steps_per_epoch,
+                              unpaired=self.unpaired(), frozen=frozen,
+                              heldout=epochs[-1].get("heldout") if epochs else None,
+                              loss=epochs[-1].get("loss") if epochs else None, notes=self.src.notes, items=self.items())
 
 
-def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = False, in_memory: bool = False,
-             reporter: Reporter | None = None, stop_after_epochs: int | None = None) -> dict:
-    """Train (or resume) a dual encoder into cfg.out; returns a summary dict."""
-    trainer = Trainer(cfg, resume=resume, overwrite=overwrite, in_memory=in_memory, reporter=reporter)
+def epoch_line(rec: dict) -> str:
+    """One line per evaluation point: loss, throughput and held-out HR."""
+    h = rec.get("heldout") or {}
+    hr = "  ".join(f"{k} {h[k]:.1f}" for k in ("hr1", "hr5", "label_hr5") if k in h)
+    return f"epoch {rec['epoch']:g} (step {rec['step']}): loss {rec['loss']:.4f}  {rec['samples_per_s']:.0f} samples/s  {hr}"
+
+
+def run(cfg: PretrainConfig, progress: Progress = SILENT, *, in_memory: bool = False,
+        stop_after_epochs: int | None = None) -> PretrainResult:
+    """Train (or, with cfg.resume, continue) a dual encoder into cfg.out.
+
+    in_memory: read the stores into RAM first (benchmarks); stop_after_epochs: stop after that many
+    checkpoint points (tests of resume)."""
+    trainer = Trainer(cfg, progress, in_memory=in_memory)
     try:
         return trainer.run(stop_after_epochs)
     finally:
