@@ -1,4 +1,4 @@
-"""`run_bench`: the cross-view benchmark (METHOD.md stage 5) over an ego and an exo store.
+"""`run(cfg)`: the cross-view benchmark (METHOD.md stage 5) over an ego and an exo store.
 
 Rows of the report: "frozen features" (the stores' own mean-pooled features) and one row
 per dual encoder (both stores embedded through it), plus "<name> (fine-tuned)" rows with
@@ -17,6 +17,7 @@ import numpy as np
 from rosetta_cli.bench import classify, data, splits
 from rosetta_cli.eval import metrics
 from rosetta_cli.errors import UsageError
+from rosetta_cli.runtime.progress import SILENT, Progress
 
 TASKS = ("retrieval", "recognition", "skill")
 FROZEN = "frozen features"
@@ -29,6 +30,12 @@ GALLERY_TEXT = {"all": "every clip of the other view, including the query's own 
 
 @dataclass
 class BenchConfig:
+    ego: str = ""                # ego store (features or embeddings) with labels
+    exo: str = ""                # exo store
+    out: str = ""                # REPORT_DIR
+    models: tuple = ()           # (display name or None, MODEL_DIR) pairs
+    overwrite: bool = False      # replace a report in `out` (reports are not resumed: they take seconds)
+    tasks_explicit: bool = False  # the user named the tasks: one whose labels are missing is an error, not skipped
     tasks: tuple[str, ...] = TASKS
     ks: tuple[int, ...] = (1, 5, 10)
     seed: int = 0
@@ -59,44 +66,58 @@ def default_loader(path):
     return load_dual_encoder(path)
 
 
-def run_bench(ego_path, exo_path, out_dir, cfg: BenchConfig | None = None, *,
-              models: list[tuple[str | None, str]] = (), encoders: list[tuple[str, object]] = (),
-              loader: Callable | None = None, overwrite: bool = False, tasks_explicit: bool = False,
-              log: Callable[[str], None] = lambda s: None) -> dict:
-    """Benchmark the frozen features and each model; write REPORT_DIR; return the results dict.
+@dataclass
+class BenchResult:
+    out: Path
+    results: dict                # what results.json holds
 
-    models: (name or None, MODEL_DIR) loaded with `loader` (default: load_dual_encoder).
-    encoders: (name, already-loaded encoder) pairs, e.g. test fakes with the same interface.
-    tasks_explicit: a requested task whose labels are missing is an error (else it is skipped).
+    def to_dict(self) -> dict:
+        return self.results
+
+
+def run_bench(ego_path, exo_path, out_dir, cfg: BenchConfig | None = None, **kw) -> dict:
+    """Shorthand for library users: run(cfg with these stores and REPORT_DIR).results."""
+    cfg = dataclasses.replace(cfg or BenchConfig(), ego=str(ego_path), exo=str(exo_path), out=str(out_dir),
+                              **{k: kw.pop(k) for k in ("models", "overwrite", "tasks_explicit") if k in kw})
+    return run(cfg, **kw).results
+
+
+def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[str, object]] = (),
+        loader: Callable | None = None) -> BenchResult:
+    """Benchmark the frozen features and each model; write REPORT_DIR (cfg.out).
+
+    encoders: (name, already-loaded encoder) pairs, e.g. test fakes with the same interface;
+    loader: how cfg.models are loaded (default: load_dual_encoder).
     """
     from rosetta_cli.bench import report
 
-    cfg = cfg or BenchConfig()
     _check_cfg(cfg)
-    out = report.prepare_out(out_dir, overwrite)
-    ego, exo = data.open_view(ego_path, "ego", "--ego"), data.open_view(exo_path, "exo", "--exo")
+    out = report.prepare_out(cfg.out, cfg.overwrite)
+    ego, exo = data.open_view(cfg.ego, "ego", "--ego"), data.open_view(cfg.exo, "exo", "--exo")
     vocab = data.assign_labels(ego, exo, need_labels=bool({"retrieval", "recognition"} & set(cfg.tasks)))
-    tasks, notes = _usable_tasks(cfg, ego, exo, tasks_explicit)
+    tasks, notes = _usable_tasks(cfg, ego, exo, cfg.tasks_explicit)
     loader = loader or default_loader
     loaded = [(name or getattr(enc, "name", None) or Path(p).name, enc)
-              for name, p in models for enc in [loader(p)]] + list(encoders)
+              for name, p in cfg.models for enc in [loader(p)]] + list(encoders)
     data.check_dims(ego, exo, loaded)
     plan = splits.make_plan(ego, exo, cfg.seed)
     rows, gallery = [], {}
+    progress.start("bench", 1 + len(loaded), unit="models")
+    log = progress.note
     for name, enc in [(FROZEN, None)] + loaded:
         log(f"embedding {ego.store.path.name} and {exo.store.path.name} with {name}")
         e_ego, e_exo = data.embed(ego, enc, cfg.block_rows), data.embed(exo, enc, cfg.block_rows)
-        log(f"evaluating {name}")
         m, counts = evaluate(e_ego, e_exo, ego, exo, plan, cfg, tasks, len(vocab))
         rows.append({"name": name, "kind": "frozen" if enc is None else "model", **_model_info(enc), "metrics": m})
         gallery[name] = top_retrieved(e_ego, e_exo, plan, ego, cfg, n_top=3, exo=exo)
         if cfg.finetune and enc is not None:
             rows.append(_finetune_row(name, enc, ego, exo, plan, cfg, tasks, len(vocab), notes, log))
+        progress.advance(1, info=name)
     results = {"models": rows, "seed": cfg.seed, "stores": {"ego": _store_info(ego), "exo": _store_info(exo)},
                "counts": counts, "labels": len(vocab), "notes": plan.notes + notes, "gallery": cfg.gallery,
                "config": _jsonable_cfg(cfg, tasks)}
     report.write_all(out, results, cfg, ego, exo, plan, gallery, log)
-    return results
+    return BenchResult(out, results)
 
 
 def _check_cfg(cfg: BenchConfig) -> None:
@@ -249,7 +270,7 @@ def _store_info(v) -> dict:
 
 
 def _jsonable_cfg(cfg: BenchConfig, tasks) -> dict:
-    d = dataclasses.asdict(cfg)
+    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("ego", "exo", "out", "models", "overwrite")}
     d["tasks_run"] = list(tasks)
     return d
 

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, parse_csv_ints
+from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rich_progress
 
 
 def bench(
@@ -44,20 +44,22 @@ def bench(
 
         rosetta bench --ego ws/ego.zarr --exo ws/exo.zarr --out ws/report-other-takes --gallery other-takes
     """
-    from rosetta_cli.bench import BenchConfig, run_bench
+    from rosetta_cli.bench import BenchConfig
+    from rosetta_cli.bench.run import run
     from rosetta_cli.bench.report import gallery_line, rich_table
     from rosetta_cli.errors import UsageError
 
     if len(name) > len(model):
         raise UsageError(f"{len(name)} --name for {len(model)} --model", hint="give one --name per --model, in order")
-    cfg = BenchConfig(tasks=tuple(t.strip() for t in (tasks or "retrieval,recognition,skill").split(",") if t.strip()),
+    models = tuple((name[i] if i < len(name) else None, str(p)) for i, p in enumerate(model))
+    cfg = BenchConfig(ego=str(ego), exo=str(exo), out=str(out), models=models, overwrite=overwrite,
+                      tasks_explicit=tasks is not None,
+                      tasks=tuple(t.strip() for t in (tasks or "retrieval,recognition,skill").split(",") if t.strip()),
                       ks=tuple(parse_csv_ints(k, "--k")), seed=seed, finetune=finetune, finetune_epochs=finetune_epochs,
                       skill_positive=tuple(s.strip() for s in skill_positive.split(",")) if skill_positive else None,
                       unmatched=unmatched, gallery=gallery, plots=not no_plots)
-    models = [(name[i] if i < len(name) else None, str(p)) for i, p in enumerate(model)]
-    with console.status("benchmarking") as st:
-        results = run_bench(ego, exo, out, cfg, models=models, overwrite=overwrite, tasks_explicit=tasks is not None,
-                            log=lambda s: st.update(s))
+    with rich_progress() as p:
+        results = run(cfg, p).results
     console.print(rich_table(results))
     console.print(gallery_line(results), markup=False, highlight=False)
     for n in results["notes"]:
