@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
 
-from rosetta_cli.errors import UsageError
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty directory unless --overwrite; then remove only what a toy world contains."""
-    from rosetta_cli.toy import OUTPUTS
-
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file", hint="pass a directory path")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise UsageError(f"--out {out} exists and is not empty",
-                             hint="choose a new directory or pass --overwrite to replace the toy world there")
-        for name in OUTPUTS:
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def toy(
@@ -47,20 +26,11 @@ def toy(
 
         rosetta toy --out toy-world --scale small --seed 0
     """
-    from rosetta_cli.cli.common import console, emit_json, progress
-    from rosetta_cli.toy import SCALES, render_world
+    from rosetta_cli.cli.common import console, emit_json, rich_progress
+    from rosetta_cli.toy.stage import ToyConfig, run
 
-    if scale not in SCALES:
-        raise UsageError(f"--scale {scale!r} is not a toy scale", hint=f"use one of {', '.join(SCALES)}")
-    _prepare_out(out, overwrite)
-    with progress() as bar:
-        task = bar.add_task("render", total=None, rate="", info="")
-
-        def step(done: int, total: int, what: str) -> None:
-            el = bar.tasks[task].elapsed or 1e-9
-            bar.update(task, completed=done, total=total, rate=f"{done / el:.1f} videos/s", info=what)
-
-        summary = render_world(out, scale=scale, seed=seed, progress=step)
+    with rich_progress() as p:
+        summary = run(ToyConfig(out=str(out), scale=scale, seed=seed, overwrite=overwrite), p).summary
     if json_out:
         emit_json(summary)
     else:
