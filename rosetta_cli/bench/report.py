@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from rosetta_cli.errors import UsageError
 from rosetta_cli.provenance import now_iso, to_jsonable
+from rosetta_cli.runtime import atomic
+from rosetta_cli.runtime.guard import output_action
 
 OUTPUTS = ("results.json", "results.md", "index.html", "metrics.png", "gallery.png")
 
@@ -18,8 +19,7 @@ def prepare_out(out_dir, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a directory", hint="choose another --out")
     ours = [out / f for f in OUTPUTS if (out / f).exists()]
-    if ours and not overwrite:
-        raise UsageError(f"{out}: already holds a benchmark report", hint="pass --overwrite, or choose another --out")
+    output_action(out, bool(ours), what="a benchmark report", overwrite=overwrite, resumable=False)
     for f in ours:
         f.unlink()
     out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +101,4 @@ def write_all(out: Path, results: dict, cfg, ego, exo, plan, gallery: dict, log)
     results["images"] = {k: v for k, v in images.items() if v}
     (out / "results.md").write_text(markdown(results))
     (out / "index.html").write_text(html.render(results))
-    tmp = out / ".results.json.tmp"
-    tmp.write_text(json.dumps(to_jsonable(results), indent=2))
-    os.replace(tmp, out / "results.json")
+    atomic.write_text(out / "results.json", json.dumps(to_jsonable(results), indent=2))

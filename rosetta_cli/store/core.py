@@ -19,6 +19,7 @@ import pandas as pd
 
 from rosetta_cli.errors import InputNotFound, StoreError, UsageError
 from rosetta_cli.provenance import base_attrs, fingerprint_of, new_id, now_iso
+from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.store import schema as S
 from rosetta_cli.store.backends import BACKENDS
 
@@ -122,9 +123,7 @@ class Store:
     def _prepare_path(path, overwrite: bool) -> Path:
         path = Path(path)
         _backend_name(path)
-        if path.exists():
-            if not overwrite:
-                raise UsageError(f"{path}: already exists", hint="pass --overwrite to replace it, or choose another --out")
+        if output_action(path, path.exists(), what="a store", overwrite=overwrite, resumable=False) is Action.REPLACE:
             BACKENDS[_backend_name(path)].remove(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
