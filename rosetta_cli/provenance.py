@@ -8,6 +8,8 @@ import hashlib
 import json
 import sys
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,25 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+# The resolved command of the CLI command running now (set by cli/core.StageCommand, scoped to its run).
+_COMMAND: ContextVar[list[str] | None] = ContextVar("rosetta_command", default=None)
+
+
+@contextmanager
+def recording(argv: list[str]):
+    """Within this block, outputs record `argv` as the command that made them."""
+    token = _COMMAND.set(list(argv))
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
 def command_line() -> list[str]:
-    """The command as the user could retype it (`python -m rosetta_cli` and torchrun runs show as `rosetta`)."""
+    """The command as the user could retype it: the CLI's resolved command (explicit options plus
+    workspace defaults), else argv (`python -m rosetta_cli` and torchrun runs show as `rosetta`)."""
+    if _COMMAND.get() is not None:
+        return list(_COMMAND.get())
     if not sys.argv:
         return []
     prog = Path(sys.argv[0]).name

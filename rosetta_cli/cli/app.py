@@ -17,14 +17,16 @@ import traceback
 import typer
 
 from rosetta_cli import __version__
+from rosetta_cli.cli.core import RosettaGroup, RosettaTyper
 
 # One module per subcommand (or group); each exposes `register(app)`.
 COMMAND_MODULES = (
     "toy", "extract", "encoders", "rst", "mine", "pretrain", "bench", "demo", "claims", "workspace", "store",
 )
 
-app = typer.Typer(
+app = RosettaTyper(
     name="rosetta",
+    cls=RosettaGroup,
     help="Ego-exo view-invariant video representations (Viewpoint Rosetta Stone, CVPR 2025).\n\n"
     "Pipeline: extract → train-rst → translate → mine → pretrain → bench.  Try: rosetta demo",
     no_args_is_help=True,
@@ -47,7 +49,7 @@ def _root(
     workspace: str = typer.Option(None, "--workspace", envvar="ROSETTA_WORKSPACE",
                                   help="Workspace directory holding rosetta.toml (default: the current one)."),
 ):
-    """Global options. --debug and --workspace are read by main() before dispatch."""
+    """Global options. --debug is read by main(); --workspace by RosettaGroup (the session's root)."""
 
 
 def _register_all() -> None:
@@ -66,17 +68,9 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    plan = None
     try:
-        from rosetta_cli.workspace.resolve import register, rewrite
-
-        plan = rewrite(argv)
-        sys.argv = ["rosetta", *plan.argv]  # provenance records the fully resolved command
-        app(args=plan.argv, standalone_mode=False, prog_name="rosetta")
-        register(plan)
+        app(args=argv, standalone_mode=False, prog_name="rosetta")
     except RosettaError as e:
-        if plan is not None and e.exit_code == 3:  # finished with some failed rows: the output still exists
-            register(plan)
         _fail(e, debug, e.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("rosetta: interrupted; rerun the same command to resume\n")

@@ -12,38 +12,48 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
 
 
-def _root():
-    from rosetta_cli.workspace.config import workspace_root
-    import os
+def _root(ctx: typer.Context):
+    """The session's root: --workspace DIR, else ROSETTA_WORKSPACE, else the current directory."""
+    from rosetta_cli.workspace.resolve import Session
 
-    return workspace_root(os.environ.get("ROSETTA_WORKSPACE"))
+    session = ctx.find_object(Session) or Session.open()
+    return session.root
 
 
-def init_cmd(force: bool = typer.Option(False, "--force", help="Rewrite rosetta.toml from scratch.")):
+def init_cmd(ctx: typer.Context, force: bool = typer.Option(False, "--force", help="Rewrite rosetta.toml from scratch.")):
     """Create a workspace (rosetta.toml with commented keys, and features/ pairs/ models/ reports/).
 
-    Example: mkdir proj && cd proj && rosetta init && rosetta extract --videos ~/data/ego4d/
+    Examples:
+
+        mkdir proj && cd proj && rosetta init && rosetta extract --videos ~/data/ego4d/
+
+        rosetta --workspace ~/proj init
     """
     from rosetta_cli.workspace.resolve import init_workspace
 
-    ws = init_workspace(_root(), force=force)
+    ws = init_workspace(_root(ctx), force=force)
     console.print(f"[green]✓[/green] workspace ready: {ws.file}")
 
 
-def status_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout."),
+def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout."),
                commands: bool = typer.Option(False, "--commands", help="Print a shell script that rebuilds the workspace.")):
     """Show every stage's output, state (missing / partial / done / stale), size and age.
 
     A stage is stale when an input's fingerprint differs from the one recorded in its provenance.
-    Example: rosetta status ; rosetta status --commands > rebuild.sh
+    Examples:
+
+        rosetta status ; rosetta status --commands > rebuild.sh
+
+        rosetta --workspace ~/proj status --json
     """
     from rosetta_cli.errors import UsageError
     from rosetta_cli.workspace.config import load
     from rosetta_cli.workspace.status import as_json as to_json, commands_script, stage_states
 
-    ws = load(_root())
+    root = _root(ctx)
+    ws = load(root)
     if ws is None:
-        raise UsageError(f"{_root()}: no rosetta.toml here", hint="run `rosetta init`, or pass --workspace DIR")
+        raise UsageError(f"{root}: no rosetta.toml here", hint="run `rosetta init`, or pass --workspace DIR")
     states = stage_states(ws)
     if commands:
         typer.echo(commands_script(ws, states), nl=False)

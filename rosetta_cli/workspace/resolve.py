@@ -1,9 +1,11 @@
-"""Fill in omitted store paths from the workspace roles, and register outputs afterwards.
+"""Workspace defaults for every command: TOML option defaults, role-resolved inputs, conventional outputs.
 
-This is a thin argv rewriter in front of the CLI: `rosetta mine --topk 1` becomes
-`rosetta mine --topk 1 --ego features/ego4d.zarr --exo ... --out pairs/rst-top1.zarr`.
-Explicit options always win. The rewritten argv is what provenance records, so every
-output names its fully resolved inputs.
+A `Session` is built once per invocation from `--workspace DIR` (or ROSETTA_WORKSPACE, or the
+current directory). The CLI turns `Session.defaults(...)` into click's `default_map` for the
+command being run, so `rosetta mine --topk 1` reads `--ego features/ego4d.zarr --exo ... --out
+pairs/rst-top1.zarr` from the workspace. Options given on the command line always win: click only
+consults the map for options the user left out. After a stage succeeds, `Session.register`
+records its output under its role. Nothing here touches argv.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from rosetta_cli.errors import UsageError
 from rosetta_cli.workspace.config import ROLES, Workspace, load, save, workspace_root
 
 DATASET_ROLES = {"egoexo4d": "paired", "ego4d": "ego", "htm-aa": "exo"}
+Get = Callable[[str], object]  # param name → its value in this invocation (given, or its default)
 
 
 @dataclass
 class StageSpec:
-    inputs: dict                       # option → role (required)
-    optional: dict = field(default_factory=dict)  # option → role, injected only if the role exists
-    output: Callable | None = None     # (ws, argv) → conventional output path
+    inputs: dict                       # flag → role (required)
+    optional: dict = field(default_factory=dict)  # flag → role, a default only if the role exists
+    output: Callable | None = None     # (ws, get) → conventional output path, relative to the root
     output_opt: str = "--out"
     registers: str | None = None       # role the output plays
 
@@ -35,95 +38,104 @@ def _stem(ws: Workspace, role: str) -> str:
 
 
 SPECS = {
-    "train-rst": StageSpec({"--paired": "paired"}, output=lambda ws, a: "rst", registers="rst"),
+    "train-rst": StageSpec({"--paired": "paired"}, output=lambda ws, get: "rst", registers="rst"),
     "translate": StageSpec({"--rst": "rst", "--ego": "ego"},
-                           output=lambda ws, a: f"features/{_stem(ws, 'ego')}.translated.zarr", registers="translated"),
+                           output=lambda ws, get: f"features/{_stem(ws, 'ego')}.translated.zarr", registers="translated"),
     "mine": StageSpec({"--ego": "ego", "--exo": "exo"}, {"--translated": "translated"},
-                      output=lambda ws, a: f"pairs/{get_opt(a, '--strategy') or 'rst'}-top{get_opt(a, '--topk') or 1}.zarr",
+                      output=lambda ws, get: f"pairs/{get('strategy') or 'rst'}-top{get('topk') or 1}.zarr",
                       registers="pairs"),
     "pretrain": StageSpec({}, {"--paired": "paired", "--ego": "ego", "--exo": "exo", "--pairs": "pairs", "--translated": "translated"},
-                          output=lambda ws, a: f"models/{get_opt(a, '--name') or 'rosetta'}", registers="model"),
+                          output=lambda ws, get: f"models/{get('name') or 'rosetta'}", registers="model"),
     "bench": StageSpec({"--ego": "paired", "--exo": "paired"}, {"--model": "model"},
-                       output=lambda ws, a: f"reports/{_dt.date.today().isoformat()}"),
+                       output=lambda ws, get: f"reports/{_dt.date.today().isoformat()}"),
 }
 
 
-def get_opt(argv: list[str], name: str) -> str | None:
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
-def has_opt(argv: list[str], name: str) -> bool:
-    return any(a == name or a.startswith(name + "=") for a in argv)
-
-
-def split_command(argv: list[str]) -> tuple[list[str], str | None, list[str]]:
-    """(global options, command, command args)."""
-    for i, a in enumerate(argv):
-        if not a.startswith("-"):
-            return argv[:i], a, argv[i + 1:]
-    return argv, None, []
-
-
 @dataclass
-class Plan:
-    """What the rewriter decided: the new argv, and the role to register on success."""
+class Session:
+    """The workspace one invocation runs in (ws is None where the root holds no rosetta.toml)."""
 
-    argv: list[str]
-    ws: Workspace | None = None
-    register: tuple[str, str] | None = None  # (role, path)
+    root: Path
+    ws: Workspace | None
+    pending: tuple[str, Path] | None = None  # (role, path) an extract with a defaulted --out registers
 
+    @classmethod
+    def open(cls, workspace: str | None = None) -> "Session":
+        root = workspace_root(workspace)
+        return cls(root, load(root))
 
-def rewrite(argv: list[str]) -> Plan:
-    argv, ws_dir = _pop_workspace(argv)
-    glob, cmd, args = split_command(argv)
-    root = workspace_root(ws_dir)
-    ws = load(root)
-    if cmd == "extract":
-        return _rewrite_extract(glob, args, root, ws)
-    if cmd not in SPECS or ws is None or "--help" in args or "-h" in args:
-        return Plan(argv)
-    spec = SPECS[cmd]
-    args = _apply_defaults(ws, cmd, args)
-    for opt, role in list(spec.inputs.items()) + list(spec.optional.items()):
-        if has_opt(args, opt) or (cmd == "mine" and opt == "--translated" and (get_opt(args, "--strategy") or "rst") != "rst"):
-            continue
-        path = ws.path(role)
-        if path is None or not path.exists():
-            if opt in spec.inputs:
-                raise UsageError(f"{cmd}: the workspace has no '{role}' ({ROLES[role].split(';')[0]})",
-                                 hint=f"produce it with {ROLES[role].split(';')[1].strip()}, or pass {opt} PATH")
-            continue
-        args += [opt, _arg(root, path)]
-    out = get_opt(args, spec.output_opt)
-    if out is None and spec.output is not None:
-        out = root / spec.output(ws, args)
-        args += [spec.output_opt, _arg(root, out)]
-    register = (spec.registers, Path(out).resolve()) if spec.registers else None
-    return Plan(glob + [cmd] + args, ws, register)
+    def defaults(self, cmd: str, flags: dict[str, str], get: Get) -> dict:
+        """click default_map for `rosetta cmd`: {param name: value, or a zero-argument callable}.
 
+        flags maps each long flag to its param name ('--sampling-steps' → 'sampling_steps')."""
+        out = self._toml(cmd, flags)
+        if cmd == "extract":  # works without rosetta.toml too: features/<folder>.zarr under the root
+            out.setdefault("out", lambda: self._extract_out(get))
+        spec = SPECS.get(cmd)
+        if spec is None or self.ws is None:
+            return out
+        for flag, role in spec.inputs.items():
+            out.setdefault(flags[flag], self._input(cmd, flag, role, required=True))
+        for flag, role in spec.optional.items():
+            if flag == "--translated" and cmd == "mine":  # only the rst strategy reads translations
+                translated = self._input(cmd, flag, role)
+                out.setdefault(flags[flag], lambda: translated() if (get("strategy") or "rst") == "rst" else None)
+            else:
+                out.setdefault(flags[flag], self._input(cmd, flag, role))
+        if spec.output is not None:
+            out.setdefault(flags[spec.output_opt], lambda: self._arg(self.root / spec.output(self.ws, get)))
+        return out
 
-def _rewrite_extract(glob, args, root: Path, ws: Workspace | None) -> Plan:
-    if has_opt(args, "--out") or "--help" in args or "-h" in args or not has_opt(args, "--videos"):
-        return Plan(glob + ["extract"] + args)
-    ws = ws or Workspace(root=root)
-    args = _apply_defaults(ws, "extract", args)
-    videos = Path(get_opt(args, "--videos"))
-    role = get_opt(args, "--role") or _dataset_role(videos, get_opt(args, "--dataset"))
-    if role is None:
-        raise UsageError(f"{videos}: a plain folder of videos has no known role",
-                         hint="pass --view ego|exo and --role ego|exo|paired (or --out PATH)")
-    out = root / "features" / f"{videos.resolve().name}.zarr"
-    return Plan(glob + ["extract"] + args + ["--out", _arg(root, out)], ws, (role, out))
+    def register(self, cmd: str, get: Get) -> None:
+        """After a successful stage: record its output under its role."""
+        if cmd == "extract" and self.pending is not None:
+            ws = self.ws or Workspace(root=self.root)
+            ws.set_role(*self.pending)
+            return
+        spec = SPECS.get(cmd)
+        if spec is None or spec.registers is None or self.ws is None:
+            return
+        out = get(spec.output_opt.lstrip("-").replace("-", "_"))
+        if out:
+            self.ws.set_role(spec.registers, Path(out).resolve())
 
+    def _toml(self, cmd: str, flags: dict[str, str]) -> dict:
+        out = {}
+        for key, value in ((self.ws.defaults.get(cmd) if self.ws else None) or {}).items():
+            flag = "--" + str(key).replace("_", "-")
+            if flag not in flags:
+                raise UsageError(f"{self.ws.file}: [defaults.{cmd}] {key} is not an option of `rosetta {cmd}`",
+                                 hint=f"see `rosetta {cmd} --help` for its options")
+            out[flags[flag]] = value
+        return out
 
-def _arg(root: Path, path: Path) -> str:
-    """Relative to the current directory when the workspace is the current directory, else absolute."""
-    return os.path.relpath(path) if Path.cwd().resolve() == root.resolve() else str(Path(path).resolve())
+    def _input(self, cmd: str, flag: str, role: str, required: bool = False):
+        def value():
+            path = self.ws.path(role)
+            if path is not None and path.exists():
+                return self._arg(path)
+            if required:
+                what, how = ROLES[role].split(";")[0], ROLES[role].split(";")[1].strip()
+                raise UsageError(f"{cmd}: the workspace has no '{role}' ({what})", hint=f"produce it with {how}, or pass {flag} PATH")
+            return None
+        return value
+
+    def _extract_out(self, get: Get):
+        videos = get("videos")
+        if videos is None:
+            return None
+        videos = Path(videos)
+        role = get("role") or _dataset_role(videos, get("dataset"))
+        if role is None:
+            raise UsageError(f"{videos}: a plain folder of videos has no known role",
+                             hint="pass --view ego|exo and --role ego|exo|paired (or --out PATH)")
+        out = self.root / "features" / f"{videos.resolve().name}.zarr"
+        self.pending = (role, out)
+        return self._arg(out)
+
+    def _arg(self, path: Path) -> str:
+        """Relative to the current directory when the workspace is the current directory, else absolute."""
+        return os.path.relpath(path) if Path.cwd().resolve() == self.root.resolve() else str(Path(path).resolve())
 
 
 def _dataset_role(videos: Path, dataset: str | None) -> str | None:
@@ -132,47 +144,6 @@ def _dataset_role(videos: Path, dataset: str | None) -> str | None:
 
         dataset = detect_dataset(videos) if videos.exists() else None
     return DATASET_ROLES.get(dataset)
-
-
-def _apply_defaults(ws: Workspace, stage: str, args: list[str]) -> list[str]:
-    args = list(args)
-    for key, value in (ws.defaults.get(stage) or {}).items():
-        flag = "--" + str(key).replace("_", "-")
-        if has_opt(args, flag) or value is False:
-            continue
-        if value is True:
-            args.append(flag)
-        elif isinstance(value, list):
-            for v in value:
-                args += [flag, str(v)]
-        else:
-            args += [flag, str(value)]
-    return args
-
-
-def _pop_workspace(argv: list[str]) -> tuple[list[str], str | None]:
-    out, ws_dir, skip = [], None, False
-    glob, cmd, _ = split_command(argv)
-    for i, a in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if a == "--workspace" and i < len(glob) + 1:
-            ws_dir, skip = argv[i + 1] if i + 1 < len(argv) else None, True
-            continue
-        if a.startswith("--workspace=") and i < len(glob):
-            ws_dir = a.split("=", 1)[1]
-            continue
-        out.append(a)
-    return out, ws_dir
-
-
-def register(plan: Plan) -> None:
-    """After a successful stage: record its output under its role."""
-    if plan.ws is None or plan.register is None:
-        return
-    role, path = plan.register
-    plan.ws.set_role(role, path)
 
 
 def init_workspace(root: Path, force: bool = False) -> Workspace:

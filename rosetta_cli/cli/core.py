@@ -1,0 +1,142 @@
+"""The click classes under `rosetta`: workspace defaults as default_map, the resolved command, quiet flags.
+
+- `RosettaGroup` opens the workspace `Session` once, after the global options are parsed, and
+  keeps it in `ctx.obj` for every command.
+- `StageCommand` (the class of every command registered on `app`) turns the session's defaults
+  into this command's `default_map` before its options are parsed, records the resolved command
+  (from the parsed parameters, not argv) in provenance while it runs, and registers its output
+  under its role when it succeeds.
+- Flags (`--json`, `--resume`, ...) take no value, so their help shows no type.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+GIVEN = ("COMMANDLINE", "ENVIRONMENT", "DEFAULT_MAP")  # parameter sources a retyped command must spell out
+
+
+def _quiet_flags(cmd, ctx) -> None:
+    """Give flags (and --help) an empty metavar so the help's type column stays blank for them,
+    recursing into groups. click caches the help option, so setting it once lasts."""
+    helper = cmd.get_help_option(ctx) if hasattr(cmd, "get_help_option") else None
+    for p in [*getattr(cmd, "params", ()), *([helper] if helper is not None else [])]:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    for sub in getattr(cmd, "commands", {}).values():
+        _quiet_flags(sub, ctx)
+
+
+class RosettaGroup(TyperGroup):
+    def parse_args(self, ctx, args):
+        from rosetta_cli.workspace.resolve import Session
+
+        rest = super().parse_args(ctx, args)
+        if ctx.obj is None:
+            ctx.obj = Session.open(ctx.params.get("workspace"))
+        return rest
+
+    def get_params(self, ctx):
+        _quiet_flags(self, ctx)
+        return super().get_params(ctx)
+
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _quiet_flags(cmd, ctx)
+        return cmd
+
+
+def _session(ctx):
+    from rosetta_cli.workspace.resolve import Session
+
+    return ctx.find_object(Session)
+
+
+def _listed(v):
+    def as_list(x):
+        return x if x is None or isinstance(x, (list, tuple)) else [x]
+    return (lambda: as_list(v())) if callable(v) else as_list(v)
+
+
+def param_getter(ctx):
+    """name → the value this invocation gives it: parsed already, else its default (default_map first)."""
+    by_name = {p.name: p for p in ctx.command.params}
+
+    def get(name: str):
+        if name in ctx.params:
+            return ctx.params[name]
+        p = by_name.get(name)
+        return None if p is None else p.get_default(ctx)
+    return get
+
+
+class StageCommand(TyperCommand):
+    def parse_args(self, ctx, args):
+        session = _session(ctx)
+        if session is not None:
+            flags = {o: p.name for p in self.params for o in p.opts if o.startswith("--")}
+            defaults = session.defaults(ctx.info_name, flags, param_getter(ctx))
+            for p in self.params:  # a repeatable option's default is a list (a workspace role is one path)
+                if getattr(p, "multiple", False) and p.name in defaults:
+                    defaults[p.name] = _listed(defaults[p.name])
+            ctx.default_map = {**(ctx.default_map or {}), **defaults}
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        from rosetta_cli import provenance
+        from rosetta_cli.errors import RosettaError
+
+        session = _session(ctx)
+        with provenance.recording(resolved_argv(ctx)):
+            try:
+                rv = super().invoke(ctx)
+            except RosettaError as e:
+                if session is not None and e.exit_code == 3:  # finished with some failed rows: the output exists
+                    session.register(ctx.info_name, param_getter(ctx))
+                raise
+        if session is not None:
+            session.register(ctx.info_name, param_getter(ctx))
+        return rv
+
+
+class RosettaTyper(typer.Typer):
+    """typer.Typer whose commands are StageCommands."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or StageCommand, **kwargs)
+
+
+def resolved_argv(ctx) -> list[str]:
+    """The command as the user could retype it: explicit options plus those the workspace filled in."""
+    argv = ctx.command_path.split()
+    for p in ctx.command.params:
+        if not p.expose_value or p.name not in ctx.params:
+            continue
+        src = ctx.get_parameter_source(p.name)
+        if src is not None and src.name in GIVEN:
+            argv += _render(p, ctx.params[p.name])
+    return argv
+
+
+def _text(v) -> str:
+    return str(v.value if isinstance(v, Enum) else v)
+
+
+def _render(p, v) -> list[str]:
+    if p.param_type_name == "argument":
+        return [_text(x) for x in v] if isinstance(v, (list, tuple)) else ([] if v is None else [_text(v)])
+    flag = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+    if p.is_flag:
+        return [flag] if v else ([p.secondary_opts[0]] if p.secondary_opts else [])
+    if v is None:
+        return []
+    if p.multiple:
+        out = []
+        for x in v:
+            out += [flag, *map(_text, x)] if isinstance(x, (list, tuple)) else [flag, _text(x)]
+        return out
+    return [flag, *map(_text, v)] if isinstance(v, (list, tuple)) else [flag, _text(v)]
