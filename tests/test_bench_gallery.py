@@ -52,7 +52,8 @@ def test_other_takes_hit_rate_matches_brute_force(seed):
     for k in ks:  # no groups: the whole gallery, as before
         assert full["hr"][k] == pytest.approx(ref_hr(q, ql, qt, g, gl, gt, k, exclude_own=False), abs=1e-9)
     sizes = [sum(1 for j in range(ng) if not (qt[i] >= 0 and gt[j] == qt[i])) for i in range(nq)]
-    assert r["gallery_min"] == min(sizes) < ng and full["gallery_min"] == ng
+    assert r["gallery_min"] == min(sizes) < ng
+    assert full["gallery_min"] == ng
 
 
 def test_other_takes_with_exact_ties_matches_brute_force():
@@ -76,10 +77,13 @@ def test_only_same_label_items_in_own_take_is_a_miss_under_other_takes():
     qt, gt = np.array([0, 1]), np.array([0, 1, 0])
     default = M.hit_rate_at_k(q, ql, g, gl, [1, 3])
     other = M.hit_rate_at_k(q, ql, g, gl, [1, 3], query_groups=qt, gallery_groups=gt)
-    assert default["hr"] == {1: 100.0, 3: 100.0} and default["no_positive"] == 0
-    assert other["hr"] == {1: 50.0, 3: 50.0} and other["no_positive"] == 1   # query 0 misses, query 1 hits
+    assert default["hr"] == {1: 100.0, 3: 100.0}
+    assert default["no_positive"] == 0
+    assert other["hr"] == {1: 50.0, 3: 50.0}
+    assert other["no_positive"] == 1  # query 0 misses, query 1 hits
     excl = M.hit_rate_at_k(q, ql, g, gl, [1], unmatched="exclude", query_groups=qt, gallery_groups=gt)
-    assert excl["hr"] == {1: 100.0} and excl["queries"] == 1
+    assert excl["hr"] == {1: 100.0}
+    assert excl["queries"] == 1
     with pytest.raises(ValueError, match="both"):
         M.hit_rate_at_k(q, ql, g, gl, [1], query_groups=qt)
 
@@ -89,7 +93,8 @@ def test_take_of_and_codes():
     ego = bench_data.View(None, "ego", np.arange(3), pd.DataFrame({"sync_id": ["b/1", "a/2", ""]}))
     exo = bench_data.View(None, "exo", np.arange(3), pd.DataFrame({"sync_id": ["a/9", "c", "b/7"]}))
     te, tx = bench_data.take_codes(ego, exo)
-    assert te.tolist() == [1, 0, -1] and tx.tolist() == [0, 2, 1]   # vocabulary a, b, c; '' → -1
+    assert te.tolist() == [1, 0, -1]
+    assert tx.tolist() == [0, 2, 1]  # vocabulary a, b, c; '' → -1
 
 
 # ---------------------------------------------------------------------------------------------- end to end
@@ -156,18 +161,21 @@ def test_run_bench_other_takes_matches_brute_force_and_leaves_other_tasks(take_s
     a, o = res["all"]["models"][0]["metrics"], res["other-takes"]["models"][0]["metrics"]
     assert o["hr@1/ego->exo"] < a["hr@1/ego->exo"]  # the per-take offset made the own take the easy hit
     for key in ("recognition/top1", "recognition/top5", "skill/accuracy", "skill/balanced_accuracy"):
-        assert a[key] is not None and o[key] == a[key]      # classifiers do not use the gallery
+        assert a[key] is not None
+        assert o[key] == a[key]  # classifiers do not use the gallery
     assert res["all"]["counts"]["recognition"] == res["other-takes"]["counts"]["recognition"]
     assert res["all"]["counts"]["skill"] == res["other-takes"]["counts"]["skill"]
     # the protocol is recorded: top level, config, counts, results.md, index.html
     for g in GALLERIES:
         on_disk = json.loads((tmp_path / g / "results.json").read_text())
-        assert on_disk["gallery"] == g and on_disk["config"]["gallery"] == g
+        assert on_disk["gallery"] == g
+        assert on_disk["config"]["gallery"] == g
         assert on_disk["counts"]["retrieval"]["protocol"] == g
         assert f"`--gallery {g}`" in (tmp_path / g / "results.md").read_text()
         assert f"--gallery {g}" in (tmp_path / g / "index.html").read_text()
     c = res["other-takes"]["counts"]["retrieval"]["ego->exo"]
-    assert c["gallery"] == len(test_x) and c["gallery_min"] == len(test_x) - 8 * 2  # own take: 8 moments × 2 exo
+    assert c["gallery"] == len(test_x)
+    assert c["gallery_min"] == len(test_x) - 8 * 2  # own take: 8 moments × 2 exo
 
 
 def test_gallery_plot_skips_the_own_take(take_stores):
@@ -181,7 +189,8 @@ def test_gallery_plot_skips_the_own_take(take_stores):
     for g in GALLERIES:
         top = top_retrieved(e_ego, e_exo, plan, ego, BenchConfig(gallery=g, gallery_queries=12), n_top=3, exo=exo)
         own = [sum(tx[j] == te[q] for j in js) for q, js in top.items()]
-        assert len(top) == 12 and all(len(js) == 3 for js in top.values())
+        assert len(top) == 12
+        assert all(len(js) == 3 for js in top.values())
         assert (sum(own) == 0) if g == "other-takes" else (sum(own) > 0)
 
 
@@ -193,5 +202,6 @@ def test_cli_gallery_option(take_stores, tmp_path, cli):
     assert json.loads((tmp_path / "r/results.json").read_text())["gallery"] == "other-takes"
     assert "protocol `--gallery other-takes`" in " ".join((r.err + r.out).split())  # the console wraps lines
     bad = cli("bench", "--ego", ego_p, "--exo", exo_p, "--out", tmp_path / "b", "--gallery", "nope")
-    assert bad.code == 2 and "other-takes" in bad.err + bad.out
+    assert bad.code == 2
+    assert "other-takes" in bad.err + bad.out
     assert FROZEN == "frozen features"

@@ -44,7 +44,8 @@ def test_hit_rate_hand_built():
     ql = np.array([1, 1])
     r = M.hit_rate_at_k(q, ql, g, gl, [1, 2, 3])
     assert r["hr"] == {1: 50.0, 2: 50.0, 3: 100.0}
-    assert r["queries"] == 2 and r["no_positive"] == 0
+    assert r["queries"] == 2
+    assert r["no_positive"] == 0
 
 
 def test_ties_lower_gallery_index_wins():
@@ -60,9 +61,13 @@ def test_label_only_in_one_view_miss_or_exclude():
     q = np.eye(3, dtype=np.float32)[:2].repeat(2, axis=0)    # 4 queries
     ql = np.array([0, 1, 7, 7])                               # label 7 has no gallery item
     miss = M.hit_rate_at_k(q, ql, g, gl, [1, 10])
-    assert miss["hr"] == {1: 25.0, 10: 50.0} and miss["queries"] == 4 and miss["no_positive"] == 2
+    assert miss["hr"] == {1: 25.0, 10: 50.0}
+    assert miss["queries"] == 4
+    assert miss["no_positive"] == 2
     excl = M.hit_rate_at_k(q, ql, g, gl, [1, 10], unmatched="exclude")
-    assert excl["hr"] == {1: 50.0, 10: 100.0} and excl["queries"] == 2 and excl["no_positive"] == 2
+    assert excl["hr"] == {1: 50.0, 10: 100.0}
+    assert excl["queries"] == 2
+    assert excl["no_positive"] == 2
 
 
 def test_single_member_class_and_k_beyond_gallery():
@@ -80,7 +85,8 @@ def test_unlabelled_and_zero_vectors():
     q = np.array([[0, 0], [-1, 0]], np.float32)
     r = M.hit_rate_at_k(q, np.array([4, -1]), g, gl, [1, 2])
     # q0 (zero): both scores 0, tie → index 0 first → miss at 1, hit at 2; q1 unlabelled → never a hit
-    assert r["hr"] == {1: 0.0, 2: 50.0} and r["no_positive"] == 1
+    assert r["hr"] == {1: 0.0, 2: 50.0}
+    assert r["no_positive"] == 1
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])
@@ -110,4 +116,5 @@ def test_accuracy_and_balanced_accuracy_match_sklearn():
     p = rng.integers(0, 2, 101)
     assert M.accuracy(y, p) == pytest.approx(100 * accuracy_score(y, p))
     assert M.balanced_accuracy(y, p) == pytest.approx(100 * balanced_accuracy_score(y, p))
-    assert np.isnan(M.accuracy([], [])) and np.isnan(M.topk_accuracy(np.zeros((0, 3)), np.zeros(0, int), 1))
+    assert np.isnan(M.accuracy([], []))
+    assert np.isnan(M.topk_accuracy(np.zeros((0, 3)), np.zeros(0, int), 1))

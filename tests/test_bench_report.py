@@ -36,7 +36,8 @@ def write_video(path: Path, seconds: float = 3.0) -> None:
 def test_middle_frame_decodes_the_middle(tmp_path):
     write_video(tmp_path / "v.mp4")
     f = middle_frame(tmp_path / "v.mp4", 1.0, 2.0, max_side=32)   # middle 1.5 s → frame 15 → level 120
-    assert f.shape == (24, 32, 3) and f.dtype == np.uint8
+    assert f.shape == (24, 32, 3)
+    assert f.dtype == np.uint8
     assert abs(float(f.mean()) - 120) < 10
     assert middle_frame(tmp_path / "missing.mp4", 0, 1) is None
 
@@ -69,7 +70,9 @@ def test_gallery_and_report_files(report):
     assert (rep / "gallery.png").stat().st_size > 5000
     assert any("shown blank" in n for n in res["notes"])       # the x.mp4 clips
     html = (rep / "index.html").read_text()
-    assert 'src="gallery.png"' in html and 'src="metrics.png"' in html and "/" not in re.findall(r'src="([^"]+)"', html)[0]
+    assert 'src="gallery.png"' in html
+    assert 'src="metrics.png"' in html
+    assert "/" not in re.findall(r'src="([^"]+)"', html)[0]
 
 
 def test_gallery_skipped_without_videos(tmp_path):
@@ -77,7 +80,8 @@ def test_gallery_skipped_without_videos(tmp_path):
 
     ego, exo = make_stores(tmp_path, n_ego=10, n_exo_train=10, n_classes=3, dim=8)
     res = run_bench(ego, exo, tmp_path / "rep", BenchConfig(tasks=("retrieval",)))
-    assert "gallery" not in res["images"] and any("source videos unavailable" in n for n in res["notes"])
+    assert "gallery" not in res["images"]
+    assert any("source videos unavailable" in n for n in res["notes"])
     assert "gallery.png" not in (tmp_path / "rep" / "index.html").read_text()
 
 
@@ -86,14 +90,17 @@ def test_tables_mark_best_per_column():
         {"name": "a", "metrics": {"hr@5/ego->exo": 10.0, "hr@5/exo->ego": 30.0, "recognition/top1": None}},
         {"name": "b", "metrics": {"hr@5/ego->exo": 20.0, "hr@5/exo->ego": 30.0, "recognition/top1": 5.0}}]}
     md = markdown(res)
-    assert "| a | 10.00 | **30.00** | – |" in md and "| b | **20.00** | **30.00** | **5.00** |" in md
+    assert "| a | 10.00 | **30.00** | – |" in md
+    assert "| b | **20.00** | **30.00** | **5.00** |" in md
     from rich.console import Console
 
     con = Console(record=True, width=120)
     con.print(rich_table(res))
     text = con.export_text(styles=True)
-    assert "HR@5 ego→exo" in text and "recog top-1" in text
-    assert "\x1b[1m20.00" in text and "\x1b[1m10.00" not in text    # best in bold
+    assert "HR@5 ego→exo" in text
+    assert "recog top-1" in text
+    assert "\x1b[1m20.00" in text
+    assert "\x1b[1m10.00" not in text  # best in bold
 
 
 def _dump_dom(html: Path, tmp_path: Path) -> str:

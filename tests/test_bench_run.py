@@ -23,7 +23,8 @@ class FakeEncoder:
         self.input_dim, self.dim, self.name, self.calls = input_dim, dim, name, []
 
     def encode_video(self, x):
-        assert x.dtype == np.float32 and x.ndim == 3
+        assert x.dtype == np.float32
+        assert x.ndim == 3
         self.calls.append(len(x))
         z = x.mean(axis=1) @ self.W
         return z / np.linalg.norm(z, axis=1, keepdims=True)
@@ -64,7 +65,8 @@ def test_results_schema_and_files(stores, tmp_path):
     fake = FakeEncoder()
     res = run_bench(ego, exo, tmp_path / "rep", BenchConfig(seed=3), encoders=[("fake", fake)])
     on_disk = json.loads((tmp_path / "rep" / "results.json").read_text())
-    assert on_disk["models"] == res["models"] and on_disk["seed"] == 3
+    assert on_disk["models"] == res["models"]
+    assert on_disk["seed"] == 3
     assert [m["name"] for m in res["models"]] == [FROZEN, "fake"]
     for m in res["models"]:
         assert list(m["metrics"]) == metric_keys((1, 5, 10))
@@ -73,12 +75,15 @@ def test_results_schema_and_files(stores, tmp_path):
     assert res["stores"]["ego"]["fingerprint"] == Store.open(ego).fingerprint
     c = res["counts"]
     assert c["retrieval"]["ego->exo"] == {"queries": 60, "no_positive": 0, "gallery": 120, "k_clipped": []}
-    assert c["recognition"]["train_exo"] == 120 and c["recognition"]["test_ego"] == 60
+    assert c["recognition"]["train_exo"] == 120
+    assert c["recognition"]["test_ego"] == 60
     assert max(fake.calls) <= Store.open(ego).chunk_rows      # embedded block by block
     md = (tmp_path / "rep" / "results.md").read_text()
-    assert "| frozen features |" in md and "**" in md
+    assert "| frozen features |" in md
+    assert "**" in md
     html = (tmp_path / "rep" / "index.html").read_text()
-    assert 'src="metrics.png"' in html and (tmp_path / "rep" / "metrics.png").stat().st_size > 1000
+    assert 'src="metrics.png"' in html
+    assert (tmp_path / "rep" / "metrics.png").stat().st_size > 1000
 
 
 def test_frozen_row_equals_direct_metrics(stores, tmp_path):
@@ -96,14 +101,16 @@ def test_frozen_row_equals_direct_metrics(stores, tmp_path):
     assert got["hr@1/ego->exo"] == pytest.approx(want[1], abs=1e-4)
     assert got["hr@5/ego->exo"] == pytest.approx(want[5], abs=1e-4)
     # synthetic data has a recoverable label signal: far above chance (1/6 classes)
-    assert got["recognition/top1"] > 100 / 6 + 10 and got["skill/accuracy"] > 60
+    assert got["recognition/top1"] > 100 / 6 + 10
+    assert got["skill/accuracy"] > 60
 
 
 def test_same_seed_same_results(stores, tmp_path):
     ego, exo = stores
     a = run_bench(ego, exo, tmp_path / "a", small_cfg(seed=5), encoders=[("fake", FakeEncoder())])
     b = run_bench(ego, exo, tmp_path / "b", small_cfg(seed=5), encoders=[("fake", FakeEncoder())])
-    assert a["models"] == b["models"] and a["counts"] == b["counts"]
+    assert a["models"] == b["models"]
+    assert a["counts"] == b["counts"]
 
 
 def test_model_loader_is_injectable(stores, tmp_path):
@@ -129,7 +136,9 @@ def test_finetune_row(stores, tmp_path):
     names = [m["name"] for m in res["models"]]
     assert names == [FROZEN, "tf", "tf (fine-tuned)", "plain", "plain (fine-tuned)"]
     ft = res["models"][2]["metrics"]
-    assert ft["hr@1/ego->exo"] is None and 0 <= ft["recognition/top1"] <= 100 and ft["skill/accuracy"] is not None
+    assert ft["hr@1/ego->exo"] is None
+    assert 0 <= ft["recognition/top1"] <= 100
+    assert ft["skill/accuracy"] is not None
     assert all(v is None for v in res["models"][4]["metrics"].values())
     assert any("plain" in n and "no torch" in n for n in res["notes"])
     assert torch.equal(enc.module.lin.weight, w0)                   # the caller's module is untouched
@@ -162,13 +171,16 @@ def test_split_fallback_val_and_label_only_in_one_view(tmp_path):
     assert c["retrieval"]["ego->exo"]["no_positive"] == 10                   # the a3 ego queries: counted as misses
     assert c["retrieval"]["ego->exo"]["queries"] == 40
     assert c["recognition"]["train_exo"] + c["recognition"]["test_ego"] == 40  # 50/50 by sync_id, disjoint groups
-    assert any("50/50" in n for n in res["notes"]) and any("all 40 ego rows" in n for n in res["notes"])
+    assert any("50/50" in n for n in res["notes"])
+    assert any("all 40 ego rows" in n for n in res["notes"])
     # val counts as test; a model's train rows never appear among the ego test rows
     ego2 = _store(tmp_path / "e2.zarr", _clips(10, "ego", split="val"))
     exo2 = _store(tmp_path / "x2.zarr", _clips(12, "exo", split=["train"] * 6 + ["test"] * 6))
     r2 = run_bench(ego2, exo2, tmp_path / "r2", small_cfg(tasks=("retrieval", "recognition")))
-    assert r2["counts"]["retrieval"]["ego->exo"]["gallery"] == 6 and r2["counts"]["recognition"]["test_ego"] == 10
-    assert r2["counts"]["retrieval"]["exo->ego"]["k_clipped"] == [] and r2["notes"] == []
+    assert r2["counts"]["retrieval"]["ego->exo"]["gallery"] == 6
+    assert r2["counts"]["recognition"]["test_ego"] == 10
+    assert r2["counts"]["retrieval"]["exo->ego"]["k_clipped"] == []
+    assert r2["notes"] == []
 
 
 def test_skill_proficiency_levels_default_mapping(tmp_path):
@@ -176,7 +188,8 @@ def test_skill_proficiency_levels_default_mapping(tmp_path):
     ego = _store(tmp_path / "e.zarr", _clips(8, "ego", split="test", skill=levels * 2))
     exo = _store(tmp_path / "x.zarr", _clips(8, "exo", split="train", skill=levels * 2))
     res = run_bench(ego, exo, tmp_path / "r", small_cfg(tasks=("skill",)))
-    assert res["counts"]["skill"]["train_skilled"] == 4 and res["counts"]["skill"]["test_skilled"] == 4
+    assert res["counts"]["skill"]["train_skilled"] == 4
+    assert res["counts"]["skill"]["test_skilled"] == 4
     assert any("'Intermediate Expert', 'Late Expert'" in n for n in res["notes"])
     with pytest.raises(UsageError, match="not among"):
         run_bench(ego, exo, tmp_path / "r2", small_cfg(tasks=("skill",), skill_positive=("Guru",)))
@@ -221,7 +234,8 @@ def test_cli_end_to_end(stores, tmp_path, monkeypatch, capsys):
     assert set(out["models"][1]["metrics"]) == set(metric_keys((1, 5)))
     with pytest.raises(SystemExit) as e:
         main(["bench", "--ego", str(exo), "--exo", str(ego), "--out", str(tmp_path / "r2")])
-    assert e.value.code == 2 and "swap --ego and --exo" in capsys.readouterr().err
+    assert e.value.code == 2
+    assert "swap --ego and --exo" in capsys.readouterr().err
 
 
 def test_no_labelled_training_rows_leaves_recognition_none(tmp_path):
@@ -230,7 +244,8 @@ def test_no_labelled_training_rows_leaves_recognition_none(tmp_path):
                                               labels=["", "", "", "a0", "a1", "a2"]))
     res = run_bench(ego, exo, tmp_path / "r", small_cfg(tasks=("retrieval", "recognition")))
     m = res["models"][0]["metrics"]
-    assert m["recognition/top1"] is None and m["hr@1/ego->exo"] is not None
+    assert m["recognition/top1"] is None
+    assert m["hr@1/ego->exo"] is not None
     assert res["counts"]["recognition"] == {"train_exo": 0, "test_ego": 6}
 
 
@@ -238,7 +253,7 @@ def test_real_dual_encoder_module(stores, tmp_path):
     """The contrastive stage's DualEncoder (when present) plugs in, fine-tuning included."""
     import torch
 
-    api = pytest.importorskip("rosetta_cli.contrastive.api")
+    from rosetta_cli.contrastive import api
     from rosetta_cli.contrastive.config import ModelConfig
     from rosetta_cli.contrastive.model import build_model
 
@@ -248,5 +263,6 @@ def test_real_dual_encoder_module(stores, tmp_path):
                           {"name": "vr", "weights_sha256": "ab" * 32}, tmp_path / "vr")
     res = run_bench(ego, exo, tmp_path / "r", small_cfg(finetune=True, finetune_epochs=2), encoders=[("vr", enc)])
     assert [m["name"] for m in res["models"]] == [FROZEN, "vr", "vr (fine-tuned)"]
-    assert res["models"][1]["fingerprint"] == "ab" * 8 and res["models"][1]["path"].endswith("vr")
+    assert res["models"][1]["fingerprint"] == "ab" * 8
+    assert res["models"][1]["path"].endswith("vr")
     assert all(res["models"][i]["metrics"]["recognition/top1"] is not None for i in (1, 2))

@@ -12,12 +12,14 @@ from rosetta_cli import __version__
 
 def test_version(cli):
     r = cli("--version")
-    assert r.code == 0 and r.out.strip() == f"rosetta {__version__}"
+    assert r.code == 0
+    assert r.out.strip() == f"rosetta {__version__}"
 
 
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "rosetta_cli", "--version"], capture_output=True, text=True)
-    assert out.returncode == 0 and __version__ in out.stdout
+    assert out.returncode == 0
+    assert __version__ in out.stdout
 
 
 def test_no_heavy_imports_at_startup():
@@ -54,6 +56,9 @@ def test_error_mapping_and_debug(cli):
 
     assert (UsageError.exit_code, PipelineFailure.exit_code, PartialFailure.exit_code) == (2, 1, 3)
     r = cli("store", "info", "/nonexistent/x.zarr")
-    assert r.code == 2 and "Traceback" not in r.err and r.err.count("\n") == 1
+    assert r.code == 2
+    assert "Traceback" not in r.err
+    assert r.err.count("\n") == 1
     r = cli("--debug", "store", "info", "/nonexistent/x.zarr")
-    assert r.code == 2 and "Traceback" in r.err
+    assert r.code == 2
+    assert "Traceback" in r.err

@@ -67,13 +67,15 @@ def test_load_dual_encoder_api(tmp_path):
     assert (enc.input_dim, enc.dim, enc.name) == (20, 8, "toy")
     z = np.random.default_rng(0).standard_normal((5, 4, 20)).astype(np.float16)
     v = enc.encode_video(z)
-    assert v.dtype == np.float32 and v.shape == (5, 8)
+    assert v.dtype == np.float32
+    assert v.shape == (5, 8)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     with torch.no_grad():
         ref = torch.nn.functional.normalize(m.video(torch.from_numpy(z.astype(np.float32))), dim=-1).numpy()
         raw = enc.module(torch.from_numpy(z.astype(np.float32)))
     np.testing.assert_allclose(v, ref, atol=1e-5)
-    assert isinstance(enc.module, torch.nn.Module) and raw.shape == (5, 8)
+    assert isinstance(enc.module, torch.nn.Module)
+    assert raw.shape == (5, 8)
     t = enc.encode_text(np.ones((3, 6), np.float32))
     assert t.shape == (3, 8)
     with pytest.raises(DimensionMismatch):

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
+import diffusers  # noqa: F401  (a declared dependency: its absence is a failure, not a skip)
+import torch
 
 from rosetta_cli.rst.diffusion import (  # noqa: E402
     SAMPLERS, make_scheduler, sample, scheduler_config, scheduler_from_config)
@@ -31,14 +31,16 @@ def test_first_timestep_is_the_last_training_step(kind, train_steps, steps):
     # hand-computed trailing grid: T-1, T-1-T/steps, ..., T/steps - 1 (T/steps is an integer here)
     stride = train_steps // steps
     np.testing.assert_array_equal(t, np.arange(train_steps - 1, -1, -stride))
-    assert len(t) == steps and t[-1] == stride - 1
+    assert len(t) == steps
+    assert t[-1] == stride - 1
 
 
 def test_ddim_25_over_1000_steps_exactly():
     s = make_scheduler("ddim", 1000, BETAS)
     s.set_timesteps(25)
     assert s.timesteps.tolist() == [999 - 40 * i for i in range(25)]
-    assert s.config.timestep_spacing == "trailing" and s.config.set_alpha_to_one is False
+    assert s.config.timestep_spacing == "trailing"
+    assert s.config.set_alpha_to_one is False
     leading = scheduler_from_config("ddim", scheduler_config(1000, BETAS, spacing="leading"))
     leading.set_timesteps(25)
     assert int(leading.timesteps[0]) == 960  # the schedule this fix replaces
@@ -54,15 +56,18 @@ def test_sampler_evaluates_the_model_first_at_t_max():
 
     gens = [torch.Generator().manual_seed(i) for i in range(3)]
     x = sample(model, make_scheduler("ddim", 1000, BETAS), torch.zeros(3, 1, 4), gens, (1, 4), steps=10)
-    assert [s[0] for s in seen] == list(range(999, -1, -100)) and all(len(set(s)) == 1 for s in seen)
-    assert x.shape == (3, 1, 4) and torch.isfinite(x).all()
+    assert [s[0] for s in seen] == list(range(999, -1, -100))
+    assert all(len(set(s)) == 1 for s in seen)
+    assert x.shape == (3, 1, 4)
+    assert torch.isfinite(x).all()
 
 
 @pytest.mark.parametrize("kind", SAMPLERS)
 def test_scheduler_config_json_round_trip(kind):
     saved = scheduler_config(1000, BETAS)
     loaded = json.loads(json.dumps(saved))            # what config.json holds
-    assert loaded == saved and not any(k.startswith("_") for c in saved.values() for k in c)
+    assert loaded == saved
+    assert not any(k.startswith("_") for c in saved.values() for k in c)
     a, b = scheduler_from_config(kind, saved), scheduler_from_config(kind, loaded)
     assert {k: v for k, v in dict(b.config).items() if not k.startswith("_")} == saved[kind]
     torch.testing.assert_close(a.alphas_cumprod, b.alphas_cumprod, rtol=0, atol=0)

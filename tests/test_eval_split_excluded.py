@@ -35,4 +35,5 @@ def test_pretrain_pairs_skip_eval_splits(tmp_path):
     s, rows = _paired_store(tmp_path / "p.zarr")
     items = paired_items(s, val_frac=0.0)
     rows_used = np.r_[items.ego_rows, items.exo_rows, items.val_ego, items.val_exo]
-    assert set(rows["split"].to_numpy()[rows_used]) == {"train"} and len(items.ego_rows) == 12
+    assert set(rows["split"].to_numpy()[rows_used]) == {"train"}
+    assert len(items.ego_rows) == 12

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 from torch import nn  # noqa: E402
 
 from rosetta_cli.encoders import get_text_encoder, get_visual_encoder  # noqa: E402
@@ -220,7 +220,8 @@ def test_state_dict_names_match_the_reference(ref):
     ours = build_model(visual_config(sd, "visual.", True), text_config(sd), EMBED).state_dict()
     assert set(ours) == set(sd)
     assert all(ours[k].shape == sd[k].shape for k in sd)
-    assert "visual.ln_pre.weight" in ours and "visual.patch_embed.proj.bias" not in ours
+    assert "visual.ln_pre.weight" in ours
+    assert "visual.patch_embed.proj.bias" not in ours
 
 
 def test_visual_features_match_reference_forward(ref, ckpt):
@@ -229,14 +230,19 @@ def test_visual_features_match_reference_forward(ref, ckpt):
     got = enc.encode_clips(clips)
     with torch.no_grad():
         want = ref.encode_image(ref_input(clips)).numpy()
-    assert got.shape == (3, 1, EMBED) and enc.dim == EMBED and enc.frames_out(FRAMES) == 1
+    assert got.shape == (3, 1, EMBED)
+    assert enc.dim == EMBED
+    assert enc.frames_out(FRAMES) == 1
     np.testing.assert_allclose(got[:, 0], want, rtol=1e-4, atol=1e-4)
     # The clip is seen as a whole: shuffling its frames changes the feature (time embedding + attention).
     assert np.abs(enc.encode_clips(clips[:, ::-1].copy()) - got).max() > 1e-3
     info = enc.info()
-    assert info["clip_level"] and info["model"] == "CLIP_OPENAI_TIMESFORMER_BASE"
-    assert info["weights_sha256"] and len(info["weights_sha256"]) == 64
-    assert info["preprocess"]["crop"] == SIZE and np.allclose(np.array(info["preprocess"]["mean"]) * 255, MEAN_255)
+    assert info["clip_level"]
+    assert info["model"] == "CLIP_OPENAI_TIMESFORMER_BASE"
+    assert info["weights_sha256"]
+    assert len(info["weights_sha256"]) == 64
+    assert info["preprocess"]["crop"] == SIZE
+    assert np.allclose(np.array(info["preprocess"]["mean"]) * 255, MEAN_255)
     json.dumps(info)  # store attributes are JSON-only
 
 
@@ -246,7 +252,8 @@ def test_other_frame_counts_interpolate_temporal_embedding(ref, ckpt):
     # More frames: bilinear over time, end points kept (align_corners=False keeps the mean of a pair).
     up = interpolate_temporal(te, 8)
     assert up.shape == (1, 8, W)
-    assert torch.allclose(up[0, 0], te[0, 0]) and torch.allclose(up[0, -1], te[0, -1])
+    assert torch.allclose(up[0, 0], te[0, 0])
+    assert torch.allclose(up[0, -1], te[0, -1])
     assert torch.allclose(up[0, 1], 0.75 * te[0, 0] + 0.25 * te[0, 1], atol=1e-6)
     assert torch.equal(interpolate_temporal(te, 2), te[:, :2])  # fewer: LaViLa keeps the first rows
     clips = random_clips(b=2, t=8, seed=3)
@@ -264,11 +271,14 @@ def test_text_embeddings_match_reference(ref, ckpt):
     texts = ["#C C cuts a pepper with a knife", "#C C pours milk into the cup", "x " * 120]
     got = txt.encode(texts)
     ids = tokenize(clip_tokenizer(), texts, 77)
-    assert ids[0, 0] == 49406 and ids[0, :12].tolist().count(49407) == 1 and ids[2, -1] != 49407
+    assert ids[0, 0] == 49406
+    assert ids[0, :12].tolist().count(49407) == 1
+    assert ids[2, -1] != 49407
     assert ids[0].tolist()[1:3] == [258, 322]  # '#', 'c' in CLIP's BPE vocabulary
     with torch.no_grad():
         want = torch.nn.functional.normalize(ref.encode_text(ids), dim=-1).numpy()
-    assert got.shape == (3, EMBED) and txt.dim == EMBED
+    assert got.shape == (3, EMBED)
+    assert txt.dim == EMBED
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
 
@@ -286,7 +296,8 @@ def test_extract_with_lavila_on_videos(ref, ckpt, tmp_path, cli):
     assert r.code == 0, r.err
     with Store.open(out) as s:
         feats, text, meta, frames = s.features().astype(np.float32), s.text(), s.meta, s.frames
-    assert feats.shape == (3, 1, EMBED) and frames == 1
+    assert feats.shape == (3, 1, EMBED)
+    assert frames == 1
     # The same clips, decoded and cropped the way extract does, through the reference.
     enc = get_visual_encoder(f"lavila:{ckpt}")
     from rosetta_cli.encoders.base import resize_crop
@@ -298,9 +309,11 @@ def test_extract_with_lavila_on_videos(ref, ckpt, tmp_path, cli):
     np.testing.assert_allclose(feats[:, 0], want, rtol=2e-2, atol=2e-2)  # fp16 storage
     cos = (feats[:, 0] * want).sum(1) / np.linalg.norm(feats[:, 0], axis=1) / np.linalg.norm(want, axis=1)
     assert (cos > 0.999).all()
-    assert meta["encoder"]["name"] == f"lavila:{ckpt.resolve()}" and meta["encoder"]["clip_level"]
+    assert meta["encoder"]["name"] == f"lavila:{ckpt.resolve()}"
+    assert meta["encoder"]["clip_level"]
     assert meta["text_encoder"]["name"] == f"lavila:{ckpt.resolve()}"
-    assert text.shape == (3, EMBED) and np.allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-4)
+    assert text.shape == (3, EMBED)
+    assert np.allclose(np.linalg.norm(text, axis=1), 1.0, atol=1e-4)
 
 
 def test_bad_checkpoints_fail_with_one_line(ckpt, tmp_path, cli):
@@ -308,13 +321,15 @@ def test_bad_checkpoints_fail_with_one_line(ckpt, tmp_path, cli):
     truncated.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     with pytest.raises(CheckpointError) as e:
         get_visual_encoder(f"lavila:{truncated}")
-    assert "not a loadable checkpoint" in e.value.one_line() and "\n" not in e.value.one_line()
+    assert "not a loadable checkpoint" in e.value.one_line()
+    assert "\n" not in e.value.one_line()
 
     wrong = tmp_path / "wrong.pth"
     torch.save({"state_dict": nn.Linear(3, 4).state_dict(), "args": argparse.Namespace(model="x")}, wrong)
     with pytest.raises(CheckpointError) as e:
         get_visual_encoder(f"lavila:{wrong}")
-    assert "not a LaViLa dual-encoder checkpoint" in e.value.one_line() and "visual.temporal_embed" in str(e.value)
+    assert "not a LaViLa dual-encoder checkpoint" in e.value.one_line()
+    assert "visual.temporal_embed" in str(e.value)
 
     bare = tmp_path / "bare.pth"
     torch.save(nn.Linear(3, 4).state_dict(), bare)
@@ -327,8 +342,10 @@ def test_bad_checkpoints_fail_with_one_line(ckpt, tmp_path, cli):
         get_visual_encoder("lavila:")
 
     r = cli("extract", "--videos", VIDEOS, "--out", tmp_path / "x.zarr", "--encoder", f"lavila:{truncated}")
-    assert r.code == 2 and "not a loadable checkpoint" in r.err
-    assert "Traceback" not in r.err and len([ln for ln in r.err.splitlines() if ln.strip()]) == 1
+    assert r.code == 2
+    assert "not a loadable checkpoint" in r.err
+    assert "Traceback" not in r.err
+    assert len([ln for ln in r.err.splitlines() if ln.strip()]) == 1
 
 
 class Evil:
@@ -387,4 +404,6 @@ def test_registry_lists_lavila_and_egovlp():
     from rosetta_cli.encoders import list_encoders
 
     rows = [(e["name"], e["kind"]) for e in list_encoders()]
-    assert ("lavila:CKPT", "visual") in rows and ("lavila:CKPT", "text") in rows and ("egovlp:CKPT", "visual") in rows
+    assert ("lavila:CKPT", "visual") in rows
+    assert ("lavila:CKPT", "text") in rows
+    assert ("egovlp:CKPT", "visual") in rows

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from rosetta_cli.contrastive.api import load_dual_encoder
@@ -15,6 +16,7 @@ from rosetta_cli.contrastive.train import run as pretrain
 from rosetta_cli.runtime.checkpoint import load_weights
 
 torch.set_num_threads(1)
+pytestmark = pytest.mark.slow  # two torchrun launches: about a minute on 2 cores
 
 
 def test_two_process_run_matches_one_process(tmp_path):
@@ -31,10 +33,12 @@ def test_two_process_run_matches_one_process(tmp_path):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     meta = json.loads((tmp_path / "ddp" / "config.json").read_text())
-    assert meta["world_size"] == 2 and meta["epoch"] == 2
+    assert meta["world_size"] == 2
+    assert meta["epoch"] == 2
     recs = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in recs if r["type"] == "epoch" and "loss" in r]
-    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert all(np.isfinite(losses))
+    assert losses[-1] < losses[0]
     enc = load_dual_encoder(tmp_path / "ddp")
     assert enc.encode_video(np.zeros((2, 4, 16), np.float32) + 1).shape == (2, 16)
     # the same global batch on one process: identical up to float reduction order, which shows
@@ -83,7 +87,8 @@ def test_two_process_moment_masks_and_missing_narrations_match_one_process(tmp_p
     pretrain(PretrainConfig(out=str(tmp_path / "one"), paired=str(store.path), steps=4, batch_size=16, dim=8, threads=1,
                             device="cpu", symmetric=True, val_frac=0.0))
     meta = json.loads((tmp_path / "ddp" / "config.json").read_text())
-    assert meta["world_size"] == 2 and meta["step"] == meta["total_steps"] == 4
+    assert meta["world_size"] == 2
+    assert meta["step"] == meta["total_steps"] == 4
     a, b = load_weights(tmp_path / "ddp"), load_weights(tmp_path / "one")
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=2e-4, rtol=1e-3, msg=k)

@@ -166,7 +166,8 @@ def test_video_text_loss_without_narrations_equals_loss_over_the_rest():
     # the NaN-free gradient never reaches a left-out anchor
     fr = f.clone().requires_grad_(True)
     L.video_text_loss(fr, g, t, 4.0, mask=off, valid=has).backward()
-    assert torch.all(fr.grad[~has] == 0) and fr.grad[has].abs().sum() > 0
+    assert torch.all(fr.grad[~has] == 0)
+    assert fr.grad[has].abs().sum() > 0
 
 
 def _part(ego, exo, text, has, key, syn=None, weight=None):
@@ -220,7 +221,9 @@ def test_paired_items_key_moments_by_sync_id(tmp_path):
     s = paired_store(tmp_path / "p.zarr", takes=3, per_take=2, cams=2)
     items = D.paired_items(s, val_frac=0.0)
     sync = s.column("sync_id")
-    assert len(items.ego_rows) == 12 and len(np.unique(items.keys)) == 6 and (items.keys >= 0).all()
+    assert len(items.ego_rows) == 12
+    assert len(np.unique(items.keys)) == 6
+    assert (items.keys >= 0).all()
     for i in range(12):
         for j in range(12):
             assert (items.keys[i] == items.keys[j]) == (sync[items.ego_rows[i]] == sync[items.ego_rows[j]])
@@ -241,7 +244,8 @@ def test_same_steps_give_paired_only_and_mixed_runs_the_same_budget(world, tmp_p
         assert s["batch_size"] == 32
         assert s["samples_seen"] == 224
         meta = json.loads((out / "config.json").read_text())
-        assert meta["step"] == meta["total_steps"] == 7 and meta["train"]["steps"] == 7
+        assert meta["step"] == meta["total_steps"] == 7
+        assert meta["train"]["steps"] == 7
         assert meta["train"]["batch_size"] == 32
         assert step_records(out)[-1]["step"] == 7
     # without --steps the budget follows the data: epochs x steps_per_epoch
@@ -258,7 +262,8 @@ def test_steps_with_eval_interval_checkpoint_points_and_exact_resume(world, tmp_
     assert [r["step"] for r in epochs] == [0, 4, 8, 10]                # every 4 steps, and the last step
     pretrain(cfg_for(root, tmp_path / "part", **kw), stop_after_epochs=1)
     meta = json.loads((tmp_path / "part" / "config.json").read_text())
-    assert meta["step"] == 4 and meta["total_steps"] == 10
+    assert meta["step"] == 4
+    assert meta["total_steps"] == 10
     pretrain(replace(cfg_for(root, tmp_path / "part", **kw), resume=True))
     a, b = load_weights(tmp_path / "full"), load_weights(tmp_path / "part")
     for k in a:
@@ -305,7 +310,8 @@ def test_benchmark_rows_never_enter_the_pca_init(tmp_path):
 def test_paired_only_run_trains_video_text_on_paired_narrations(world, tmp_path):
     pretrain(cfg_for(world, tmp_path / "vi", pairs=None, translated=None, steps=4))
     recs = step_records(tmp_path / "vi")
-    assert recs and all(r["l_vt"] is not None and np.isfinite(r["l_vt"]) for r in recs)
+    assert recs
+    assert all(r["l_vt"] is not None and np.isfinite(r["l_vt"]) for r in recs)
 
 
 def test_paired_rows_without_narration_are_left_out_of_video_text(tmp_path):
@@ -316,19 +322,23 @@ def test_paired_rows_without_narration_are_left_out_of_video_text(tmp_path):
     # 7 narration-less moments x 2 exo cameras = 14 of the 64 items
     assert any(n.startswith("14 of 64 paired items have no narration") for n in s.notes), s.notes
     recs = step_records(tmp_path / "m")
-    assert len(recs) == 6 and all(np.isfinite(r["loss"]) and r["l_vt"] is not None for r in recs)
+    assert len(recs) == 6
+    assert all(np.isfinite(r["loss"]) and r["l_vt"] is not None for r in recs)
     for p in load_weights(tmp_path / "m").values():
         assert torch.isfinite(p).all()
     # what a batch gets: zeros + has_text False for zero and NaN rows, and the reader's array untouched
     raw = store.text(slice(0, 12))                                    # moments 0..3: ego rows 0, 3, 6, 9
     clean, has = D.narrated(raw)
-    assert list(np.flatnonzero(~has)) == [0, 3, 6, 9] and np.isnan(raw[9]).all()
-    assert (clean[~has] == 0).all() and np.array_equal(clean[has], raw[has])
+    assert list(np.flatnonzero(~has)) == [0, 3, 6, 9]
+    assert np.isnan(raw[9]).all()
+    assert (clean[~has] == 0).all()
+    assert np.array_equal(clean[has], raw[has])
     # no narration anywhere (all-zero text array): no L_vt term, still trains
     silent = paired_store(tmp_path / "q.zarr", takes=8, per_take=4, no_text=set(range(32)))
     s = pretrain(PretrainConfig(out=str(tmp_path / "q"), paired=str(silent.path), dim=8, batch_size=16, steps=2,
                                 threads=1, val_frac=0.0))
-    assert all(r["l_vt"] is None for r in step_records(tmp_path / "q")) and s.step == 2
+    assert all(r["l_vt"] is None for r in step_records(tmp_path / "q"))
+    assert s.step == 2
 
 
 # ---------------------------------------------------------------------------- 5. unpaired fraction
@@ -352,9 +362,11 @@ def test_unpaired_subsets_are_nested_and_sized():
 
 def test_unpaired_fraction_run_records_subset(world, tmp_path):
     s = pretrain(cfg_for(world, tmp_path / "q", steps=3, unpaired_fraction=0.5))
-    assert s.items["pseudo"] == 100 and s.unpaired == {"fraction": 0.5, "queries": 100, "queries_all": 200}
+    assert s.items["pseudo"] == 100
+    assert s.unpaired == {"fraction": 0.5, "queries": 100, "queries_all": 200}
     meta = json.loads((tmp_path / "q" / "config.json").read_text())
-    assert meta["train"]["unpaired_fraction"] == 0.5 and meta["unpaired"]["queries"] == 100
+    assert meta["train"]["unpaired_fraction"] == 0.5
+    assert meta["unpaired"]["queries"] == 100
     with pytest.raises(UsageError, match="unpaired-fraction"):
         pretrain(cfg_for(world, tmp_path / "bad", unpaired_fraction=0.0))
     with pytest.raises(UsageError, match="unpaired-fraction"):

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
 from rosetta_cli.errors import CheckpointError, DimensionMismatch, UsageError  # noqa: E402
 from rosetta_cli.store import schema as S  # noqa: E402
@@ -75,7 +75,8 @@ def test_every_size_choice_has_a_model():
     from rosetta_cli.rst.models import RST_MODELS, RST_B, RST_S
 
     assert tuple(RST_MODELS) == SIZES
-    assert RST_S.shape == dict(depth=12, width=384, heads=6) and RST_B.shape == dict(depth=12, width=768, heads=12)
+    assert RST_S.shape == dict(depth=12, width=384, heads=6)
+    assert RST_B.shape == dict(depth=12, width=768, heads=12)
 
 
 def test_dit_starts_as_zero_and_shapes():
@@ -117,11 +118,13 @@ def test_pairs_split_by_take_and_skip_bad_rows(tmp_path):
     pairs, held = build_pairs([st], val_frac=0.2, split_seed=0)
     assert len(pairs) == 39 * 2  # moment 1 lost its ego row
     views = st.column("view")
-    assert (views[pairs.ego] == "ego").all() and (views[pairs.exo] == "exo").all()
+    assert (views[pairs.ego] == "ego").all()
+    assert (views[pairs.exo] == "exo").all()
     assert (st.column("sync_id")[pairs.ego] == st.column("sync_id")[pairs.exo]).all()
     assert len(held) == 2
     takes = np.array([s.split("/")[0] for s in pairs.sync])
-    assert set(takes[pairs.val]) == set(held) and not set(takes[~pairs.val]) & set(held)
+    assert set(takes[pairs.val]) == set(held)
+    assert not set(takes[~pairs.val]) & set(held)
 
 
 def test_stream_order_is_a_function_of_seed_and_step(tmp_path):
@@ -144,14 +147,18 @@ def test_tiny_rst_beats_raw_ego_on_held_out_retrieval(tmp_path):
     # R@1 was 0.617, 0.567, 0.650, 0.683, 0.683 and cosine 0.74-0.79). Margin asserted: +0.30 R@1, +0.4 cosine.
     m = train(make_paired(tmp_path / "p.zarr", seed=1), tmp_path / "rst", steps=300, seed=1)
     raw, rst = m["raw_ego"], m["rst"]
-    assert m["val_pairs"] == 60 and raw["queries"] == 60
-    assert rst["R@1"] >= raw["R@1"] + 0.30 and rst["R@1"] >= 0.4
+    assert m["val_pairs"] == 60
+    assert raw["queries"] == 60
+    assert rst["R@1"] >= raw["R@1"] + 0.30
+    assert rst["R@1"] >= 0.4
     assert rst["cosine"] >= raw["cosine"] + 0.4
     assert rst["median_rank"] < raw["median_rank"]
     saved = json.loads((tmp_path / "rst" / "metrics.json").read_text())
-    assert saved["rst"] == rst and (tmp_path / "rst" / "loss.png").stat().st_size > 0
+    assert saved["rst"] == rst
+    assert (tmp_path / "rst" / "loss.png").stat().st_size > 0
     losses = [json.loads(line)["loss"] for line in (tmp_path / "rst" / "metrics.jsonl").read_text().splitlines()]
-    assert len(losses) == 300 and np.mean(losses[-30:]) < 0.75 * np.mean(losses[:30])
+    assert len(losses) == 300
+    assert np.mean(losses[-30:]) < 0.75 * np.mean(losses[:30])
 
 
 class _Kill(Exception):
@@ -206,10 +213,12 @@ def test_resume_after_kill_is_bit_exact(tmp_path):
     rst_train.run(replace(cfg, out=tmp_path / "b", resume=True))
     for name in ("model", "ema"):
         wa, wb = load_weights(tmp_path / "a/checkpoint", name), load_weights(tmp_path / "b/checkpoint", name)
-        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+        assert wa.keys() == wb.keys()
+        assert all(torch.equal(wa[k], wb[k]) for k in wa)
     la = [json.loads(x)["loss"] for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
     lb = [json.loads(x)["loss"] for x in (tmp_path / "b/metrics.jsonl").read_text().splitlines()]
-    assert la == lb and len(la) == 14
+    assert la == lb
+    assert len(la) == 14
 
 
 def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
@@ -232,7 +241,8 @@ def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
     rst_train.run(mk("b", 6, resume=True))
     wa, wb = load_weights(tmp_path / "a/checkpoint"), load_weights(tmp_path / "b/checkpoint")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    assert "scheduler" not in json.loads(f.read_text()) and Translator(tmp_path / "b").timestep_spacing == "leading"
+    assert "scheduler" not in json.loads(f.read_text())
+    assert Translator(tmp_path / "b").timestep_spacing == "leading"
     assert json.loads((tmp_path / "b/metrics.json").read_text())["sampler"]["timestep_spacing"] == "leading"
 
 
@@ -305,10 +315,12 @@ def test_checkpoint_reload_gives_identical_samples(trained):
     a = Translator(root / "rst").translate(x, np.arange(20), steps=5, seed=7, samples=2, guidance=1.5)
     b = Translator(root / "rst").translate(x, np.arange(20), steps=5, seed=7, samples=2, guidance=1.5)
     c = Translator(root / "rst").translate(x, np.arange(20), steps=5, seed=8, samples=2, guidance=1.5)
-    assert np.array_equal(a, b) and not np.allclose(a, c)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
     for sampler in ("ddpm", "ddim"):
         d = Translator(root / "rst").translate(x, np.arange(20), sampler=sampler, steps=5, seed=7)
-        assert d.shape == (20, 1, D) and np.isfinite(d).all()
+        assert d.shape == (20, 1, D)
+        assert np.isfinite(d).all()
 
 
 def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tmp_path):
@@ -325,25 +337,30 @@ def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tm
     pairs, _ = build_pairs([st], 0.2, 0)  # the split train() used (val_frac 0.2, seed 0)
     absmax = norm_stats([st], pairs.subset(~pairs.val))["exo_absmax"]
     assert saved == json.loads(json.dumps(scheduler_config(1000, "squaredcos_cap_v2", clip_range=absmax)))
-    assert saved["ddim"]["timestep_spacing"] == "trailing" and saved["ddim"]["clip_sample"] is True
+    assert saved["ddim"]["timestep_spacing"] == "trailing"
+    assert saved["ddim"]["clip_sample"] is True
     # the clamp is the largest |normalised training exo|: brute force over the training rows
     x = st.features()[np.unique(pairs.subset(~pairs.val).exo)].astype(np.float64)[:, 0]  # [n, D]
     n = meta["norm"]
     brute = np.abs((x - np.float32(n["exo_mean"])) / np.float32(n["exo_std"])).max()
-    assert saved["ddim"]["clip_sample_range"] == pytest.approx(brute, rel=1e-6) and 2 < brute < 10
+    assert saved["ddim"]["clip_sample_range"] == pytest.approx(brute, rel=1e-6)
+    assert 2 < brute < 10
 
     a, b = Translator(root / "rst"), Translator(root / "rst")
-    assert a.notes == [] and a.timestep_spacing == "trailing"
+    assert a.notes == []
+    assert a.timestep_spacing == "trailing"
     for kind in ("ddim", "ddpm"):
         s, fresh = a.scheduler(kind), make_scheduler(kind, 1000, "squaredcos_cap_v2", clip_range=absmax)
         assert {k: v for k, v in dict(s.config).items() if not k.startswith("_")} == saved[kind]
         for steps in (10, 25, 50):
             s.set_timesteps(steps)
             fresh.set_timesteps(steps)
-            assert torch.equal(s.timesteps, fresh.timesteps) and int(s.timesteps[0]) == 999
+            assert torch.equal(s.timesteps, fresh.timesteps)
+            assert int(s.timesteps[0]) == 999
     x = st.features(slice(0, 20))
     ya, yb = (t.translate(x, np.arange(20), steps=25, seed=3) for t in (a, b))
-    assert np.array_equal(ya, yb) and np.isfinite(ya).all()
+    assert np.array_equal(ya, yb)
+    assert np.isfinite(ya).all()
     assert json.loads((root / "rst/metrics.json").read_text())["sampler"]["timestep_spacing"] == "trailing"
 
     edited = tmp_path / "edited"
@@ -354,7 +371,8 @@ def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tm
     e = Translator(edited)
     s = e.scheduler("ddim")
     s.set_timesteps(25)
-    assert int(s.timesteps[0]) == 960 and e.timestep_spacing == "leading"
+    assert int(s.timesteps[0]) == 960
+    assert e.timestep_spacing == "leading"
     assert not np.allclose(e.translate(x, np.arange(20), steps=25, seed=3), ya)
     del cfg["scheduler"]["ddpm"]
     (edited / "checkpoint/config.json").write_text(json.dumps(cfg))
@@ -375,18 +393,22 @@ def test_old_checkpoint_without_schedule_samples_as_before_with_a_note(trained, 
     del cfg["scheduler"]
     (old / "checkpoint/config.json").write_text(json.dumps(cfg))
     tr = Translator(old)
-    assert len(tr.notes) == 1 and "'leading'" in tr.notes[0] and "retrain" in tr.notes[0]
+    assert len(tr.notes) == 1
+    assert "'leading'" in tr.notes[0]
+    assert "retrain" in tr.notes[0]
     assert tr.scheduler_config == legacy_scheduler_config(1000, "squaredcos_cap_v2")
     s = tr.scheduler("ddim")
     s.set_timesteps(25)
-    assert int(s.timesteps[0]) == 960 and s.config.clip_sample is False
+    assert int(s.timesteps[0]) == 960
+    assert s.config.clip_sample is False
     # the same as what the old code did: DDIM over DDPMScheduler's config, leading, set_alpha_to_one=False
     from diffusers import DDIMScheduler, DDPMScheduler
     ref = DDIMScheduler.from_config(DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                                                   clip_sample=False, prediction_type="epsilon").config,
                                     set_alpha_to_one=False)
     ref.set_timesteps(25)
-    assert torch.equal(ref.timesteps, s.timesteps) and float(ref.final_alpha_cumprod) == float(s.final_alpha_cumprod)
+    assert torch.equal(ref.timesteps, s.timesteps)
+    assert float(ref.final_alpha_cumprod) == float(s.final_alpha_cumprod)
     x = Store.open(p).features(slice(0, 20))
     assert np.array_equal(tr.translate(x, np.arange(20), steps=5, seed=1), Translator(old).translate(x, np.arange(20),
                                                                                                      steps=5, seed=1))
@@ -411,14 +433,20 @@ def test_translate_store_contract_and_determinism(trained, tmp_path):
     # identical noise per row; the float results agree to GEMM rounding across batch shapes
     np.testing.assert_allclose(fa, b.features(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(fa, c.features(), rtol=0, atol=1e-5)
-    assert np.array_equal(a.status(), c.status()) and s1["translated_now"] == 198
-    assert a.status()[10] == S.FAILED and "ego row failed: decode failed" in a.errors()[10]
-    assert a.status()[70] == S.PENDING and "pending" in a.errors()[70]
+    assert np.array_equal(a.status(), c.status())
+    assert s1["translated_now"] == 198
+    assert a.status()[10] == S.FAILED
+    assert "ego row failed: decode failed" in a.errors()[10]
+    assert a.status()[70] == S.PENDING
+    assert "pending" in a.errors()[70]
     assert (a.status()[ego.status() == S.DONE] == S.DONE).all()
-    assert a.labels == ego.labels and (a.clips()["label"] == ego.clips()["label"]).all()
-    assert (a.column("clip_id") == ego.column("clip_id")).all() and np.array_equal(a.text(), ego.text())
+    assert a.labels == ego.labels
+    assert (a.clips()["label"] == ego.clips()["label"]).all()
+    assert (a.column("clip_id") == ego.column("clip_id")).all()
+    assert np.array_equal(a.text(), ego.text())
     roles = {p["role"]: p for p in a.meta["parents"]}
-    assert roles["ego"]["id"] == ego.id and roles["rst"]["fingerprint"] == roles["rst"]["id"]
+    assert roles["ego"]["id"] == ego.id
+    assert roles["rst"]["fingerprint"] == roles["rst"]["id"]
     assert a.meta.get("finalized")
     again = _translate(root, ego_path, tmp_path / "a.zarr", batch_size=64, sampler="ddpm")  # resume: nothing left
     assert again["translated_now"] == 0
@@ -444,7 +472,8 @@ def test_no_synchronized_pairs_is_a_clear_error(tmp_path):
         st.write_clip_column("sync_id", [""] * st.n_rows)
     with pytest.raises(UsageError, match="no synchronized ego/exo pairs") as e:
         train(p, tmp_path / "rst", steps=2)
-    assert "view 'ego'" in e.value.hint and "sync_id" in e.value.hint
+    assert "view 'ego'" in e.value.hint
+    assert "sync_id" in e.value.hint
 
 
 def test_dimension_mismatch_and_damaged_checkpoints(trained, tmp_path):
