@@ -192,20 +192,25 @@ class _Folder:
             for suf in TENSOR_SUFFIXES:
                 if f.name.endswith(suf):
                     self.files.setdefault(f.name[: -len(suf)], f)
-        self.stem, self.arr = None, None
+        self.stem, self.arr, self.video = None, None, None
 
     @staticmethod
     def stem_of(video: str) -> str:
         return Path(video).name.split(".")[0] if video else ""
 
-    def get(self, video: str, where: str) -> tuple[np.ndarray, Path]:
+    def get(self, video: str, where) -> tuple[np.ndarray, Path]:
+        """where: the row's description, or a callable giving it (built only for an error)."""
+        if video == self.video:
+            return self.arr, self.files[self.stem]
         stem = self.stem_of(video)
         if stem not in self.files:
+            where = where() if callable(where) else where
             raise InputNotFound(f"{where}: video {video!r} has no tensor {stem}.npy/.pt in {self.folder}",
                                 hint="add the file, or drop the row from the CSV")
         if stem != self.stem:
-            self.stem, self.arr = None, None  # free the previous tensor before loading the next
+            self.stem, self.arr, self.video = None, None, None  # free the previous tensor before loading the next
             self.arr, self.stem = load_array(self.files[stem]), stem
+        self.video = video
         return self.arr, self.files[stem]
 
 
@@ -287,6 +292,9 @@ class _RowSource:
 
     def __init__(self, path: Path, clips, clips_csv: Path, timing, cfg: ImportConfig):
         self.clips, self.csv, self.timing = clips, clips_csv, timing
+        # plain arrays: a pandas lookup per row costs more than the pooling itself
+        self.videos, self.ids = clips["video"].tolist(), clips["clip_id"].tolist()
+        self.starts, self.ends = clips["start"].to_numpy(float), clips["end"].to_numpy(float)
         self.T = cfg.frames or 1
         self.pool = cfg.pool
         self.folder = _Folder(path) if path.is_dir() else None
@@ -302,7 +310,7 @@ class _RowSource:
         self.dim = None
 
     def where(self, i: int) -> str:
-        return f"{self.csv}: row {i} (line {i + 2}, clip {self.clips['clip_id'].iat[i]!r})"
+        return f"{self.csv}: row {i} (line {i + 2}, clip {self.ids[i]!r})"
 
     def shape(self) -> tuple[int, int, str]:
         """(T, D, dtype) of the store, from the first row's tensor."""
@@ -311,7 +319,7 @@ class _RowSource:
         elif len(self.clips) == 0:
             raise AnnotationError(f"{self.csv}: has no rows")
         else:
-            arr, _ = self.folder.get(self.clips["video"].iat[0], self.where(0))
+            arr, _ = self.folder.get(self.videos[0], self.where(0))
         self.dim = int(arr.shape[-1])
         dtype = str(arr.dtype) if arr.dtype in (np.float16, np.float32) else "float32"
         frames = self.T if self.timing else (int(arr.shape[1]) if arr.ndim == 3 else 1)
@@ -320,14 +328,14 @@ class _RowSource:
     def row(self, i: int) -> np.ndarray:
         if self.folder is None:
             return self.arr[i]
-        arr, f = self.folder.get(self.clips["video"].iat[i], self.where(i))
+        arr, f = self.folder.get(self.videos[i], lambda: self.where(i))
         if arr.shape[-1] != self.dim:
             raise DimensionMismatch(f"{self.where(i)}: {f} has D={arr.shape[-1]}, the store has D={self.dim} (from row 0)",
                                     hint="import tensors of one encoder only")
         if self.timing is None:
             k = int(self.cursor[i])
             if k >= len(arr):
-                raise AnnotationError(f"{self.where(i)}: more rows for video {self.clips['video'].iat[i]!r} "
+                raise AnnotationError(f"{self.where(i)}: more rows for video {self.videos[i]!r} "
                                       f"than the {len(arr)} windows in {f}")
             return arr[k][None] if arr.ndim == 2 else arr[k]
         return self._by_time(i, arr, f)
@@ -341,9 +349,8 @@ class _RowSource:
         W, S_ = self.timing
         n = len(arr)
         span = (n - 1) * S_ + W if n else 0.0
-        start = float(self.clips["start"].iat[i]) if not math.isnan(self.clips["start"].iat[i]) else 0.0
-        end = float(self.clips["end"].iat[i])
-        end = span if math.isnan(end) else end
+        start = 0.0 if math.isnan(self.starts[i]) else float(self.starts[i])
+        end = span if math.isnan(self.ends[i]) else float(self.ends[i])
         lo, hi = overlapping_windows(n, W, S_, start, end)
         if end < start or hi <= lo or end > span + S_:
             raise AnnotationError(f"{self.where(i)}: clip [{start:g}, {end:g}] s is outside the {n} windows of {f} "
