@@ -720,3 +720,18 @@ def test_toy_world_writes_both_keystep_forms_alike(tmp_path):
     assert {s["form"] for s in b.options["row_sources"]} == {"full"}
     cols = ["clip_id", "video", "start", "end", "view", "sync_id", "label", "split", "skill"]
     pd.testing.assert_frame_equal(a.clips[cols], b.clips[cols])
+
+
+def test_egoexo4d_row_sources_reach_the_store(tmp_path, cli):
+    from rosetta_cli.store import Store
+
+    root = _takes_only(tmp_path)
+    write(root / "annotations" / "keystep_train.json", FULL_TRAIN)
+    out = tmp_path / "p.zarr"
+    r = cli("extract", "--videos", root, "--dataset", "egoexo4d", "--out", out, "--text-encoder", "none",
+            "--frames", "1", "--workers", "0")
+    assert r.code == 3, r.err  # no videos on disk: rows fail, the table is still built
+    with Store.open(out) as s:
+        src = s.meta["dataset_options"]["row_sources"]
+        assert [x["form"] for x in src] == ["full"] and src[0]["rows"] == [0, len(s)]
+        assert src[0]["file"] == str((root / "annotations" / "keystep_train.json").absolute())
