@@ -619,3 +619,119 @@ def test_ego4d_narration_pass_cli_option(tmp_path, cli):
         assert r.code == 3, r.err  # the videos are not on disk: every row fails, the table is still built
         with Store.open(out) as s:
             assert len(s) == n and s.meta["dataset_options"]["narration_pass"] == opt
+
+
+# ---------------------------------------------------------------- Ego-Exo4D as downloaded
+def _takes_only(tmp_path) -> Path:
+    root = tmp_path / "ee"
+    root.mkdir()
+    shutil.copy(FIX / "egoexo4d" / "takes.json", root / "takes.json")
+    return root
+
+
+# keystep_train.json of the annotations part: the full form, with the real field names
+FULL_TRAIN = {
+    "annotations": {
+        "uid-a": {"take_uid": "uid-a", "take_name": "cmu_cooking_1", "segments": [
+            {"start_time": 2.0, "end_time": 5.5, "step_id": 1, "step_unique_id": "s1", "step_name": "Get knife",
+             "step_description": "get a knife from the drawer", "is_essential": True, "parent_id": None},
+            {"start_time": 6.0, "end_time": 9.0, "step_id": 3, "step_unique_id": "s9", "step_name": "Rinse board",
+             "step_description": "rinse the board", "is_essential": False, "parent_id": None},
+        ]},
+        "uid-zzz": {"take_uid": "uid-zzz", "take_name": "gone", "segments": [
+            {"start_time": 0.0, "end_time": 1.0, "step_id": 1, "step_unique_id": "s1", "step_name": "Get knife"}]},
+    },
+    "taxonomy": {"Cooking": {}}, "vocabulary": {},
+}
+
+
+def test_egoexo4d_full_keystep_form(tmp_path):
+    root = _takes_only(tmp_path)
+    write(root / "annotations" / "keystep_train.json", FULL_TRAIN)
+    write(root / "annotations" / "label_mapping.csv", "label_id,step_unique_id,step_name\n0,s1,Get a knife\n")
+    m = load_manifest(root, dataset="egoexo4d", exo_cams="best")
+    ego = m.clips[m.clips.view == "ego"].reset_index(drop=True)
+    # s1 is in label_mapping (its step_name there wins), s9 is not (the segment's own step_name)
+    assert list(ego.label) == ["Get a knife", "Rinse board"]
+    assert list(ego.sync_id) == ["uid-a/cmu_cooking_1_0", "uid-a/cmu_cooking_1_1"]
+    assert list(ego.start) == [2.0, 6.0] and list(ego.end) == [5.5, 9.0] and set(ego.split) == {"train"}
+    assert m.stats["segments_unknown_take"] == 1      # uid-zzz is not in takes.json
+    src = m.options["row_sources"]
+    assert len(src) == 1 and src[0]["form"] == "full" and src[0]["rows"] == [0, len(m.clips)]
+    assert src[0]["file"].endswith("annotations/keystep_train.json")
+
+
+def test_egoexo4d_benchmark_form_in_keystep_benchmark_folder_wins(tmp_path):
+    root = _takes_only(tmp_path)
+    bench = root / "keystep_benchmark"
+    bench.mkdir()
+    for f in ("keystep_segment_train.json", "keystep_segment_val.json", "label_mapping.csv"):
+        shutil.copy(FIX / "egoexo4d" / "annotations" / f, bench / f)
+    write(root / "annotations" / "keystep_train.json", FULL_TRAIN)  # both forms: the benchmark's is used
+    write(root / "annotations" / "keystep_val.json", {"annotations": {}})
+    m = load_manifest(root, dataset="egoexo4d", exo_cams="best")
+    forms = [(s["form"], Path(s["file"]).name) for s in m.options["row_sources"]]
+    assert forms == [("segment", "keystep_segment_train.json"), ("segment", "keystep_segment_val.json")]
+    assert "Rinse board" not in set(m.clips.label)   # nothing from the full form
+    assert str((bench / "label_mapping.csv").absolute()) in m.sources
+    train = m.options["row_sources"][0]["rows"]
+    assert set(m.clips.split.iloc[train[0]:train[1]]) == {"train"}
+    assert set(m.clips.split.iloc[train[1]:]) == {"test"}
+
+
+def test_egoexo4d_downscaled_448_videos_preferred(tmp_path):
+    root = _takes_only(tmp_path)
+    fav = root / "takes" / "cmu_cooking_1" / "frame_aligned_videos"
+    for p in (fav / "cam01.mp4", fav / "downscaled" / "448" / "cam01.mp4", fav / "downscaled" / "448" / "cam02.mp4"):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"\0")
+    m = load_manifest(root, dataset="egoexo4d", segments="take")
+    vids = dict(zip(m.clips.clip_id, m.clips.video))
+    assert vids["uid-a/cam01"] == str((fav / "downscaled" / "448" / "cam01.mp4").absolute())  # both: the 448 one
+    assert vids["uid-a/cam02"] == str((fav / "downscaled" / "448" / "cam02.mp4").absolute())  # only the 448 one
+    assert vids["uid-a/cam03"] == str((fav / "cam03.mp4").absolute())                          # neither: expected path
+    assert m.stats["videos_missing"] == 5  # aria01, cam03 of take a; aria02, cam04, cam01 of take b
+
+
+def test_egoexo4d_proficiency_of_unknown_takes_counted(tmp_path):
+    root = _takes_only(tmp_path)
+    write(root / "annotations" / "proficiency_demonstrator_train.json", {"annotations": [
+        {"take_uid": "uid-a", "proficiency_score": "Late Expert"},
+        {"take_uid": "uid-not-in-takes", "proficiency_score": "Novice"},
+        {"take_uid": "uid-also-gone", "proficiency_score": "Novice"}]})
+    m = load_manifest(root, dataset="egoexo4d", segments="take")
+    assert m.stats["proficiency_unknown_take"] == 2
+    assert set(m.clips[m.clips.sync_id == "uid-a"].skill) == {"good"}
+
+
+def test_toy_world_writes_both_keystep_forms_alike(tmp_path):
+    from rosetta_cli.toy.world import render_world
+
+    render_world(tmp_path / "toy", scale="tiny", seed=0)
+    root = tmp_path / "toy" / "egoexo4d"
+    full = json.loads((root / "annotations" / "keystep_train.json").read_text())
+    seg = next(iter(full["annotations"].values()))["segments"][0]
+    assert {"start_time", "end_time", "step_id", "step_unique_id", "step_name", "step_description", "is_essential"} <= set(seg)
+    a = load_manifest(root, dataset="egoexo4d")
+    for f in ("keystep_segment_train.json", "keystep_segment_val.json"):
+        (root / "annotations" / f).unlink()
+    b = load_manifest(root, dataset="egoexo4d")
+    assert {s["form"] for s in a.options["row_sources"]} == {"segment"}
+    assert {s["form"] for s in b.options["row_sources"]} == {"full"}
+    cols = ["clip_id", "video", "start", "end", "view", "sync_id", "label", "split", "skill"]
+    pd.testing.assert_frame_equal(a.clips[cols], b.clips[cols])
+
+
+def test_egoexo4d_row_sources_reach_the_store(tmp_path, cli):
+    from rosetta_cli.store import Store
+
+    root = _takes_only(tmp_path)
+    write(root / "annotations" / "keystep_train.json", FULL_TRAIN)
+    out = tmp_path / "p.zarr"
+    r = cli("extract", "--videos", root, "--dataset", "egoexo4d", "--out", out, "--text-encoder", "none",
+            "--frames", "1", "--workers", "0")
+    assert r.code == 3, r.err  # no videos on disk: rows fail, the table is still built
+    with Store.open(out) as s:
+        src = s.meta["dataset_options"]["row_sources"]
+        assert [x["form"] for x in src] == ["full"] and src[0]["rows"] == [0, len(s)]
+        assert src[0]["file"] == str((root / "annotations" / "keystep_train.json").absolute())

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import zarr
 
+from rosetta_cli.errors import UsageError
 from rosetta_cli.store import DONE, FAILED, PENDING, Store
 from rosetta_cli.store.inspect import validate
 
@@ -323,3 +324,136 @@ def test_checkpoint_recovers_from_crash_between_renames(tmp_path):
     assert read_config(ck)["kind"] == "rst"
     torch.testing.assert_close(load_weights(ck)["weight"], m.weight.detach())
     assert not list(tmp_path.glob(".ck.*"))
+
+
+# --------------------------------------------------------------------------- import by time
+def _time_clips(rows):
+    """rows: [(video, start, end)] -> a clips table."""
+    df = make_clips(len(rows))
+    df["video"] = [r[0] for r in rows]
+    df["start"] = [r[1] for r in rows]
+    df["end"] = [r[2] for r in rows]
+    return df
+
+
+def test_overlapping_windows_and_pooling_by_hand():
+    from rosetta_cli.store.importer import overlapping_windows, pool_frames
+
+    # window 2 s, stride 1 s: window i = [i, i+2). Clip [2.5, 4.0] overlaps windows 1 [1,3), 2 [2,4), 3 [3,5);
+    # window 4 starts at 4.0, not before the end: out.
+    assert overlapping_windows(10, 2.0, 1.0, 2.5, 4.0) == (1, 4)
+    assert overlapping_windows(10, 2.0, 1.0, 0.0, 0.5) == (0, 1)
+    assert overlapping_windows(3, 2.0, 1.0, 7.0, 9.0) == (3, 3)  # after the last window [2, 4): none
+    x = np.arange(10, dtype=np.float32).reshape(5, 2)  # rows [0,1], [2,3], [4,5], [6,7], [8,9]
+    # mean into 2 frames: groups [0, 2) and [2, 5)
+    np.testing.assert_array_equal(pool_frames(x, 2, "mean"), [[1, 2], [6, 7]])
+    np.testing.assert_array_equal(pool_frames(x, 1, "mean"), [[4, 5]])
+    # uniform into 2: windows floor(0.5*5/2)=1 and floor(1.5*5/2)=3
+    np.testing.assert_array_equal(pool_frames(x, 2, "uniform"), [[2, 3], [6, 7]])
+    # fewer windows than frames: windows repeat
+    np.testing.assert_array_equal(pool_frames(x[:2], 4, "mean"), [[0, 1], [0, 1], [2, 3], [2, 3]])
+
+
+def test_presets_are_ego4d_numbers():
+    from rosetta_cli.store.importer import ImportConfig
+
+    sf = ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-slowfast")
+    om = ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-omnivore")
+    sf.check(), om.check()
+    assert sf.timing() == (32 / 30, 16 / 30) and om.timing() == (32 / 30, 6 / 30)
+    with pytest.raises(UsageError, match="--preset"):
+        ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-slowfast", fps=30).check()
+    with pytest.raises(UsageError, match="--fps, --window and --stride"):
+        ImportConfig(features="f", clips="c", out="o.zarr", fps=30, window=32).check()
+    with pytest.raises(UsageError, match="--frames"):
+        ImportConfig(features="f", clips="c", out="o.zarr", frames=4).check()
+
+
+def test_import_by_time_pools_the_overlapping_windows(tmp_path, cli):
+    d = tmp_path / "feats"
+    d.mkdir()
+    a = np.arange(20, dtype=np.float32).reshape(10, 2)   # window i = [i/2, i/2 + 1) s (fps 2, window 2, stride 1)
+    b = 100 + np.arange(8, dtype=np.float32).reshape(4, 2)
+    np.save(d / "vidA.npy", a)
+    np.save(d / "vidB.npy", b)
+    _time_clips([("x/vidA.mp4", 1.2, 2.0), ("x/vidB.mp4", 0.0, np.nan), ("x/vidA.mp4", 0.0, 0.4)]).to_csv(tmp_path / "c.csv", index=False)
+    r = cli("store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "t.zarr",
+            "--fps", 2, "--window", 2, "--stride", 1, "--frames", 2, "--json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["mode"] == "by-time"
+    s = Store.open(tmp_path / "t.zarr")
+    f = s.features()
+    # [1.2, 2.0]: windows starting before 2.0 and ending after 1.2: i = 1 [0.5, 1.5), 2 [1, 2), 3 [1.5, 2.5);
+    # T=2 -> groups [0, 1) and [1, 3) of those three
+    np.testing.assert_array_equal(f[0], [a[1], a[2:4].mean(0)])
+    # vidB, whole video: 4 windows -> groups [0,2), [2,4)
+    np.testing.assert_array_equal(f[1], [b[0:2].mean(0), b[2:4].mean(0)])
+    # [0, 0.4]: windows 0 [0, 1) only -> repeated
+    np.testing.assert_array_equal(f[2], a[[0, 0]])
+    assert s.meta["import"]["timing"]["window_sec"] == 1.0 and s.meta["import"]["timing"]["pool"] == "mean"
+    assert (s.status() == DONE).all()
+
+
+def test_import_by_time_bad_rows_keep_done_rows_and_resume(tmp_path, cli):
+    d = tmp_path / "feats"
+    d.mkdir()
+    np.save(d / "vidA.npy", np.ones((10, 3), np.float32))
+    clips = _time_clips([("vidA.mp4", 0, 1), ("vidA.mp4", 1, 2), ("vidA.mp4", 40, 50), ("vidA.mp4", 2, 3)])
+    clips.to_csv(tmp_path / "c.csv", index=False)
+    args = ["store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "r.zarr",
+            "--window-sec", 1, "--stride-sec", 1, "--chunk-rows", 2]
+    r = cli(*args)
+    assert r.code == 2 and "row 2" in r.err and "c.csv" in r.err and "vidA.npy" in r.err and "outside" in r.err
+    assert len([x for x in r.err.splitlines() if "error" in x]) == 1  # (the other stderr line is the progress bar)
+    s = Store.open(tmp_path / "r.zarr")
+    assert list(s.status()) == [DONE, DONE, FAILED, 0] and "outside" in s.errors()[2]
+    s.close()
+    clips.loc[2, ["start", "end"]] = [4, 5]           # fix the row, then resume: only rows 2-3 are redone
+    clips.to_csv(tmp_path / "c.csv", index=False)
+    r = cli(*args, "--resume", "--json")
+    assert r.code == 2 and "other inputs" in r.err    # the CSV changed: refused, nothing lost
+    r = cli(*args, "--overwrite", "--json")
+    assert r.code == 0 and json.loads(r.out)["imported"] == 4
+
+
+def test_import_resume_redoes_only_unfinished_rows(tmp_path, cli):
+    d = tmp_path / "feats"
+    d.mkdir()
+    np.save(d / "vidA.npy", np.ones((10, 3), np.float32))
+    _time_clips([("vidA.mp4", 0, 1), ("vidA.mp4", 1, 2), ("vidB.mp4", 0, 1)]).to_csv(tmp_path / "c.csv", index=False)
+    args = ["store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "r.h5",
+            "--window-sec", 1, "--stride-sec", 1, "--chunk-rows", 2]
+    r = cli(*args)
+    assert r.code == 2 and "row 2" in r.err and "vidB" in r.err and "no tensor" in r.err
+    np.save(d / "vidB.npy", 2 * np.ones((10, 3), np.float32))
+    r = cli(*args, "--resume", "--json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["imported"] == 1 and json.loads(r.out)["skipped"] == 2
+    s = Store.open(tmp_path / "r.h5")
+    assert (s.status() == DONE).all() and s.features()[2, 0, 0] == 2
+
+
+def test_import_wrong_dimension_names_file_and_row(tmp_path, cli):
+    d = tmp_path / "feats"
+    d.mkdir()
+    np.save(d / "a.npy", np.ones((4, 3), np.float32))
+    np.save(d / "b.npy", np.ones((4, 5), np.float32))
+    clips = make_clips(4)
+    clips["video"] = ["a.mp4", "a.mp4", "b.mp4", "a.mp4"]
+    clips.to_csv(tmp_path / "c.csv", index=False)
+    r = cli("store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "w.zarr")
+    assert r.code == 2 and "row 2" in r.err and "b.npy" in r.err and "D=5" in r.err
+    s = Store.open(tmp_path / "w.zarr")
+    assert list(s.status()[:2]) == [DONE, DONE] and s.status()[2] == FAILED
+
+
+def test_store_package_imports_no_encoder():
+    import ast
+
+    import rosetta_cli
+
+    root = Path(rosetta_cli.__file__).parent / "store"
+    mods = {n.module for p in root.rglob("*.py") for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.ImportFrom)}
+    mods |= {a.name for p in root.rglob("*.py") for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Import)
+             for a in n.names}
+    assert not [m for m in mods if m and m.startswith("rosetta_cli.encoders")]

@@ -110,15 +110,46 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
                out: Path = typer.Option(..., "--out"),
                text: Optional[Path] = typer.Option(None, "--text", help=".npy [N,Dt] narration embeddings"),
                text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Embed the narration column (e.g. minilm)."),
-               overwrite: bool = typer.Option(False, "--overwrite")):
+               preset: Optional[str] = typer.Option(None, "--preset", help="Window timing of known features: ego4d-slowfast (32 frames, stride 16, 30 fps) | ego4d-omnivore (32, stride 6, 30 fps)."),
+               window_sec: Optional[float] = typer.Option(None, "--window-sec", help="Each tensor row covers W seconds ..."),
+               stride_sec: Optional[float] = typer.Option(None, "--stride-sec", help="... and row i starts at i*S seconds."),
+               fps: Optional[float] = typer.Option(None, "--fps", help="Or the timing in frames: frames per second ..."),
+               window: Optional[int] = typer.Option(None, "--window", help="... window length in frames ..."),
+               stride: Optional[int] = typer.Option(None, "--stride", help="... and stride in frames."),
+               frames: Optional[int] = typer.Option(None, "--frames", help="By time: pool each clip's overlapping windows into T frames (default 1)."),
+               pool: str = typer.Option("mean", "--pool", help="By time: mean (of contiguous groups of windows) | uniform (sample T windows)."),
+               chunk_rows: int = typer.Option(1024, "--chunk-rows", help="Rows per store chunk (and per write)."),
+               resume: bool = typer.Option(False, "--resume", help="Continue an import that stopped (same inputs and options)."),
+               overwrite: bool = typer.Option(False, "--overwrite"),
+               as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout.")):
     """Bring in features made elsewhere; rows are marked done.
 
-    Example: rosetta store import --features feats.npy --clips clips.csv --out ego.zarr --text-encoder minilm
-    """
-    from rosetta_cli.store.ops import import_features
+    Without timing flags, the k-th CSV row of a video takes the k-th row of its tensor. With
+    --preset, --window-sec/--stride-sec or --fps/--window/--stride, each clip [start, end] pools
+    the tensor rows (windows) that overlap it into --frames T.
 
-    s = import_features(features, clips, out, text=text, text_encoder=text_encoder, overwrite=overwrite)
-    console.print(f"[green]✓[/green] imported {s.n_rows} rows (T={s.frames}, D={s.dim}) → {out}")
+    Example: rosetta store import --features feats/ --clips clips.csv --out ego.zarr --preset ego4d-slowfast --frames 4
+    """
+    from rosetta_cli.cli.common import rich_progress
+    from rosetta_cli.store.importer import ImportConfig, run
+
+    cfg = ImportConfig(features=str(features), clips=str(clips), out=str(out), text=str(text) if text else None,
+                       text_encoder=text_encoder, preset=preset, window_sec=window_sec, stride_sec=stride_sec,
+                       fps=fps, window=window, stride=stride, frames=frames, pool=pool, chunk_rows=chunk_rows,
+                       resume=resume, overwrite=overwrite)
+    cfg.check()
+    encoder = None
+    if text_encoder and text_encoder != "none":
+        from rosetta_cli.encoders import get_text_encoder
+
+        encoder = get_text_encoder(text_encoder)
+    with rich_progress() as p:
+        r = run(cfg, p, text_encoder=encoder)
+    if as_json:
+        emit_json(r.to_dict())
+    else:
+        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.mode}, "
+                      f"T={r.frames}, D={r.dim}) → {out}")
 
 
 @store_app.command("export")

@@ -1,13 +1,25 @@
 """`egoexo4d`: synchronized ego + exo clips from Ego-Exo4D (the paired set, and the benchmark).
 
 Files (under root): takes.json (a list, or {"takes": [...]}); optional
-annotations/keystep_segment_{train,val}.json, annotations/label_mapping.csv,
 annotations/proficiency_demonstrator_{train,val}.json and
-annotations/atomic_descriptions_{train,val}.json.
+annotations/atomic_descriptions_{train,val}.json, and keystep annotations in either form, each
+looked for in annotations/, annotations/keystep_benchmark/, keystep_benchmark/ (first hit wins):
+- the keystep benchmark's keystep_segment_{train,val}.json ({"segments": [{take_uid,
+  start_time, end_time, label_id?, step_name?, ego_segment_name?, ...}]}) with label_mapping.csv
+  (label_id, step_unique_id, step_name) in the same folder or in annotations/;
+- the annotations part's keystep_{train,val}.json ({"annotations": {take_uid: {take_uid,
+  take_name, segments: [{start_time, end_time, step_id, step_unique_id, step_name,
+  step_description, is_essential, ...}]}}, "taxonomy": ..., "vocabulary": ...}).
+Per split the benchmark form is used when present (its label ids define the classes), else the
+full form (label = label_mapping's step_name for the segment's step_unique_id when mapped, else
+its step_name; sync name "<take_name>_<k>", k = the segment's index in its take). Which file each
+row came from is recorded in options["row_sources"]: [{"file", "form", "rows": [first, stop)}].
 
 Cameras: the ego camera is the first (sorted) cam id starting with "aria" (stream
 "rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number. Video file:
-root/<root_dir>/<relative_path>; if absent, a file with the same name under root/<root_dir>,
+root/<root_dir>/frame_aligned_videos/downscaled/448/<name> (what the downloader's
+downscaled_takes/448 part writes; preferred when both exist, as it decodes ~9x faster at 448 px and
+the encoders resize to 224 px anyway), else root/<root_dir>/<relative_path>; if absent, a file with the same name under root/<root_dir>,
 then under any folder of root named like the take (see _PathResolver); else the expected
 path is kept (the pipeline marks the row failed) unless missing="drop".
 
@@ -88,17 +100,18 @@ def load(
     base = takes_path.parent
     takes = parse_takes(takes_path)
     ann = base / "annotations"
-    keystep_files = [(ann / f"keystep_segment_{s}.json", split) for s, split in SPLITS]
-    keystep_files = [(p, s) for p, s in keystep_files if p.is_file()]
+    keystep_files = find_keystep_files(base)
     mode = _mode(segments, keystep_files, window)
-    skills, prof_split, prof_sources = _proficiency(ann, smap)
-    mapping, map_vocab = _label_mapping(ann / "label_mapping.csv")
-    sources = [str(takes_path)] + prof_sources + ([str(ann / "label_mapping.csv")] if mapping is not None else [])
+    stats: dict = {}
+    skills, prof_split, prof_sources = _proficiency(ann, smap, takes, stats)
+    map_path = _mapping_path(base, keystep_files)
+    mapping, map_vocab = _label_mapping(map_path) if map_path else (None, [])
+    sources = [str(takes_path)] + prof_sources + ([str(map_path)] if mapping is not None else [])
     if mode == "keystep":
-        groups, stats = _keystep_groups(keystep_files, takes, mapping)
-        sources += [str(p) for p, _ in keystep_files]
+        groups = _keystep_groups(keystep_files, takes, mapping, stats)
+        sources += [str(p) for p, _, _ in keystep_files]
     else:
-        groups, stats = _take_groups(takes, prof_split, window, stride), {}
+        groups = _take_groups(takes, prof_split, window, stride)
     syncs, _ = unique_ids([g["sync"] for g in groups])  # a repeated segment name must not merge groups
     for g, sync in zip(groups, syncs):
         g["sync"] = sync
@@ -109,7 +122,9 @@ def load(
     rows = _rows(groups, takes, skills, exo_cams, base, root if root.is_dir() else base, missing, stats)
     ids, _ = unique_ids([r["clip_id"] for r in rows])
     clips = clip_frame(rows).assign(clip_id=ids)
-    opts = {"segments_resolved": mode, "skill_map_resolved": smap}
+    opts = {"segments_resolved": mode, "skill_map_resolved": smap,
+            "row_sources": row_sources(rows, [str(Path(p).absolute()) for p, _, _ in keystep_files],
+                                       [form for _, _, form in keystep_files])}
     return Manifest("egoexo4d", clips, role="paired", labels=vocab(clips["label"], map_vocab),
                     options=opts, sources=sources, stats=stats)
 
@@ -205,19 +220,60 @@ def _as_int(x) -> int | None:
     return None
 
 
+KEYSTEP_DIRS = ("annotations", "annotations/keystep_benchmark", "keystep_benchmark")
+
+
+def find_keystep_files(base: Path) -> list[tuple[Path, str, str]]:
+    """[(path, split, form)] per split: the benchmark's keystep_segment_*.json ("segment") if any, else keystep_*.json ("full")."""
+    out = []
+    for suffix, split in SPLITS:
+        for form, name in (("segment", f"keystep_segment_{suffix}.json"), ("full", f"keystep_{suffix}.json")):
+            hit = next((base / d / name for d in KEYSTEP_DIRS if (base / d / name).is_file()), None)
+            if hit is not None:
+                out.append((hit, split, form))
+                break
+    return out
+
+
+def _mapping_path(base: Path, keystep_files) -> Path | None:
+    """label_mapping.csv next to the first keystep file, else in any keystep folder."""
+    dirs = [p.parent for p, _, _ in keystep_files] + [base / d for d in KEYSTEP_DIRS]
+    return next((d / "label_mapping.csv" for d in dirs if (d / "label_mapping.csv").is_file()), None)
+
+
+def row_sources(rows: list[dict], files: list[str], forms: list[str]) -> list[dict]:
+    """Contiguous row ranges per keystep file: [{"file", "form", "rows": [first, stop)}] (rows carry "_source")."""
+    out: list[dict] = []
+    for i, r in enumerate(rows):
+        k = r.get("_source")
+        if k is None:
+            continue
+        if out and out[-1]["_k"] == k and out[-1]["rows"][1] == i:
+            out[-1]["rows"][1] = i + 1
+        else:
+            out.append({"_k": k, "file": files[k], "form": forms[k], "rows": [i, i + 1]})
+    return [{key: v for key, v in o.items() if key != "_k"} for o in out]
+
+
 def _mode(segments: str, keystep_files: list, window) -> str:
     if segments not in ("auto", "keystep", "take"):
         raise UsageError(f"segments must be 'auto', 'keystep' or 'take', got {segments!r}")
     mode = segments if segments != "auto" else ("keystep" if keystep_files else "take")
     if mode == "keystep" and not keystep_files:
-        raise InputNotFound("segments='keystep' but no annotations/keystep_segment_{train,val}.json next to takes.json")
+        raise InputNotFound("segments='keystep' but no keystep_segment_{train,val}.json or keystep_{train,val}.json "
+                            f"in {', '.join(KEYSTEP_DIRS)} next to takes.json")
     if mode == "keystep" and window is not None:
         raise UsageError("window applies to segments='take' only", hint="drop window, or pass segments='take'")
     return mode
 
 
-def _proficiency(ann: Path, smap: dict) -> tuple[dict, dict, list[str]]:
-    """take_uid -> skill, take_uid -> split, and the files read."""
+def _proficiency(ann: Path, smap: dict, takes: dict, stats: dict) -> tuple[dict, dict, list[str]]:
+    """take_uid -> skill, take_uid -> split, and the files read.
+
+    Entries naming takes absent from takes.json (the real release has some) are counted in
+    stats["proficiency_unknown_take"] and skipped.
+    """
+    stats["proficiency_unknown_take"] = 0
     skills, splits, sources = {}, {}, []
     for suffix, split in SPLITS:
         path = ann / f"proficiency_demonstrator_{suffix}.json"
@@ -230,13 +286,17 @@ def _proficiency(ann: Path, smap: dict) -> tuple[dict, dict, list[str]]:
             score = get(a, "proficiency_score", "str", path, f"annotations[{i}]")
             if score not in smap:
                 raise bad(path, f"annotations[{i}]", "proficiency_score", f"must be one of {', '.join(LEVELS)}, got {score!r}")
+            if uid not in takes:
+                stats["proficiency_unknown_take"] += 1
+                continue
             skills[uid], splits[uid] = smap[score], split
         sources.append(str(path))
     return skills, splits, sources
 
 
 def _label_mapping(path: Path) -> tuple[dict | None, list[str]]:
-    """label_id -> step_name, and the vocab ordered by label_id (None, [] when the file is absent)."""
+    """{label_id: step_name, "uid:<step_unique_id>": step_name}, and the vocab ordered by label_id
+    (None, [] when the file is absent)."""
     if not path.is_file():
         return None, []
     df = read_csv(path, ("label_id", "step_name"))
@@ -245,29 +305,58 @@ def _label_mapping(path: Path) -> tuple[dict | None, list[str]]:
         if not re.fullmatch(r"-?\d+", v):
             raise bad(path, f"row {i} (line {i + 2})", "label_id", f"must be an integer, got {v!r}")
         ids.append(int(v))
-    mapping = dict(zip(ids, df["step_name"].str.strip()))
-    return mapping, [mapping[k] for k in sorted(mapping)]
+    mapping: dict = dict(zip(ids, df["step_name"].str.strip()))
+    vocab_ = [mapping[k] for k in sorted(mapping)]
+    if "step_unique_id" in df.columns:  # the full keystep form names steps by step_unique_id
+        mapping.update({f"uid:{u.strip()}": n.strip() for u, n in zip(df["step_unique_id"], df["step_name"])})
+    return mapping, vocab_
 
 
-def _keystep_groups(files, takes: dict, mapping: dict | None) -> tuple[list[dict], dict]:
-    """One group {take, sync, start, end, label, split} per keystep segment."""
-    groups, stats = [], {"segments_unknown_take": 0}
-    for path, split in files:
-        segs = get(read_json(path), "segments", "list", path, None)
-        for i, s in enumerate(segs):
-            at = f"segments[{i}]"
-            uid = get(s, "take_uid", "str", path, at)
+def _keystep_groups(files, takes: dict, mapping: dict | None, stats: dict) -> list[dict]:
+    """One group {take, sync, start, end, label, split, source} per keystep segment (source: index into files)."""
+    groups = []
+    stats["segments_unknown_take"] = 0
+    for k, (path, split, form) in enumerate(files):
+        segs = _segment_list(path, form, split)
+        for at, s, name in segs:
+            uid = get(s, "take_uid", "str", path, at) if form == "segment" else s["_take_uid"]
             start, end = get(s, "start_time", "num", path, at), get(s, "end_time", "num", path, at)
             if end <= start:
                 raise bad(path, at, "end_time", f"must be greater than start_time ({start}), got {end}")
-            label = _segment_label(path, at, s, mapping)
+            label = _segment_label(path, at, s, mapping) if form == "segment" else _full_label(path, at, s, mapping)
             if uid not in takes:
                 stats["segments_unknown_take"] += 1
                 continue
-            name = get(s, "ego_segment_name", "str", path, at, required=False) or f"{split}{i}"
+            if form == "segment":
+                name = get(s, "ego_segment_name", "str", path, at, required=False) or name
             groups.append({"take": uid, "sync": f"{uid}/{name}", "start": float(start), "end": float(end),
-                           "label": label, "split": split})
-    return groups, stats
+                           "label": label, "split": split, "source": k})
+    return groups
+
+
+def _segment_list(path: Path, form: str, split: str) -> list[tuple[str, dict, str]]:
+    """[(where, segment, default sync name)] of one keystep file, in file order."""
+    data = read_json(path)
+    if form == "segment":
+        return [(f"segments[{i}]", s, f"{split}{i}") for i, s in enumerate(get(data, "segments", "list", path, None))]
+    out = []
+    for uid, take in get(data, "annotations", "dict", path, None).items():
+        at = f"annotations[{uid!r}]"
+        tname = get(take, "take_name", "str", path, at, required=False) or uid
+        for j, seg in enumerate(get(take, "segments", "list", path, at)):
+            if not isinstance(seg, dict):
+                raise bad(path, f"{at}.segments[{j}]", "segments", f"must hold objects, got {type(seg).__name__}")
+            out.append((f"{at}.segments[{j}]", {**seg, "_take_uid": get(take, "take_uid", "str", path, at, required=False) or uid},
+                        f"{tname}_{j}"))
+    return out
+
+
+def _full_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
+    """The full form's label: label_mapping's name for step_unique_id when mapped, else step_name."""
+    uid = seg.get("step_unique_id")
+    if mapping is not None and uid is not None and f"uid:{str(uid).strip()}" in mapping:
+        return mapping[f"uid:{str(uid).strip()}"]
+    return get(seg, "step_name", "str", path, at).strip()
 
 
 def _segment_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
@@ -316,7 +405,7 @@ def _rows(groups, takes, skills, exo_cams, base: Path, search_root: Path, missin
             view = "ego" if cam.lower().startswith("aria") else "exo"
             rows.append({"clip_id": f"{g['sync']}/{cam}", "video": video, "start": g["start"], "end": g["end"],
                          "view": view, "sync_id": g["sync"], "label": g["label"], "narration": g.get("narration", ""),
-                         "skill": skills.get(g["take"], ""), "split": g["split"]})
+                         "skill": skills.get(g["take"], ""), "split": g["split"], "_source": g.get("source")})
     stats["videos_missing"] = resolve.missing
     stats["takes_without_ego"] = sum(1 for c in chosen.values() if not any(x.lower().startswith("aria") for x in c))
     return rows
@@ -399,6 +488,8 @@ def pick_description(descs: list[tuple], start: float, end: float) -> str:
 class _PathResolver:
     """Where a take's camera video is (cached per file).
 
+    0. root/<root_dir>/<folder of relative_path>/downscaled/448/<name> (the downloader's
+       downscaled_takes/448 part), preferred when it exists;
     1. root/<root_dir>/<relative_path>;
     2. else a file with that name anywhere under root/<root_dir> (e.g. a downscaled copy);
     3. else a file with that name anywhere under root whose path has a folder named like
@@ -418,7 +509,8 @@ class _PathResolver:
         key = (root_dir, rel)
         if key not in self.cache:
             path = self.base / root_dir / rel
-            alt = path if path.is_file() else self._search(root_dir, Path(rel).name)
+            small = path.parent / "downscaled" / "448" / path.name
+            alt = small if small.is_file() else path if path.is_file() else self._search(root_dir, Path(rel).name)
             self.missing += alt is None
             self.cache[key] = (str((alt or path).absolute()), alt is not None)
         return self.cache[key]

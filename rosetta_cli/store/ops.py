@@ -1,4 +1,4 @@
-"""Store operations behind `rosetta store`: convert, merge, import, export."""
+"""Store operations behind `rosetta store`: convert, merge, export (import: store/importer.py)."""
 
 from __future__ import annotations
 
@@ -123,30 +123,8 @@ def _union(vocabs: list[list[str]]) -> list[str]:
     return out
 
 
-# --------------------------------------------------------------------------- import
-def import_features(features: Path, clips_csv: Path, out_path, *, text: Path | None = None,
-                    text_encoder: str | None = None, view: str | None = None, kind: str = "features",
-                    chunk_rows: int = S.DEFAULT_CHUNK_ROWS, overwrite: bool = False) -> Store:
-    """Bring in features made elsewhere (.npy [N,D] / [N,T,D], or a folder of per-video tensors)."""
-    clips = read_clips_csv(clips_csv)
-    feats = _load_features(Path(features), clips, clips_csv)
-    if feats.ndim == 2:
-        feats = feats[:, None, :]
-    if len(feats) != len(clips):
-        raise AnnotationError(f"{clips_csv}: has {len(clips)} rows but {features} has {len(feats)} feature rows",
-                              hint="give one CSV row per feature row")
-    emb, text_info = _import_text(text, text_encoder, clips, clips_csv)
-    dtype = str(feats.dtype) if feats.dtype in (np.float16, np.float32) else "float32"
-    attrs = {"encoder": {"name": "imported", "source": str(features)}, "text_encoder": text_info}
-    out = Store.create(out_path, kind=kind, clips=clips, frames=feats.shape[1], dim=feats.shape[2],
-                       text_dim=None if emb is None else emb.shape[1], dtype=dtype, chunk_rows=chunk_rows,
-                       attrs=attrs, overwrite=overwrite)
-    for a, b in out.blocks():
-        out.write_rows(a, features=feats[a:b], text=None if emb is None else emb[a:b], status=S.DONE)
-    out.finalize()
-    return out
-
-
+# --------------------------------------------------------------------------- import helpers
+# The import itself is rosetta_cli/store/importer.py (a stage-shaped run(cfg)); these are shared.
 def read_clips_csv(path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
@@ -166,31 +144,8 @@ def read_clips_csv(path) -> pd.DataFrame:
     return df[IMPORT_COLUMNS]
 
 
-def _load_features(path: Path, clips: pd.DataFrame, clips_csv) -> np.ndarray:
-    if not path.exists():
-        raise InputNotFound(f"{path}: no such features file or folder")
-    if path.is_file():
-        return _load_array(path)
-    files = {f.stem: f for f in sorted(path.iterdir()) if f.suffix in (".npy", ".pt", ".pth") or f.name.endswith(".pth.tar")}
-    files.update({f.name[: -len(".pth.tar")]: f for f in path.iterdir() if f.name.endswith(".pth.tar")})
-    out, cursor = [], {}
-    loaded: dict[str, np.ndarray] = {}
-    for i, video in enumerate(clips["video"]):
-        stem = Path(video).name.split(".")[0] if video else ""
-        if stem not in files:
-            raise AnnotationError(f"{clips_csv}: row {i} video {video!r} has no tensor {stem}.npy/.pt in {path}")
-        if stem not in loaded:
-            loaded[stem] = _load_array(files[stem])
-        arr = loaded[stem]
-        k = cursor.get(stem, 0)
-        if k >= len(arr):
-            raise AnnotationError(f"{clips_csv}: more rows for video {stem!r} than the {len(arr)} windows in {files[stem]}")
-        out.append(arr[k])
-        cursor[stem] = k + 1
-    return np.stack(out) if out else np.zeros((0, 1, 1), np.float32)
-
-
-def _load_array(f: Path) -> np.ndarray:
+def load_array(f: Path) -> np.ndarray:
+    """A plain tensor file (.npy, or a torch tensor saved with torch.save, loaded weights_only) -> ndarray."""
     if f.suffix == ".npy":
         try:
             return np.load(f, allow_pickle=False)
@@ -206,22 +161,6 @@ def _load_array(f: Path) -> np.ndarray:
     if not hasattr(t, "numpy"):
         raise StoreError(f"{f}: holds a {type(t).__name__}, expected a tensor [windows, D] or [windows, T, D]")
     return t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
-
-
-def _import_text(text: Path | None, encoder: str | None, clips: pd.DataFrame, clips_csv) -> tuple:
-    if text is not None:
-        if not Path(text).exists():
-            raise InputNotFound(f"{text}: no such text-embedding file")
-        emb = np.load(text, allow_pickle=False).astype(np.float32)
-        if emb.ndim != 2 or len(emb) != len(clips):
-            raise DimensionMismatch(f"{text}: shape {emb.shape}, expected [{len(clips)}, Dt] to match {clips_csv}")
-        return emb, {"name": "imported", "source": str(text)}
-    if encoder and encoder != "none":
-        from rosetta_cli.encoders import get_text_encoder
-
-        enc = get_text_encoder(encoder)
-        return np.asarray(enc.encode(list(clips["narration"])), dtype=np.float32), enc.info()
-    return None, None
 
 
 # --------------------------------------------------------------------------- export

@@ -38,6 +38,22 @@ def keystep_segments(p: VideoPlan) -> list[dict]:
              "label_id": g.label_id, "step_name": step_name(g.label_id)} for k, g in enumerate(p.ep.segments)]
 
 
+def keystep_full(ps: list[VideoPlan]) -> dict:
+    """The annotations part's keystep_{train,val}.json: {"annotations": {take_uid: {take_uid, take_name, segments}},
+    "taxonomy", "vocabulary"} (the same segments as keystep_segment_*.json, in the full form's fields)."""
+    takes = {}
+    for p in ps:
+        segs = [{"start_time": g.start, "end_time": g.end, "step_id": g.label_id,
+                 "step_unique_id": STEP_ID_BASE + g.label_id, "step_name": step_name(g.label_id),
+                 "step_description": step_name(g.label_id), "is_essential": True, "parent_id": None,
+                 "parent_name": None, "is_relevant": "Essential"} for g in p.ep.segments]
+        takes[p.uid] = {"take_uid": p.uid, "take_name": p.name, "scenario": "Cooking", "segments": segs}
+    ids = sorted({g.label_id for p in ps for g in p.ep.segments})
+    return {"annotations": takes,
+            "taxonomy": {"Cooking": {str(STEP_ID_BASE + i): {"name": step_name(i), "id": STEP_ID_BASE + i} for i in ids}},
+            "vocabulary": {str(STEP_ID_BASE + i): step_name(i) for i in ids}}
+
+
 def proficiency_entry(p: VideoPlan, rng: np.random.Generator) -> dict:
     paths = {"ego": p.files["aria01"].removeprefix("egoexo4d/")}
     for k, cam in enumerate(sorted(c for c in p.files if c.startswith("cam"))):
@@ -63,12 +79,13 @@ def atomic_descriptions(plans: list[VideoPlan]) -> dict:
 
 
 def write_egoexo4d(root: Path, plans: list[VideoPlan], sc: Scale, seed: int) -> None:
-    """takes.json, keystep train/val, atomic descriptions train/val, label_mapping.csv, proficiency train/val."""
+    """takes.json, keystep train/val (benchmark and full forms), atomic descriptions train/val, label_mapping.csv, proficiency train/val."""
     _dump(root / "takes.json", [take_entry(p) for p in plans])
     rng = np.random.default_rng([seed, 99])
     for split in ("train", "val"):
         ps = [p for p in plans if p.split == split]
         _dump(root / f"annotations/keystep_segment_{split}.json", {"segments": [s for p in ps for s in keystep_segments(p)]})
+        _dump(root / f"annotations/keystep_{split}.json", keystep_full(ps))
         _dump(root / f"annotations/proficiency_demonstrator_{split}.json",
               {"annotations": [proficiency_entry(p, rng) for p in ps]})
         _dump(root / f"annotations/atomic_descriptions_{split}.json", atomic_descriptions(ps))
