@@ -258,6 +258,114 @@ def test_ivf_auto_nprobe_and_recall_check(tmp_path):
         assert "PCA" in s.meta["score"] and s.meta["index"]["pca"]["from_dim"] == 16
 
 
+# ---------------------------------------------------------------- the recall check (on by default)
+class _Notes:
+    """A Progress that records its notes."""
+
+    def __init__(self):
+        self.notes = []
+
+    def start(self, phase, total, done=0, unit="items"):
+        pass
+
+    def advance(self, n=1, *, completed=None, info=""):
+        pass
+
+    def note(self, msg):
+        self.notes.append(msg)
+
+
+def _ivf_stores(tmp_path, clustered: bool, n_exo=4000, n_ego=300):
+    """ego/tr/exo stores (T=1, D=16, no text) → (MineConfig kwargs, query vectors, candidate vectors)."""
+    rng = np.random.default_rng(5)
+    if clustered:
+        basis = rng.standard_normal((8, 16))
+        centers = rng.standard_normal((40, 8)) @ basis
+        exo, ego = _clustered(rng, n_exo, centers, basis, 0.3), _clustered(rng, n_ego, centers, basis, 0.3)
+    else:  # isotropic: the nearest neighbour is in the query's own list only by luck
+        exo, ego = (rng.standard_normal((n, 16)).astype(np.float32) for n in (n_exo, n_ego))
+    e = make_store(tmp_path / "ego.zarr", "ego", ego[:, None], chunk=64)
+    make_store(tmp_path / "tr.zarr", "ego", ego[:, None], kind="translations", parent=e, chunk=64).close()
+    e.close()
+    make_store(tmp_path / "exo.zarr", "exo", exo[:, None], chunk=64).close()
+    kw = dict(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
+              block_rows=128, text_weight=0.0)
+    return kw, ego, exo
+
+
+def test_recall_is_checked_by_default_for_ivf_and_recorded(tmp_path):
+    kw, _, _ = _ivf_stores(tmp_path, clustered=True)
+    prog = _Notes()
+    res = mine_run(MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=32, topk=5), prog)  # no check_recall
+    rec = res.recall
+    assert rec["check"] == "sampled" and rec["queries"] == 256 and rec["target"] == 0.95   # 256 of 300 queries
+    assert 0.95 <= rec["recall@1"] <= 1 and 0 <= rec["recall@5"] <= 1 and rec["space"].startswith("full")
+    assert any("recall@1" in n and "256 sampled" in n for n in prog.notes) and "warning" not in rec
+    with Store.open(res.out) as s:
+        assert s.meta["recall"] == rec
+    assert res.to_dict()["recall"] == rec and res.to_dict()["out"] == str(res.out)
+    off = mine_run(MineConfig(**kw, out=tmp_path / "off.zarr", index="ivf", nlist=32, topk=5, check_recall=0))
+    assert off.recall is None and off.seconds["recall"] == 0.0
+    with Store.open(off.out) as s:
+        assert s.meta["recall"] is None
+    flat = mine_run(MineConfig(**kw, out=tmp_path / "flat.zarr", index="flat", topk=5))
+    assert flat.recall["check"] == "exact" and flat.recall["queries"] == 0
+    assert flat.recall["recall@1"] == 1.0 and flat.recall["recall@5"] == 1.0
+
+
+def test_low_recall_warns_and_equals_the_hand_computed_value(tmp_path):
+    """nprobe=1 of 64 lists on isotropic data: the recall check (on all 300 queries) equals brute force numpy."""
+    kw, ego, exo = _ivf_stores(tmp_path, clustered=False)
+    k, prog = 3, _Notes()
+    cfg = MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=64, nprobe=1, topk=k, check_recall=1000)
+    res = mine_run(cfg, prog)
+    with Store.open(res.out) as s:
+        mined, meta = as_matrix(s.pairs(), "candidate_row", k), dict(s.meta)
+    ref, _ = brute_topk(cos(ego, exo), k)
+    want1 = float(np.mean(mined[:, 0] == ref[:, 0]))
+    want_k = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(mined, ref)]) / k)
+    rec = res.recall
+    assert rec["queries"] == 300 and rec["recall@1"] == pytest.approx(want1) and rec["recall@3"] == pytest.approx(want_k)
+    assert rec["recall@1"] < 0.95 and meta["recall"] == rec
+    assert rec["warning"] in res.notes and rec["warning"] in prog.notes and "below 0.95" in rec["warning"]
+    assert res.index["nprobe"] == 1 and res.index["calibration"] is None   # --nprobe given: no calibration
+
+
+def test_fully_resumed_run_checks_recall_without_an_index(tmp_path):
+    kw, _, _ = _ivf_stores(tmp_path, clustered=True)
+    cfg = MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=32, topk=2)
+    single = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "single.zarr"}))
+    with pytest.raises(KeyboardInterrupt):
+        mine_run(cfg, _Interrupt(after=3))          # after the last of the 3 blocks is saved, before the write
+    res = mine_run(cfg)
+    assert res.resumed_blocks == 3 and res.seconds["search"] == 0.0 and "prepare" not in res.seconds
+    drop = lambda d: {k: v for k, v in d.items() if k != "seconds"}  # noqa: E731
+    assert drop(res.index) == drop(single.index) and drop(res.recall) == drop(single.recall)
+    with Store.open(res.out) as a, Store.open(single.out) as b:
+        pd.testing.assert_frame_equal(a.pairs(), b.pairs())
+
+
+def test_no_resume_discards_the_partial_run(data):
+    cfg = MineConfig(ego=data["ego"], exo=data["exo"], translated=data["tr"], out=data["dir"] / "p.zarr",
+                     strategy="rst", topk=2, block_rows=8)
+    with pytest.raises(KeyboardInterrupt):
+        mine_run(cfg, _Interrupt(after=2))
+    prog = _Notes()
+    res = mine_run(MineConfig(**{**cfg.__dict__, "resume": False}), prog)
+    assert res.resumed_blocks == 0 and any("discarded (--no-resume)" in n for n in prog.notes)
+    assert cfg.shard is None and cfg.resume is True   # run() never changes the caller's config
+
+
+def test_overwrite_replaces_a_finished_store(data):
+    _, a, _ = run(data, strategy="text", topk=1)
+    with pytest.raises(UsageError, match="already holds a pairs store") as e:
+        run(data, strategy="text", topk=2)
+    assert "--overwrite" in e.value.hint
+    _, b, meta = run(data, strategy="text", topk=2, overwrite=True)
+    assert len(b) == 2 * len(a) and meta["topk"] == 2
+    assert not list(data["dir"].glob(".pairs*"))      # no temporary store left beside OUT
+
+
 def test_search_params_reach_a_gpu_style_index():
     """faiss-gpu IVF indexes are no IndexIVF: nprobe is set on the object itself."""
     from rosetta_cli.mining.index import IndexPlan, set_search_params
@@ -313,6 +421,12 @@ def test_bad_inputs(tmp_path, data):
         run(data, translated=data["ego"])
     with pytest.raises(UsageError, match="must end in .zarr"):
         run(data, out="pairs.csv")
+    with pytest.raises(UsageError, match="--check-recall -1"):
+        run(data, check_recall=-1)
+    with pytest.raises(UsageError, match="--shard"):
+        run(data, shard="3/2")
+    with pytest.raises(UsageError, match="--index 'ivfpq'"):
+        run(data, index="ivfpq")
 
 
 def test_cli_end_to_end_and_errors(cli, data):
@@ -329,6 +443,13 @@ def test_cli_end_to_end_and_errors(cli, data):
                                            "rank", "score", "weight"]
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--out", out)
     assert r.code == 2 and "--overwrite" in r.err
+    base = ("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--index", "ivf",
+            "--nlist", "4", "--nprobe", "1", "--topk", "2", "--json")
+    r = cli(*base, "--out", data["dir"] / "ivf.zarr")                     # no --check-recall: checked by default
+    rec = json.loads(r.out)["recall"]
+    assert r.code == 0 and rec["check"] == "sampled" and rec["queries"] == 30 and 0 <= rec["recall@1"] <= 1
+    r = cli(*base, "--out", data["dir"] / "ivf0.zarr", "--check-recall", "0")
+    assert r.code == 0 and json.loads(r.out)["recall"] is None
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr")
     assert r.code == 2 and "--translated" in r.err
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr",
