@@ -1,7 +1,7 @@
 """Overhead of `rosetta mine` (exact, --index flat) over a raw faiss IndexFlatIP search on the same arrays.
 
 Baseline: the query/candidate vectors already in memory, `IndexFlatIP.add` + `search(k=1)`.
-Measured: the whole library call `mine(MineConfig(..., index="flat"))`: open the stores,
+Measured: the whole library call `run(MineConfig(..., index="flat"))` (rosetta_cli.mining.run): open the stores,
 read and normalise features + narrations, build the index, search in blocks with the
 tie rule, compute weights, write the pairs store. Runs alternate; medians reported.
 Target: ratio <= 1.2.
@@ -64,7 +64,8 @@ def raw_faiss(xq: np.ndarray, xb: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def library(root: Path, run: int) -> tuple[float, np.ndarray]:
-    from rosetta_cli.mining import MineConfig, mine
+    from rosetta_cli.mining import MineConfig
+    from rosetta_cli.mining.run import run as mine
     from rosetta_cli.store import Store
 
     cfg = MineConfig(ego=root / "ego.zarr", exo=root / "exo.zarr", translated=root / "tr.zarr",

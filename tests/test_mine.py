@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
-from rosetta_cli.mining import MineConfig, mine, shard_output_path
-from rosetta_cli.mining.run import Reporter
+from rosetta_cli.mining import MineConfig, shard_output_path
+from rosetta_cli.mining.run import run as mine_run
 from rosetta_cli.store import DONE, FAILED, PENDING, Store
 
 faiss = pytest.importorskip("faiss")
@@ -63,7 +63,7 @@ def brute_topk(S, k):
 def run(data, out="pairs.zarr", **kw):
     kw.setdefault("translated", data["tr"])
     cfg = MineConfig(ego=data["ego"], exo=data["exo"], out=data["dir"] / out, **kw)
-    res = mine(cfg)
+    res = mine_run(cfg)
     with Store.open(res.out) as s:
         return res, s.pairs(), dict(s.meta)
 
@@ -162,7 +162,7 @@ def test_shards_concatenate_to_the_single_run(data):
     _, single, _ = run(data, strategy="rst", topk=3, block_rows=8, index="flat")
     parts = []
     for i in range(3):
-        res, df, meta = run(data, strategy="rst", topk=3, block_rows=8, index="flat", shard=(i, 3))
+        res, df, meta = run(data, strategy="rst", topk=3, block_rows=8, index="flat", shard=f"{i}/3")
         assert res.out == shard_output_path(data["dir"] / "pairs.zarr", i, 3) and meta["shard"] == [i, 3]
         parts.append(df)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), single)
@@ -176,17 +176,23 @@ def test_world_size_env_selects_the_shard(data, monkeypatch):
     assert df["query_row"].min() >= 16
 
 
-class _Interrupt(Reporter):
-    def __init__(self, after):
-        self.after = after
+class _Interrupt:
+    """A Progress that interrupts the run after `after` mined blocks."""
 
-    def task(self, desc, total):
-        def tick(n):
-            if desc == "mine":
-                self.after -= 1
-                if self.after == 0:
-                    raise KeyboardInterrupt
-        return tick
+    def __init__(self, after):
+        self.after, self.phase = after, None
+
+    def start(self, phase, total, done=0, unit="items"):
+        self.phase = phase
+
+    def advance(self, n=1, *, completed=None, info=""):
+        if self.phase == "mine":
+            self.after -= 1
+            if self.after == 0:
+                raise KeyboardInterrupt
+
+    def note(self, msg):
+        pass
 
 
 def test_interrupted_run_resumes_to_the_same_result(data):
@@ -194,9 +200,9 @@ def test_interrupted_run_resumes_to_the_same_result(data):
     cfg = MineConfig(ego=data["ego"], exo=data["exo"], translated=data["tr"], out=data["dir"] / "p.zarr",
                      strategy="rst", topk=2, block_rows=8)
     with pytest.raises(KeyboardInterrupt):
-        mine(cfg, _Interrupt(after=2))
+        mine_run(cfg, _Interrupt(after=2))
     assert len(list((data["dir"] / "p.zarr.partial").glob("block-*.npz"))) == 2
-    res = mine(MineConfig(**{**cfg.__dict__, "shard": None}))
+    res = mine_run(MineConfig(**{**cfg.__dict__, "shard": None}))
     assert res.resumed_blocks == 2 and not (data["dir"] / "p.zarr.partial").exists()
     with Store.open(res.out) as s:
         pd.testing.assert_frame_equal(s.pairs(), single)
@@ -236,18 +242,128 @@ def test_ivf_auto_nprobe_and_recall_check(tmp_path):
     cfg = MineConfig(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
                      out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=200, topk=5, block_rows=128,
                      text_weight=0.0)
-    res = mine(cfg)
-    assert res.index["kind"] == "ivf" and res.index["calibration"]["recall@1"] >= 0.97
+    res = mine_run(cfg)
+    # the calibration only picks nprobe (its reference is the same index, so it cannot fail); the recall check measures
+    assert res.index["kind"] == "ivf" and res.index["calibration"]["nprobe"] == res.index["nprobe"]
+    assert res.recall["check"] == "sampled" and res.recall["recall@1"] >= 0.95 and "warning" not in res.recall
     assert 1 <= res.index["nprobe"] <= 32
     assert res.recall["queries"] == 200 and res.recall["recall@1"] >= 0.9 and 0 < res.recall["recall@5"] <= 1
-    flat = mine(MineConfig(**{**cfg.__dict__, "out": tmp_path / "f.zarr", "index": "flat", "shard": None}))
+    flat = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "f.zarr", "index": "flat", "shard": None}))
     assert flat.recall["recall@1"] == 1.0 and flat.recall["recall@5"] == 1.0
-    hnsw = mine(MineConfig(**{**cfg.__dict__, "out": tmp_path / "h.zarr", "index": "hnsw", "shard": None}))
+    hnsw = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "h.zarr", "index": "hnsw", "shard": None}))
     assert hnsw.index["kind"] == "hnsw" and hnsw.recall["recall@1"] >= 0.9
-    pca = mine(MineConfig(**{**cfg.__dict__, "out": tmp_path / "c.zarr", "index": "flat", "pca": 8, "shard": None}))
+    pca = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "c.zarr", "index": "flat", "pca": 8, "shard": None}))
     assert pca.index["pca"]["dim"] == 8 and pca.index["pca"]["energy"] > 0.99 and pca.recall["recall@1"] > 0.9
     with Store.open(tmp_path / "c.zarr") as s:
         assert "PCA" in s.meta["score"] and s.meta["index"]["pca"]["from_dim"] == 16
+
+
+# ---------------------------------------------------------------- the recall check (on by default)
+class _Notes:
+    """A Progress that records its notes."""
+
+    def __init__(self):
+        self.notes = []
+
+    def start(self, phase, total, done=0, unit="items"):
+        pass
+
+    def advance(self, n=1, *, completed=None, info=""):
+        pass
+
+    def note(self, msg):
+        self.notes.append(msg)
+
+
+def _ivf_stores(tmp_path, clustered: bool, n_exo=4000, n_ego=300):
+    """ego/tr/exo stores (T=1, D=16, no text) → (MineConfig kwargs, query vectors, candidate vectors)."""
+    rng = np.random.default_rng(5)
+    if clustered:
+        basis = rng.standard_normal((8, 16))
+        centers = rng.standard_normal((40, 8)) @ basis
+        exo, ego = _clustered(rng, n_exo, centers, basis, 0.3), _clustered(rng, n_ego, centers, basis, 0.3)
+    else:  # isotropic: the nearest neighbour is in the query's own list only by luck
+        exo, ego = (rng.standard_normal((n, 16)).astype(np.float32) for n in (n_exo, n_ego))
+    e = make_store(tmp_path / "ego.zarr", "ego", ego[:, None], chunk=64)
+    make_store(tmp_path / "tr.zarr", "ego", ego[:, None], kind="translations", parent=e, chunk=64).close()
+    e.close()
+    make_store(tmp_path / "exo.zarr", "exo", exo[:, None], chunk=64).close()
+    kw = dict(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
+              block_rows=128, text_weight=0.0)
+    return kw, ego, exo
+
+
+def test_recall_is_checked_by_default_for_ivf_and_recorded(tmp_path):
+    kw, _, _ = _ivf_stores(tmp_path, clustered=True)
+    prog = _Notes()
+    res = mine_run(MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=32, topk=5), prog)  # no check_recall
+    rec = res.recall
+    assert rec["check"] == "sampled" and rec["queries"] == 256 and rec["target"] == 0.95   # 256 of 300 queries
+    assert 0.95 <= rec["recall@1"] <= 1 and 0 <= rec["recall@5"] <= 1 and rec["space"].startswith("full")
+    assert any("recall@1" in n and "256 sampled" in n for n in prog.notes) and "warning" not in rec
+    with Store.open(res.out) as s:
+        assert s.meta["recall"] == rec
+    assert res.to_dict()["recall"] == rec and res.to_dict()["out"] == str(res.out)
+    off = mine_run(MineConfig(**kw, out=tmp_path / "off.zarr", index="ivf", nlist=32, topk=5, check_recall=0))
+    assert off.recall is None and off.seconds["recall"] == 0.0
+    with Store.open(off.out) as s:
+        assert s.meta["recall"] is None
+    flat = mine_run(MineConfig(**kw, out=tmp_path / "flat.zarr", index="flat", topk=5))
+    assert flat.recall["check"] == "exact" and flat.recall["queries"] == 0
+    assert flat.recall["recall@1"] == 1.0 and flat.recall["recall@5"] == 1.0
+
+
+def test_low_recall_warns_and_equals_the_hand_computed_value(tmp_path):
+    """nprobe=1 of 64 lists on isotropic data: the recall check (on all 300 queries) equals brute force numpy."""
+    kw, ego, exo = _ivf_stores(tmp_path, clustered=False)
+    k, prog = 3, _Notes()
+    cfg = MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=64, nprobe=1, topk=k, check_recall=1000)
+    res = mine_run(cfg, prog)
+    with Store.open(res.out) as s:
+        mined, meta = as_matrix(s.pairs(), "candidate_row", k), dict(s.meta)
+    ref, _ = brute_topk(cos(ego, exo), k)
+    want1 = float(np.mean(mined[:, 0] == ref[:, 0]))
+    want_k = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(mined, ref)]) / k)
+    rec = res.recall
+    assert rec["queries"] == 300 and rec["recall@1"] == pytest.approx(want1) and rec["recall@3"] == pytest.approx(want_k)
+    assert rec["recall@1"] < 0.95 and meta["recall"] == rec
+    assert rec["warning"] in res.notes and rec["warning"] in prog.notes and "below 0.95" in rec["warning"]
+    assert res.index["nprobe"] == 1 and res.index["calibration"] is None   # --nprobe given: no calibration
+
+
+def test_fully_resumed_run_checks_recall_without_an_index(tmp_path):
+    kw, _, _ = _ivf_stores(tmp_path, clustered=True)
+    cfg = MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=32, topk=2)
+    single = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "single.zarr"}))
+    with pytest.raises(KeyboardInterrupt):
+        mine_run(cfg, _Interrupt(after=3))          # after the last of the 3 blocks is saved, before the write
+    res = mine_run(cfg)
+    assert res.resumed_blocks == 3 and res.seconds["search"] == 0.0 and "prepare" not in res.seconds
+    drop = lambda d: {k: v for k, v in d.items() if k != "seconds"}  # noqa: E731
+    assert drop(res.index) == drop(single.index) and drop(res.recall) == drop(single.recall)
+    with Store.open(res.out) as a, Store.open(single.out) as b:
+        pd.testing.assert_frame_equal(a.pairs(), b.pairs())
+
+
+def test_no_resume_discards_the_partial_run(data):
+    cfg = MineConfig(ego=data["ego"], exo=data["exo"], translated=data["tr"], out=data["dir"] / "p.zarr",
+                     strategy="rst", topk=2, block_rows=8)
+    with pytest.raises(KeyboardInterrupt):
+        mine_run(cfg, _Interrupt(after=2))
+    prog = _Notes()
+    res = mine_run(MineConfig(**{**cfg.__dict__, "resume": False}), prog)
+    assert res.resumed_blocks == 0 and any("discarded (--no-resume)" in n for n in prog.notes)
+    assert cfg.shard is None and cfg.resume is True   # run() never changes the caller's config
+
+
+def test_overwrite_replaces_a_finished_store(data):
+    _, a, _ = run(data, strategy="text", topk=1)
+    with pytest.raises(UsageError, match="already holds a pairs store") as e:
+        run(data, strategy="text", topk=2)
+    assert "--overwrite" in e.value.hint
+    _, b, meta = run(data, strategy="text", topk=2, overwrite=True)
+    assert len(b) == 2 * len(a) and meta["topk"] == 2
+    assert not list(data["dir"].glob(".pairs*"))      # no temporary store left beside OUT
 
 
 def test_search_params_reach_a_gpu_style_index():
@@ -305,6 +421,12 @@ def test_bad_inputs(tmp_path, data):
         run(data, translated=data["ego"])
     with pytest.raises(UsageError, match="must end in .zarr"):
         run(data, out="pairs.csv")
+    with pytest.raises(UsageError, match="--check-recall -1"):
+        run(data, check_recall=-1)
+    with pytest.raises(UsageError, match="--shard"):
+        run(data, shard="3/2")
+    with pytest.raises(UsageError, match="--index 'ivfpq'"):
+        run(data, index="ivfpq")
 
 
 def test_cli_end_to_end_and_errors(cli, data):
@@ -321,6 +443,13 @@ def test_cli_end_to_end_and_errors(cli, data):
                                            "rank", "score", "weight"]
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--out", out)
     assert r.code == 2 and "--overwrite" in r.err
+    base = ("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--index", "ivf",
+            "--nlist", "4", "--nprobe", "1", "--topk", "2", "--json")
+    r = cli(*base, "--out", data["dir"] / "ivf.zarr")                     # no --check-recall: checked by default
+    rec = json.loads(r.out)["recall"]
+    assert r.code == 0 and rec["check"] == "sampled" and rec["queries"] == 30 and 0 <= rec["recall@1"] <= 1
+    r = cli(*base, "--out", data["dir"] / "ivf0.zarr", "--check-recall", "0")
+    assert r.code == 0 and json.loads(r.out)["recall"] is None
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr")
     assert r.code == 2 and "--translated" in r.err
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr",

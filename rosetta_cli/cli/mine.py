@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
-from rosetta_cli.runtime.shard import parse_shard
+from rosetta_cli.cli.common import console, emit_json, rich_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -32,12 +31,16 @@ def mine_cmd(
     pca: Optional[int] = typer.Option(None, "--pca", help="Project vectors to this many dims (uncentred PCA on a sample)."),
     index_cache: Optional[Path] = typer.Option(None, "--index-cache",
                                                help="Save the exo index here and reuse it while inputs/params match."),
-    check_recall: int = typer.Option(0, "--check-recall", help="Measure recall vs exact search on N sampled queries."),
+    check_recall: Optional[int] = typer.Option(
+        None, "--check-recall", help="Check recall of approximate search (IVF, HNSW, PCA) vs exact search on N sampled "
+                                     "queries; warns below 0.95. Default 256; 0: off. Exact search records 1.0."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (faiss-gpu)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: mine query shard I of N (default: torchrun RANK/WORLD_SIZE)."),
     block_rows: int = typer.Option(16384, "--block-rows", help="Query rows per block (rounded up to the chunk size)."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling (PCA, IVF training, calibration, random)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+    resume: bool = typer.Option(True, "--resume/--no-resume",
+                                help="Continue OUT.partial/ left by an interrupted run with the same inputs (default)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ):
     """Mine pseudo-pairs: rank exo clips for every ego clip and keep the top-k.
@@ -46,19 +49,21 @@ def mine_cmd(
     uses z_ego without translation; text uses narrations only; random draws seeded
     candidates. Rows not done in an input are skipped. Interrupted runs resume from
     OUT.partial/. Shard I/N writes OUT.shard-III-of-NNN (merge with `rosetta store merge`).
+    Approximate search is checked against exact search on 256 sampled queries by default.
 
     Example: rosetta mine --ego ego.zarr --exo exo.zarr --translated ego_tr.zarr --out pairs.zarr --topk 5 --check-recall 2000
     """
-    from rosetta_cli.mining import MineConfig, mine
+    from rosetta_cli.mining import MineConfig
+    from rosetta_cli.mining import run as mining
 
     cfg = MineConfig(ego=ego, exo=exo, out=out, translated=translated, strategy=strategy, topk=topk,
                      text_weight=text_weight, index=index, nlist=nlist, nprobe=nprobe, pca=pca,
-                     index_cache=index_cache, check_recall=check_recall, device=device,
-                     shard=parse_shard(shard) if shard else None, block_rows=block_rows, seed=seed, overwrite=overwrite)
-    with _CliReporter() as rep:
-        res = mine(cfg, rep)
+                     index_cache=index_cache, check_recall=check_recall, device=device, shard=shard,
+                     block_rows=block_rows, seed=seed, overwrite=overwrite, resume=resume)
+    with rich_progress() as p:
+        res = mining.run(cfg, p)
     if as_json:
-        emit_json(res.__dict__)
+        emit_json(res.to_dict())
     else:
         _summary(res)
 
@@ -72,34 +77,11 @@ def _summary(res) -> None:
                   + (f", nlist {idx['nlist']} nprobe {idx['nprobe']}" if idx.get("nlist") else "")
                   + (f", resumed {res.resumed_blocks} blocks" if res.resumed_blocks else "")
                   + f"; {res.seconds.get('total')} s, peak RSS {res.peak_rss_mb:.0f} MB")
-    if res.recall:
-        k = [key for key in res.recall if key.startswith("recall@") and key != "recall@1"]
-        console.print(f"recall@1 {res.recall['recall@1']:.4f}" + (f", {k[0]} {res.recall[k[0]]:.4f}" if k else "")
-                      + f" vs exact on {res.recall['queries']} queries")
-
-
-class _CliReporter:
-    """Rich progress bars and log lines on stderr."""
-
-    def __enter__(self):
-        from rosetta_cli.cli.common import progress
-
-        self._cm = progress()
-        self.p = self._cm.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
-
-    def log(self, msg: str) -> None:
-        self.p.console.print(msg)
-
-    def task(self, desc: str, total: int):
-        tid = self.p.add_task(desc, total=total, rate="", info="")
-
-        def advance(n: int) -> None:
-            self.p.advance(tid, n)
-            t = self.p.tasks[tid]
-            speed = t.finished_speed or t.speed
-            self.p.update(tid, rate=f"{speed:,.0f}/s" if speed else "")
-        return advance
+    rec = res.recall
+    if rec and rec.get("check") == "exact":
+        console.print("recall 1.0: exact search (flat index, no PCA)")
+    elif rec:
+        k = [key for key in rec if key.startswith("recall@") and key != "recall@1"]
+        line = (f"recall@1 {rec['recall@1']:.4f}" + (f", {k[0]} {rec[k[0]]:.4f}" if k else "")
+                + f" vs exact on {rec['queries']} sampled queries")
+        console.print(f"[yellow]{line}, below {rec['target']}[/yellow]" if rec.get("warning") else line)

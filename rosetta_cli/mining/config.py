@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rosetta_cli.errors import UsageError
+from rosetta_cli.runtime.shard import parse_shard
+from rosetta_cli.store.schema import backend_for
+
 STRATEGIES = ("rst", "visual", "text", "random")
 INDEX_KINDS = ("auto", "flat", "ivf", "hnsw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -20,6 +24,10 @@ FLAT_MAX_WORK = 2e13
 IVF_MIN_CANDIDATES = 50_000
 AUTO_RECALL_TARGET = 0.97  # calibrate nprobe to this recall@1 (index space) so end-to-end stays >= 0.95
 CALIBRATION_QUERIES = 1000
+# The recall check (on by default for approximate search): exact full-space search on this many
+# sampled queries; below RECALL_WARN_BELOW (recall@1 or recall@k) the run warns.
+RECALL_CHECK_QUERIES = 256
+RECALL_WARN_BELOW = 0.95
 IVF_TRAIN_PER_LIST = 40     # k-means training points per list (faiss warns below 39)
 IVF_KMEANS_ITERS = 12
 HNSW_M = 32
@@ -31,7 +39,7 @@ DEFAULT_BLOCK_ROWS = 16384
 
 @dataclass
 class MineConfig:
-    """Everything that determines a mining run (recorded in the pairs store's meta)."""
+    """Everything that determines a mining run (recorded in the pairs store's meta). Validated by check()."""
 
     ego: Path
     exo: Path
@@ -45,12 +53,36 @@ class MineConfig:
     nprobe: int | None = None          # IVF lists probed; for hnsw: efSearch
     pca: int | None = None             # project combined vectors to this many dims (None: no PCA)
     index_cache: Path | None = None
-    check_recall: int = 0
+    check_recall: int | None = None    # queries sampled for the recall check; None: RECALL_CHECK_QUERIES; 0: off
     device: str = "auto"
-    shard: tuple[int, int] | None = None  # None: torchrun RANK/WORLD_SIZE, else (0, 1)
+    shard: str | None = None           # "I/N" (runtime.shard); None: torchrun RANK/WORLD_SIZE, else 0/1
     block_rows: int = DEFAULT_BLOCK_ROWS
     seed: int = 0
-    overwrite: bool = False
+    overwrite: bool = False            # replace a finished OUT
+    resume: bool = True                # continue OUT.partial/ left by an interrupted run with the same key
+
+    def check(self) -> None:
+        """Raise UsageError (one line naming the flag) for an invalid option; never changes the config."""
+        if self.strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.index not in INDEX_KINDS:
+            raise UsageError(f"--index {self.index!r}: choose one of {', '.join(INDEX_KINDS)}")
+        if self.device not in DEVICES:
+            raise UsageError(f"--device {self.device!r}: choose one of {', '.join(DEVICES)}")
+        if backend_for(self.out) is None:
+            raise UsageError(f"--out {self.out}: a pairs store path must end in .zarr or .h5")
+        for flag, v in (("--topk", self.topk), ("--block-rows", self.block_rows), ("--nlist", self.nlist),
+                        ("--nprobe", self.nprobe), ("--pca", self.pca)):
+            if v is not None and v < 1:
+                raise UsageError(f"{flag} {v}: must be at least 1")
+        if self.check_recall is not None and self.check_recall < 0:
+            raise UsageError(f"--check-recall {self.check_recall}: must be >= 0 (0 turns the check off)")
+        parse_shard(self.shard)
+
+    @property
+    def recall_queries(self) -> int:
+        """Queries the recall check samples (0: off)."""
+        return RECALL_CHECK_QUERIES if self.check_recall is None else self.check_recall
 
 
 def default_text_weight(strategy: str) -> float:

@@ -9,7 +9,15 @@ by query_row, then rank.
 Resume. Each finished block is saved as OUT.partial/block-NNNNNN.npz (atomic rename);
 OUT.partial/run.json holds the run key (inputs' fingerprints and every parameter that
 changes results). A rerun with the same key skips saved blocks; a different key
-discards them. The partial directory is removed once OUT is written.
+discards them (so does --no-resume). The partial directory is removed once OUT is written.
+A finished OUT is replaced only with --overwrite (runtime.guard); the new store is written
+beside it and renamed onto it.
+
+Recall. Approximate search (IVF, HNSW, or any PCA) is checked by default: exact search in
+the full space on 256 sampled queries (--check-recall N; 0: off) gives recall@1 / recall@k,
+recorded in the store attrs and the summary, with a warning below 0.95. The nprobe
+calibration is no such check: it compares nprobe with all lists of the same index, so it
+always reaches its target at nprobe = nlist. Exact search (flat, no PCA) records 1.0.
 
 Memory: the index (+ the candidates' normalised narration embeddings for weights)
 plus one query block.
@@ -22,7 +30,7 @@ import os
 import resource
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +43,10 @@ from rosetta_cli.mining.search import exact_topk, random_candidates, recall_at, 
 from rosetta_cli.mining.vectors import Inputs, VectorSource, fit_pca, groups, normalized_text, open_inputs, \
     sample_rows, sources
 from rosetta_cli.provenance import to_jsonable
+from rosetta_cli.runtime import atomic
+from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.progress import SILENT, Progress
+from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store import Store
 from rosetta_cli.store import schema as S
 
@@ -42,29 +54,24 @@ from rosetta_cli.store import schema as S
 GPU_MAX_K = 2048
 
 
-class Reporter:
-    """Progress/log sink; the CLI passes a Rich-backed one. Default: silent."""
-
-    def log(self, msg: str) -> None:
-        pass
-
-    def task(self, desc: str, total: int):
-        return lambda n: None
-
-
 @dataclass
 class MineResult:
+    """What `rosetta mine --json` prints: counts, the index used, the recall check, timings."""
+
     out: Path
     pairs: int
     queries: int
     candidates: int
     skipped: dict
-    index: dict
-    recall: dict | None
+    index: dict | None
+    recall: dict | None     # the recall check (see _recall); None: off, or --strategy random
     seconds: dict
     resumed_blocks: int
     peak_rss_mb: float
     notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return to_jsonable(self)
 
 
 @dataclass
@@ -82,9 +89,9 @@ class Engine:
     meta: dict = field(default_factory=dict)
 
 
-def resolve_shard(shard: tuple[int, int] | None) -> tuple[int, int]:
+def resolve_shard(shard: tuple[int, int]) -> tuple[int, int]:
     """--shard wins; otherwise torchrun's RANK/WORLD_SIZE; otherwise (0, 1)."""
-    if shard and shard != (0, 1):
+    if shard != (0, 1):
         return shard
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
@@ -102,22 +109,17 @@ def _round_up(n: int, m: int) -> int:
     return max(m, -(-n // m) * m)
 
 
-def mine(cfg: C.MineConfig, reporter: Reporter | None = None) -> MineResult:
-    """Run stage 3 for cfg; see the module docstring for blocks, shards and resume."""
-    rep = reporter or Reporter()
-    if cfg.strategy not in C.STRATEGIES:
-        raise UsageError(f"--strategy {cfg.strategy!r}: choose one of {', '.join(C.STRATEGIES)}")
-    if cfg.index not in C.INDEX_KINDS or cfg.device not in C.DEVICES:
-        raise UsageError(f"--index {cfg.index} / --device {cfg.device}: unknown value")
-    if S.backend_for(cfg.out) is None:
-        raise UsageError(f"--out {cfg.out}: a pairs store path must end in .zarr or .h5")
-    cfg.shard = resolve_shard(cfg.shard)
-    out = shard_output_path(cfg.out, *cfg.shard)
-    if out.exists() and not cfg.overwrite:
-        raise UsageError(f"{out}: already exists", hint="pass --overwrite to replace it, or choose another --out")
+def run(cfg: C.MineConfig, progress: Progress = SILENT) -> MineResult:
+    """Run stage 3 for cfg; see the module docstring for blocks, shards, resume and the recall check."""
+    cfg.check()
+    shard = resolve_shard(parse_shard(cfg.shard))
+    cfg = replace(cfg, shard=f"{shard[0]}/{shard[1]}")  # a copy: the recorded config names the shard it ran
+    out = shard_output_path(cfg.out, *shard)
+    # A finished OUT cannot be continued: replace it (--overwrite) or refuse. OUT.partial/ is resumed below.
+    output_action(out, out.exists(), what="a pairs store", overwrite=cfg.overwrite, resumable=False)
     inp = open_inputs(cfg)
     try:
-        return _run(cfg, inp, out, rep)
+        return _run(cfg, shard, inp, out, progress)
     finally:
         inp.close()
 
@@ -134,59 +136,61 @@ def _check_sizes(cfg: C.MineConfig, inp: Inputs) -> None:
         raise UsageError(f"--topk {cfg.topk}: must be between 1 and the number of candidates ({n_c})")
 
 
-def _run(cfg: C.MineConfig, inp: Inputs, out: Path, rep: Reporter) -> MineResult:
+def _run(cfg: C.MineConfig, shard: tuple[int, int], inp: Inputs, out: Path, progress: Progress) -> MineResult:
     t0, seconds = time.perf_counter(), {}
     _check_sizes(cfg, inp)
     for note in inp.notes:
-        rep.log(note)
+        progress.note(note)
     span_q = _round_up(cfg.block_rows, inp.ego.chunk_rows)
     span_c = _round_up(cfg.block_rows, inp.exo.chunk_rows)
-    i, n = cfg.shard
+    i, n = shard
     n_blocks = -(-inp.ego.n_rows // span_q)
     mine_blocks = range(i * n_blocks // n, (i + 1) * n_blocks // n)
     lo, hi = mine_blocks.start * span_q, min(mine_blocks.stop * span_q, inp.ego.n_rows)
     my_rows = inp.q_rows[(inp.q_rows >= lo) & (inp.q_rows < hi)]
-    partial = Partial(out, _run_key(cfg, inp, span_q))
-    if partial.discarded:
-        rep.log(f"{partial.dir}: left by a run with other inputs or parameters; starting afresh")
+    partial = Partial.open(out, _run_key(cfg, shard, inp, span_q), cfg.resume, progress)
     pending = [b for b in mine_blocks if not partial.has(b)]
-    engine = None
-    if pending or (cfg.check_recall and cfg.strategy != "random"):
-        engine = _prepare(cfg, inp, span_q, span_c, rep)
+    if pending:  # a fully resumed run needs no index: its blocks and index meta are saved
+        engine = _prepare(cfg, inp, span_q, span_c, progress)
         partial.save_meta("index", engine.meta)
         seconds["prepare"] = round(time.perf_counter() - t0, 2)
-    t1 = time.perf_counter()
-    _search_blocks(engine, inp, pending, span_q, cfg.seed, partial, rep)
-    seconds["search"] = round(time.perf_counter() - t1, 2)
+        t1 = time.perf_counter()
+        _search_blocks(engine, inp, mine_blocks, pending, span_q, cfg.seed, partial, progress)
+        seconds["search"] = round(time.perf_counter() - t1, 2)
+    else:
+        seconds["search"] = 0.0
     table = partial.load(mine_blocks)
-    recall = _check_recall(cfg, engine, table, my_rows, rep) if cfg.check_recall else None
-    seconds["recall"] = recall["seconds"] if recall else 0.0
     index_meta = partial.load_meta("index")
+    recall = _recall(cfg, inp, index_meta, table, my_rows, (span_q, span_c), progress)
+    seconds["recall"] = recall["seconds"] if recall else 0.0
+    notes = list(inp.notes) + ([recall["warning"]] if recall and recall.get("warning") else [])
     t2 = time.perf_counter()
-    attrs = _attrs(cfg, inp, index_meta, recall, my_rows, table, (lo, hi), span_q)
+    attrs = _attrs(cfg, shard, inp, index_meta, recall, my_rows, table, (lo, hi), span_q)
     _write(out, cfg, inp, table, attrs)
     partial.remove()
     seconds["write"] = round(time.perf_counter() - t2, 2)
     seconds["total"] = round(time.perf_counter() - t0, 2)
     return MineResult(out, len(table["query_row"]), len(my_rows), len(inp.c_rows), inp.skipped, index_meta, recall,
-                      seconds, len(mine_blocks) - len(pending), _peak_rss_mb(), list(inp.notes))
+                      seconds, len(mine_blocks) - len(pending), _peak_rss_mb(), notes)
 
 
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _run_key(cfg: C.MineConfig, inp: Inputs, span_q: int) -> dict:
+def _run_key(cfg: C.MineConfig, shard: tuple[int, int], inp: Inputs, span_q: int) -> dict:
     """Everything that changes the mined rows of a block (so that resumed blocks stay valid)."""
     c = to_jsonable(cfg)
-    for drop in ("ego", "exo", "out", "translated", "index_cache", "check_recall", "overwrite", "block_rows"):
+    for drop in ("ego", "exo", "out", "translated", "index_cache", "check_recall", "overwrite", "resume",
+                 "block_rows"):
         c.pop(drop, None)
+    c["shard"] = list(shard)
     fps = {r: s.fingerprint for r, s in (("ego", inp.ego), ("exo", inp.exo), ("translated", inp.translated)) if s}
     return {"config": c, "text_weight": inp.w, "span": span_q, "inputs": fps}
 
 
 # ---------------------------------------------------------------- preparing the index
-def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, rep: Reporter) -> Engine:
+def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, progress: Progress) -> Engine:
     qsrc, csrc = sources(inp, span_q, span_c)
     eng = Engine(cfg.strategy, cfg.topk, inp.c_rows, qsrc, csrc)
     if cfg.strategy == "random":
@@ -195,14 +199,15 @@ def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, rep: Repo
         t = time.perf_counter()
         dim = cfg.pca or csrc.raw_dim
         plan = IX.plan_index(cfg, len(inp.q_rows), len(inp.c_rows), dim)
-        rep.log(f"index: {plan.kind} ({plan.reason})")
-        index, pca, cached = _load_or_build(cfg, inp, csrc, plan, rep)
+        progress.note(f"index: {plan.kind} ({plan.reason})")
+        index, pca, cached = _load_or_build(cfg, inp, csrc, plan, progress)
         qsrc.proj = csrc.proj
         cal = None
         if plan.calibrate:
             xq = qsrc.vectors(sample_rows(inp.q_rows, inp.ego.chunk_rows, C.CALIBRATION_QUERIES, cfg.seed))
             cal = IX.calibrate_nprobe(index, plan, xq)
-            rep.log(f"nprobe {plan.nprobe} (calibrated: recall@1 {cal['recall@1']} on {cal['queries']} queries)")
+            progress.note(f"nprobe {plan.nprobe} (calibrated on {cal['queries']} queries against all {plan.nlist} lists; "
+                          "the recall check below measures it against exact search)")
         eng.index, device = IX.to_device(index, plan, cfg.device)
         IX.set_search_params(eng.index, plan)
         eng.max_k = GPU_MAX_K if device.startswith("cuda") else None
@@ -216,29 +221,29 @@ def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, rep: Repo
     return eng
 
 
-def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, plan, rep: Reporter):
+def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, plan, progress: Progress):
     pca = fit_pca(csrc, inp.c_rows, cfg.pca, cfg.seed) if cfg.pca else None
     if pca:
-        rep.log(f"PCA {pca['from_dim']} → {pca['dim']} dims keeps {pca['energy']:.1%} of the energy")
-    tick = rep.task(f"index {plan.kind}", len(inp.c_rows))
-    return IX.build_index(plan, csrc, inp.c_rows, cfg.seed, tick), pca
+        progress.note(f"PCA {pca['from_dim']} → {pca['dim']} dims keeps {pca['energy']:.1%} of the energy")
+    progress.start(f"index {plan.kind}", len(inp.c_rows), unit="rows")
+    return IX.build_index(plan, csrc, inp.c_rows, cfg.seed, progress.advance), pca
 
 
-def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, plan, rep: Reporter):
+def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, plan, progress: Progress):
     """(index, pca meta, from_cache). With --index-cache: reuse a matching cache or build it once (locked)."""
     if cfg.index_cache is None:
-        return (*_fit_and_build(cfg, inp, csrc, plan, rep), False)
+        return (*_fit_and_build(cfg, inp, csrc, plan, progress), False)
     path = Path(cfg.index_cache)
     key = IX.cache_key(inp.exo, csrc, plan, cfg.pca, cfg.seed, inp.c_rows)
     lock = IX.CacheLock(path)
     if IX.cache_matches(path, key) or not lock.acquire(lambda: IX.cache_matches(path, key)):
         index, csrc.proj, extra = IX.load_cached(path, key)
-        rep.log(f"index: reused {path}")
+        progress.note(f"index: reused {path}")
         return index, extra.get("pca"), True
     try:
         if path.exists():
-            rep.log(f"{path}: cached index does not match these inputs/parameters; rebuilding it")
-        index, pca = _fit_and_build(cfg, inp, csrc, plan, rep)
+            progress.note(f"{path}: cached index does not match these inputs/parameters; rebuilding it")
+        index, pca = _fit_and_build(cfg, inp, csrc, plan, progress)
         IX.save_cached(path, key, index, csrc.proj, {"pca": pca})
     finally:
         lock.release()
@@ -246,12 +251,18 @@ def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, plan, rep: Reporter):
 
 
 # ---------------------------------------------------------------- searching
-def _search_blocks(eng: Engine | None, inp: Inputs, blocks: list, span_q: int, seed: int, partial, rep) -> None:
-    todo = [(b, inp.q_rows[(inp.q_rows >= b * span_q) & (inp.q_rows < (b + 1) * span_q)]) for b in blocks]
-    tick = rep.task("mine", sum(len(r) for _, r in todo))
+def _search_blocks(eng: Engine, inp: Inputs, blocks: range, pending: list, span_q: int, seed: int, partial,
+                   progress: Progress) -> None:
+    """Mine each pending block and save it to the partial directory (progress in query rows)."""
+    def rows_of(b: int) -> np.ndarray:
+        return inp.q_rows[(inp.q_rows >= b * span_q) & (inp.q_rows < (b + 1) * span_q)]
+
+    todo = [(b, rows_of(b)) for b in pending]
+    total = int(sum(len(rows_of(b)) for b in blocks))
+    progress.start("mine", total, done=total - sum(len(r) for _, r in todo), unit="queries")
     for b, rows in todo:
         partial.save(b, _mine_block(eng, inp, b, rows, seed) if len(rows) else None)
-        tick(len(rows))
+        progress.advance(len(rows))
 
 
 def _mine_block(eng: Engine, inp: Inputs, b: int, rows: np.ndarray, seed: int) -> dict:
@@ -280,26 +291,59 @@ def _weights(eng: Engine, inp: Inputs, rows: np.ndarray, pos: np.ndarray) -> np.
     return np.clip(np.einsum("nd,nkd->nk", eq, ec), 0.0, 1.0).astype(np.float32)
 
 
-def _check_recall(cfg: C.MineConfig, eng: Engine | None, table: dict, rows: np.ndarray, rep: Reporter) -> dict | None:
-    """recall@1 / recall@k of the mined top-k vs exact search in the full (un-projected) space on sampled queries."""
-    if cfg.strategy == "random" or eng is None or len(rows) == 0:
-        rep.log("--check-recall: not applicable to --strategy random")
+def _is_exact(index_meta: dict) -> bool:
+    """A flat index without PCA searches the very vectors the check would: its top-k is exact."""
+    return index_meta.get("kind") == "flat" and not index_meta.get("pca")
+
+
+def _recall(cfg: C.MineConfig, inp: Inputs, index_meta: dict | None, table: dict, rows: np.ndarray, spans,
+            progress: Progress) -> dict | None:
+    """The recall check: recall@1 / recall@k of the mined top-k vs exact search in the full space.
+
+    Approximate search (IVF, HNSW or PCA) is checked on cfg.recall_queries sampled queries (default 256)
+    and warns below RECALL_WARN_BELOW; exact search (flat, no PCA) records 1.0 without a check.
+    None when the check is off (--check-recall 0) or does not apply (random, no queries).
+    """
+    n_check = cfg.recall_queries
+    if n_check == 0 or len(rows) == 0 or index_meta is None:
         return None
+    if cfg.strategy == "random":
+        if cfg.check_recall:
+            progress.note("--check-recall: not applicable to --strategy random")
+        return None
+    k = cfg.topk
+    base = {"target": C.RECALL_WARN_BELOW}
+    if _is_exact(index_meta):
+        return {"check": "exact", "recall@1": 1.0, f"recall@{k}": 1.0, "queries": 0,
+                "space": "exact search (flat index, no PCA): nothing to check", "seconds": 0.0, **base}
     t = time.perf_counter()
-    rng = np.random.default_rng([cfg.seed, 1])
-    sample = np.sort(rng.choice(rows, size=min(cfg.check_recall, len(rows)), replace=False))
-    xq = eng.qsrc.vectors(sample, project=False)
-    blocks = (eng.csrc.vectors(p, project=False) for _, p in groups(eng.c_rows, eng.csrc.span))
-    _, pos = exact_topk(xq, blocks, cfg.topk)
-    approx = np.full((len(sample), cfg.topk), -1, np.int64)
+    progress.note(f"recall check: exact search on {min(n_check, len(rows))} sampled queries")
+    rec = sampled_recall(inp, table, rows, n_check, k, cfg.seed, spans)
+    rec = {"check": "sampled", **rec, "space": "full (exact, no PCA)", "seconds": round(time.perf_counter() - t, 2),
+           **base}
+    at_k = f", recall@{k} {rec[f'recall@{k}']:.4f}" if k > 1 else ""
+    msg = f"recall@1 {rec['recall@1']:.4f}{at_k} vs exact search on {rec['queries']} sampled queries"
+    if min(rec["recall@1"], rec[f"recall@{k}"]) < C.RECALL_WARN_BELOW:
+        rec["warning"] = (f"warning: {msg}, below {C.RECALL_WARN_BELOW}: the pairs differ from exact search; "
+                          "raise --nprobe, drop --pca, or use --index flat")
+        msg = rec["warning"]
+    progress.note(msg)
+    return rec
+
+
+def sampled_recall(inp: Inputs, table: dict, rows: np.ndarray, n: int, k: int, seed: int, spans) -> dict:
+    """recall_at(mined, exact) on min(n, len(rows)) query rows sampled with seed (exact: streamed, no PCA)."""
+    qsrc, csrc = sources(inp, *spans)
+    rng = np.random.default_rng([seed, 1])
+    sample = np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False))
+    xq = qsrc.vectors(sample, project=False)
+    blocks = (csrc.vectors(p, project=False) for _, p in groups(inp.c_rows, csrc.span))
+    _, pos = exact_topk(xq, blocks, k)
+    approx = np.full((len(sample), k), -1, np.int64)
     qr, rk = table["query_row"], table["rank"] - C.RANK_BASE
     sel = np.isin(qr, sample)
     approx[np.searchsorted(sample, qr[sel]), rk[sel]] = table["candidate_row"][sel]
-    rec = recall_at(approx, eng.c_rows[pos])
-    rec.update(space="full (exact, no PCA)", seconds=round(time.perf_counter() - t, 2))
-    at_k = f", recall@{cfg.topk} {rec[f'recall@{cfg.topk}']:.4f}" if cfg.topk > 1 else ""
-    rep.log(f"recall@1 {rec['recall@1']:.4f}{at_k} vs exact search on {rec['queries']} sampled queries")
-    return rec
+    return recall_at(approx, inp.c_rows[pos])
 
 
 # ---------------------------------------------------------------- partial results and output
@@ -312,15 +356,26 @@ class Partial:
     """OUT.partial/: run.json (key), block-NNNNNN.npz per finished block, <name>.json side data."""
 
     def __init__(self, out: Path, key: dict):
-        self.dir = Path(f"{out}.partial")
-        key = json.loads(json.dumps(key))
-        run = self.dir / "run.json"
-        self.discarded = self.dir.exists() and (not run.exists() or json.loads(run.read_text()) != key)
-        if self.discarded:
-            shutil.rmtree(self.dir)  # made by a different run: its blocks are not ours
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir, self.key = Path(f"{out}.partial"), json.loads(json.dumps(key))
+
+    @classmethod
+    def open(cls, out: Path, key: dict, resume: bool, progress: Progress) -> "Partial":
+        """Resume OUT.partial/ when resume and its key matches; otherwise start it afresh."""
+        p = cls(out, key)
+        run = p.dir / "run.json"
+        # resume=False is "replace what is there": exactly one of the two is set, so the guard never refuses
+        action = output_action(p.dir, p.dir.exists(), what="a partial mining run", overwrite=not resume, resume=resume)
+        if action is Action.REPLACE:
+            progress.note(f"{p.dir}: discarded (--no-resume)")
+        elif action is Action.RESUME and (not run.exists() or json.loads(run.read_text()) != p.key):
+            progress.note(f"{p.dir}: left by a run with other inputs or parameters; starting afresh")
+            action = Action.REPLACE
+        if action is Action.REPLACE:
+            shutil.rmtree(p.dir)  # its blocks are not this run's
+        p.dir.mkdir(parents=True, exist_ok=True)
         if not run.exists():
-            _atomic_write(run, json.dumps(key, indent=2))
+            atomic.write_text(run, json.dumps(p.key, indent=2))
+        return p
 
     def _block(self, b: int) -> Path:
         return self.dir / f"block-{b:06d}.npz"
@@ -330,9 +385,11 @@ class Partial:
 
     def save(self, b: int, arrays: dict | None) -> None:
         arrays = arrays or {c: np.zeros(0, _DTYPES[c]) for c in _COLS}
-        tmp = self.dir / f"block-{b:06d}.tmp{os.getpid()}.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, self._block(b))
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+                np.savez(f, **arrays)
+        atomic.write_with(self._block(b), write)
 
     def load(self, blocks) -> dict:
         parts = []
@@ -342,7 +399,7 @@ class Partial:
         return {c: np.concatenate([p[c] for p in parts] + [np.zeros(0, _DTYPES[c])]).astype(_DTYPES[c]) for c in _COLS}
 
     def save_meta(self, name: str, obj) -> None:
-        _atomic_write(self.dir / f"{name}.json", json.dumps(to_jsonable(obj)))
+        atomic.write_text(self.dir / f"{name}.json", json.dumps(to_jsonable(obj)))
 
     def load_meta(self, name: str):
         p = self.dir / f"{name}.json"
@@ -350,12 +407,6 @@ class Partial:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 _SCORE_DOC = {
@@ -366,7 +417,7 @@ _SCORE_DOC = {
 }
 
 
-def _attrs(cfg, inp: Inputs, index_meta, recall, my_rows, table, row_range, span_q) -> dict:
+def _attrs(cfg, shard, inp: Inputs, index_meta, recall, my_rows, table, row_range, span_q) -> dict:
     score = _SCORE_DOC[cfg.strategy]
     if index_meta and index_meta.get("pca"):
         score += f" computed after PCA to {index_meta['pca']['dim']} dims (approximate)"
@@ -376,22 +427,32 @@ def _attrs(cfg, inp: Inputs, index_meta, recall, my_rows, table, row_range, span
             "weight": "cos(e_ego, e_exo) clipped to [0, 1]; 1.0 when a store has no narration embeddings",
             "index": index_meta, "recall": recall, "skipped": inp.skipped, "queries": int(len(my_rows)),
             "candidates": int(len(inp.c_rows)), "incomplete_queries": int(np.sum(np.asarray(counts) < cfg.topk)),
-            "shard": list(cfg.shard), "query_row_range": [int(row_range[0]), int(row_range[1])],
+            "shard": list(shard), "query_row_range": [int(row_range[0]), int(row_range[1])],
             "block_rows": span_q, "seed": cfg.seed, "order": "query_row, then rank"}
 
 
 def _write(out: Path, cfg, inp: Inputs, table: dict, attrs: dict) -> None:
+    """Write the pairs store beside OUT, then rename it onto OUT: an old OUT survives a crash mid-write."""
     df = pd.DataFrame({c: table[c] for c in _COLS})
     df["query_clip_id"] = _clip_ids(inp.ego, df["query_row"].to_numpy())
     df["candidate_clip_id"] = _clip_ids(inp.exo, df["candidate_row"].to_numpy())
-    store = Store.create_pairs(out, df[list(S.PAIR_COLUMNS)], attrs=attrs, config=cfg, overwrite=cfg.overwrite)
+    tmp = out.with_name(f".{out.name[:-len(out.suffix)]}.tmp-{os.getpid()}{out.suffix}")  # keeps the backend suffix
     try:
-        for role, s in (("ego", inp.ego), ("exo", inp.exo), ("translated", inp.translated)):
-            if s is not None:
-                store.add_parent(role, s)
-        store.finalize()
-    finally:
-        store.close()
+        store = Store.create_pairs(tmp, df[list(S.PAIR_COLUMNS)], attrs=attrs, config=cfg, overwrite=True)
+        try:
+            for role, s in (("ego", inp.ego), ("exo", inp.exo), ("translated", inp.translated)):
+                if s is not None:
+                    store.add_parent(role, s)
+            store.finalize()
+        finally:
+            store.close()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        raise
+    if tmp.is_dir():
+        atomic.replace_dir(tmp, out)   # zarr: a directory
+    else:
+        os.replace(tmp, out)           # hdf5: one file, renamed over the old one atomically
 
 
 def _clip_ids(store: Store, rows: np.ndarray) -> np.ndarray:
