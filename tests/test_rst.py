@@ -452,6 +452,11 @@ def test_translate_store_contract_and_determinism(trained, tmp_path):
     assert again["translated_now"] == 0
     with pytest.raises(UsageError, match="another ego store, RST or sampling"):
         _translate(root, ego_path, tmp_path / "a.zarr", sampler="ddim")
+    # --overwrite replaces it with the other sampling (it used to clash with the implicit resume)
+    old_id = Store.open(tmp_path / "a.zarr").id
+    s2 = _translate(root, ego_path, tmp_path / "a.zarr", sampler="ddim", overwrite=True)
+    assert s2["translated_now"] == 198
+    assert Store.open(tmp_path / "a.zarr").id != old_id
 
 
 def test_translate_resumes_partial_output(trained, tmp_path):

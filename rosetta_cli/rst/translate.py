@@ -94,7 +94,8 @@ def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info
 
     out_path = Path(out_path)
     ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.output_identity()}
-    action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite, resume=True)
+    action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite,
+                           resume=not overwrite)  # translate resumes by default; --overwrite replaces
     if creator and action is not Action.RESUME:
         out = _create(out_path, ego, tr, cfg, rst_dir, ident, overwrite)
         out.close()
