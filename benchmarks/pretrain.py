@@ -37,13 +37,16 @@ def time_epoch(root: Path, in_memory: bool, epochs: int, batch: int, cache_chunk
     cfg = PretrainConfig(out=str(root / "model"), paired=str(root / "paired.zarr"), ego=str(root / "ego.zarr"),
                          exo=str(root / "exo.zarr"), pairs=str(root / "pairs.zarr"),
                          translated=str(root / "translated.zarr"), epochs=epochs, batch_size=batch, init="orthogonal",
-                         cache_chunks=cache_chunks)
-    tr = Trainer(cfg, overwrite=True, in_memory=in_memory)
+                         cache_chunks=cache_chunks, overwrite=True)
+    tr = Trainer(cfg, in_memory=in_memory)
     steps = epochs * tr.plan.steps_per_epoch
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        tr.train_step()
-    return steps * batch / (time.perf_counter() - t0)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            tr.train_step()
+        return steps * batch / (time.perf_counter() - t0)
+    finally:
+        tr.close()
 
 
 def main() -> None:
