@@ -224,6 +224,7 @@ def main() -> None:
         if name == "pretrain":
             row["loop_samples_per_s"] = pretrain_rate(d / "model")
         rows.append(row)
+        (d / "paper_scale.json").write_text(json.dumps({"header": head, "stages": rows}, indent=1, default=str))
         print(f"{name}: rc {r['rc']}  {r['wall_s']:.1f} s  {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
         if r["rc"] != 0:
             print((logs / f"{name}.log").read_text()[-3000:], file=sys.stderr)
