@@ -169,7 +169,7 @@ def test_prefetched_batches_equal_in_memory_batches(world, tmp_path, cache_chunk
     mem, fed = Trainer(cfg, in_memory=True), Trainer(cfg)
     try:
         assert fed.feed is not None and mem.feed is None
-        for step in [*range(0, 40), 7, 33, 3]:   # windows of 16, the thread's next window, jumps back
+        for step in [*range(0, 70), 7, 66, 3]:   # windows of 64, the thread's next window, jumps back
             a, b = mem.batch(step), fed.batch(step)
             assert len(a) == len(b) == 2
             for pa, pb in zip(a, b):

@@ -39,8 +39,10 @@ RESUME_KEYS = ("batch_size", "lr", "weight_decay", "warmup_frac", "lambda1", "la
                "unpaired_fraction", "mask_moments")
 # What a checkpoint written before an option existed was trained with (resume compares against these).
 LEGACY_VALUES = {"unpaired_fraction": 1.0, "mask_moments": False}
-# Steps read ahead per window by the prefetch thread (~3 MB of rows per step at D=1280, batch 128).
-PREFETCH_STEPS = 16
+# Steps read ahead per window by the prefetch thread. 64: the per-row read overhead of a window falls
+# from ~20 ms/step (16 steps) to ~7 ms/step (measured, docs/benchmarks.md); ~3 MB of rows per step at
+# D=1280, batch 128, so ~200 MB per window and two windows in flight.
+PREFETCH_STEPS = 64
 
 
 # ---------------------------------------------------------------------------- plan
