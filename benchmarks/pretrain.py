@@ -1,6 +1,6 @@
 """Pretraining throughput: streaming batches from stores vs the same loop on in-memory arrays.
 
-    python benchmarks/pretrain.py [--quick] [--dir /tmp/pretrain-bench] [--threads 1]
+    python benchmarks/pretrain.py [--quick] [--dir /tmp/pretrain-bench] [--threads 1] [--steps N] [--repeats R]
 
 Builds a synthetic world (paired + unpaired ego/exo + pairs + translations stores, D=1280,
 T=4, fp16, zarr), then times `Trainer.train_step` for whole epochs with the batch rows read
@@ -29,21 +29,25 @@ def build(root: Path, n: int, dim: int) -> None:
     make_unpaired(w, root, n, n, seed=2, pair_noise=0.3, chunk_rows=1024)
 
 
-def time_epoch(root: Path, in_memory: bool, epochs: int, batch: int, cache_chunks: int = 64) -> float:
-    """samples/s over `epochs` epochs of train steps (setup excluded)."""
+def time_epoch(root: Path, in_memory: bool, epochs: int, batch: int, cache_chunks: int = 64,
+               steps: int | None = None) -> float:
+    """samples/s over `epochs` epochs of train steps, or over the first `steps` steps (setup excluded)."""
     from rosetta_cli.contrastive.config import PretrainConfig
     from rosetta_cli.contrastive.train import Trainer
 
     cfg = PretrainConfig(out=str(root / "model"), paired=str(root / "paired.zarr"), ego=str(root / "ego.zarr"),
                          exo=str(root / "exo.zarr"), pairs=str(root / "pairs.zarr"),
                          translated=str(root / "translated.zarr"), epochs=epochs, batch_size=batch, init="orthogonal",
-                         cache_chunks=cache_chunks)
-    tr = Trainer(cfg, overwrite=True, in_memory=in_memory)
-    steps = epochs * tr.plan.steps_per_epoch
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        tr.train_step()
-    return steps * batch / (time.perf_counter() - t0)
+                         cache_chunks=cache_chunks, overwrite=True)
+    tr = Trainer(cfg, in_memory=in_memory)
+    steps = steps or epochs * tr.plan.steps_per_epoch
+    try:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            tr.train_step()
+        return steps * batch / (time.perf_counter() - t0)
+    finally:
+        tr.close()
 
 
 def main() -> None:
@@ -52,6 +56,7 @@ def main() -> None:
     ap.add_argument("--dir", default="/tmp/rosetta-pretrain-bench")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None, help="time this many steps per repeat instead of an epoch")
     a = ap.parse_args()
     import torch
 
@@ -65,16 +70,21 @@ def main() -> None:
     # candidate rows of pseudo-pairs force re-reads (what paper-scale stores would see)
     modes = {"memory": (True, 64), "store": (False, 64), "store, cache 2 chunks": (False, 2)}
     res = {k: [] for k in modes}
-    for _ in range(repeats):  # interleaved, so machine load drifts hit all alike
-        for mode, (mem, cache) in modes.items():
-            res[mode].append(time_epoch(root, mem, epochs, 128, cache))
+    names = list(modes)
+    for r in range(repeats):  # interleaved, the order rotated each repeat, so load drifts hit all alike
+        for mode in names[r % len(names):] + names[:r % len(names)]:
+            mem, cache = modes[mode]
+            res[mode].append(time_epoch(root, mem, epochs, 128, cache, a.steps))
     med = {k: statistics.median(v) for k, v in res.items()}
+    # the same-repeat ratio: each run against the in-memory run next to it (robust to slow drifts)
+    paired = {k: statistics.median(x / m for x, m in zip(res[k], res["memory"])) for k in modes}
     print(f"pretrain throughput: {n} ego + {n} exo + {n // 2} paired clips, D=1280, T=4 fp16 zarr, batch 128, "
-          f"{a.threads} thread(s), {repeats} repeats of {epochs} epoch(s)\n")
-    print("| data source | samples/s (median) | runs | vs in-memory |")
-    print("|---|---|---|---|")
+          f"{a.threads} thread(s), {repeats} repeats of {f'{a.steps} steps' if a.steps else f'{epochs} epoch(s)'}\n")
+    print("| data source | samples/s (median) | runs | median / memory median | median of same-repeat ratios |")
+    print("|---|---|---|---|---|")
     for k in modes:
-        print(f"| {k} | {med[k]:.0f} | {', '.join(f'{x:.0f}' for x in res[k])} | {med[k] / med['memory']:.3f} |")
+        print(f"| {k} | {med[k]:.0f} | {', '.join(f'{x:.0f}' for x in res[k])} | {med[k] / med['memory']:.3f} "
+              f"| {paired[k]:.3f} |")
     print(f"\nstreaming overhead (default cache): {100 * (1 - med['store'] / med['memory']):.1f}% (target <= 10%)")
 
 

@@ -57,3 +57,66 @@ def test_item_stream_is_a_pure_function_of_step():
     first_pass = np.concatenate(seq[:12])
     assert len(np.unique(first_pass)) == 96                             # no repeats within a pass
     assert not np.array_equal(seq[0], seq[12])                          # a new shuffle each pass
+
+
+# ---------------------------------------------------------------------------- prefetching reads
+def test_gather_window_returns_exactly_what_each_read_would(tmp_path):
+    from rosetta_cli.contrastive.data import ArrayReader
+    from rosetta_cli.store.stream import ChunkCache, RowReader, gather_window
+
+    rng = np.random.default_rng(0)
+    arr = rng.standard_normal((300, 2, 3)).astype(np.float16)
+    s = Store.create(tmp_path / "f.zarr", kind="features", clips=pd.DataFrame({"clip_id": [f"c{i}" for i in range(300)]}),
+                     frames=2, dim=3, chunk_rows=32)
+    s.write_rows(0, features=arr, status=DONE)
+    readers = {"mem": ArrayReader(arr), "rows": RowReader(s.features),
+               "cache": ChunkCache(s.features, 300, 32, max_chunks=1)}
+    # repeats within and across steps, random order, an empty read
+    reads = [[(n, rng.integers(0, 300, 17)) for n in readers] + [("rows", np.array([5, 5, 299, 0]))] for _ in range(4)]
+    reads[2].append(("mem", np.zeros(0, np.int64)))
+    got = gather_window(reads, readers)
+    for step_reads, step_got in zip(reads, got):
+        assert len(step_got) == len(step_reads)
+        for (name, rows), a in zip(step_reads, step_got):
+            assert a.dtype == np.float16 and a.shape == (len(rows), 2, 3)
+            np.testing.assert_array_equal(a, arr[rows])        # bit-exact against the array itself
+
+
+def test_prefetcher_serves_each_step_its_own_item_in_any_order():
+    from rosetta_cli.store.stream import Prefetcher
+
+    calls = []
+
+    def load(a, b):
+        calls.append((a, b))
+        return [("item", s) for s in range(a, b)]
+
+    p = Prefetcher(load, window=4, stop=10)
+    try:
+        assert [p.get(s) for s in range(10)] == [("item", s) for s in range(10)]
+        assert p.get(3) == ("item", 3) and p.get(17) == ("item", 17)    # a jump back (a resume) and past stop
+        p.get(18)
+    finally:
+        p.close()
+    # windows start where asked, the last one is cut at stop, nothing is prefetched past stop
+    assert calls[:3] == [(0, 4), (4, 8), (8, 10)]
+    assert (3, 7) in calls and (17, 21) in calls and not any(a >= 10 and a != 17 for a, _ in calls)
+
+
+def test_prefetcher_raises_the_threads_error_at_the_step_that_needs_it():
+    import pytest
+
+    from rosetta_cli.store.stream import Prefetcher
+
+    def load(a, b):
+        if a >= 2:
+            raise OSError(f"disk gone at {a}")
+        return list(range(a, b))
+
+    p = Prefetcher(load, window=2)
+    try:
+        assert p.get(0) == 0 and p.get(1) == 1
+        with pytest.raises(OSError, match="disk gone at 2"):
+            p.get(2)
+    finally:
+        p.close()

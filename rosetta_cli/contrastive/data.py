@@ -25,7 +25,7 @@ import numpy as np
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, take_of
 from rosetta_cli.store import Store
-from rosetta_cli.store.stream import ChunkCache, chunk_shuffled_order
+from rosetta_cli.store.stream import ChunkCache, RowReader, chunk_shuffled_order
 
 
 @dataclass
@@ -257,8 +257,20 @@ class ArrayReader:
         return self.array[rows]
 
 
+def direct_rows(store: Store) -> bool:
+    """Whether `store.features(rows)` reads just the rows asked for: uncompressed zarr features
+    (the default codec; backends._RawChunks). Compressed or HDF5 features decode whole chunks,
+    so those go through a ChunkCache instead."""
+    return store.b.name == "zarr" and store.meta.get("codec") == "none"
+
+
 def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) -> dict:
-    """name → reader with .get(rows): {paired,ego,exo,translated}_feat and {paired,ego}_text."""
+    """name → reader with .get(rows): {paired,ego,exo,translated}_feat and {paired,ego}_text.
+
+    Features of uncompressed zarr stores are read row by row (RowReader): the exo side of
+    pseudo-pairs is random access, and at paper scale no chunk cache holds its store. Narrations
+    (blosc-compressed, read in the ego side's chunk-shuffled order) and other stores go through
+    an LRU ChunkCache of `cache_chunks` decoded chunks."""
     arrays = {}
     for name in ("paired", "ego", "exo", "translated"):
         s = getattr(src, name)
@@ -268,7 +280,8 @@ def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) 
                 arrays[f"{name}_text"] = (s, s.text)
     if in_memory:
         return {k: ArrayReader(fn()) for k, (s, fn) in arrays.items()}
-    return {k: ChunkCache(fn, s.n_rows, s.chunk_rows, max_chunks=cache_chunks) for k, (s, fn) in arrays.items()}
+    return {k: RowReader(s.features) if k.endswith("_feat") and direct_rows(s)
+            else ChunkCache(fn, s.n_rows, s.chunk_rows, max_chunks=cache_chunks) for k, (s, fn) in arrays.items()}
 
 
 def pooled_sample(src: Sources, n: int, seed: int) -> np.ndarray:

@@ -39,6 +39,10 @@ RESUME_KEYS = ("batch_size", "lr", "weight_decay", "warmup_frac", "lambda1", "la
                "unpaired_fraction", "mask_moments")
 # What a checkpoint written before an option existed was trained with (resume compares against these).
 LEGACY_VALUES = {"unpaired_fraction": 1.0, "mask_moments": False}
+# Steps read ahead per window by the prefetch thread. 64: the per-row read overhead of a window falls
+# from ~20 ms/step (16 steps) to ~7 ms/step (measured, docs/benchmarks.md); ~3 MB of rows per step at
+# D=1280, batch 128, so ~200 MB per window and two windows in flight.
+PREFETCH_STEPS = 64
 
 
 # ---------------------------------------------------------------------------- plan
@@ -124,36 +128,74 @@ class Part:
     has_text: "torch.Tensor | None"  # [k] bool: the ego clip has a narration (the others sit out L_vt)
 
 
-def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, device) -> list[Part]:
-    """The rank's slice of the global batch at `step`, from each active source."""
+def step_reads(plan: Plan, readers: dict, step: int, rank: int, world: int) -> list[tuple[str, np.ndarray]]:
+    """The (reader name, rows [k]) the rank's slice of the global batch at `step` reads, in the
+    order `assemble` consumes them. A pure function of (plan, step, rank, world)."""
+    reads = []
+    for name, idx in _local_items(plan, step, rank, world):
+        if name == "paired":
+            e, x = plan.paired.ego_rows[idx], plan.paired.exo_rows[idx]
+            reads += [("paired_feat", e), ("paired_feat", x)] + ([("paired_text", e)] if "paired_text" in readers else [])
+        else:
+            q, c = plan.pseudo.query_rows[idx], plan.pseudo.cand_rows[idx]
+            reads += [("ego_feat", q), ("exo_feat", c)] + ([("ego_text", q)] if "ego_text" in readers else [])
+            reads += [("translated_feat", q)] if "translated_feat" in readers else []
+    return reads
+
+
+def _local_items(plan: Plan, step: int, rank: int, world: int) -> list[tuple[str, np.ndarray]]:
+    """(source, item indices [k]) of the rank's slice of the global batch at `step`."""
+    out = []
+    for name, stream in plan.streams.items():
+        k = stream.per_step // world
+        out.append((name, stream.global_batch(step)[rank * k:(rank + 1) * k]))
+    return out
+
+
+def assemble(plan: Plan, readers: dict, step: int, rank: int, world: int, arrays: list, device) -> list[Part]:
+    """Parts from the arrays read for `step_reads(...)` (same order) → tensors on `device`."""
     import torch
 
     def t(x):
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
 
-    def narr(reader, rows):
-        if reader is None:
+    def narr(present):
+        if not present:
             return None, None
-        text, has = D.narrated(reader.get(rows))     # a copy: the reader's cached chunk stays as stored
+        text, has = D.narrated(next(it))     # a copy: the reader's cached chunk stays as stored
         return t(text), torch.from_numpy(has).to(device)
 
-    parts = []
-    for name, stream in plan.streams.items():
-        k = stream.per_step // world
-        idx = stream.global_batch(step)[rank * k:(rank + 1) * k]
+    it, parts = iter(arrays), []
+    for name, idx in _local_items(plan, step, rank, world):
+        ego, exo = t(next(it)), t(next(it))
         if name == "paired":
-            e, x = plan.paired.ego_rows[idx], plan.paired.exo_rows[idx]
-            text, has = narr(readers.get("paired_text"), e)
-            parts.append(Part(t(readers["paired_feat"].get(e)), t(readers["paired_feat"].get(x)),
-                              torch.ones(k, device=device), text, None,
+            text, has = narr("paired_text" in readers)
+            parts.append(Part(ego, exo, torch.ones(len(idx), device=device), text, None,
                               torch.from_numpy(plan.paired.keys[idx]).to(device), has))
         else:
-            q, c = plan.pseudo.query_rows[idx], plan.pseudo.cand_rows[idx]
-            text, has = narr(readers.get("ego_text"), q)
-            tr = readers.get("translated_feat")
-            parts.append(Part(t(readers["ego_feat"].get(q)), t(readers["exo_feat"].get(c)), t(plan.pseudo.weight[idx]),
-                              text, t(tr.get(q)) if tr else None, torch.from_numpy(D.pseudo_keys(q)).to(device), has))
+            q = plan.pseudo.query_rows[idx]
+            text, has = narr("ego_text" in readers)
+            syn = t(next(it)) if "translated_feat" in readers else None
+            parts.append(Part(ego, exo, t(plan.pseudo.weight[idx]), text, syn,
+                              torch.from_numpy(D.pseudo_keys(q)).to(device), has))
     return parts
+
+
+def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, device) -> list[Part]:
+    """The rank's slice of the global batch at `step`, from each active source (read now, no prefetch)."""
+    arrays = [readers[name].get(rows) for name, rows in step_reads(plan, readers, step, rank, world)]
+    return assemble(plan, readers, step, rank, world, arrays, device)
+
+
+def make_feed(plan: Plan, readers: dict, rank: int, world: int, stop: int, window: int = PREFETCH_STEPS):
+    """A Prefetcher of the arrays of each step: `window` steps read in one sorted pass per
+    reader, the next window in a background thread while this one trains."""
+    from rosetta_cli.store.stream import Prefetcher, gather_window
+
+    def load(a: int, b: int) -> list:
+        return gather_window([step_reads(plan, readers, s, rank, world) for s in range(a, b)], readers)
+
+    return Prefetcher(load, window, stop=stop)
 
 
 # ---------------------------------------------------------------------------- one step
@@ -362,6 +404,9 @@ class Trainer:
         if saved is not None:
             check_resume(saved, cfg, self.parents)
         self._build(saved)
+        # in memory: the plain loop (the benchmark's baseline); from stores: rows read ahead in a thread
+        self.feed = None if in_memory else make_feed(self.plan, self.readers, self.info.rank, self.info.world,
+                                                     stop=self.total_steps)
         self.monitor = self._monitor() if self.info.is_main else None
         torch.manual_seed(cfg.seed + 1000 * self.info.rank)
 
@@ -489,8 +534,20 @@ class Trainer:
                           train_state=state, extra_files={"metrics.jsonl": metrics, "loss.png": plot_metrics(self.records)})
 
     # ------------------------------------------------------------------ training
+    def batch(self, step: int) -> list[Part]:
+        """The rank's parts of the global batch at `step` (the same with or without prefetching)."""
+        i = self.info
+        if self.feed is None:
+            return local_batch(self.plan, self.readers, step, i.rank, i.world, i.device)
+        return assemble(self.plan, self.readers, step, i.rank, i.world, self.feed.get(step), i.device)
+
+    def close(self) -> None:
+        """Stop the prefetch thread."""
+        if self.feed is not None:
+            self.feed.close()
+
     def train_step(self) -> dict:
-        parts = local_batch(self.plan, self.readers, self.step, self.info.rank, self.info.world, self.info.device)
+        parts = self.batch(self.step)
         out = self.net(parts)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
@@ -575,4 +632,5 @@ def run(cfg: PretrainConfig, progress: Progress = SILENT, *, in_memory: bool = F
     try:
         return trainer.run(stop_after_epochs)
     finally:
+        trainer.close()
         dist.cleanup(trainer.info)

@@ -87,3 +87,89 @@ class ChunkCache:
             sel = chunks == c
             out[sel] = self._chunk(int(c))[rows[sel] - c * self.chunk_rows]
         return out
+
+
+class RowReader:
+    """Row reads straight from a store array (any order, repeats allowed), with no chunk cache.
+
+    For uncompressed zarr features (the default codec) `Store.features(rows)` reads each row's own
+    bytes (or one span of a dense chunk), so a random row costs ~10 KB of I/O, not the 10 MB chunk
+    around it: what the random exo side of pseudo-pairs needs once the store outgrows any cache.
+    read_rows: int64 rows [b] → array [b, ...] (e.g. store.features).
+    """
+
+    def __init__(self, read_rows: Callable[[np.ndarray], np.ndarray]):
+        self.read_rows = read_rows
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        return self.read_rows(np.asarray(rows, dtype=np.int64))
+
+
+def gather_window(reads: list[list[tuple[str, np.ndarray]]], readers: dict) -> list[list[np.ndarray]]:
+    """The rows of several steps, read with one sorted call per reader.
+
+    reads: per step, a list of (reader name, rows [b]); readers: name → object with .get(rows).
+    Returns, per step, the arrays [b, ...] in the order of its reads — exactly what
+    `readers[name].get(rows)` would return for each, so batching never changes a batch.
+    Rows are de-duplicated and sorted per reader, so each chunk (or row) is read once per window.
+    """
+    by_name: dict[str, list] = {}
+    for s, step_reads in enumerate(reads):
+        for j, (name, rows) in enumerate(step_reads):
+            by_name.setdefault(name, []).append((s, j, np.asarray(rows, dtype=np.int64)))
+    out: list[list] = [[None] * len(r) for r in reads]
+    for name, items in by_name.items():
+        allrows = np.concatenate([rows for _, _, rows in items])
+        uniq, inv = np.unique(allrows, return_inverse=True)
+        data = readers[name].get(uniq) if len(uniq) else None
+        off = 0
+        for s, j, rows in items:
+            out[s][j] = data[inv[off:off + len(rows)]] if len(rows) else readers[name].get(rows)
+            off += len(rows)
+    return out
+
+
+class Prefetcher:
+    """Step-indexed items loaded `window` steps at a time, the next window in a background thread.
+
+    load(start, stop) -> list of the items of steps [start, stop). Which step gets which item is
+    fixed by `load` alone: the thread only changes *when* a window is read, never what it holds,
+    so a batch stays a pure function of its step (bit-exact resume, 1 rank = 2 ranks).
+    Windows start at the first step asked for (a resume at step s reads [s, s+window) first).
+    Any step may be asked for; a step outside the current and the prefetched window is loaded
+    synchronously (a jump, e.g. in tests). Errors in the thread surface at the `get` that needs them.
+    """
+
+    def __init__(self, load: Callable[[int, int], list], window: int, background: bool = True,
+                 stop: int | None = None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.load, self.window, self.stop = load, max(1, int(window)), stop  # stop: no prefetch past it
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rosetta-prefetch") if background else None
+        self.start, self.items = -1, []
+        self.next = None  # (start, Future) of the window after the current one
+
+    def _fetch(self, start: int):
+        end = start + self.window if self.stop is None or start >= self.stop else min(start + self.window, self.stop)
+        return self.load(start, end)
+
+    def get(self, step: int):
+        if not self.start <= step < self.start + len(self.items):
+            if self.next is not None and self.next[0] == step:
+                self.items = self.next[1].result()
+            else:
+                if self.next is not None:
+                    self.next[1].cancel()
+                self.items = self._fetch(step)
+            self.start, self.next = step, None
+        nxt = self.start + len(self.items)
+        if self.next is None and self.pool is not None and (self.stop is None or nxt < self.stop):
+            self.next = (nxt, self.pool.submit(self._fetch, nxt))
+        return self.items[step - self.start]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            if self.next is not None:
+                self.next[1].cancel()
+            self.pool.shutdown(wait=True)
+            self.pool, self.next = None, None
