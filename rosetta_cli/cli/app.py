@@ -20,7 +20,7 @@ from rosetta_cli import __version__
 
 # One module per subcommand (or group); each exposes `register(app)`.
 COMMAND_MODULES = (
-    "toy", "extract", "encoders", "rst", "mine", "pretrain", "bench", "demo", "claims", "workspace", "store",
+    "toy", "extract", "encoders", "rst", "mine", "pretrain", "bench", "demo", "claims", "workspace", "store", "search",
 )
 
 app = typer.Typer(
