@@ -182,7 +182,7 @@ def _create_embeddings(path: Path, stores, src, dim: int, key: dict, cfg: IndexC
     encoder = {"name": enc.name, "kind": "dual-encoder", "fingerprint": enc.fingerprint()} if enc is not None else \
         {**(stores[0].meta.get("encoder") or {}), "pooled": True}
     out = Store.create(tmp, kind="embeddings", clips=clips, frames=1, dim=dim, dtype="float32",
-                       chunk_rows=min(65536, max(1024, cfg.batch_rows)), config=cfg,
+                       chunk_rows=min(65536, cfg.batch_rows), config=cfg,
                        attrs={"encoder": encoder, "search_key": key}, overwrite=True)
     for j, s in enumerate(stores):
         out.add_parent(f"store{j}", s)
