@@ -182,9 +182,12 @@ class Searcher:
                              hint="query with --store/--rows instead")
         v = open_video(video, decoder)
         s, e = clip_window(start, end, v.duration, video)
-        starts = getattr(v, "starts", None)
-        if starts is not None:
+        starts, rate = getattr(v, "starts", None), getattr(v, "rate", None)
+        if starts is not None:    # decord: the frames' own timestamps
             n = int(((np.asarray(starts) >= s - 1e-6) & (np.asarray(starts) < e)).sum())
+        else:                     # pyav: the stream's frame rate
+            n = int(math.floor((e - s) * float(rate) + 1e-6)) if rate else t
+        if True:
             if n < t:
                 raise UsageError(f"{video}: the query window {s:.2f}–{e:.2f} s holds {n} frames, fewer than the {t} "
                                  f"frames the index's clips sample", hint="give a longer --start/--end window")
