@@ -3,6 +3,7 @@ and the HTML page loads in headless Chromium with every image shown."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -88,3 +89,32 @@ def _dump_dom(html: Path, tmp_path: Path) -> str:
            f"--user-data-dir={tmp_path / 'chrome-profile'}", "--virtual-time-budget=10000", "--dump-dom",
            html.resolve().as_uri()]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+
+
+@pytest.mark.slow
+def test_demo_layout_index_with_a_pretrained_model(tmp_path, cli, one_torch_thread):
+    """The demo's layout in small: toy → extract (paired + HTM-AA) → a few pretrain steps → index the exo store
+    with the model → a held-out ego clip as a video query returns exo clips; a text query uses g_psi."""
+    from rosetta_cli.demo import paths
+    from rosetta_cli.toy import render_world
+
+    p = paths(tmp_path)
+    render_world(p["world"], scale="tiny", seed=0)
+    for name, store in (("egoexo4d", p["paired"]), ("htm-aa", p["exo"])):
+        assert cli("extract", "--videos", p["world"] / name, "--out", store, "--workers", "0", "--frames", "2").code == 0
+    model = p["models"] / "ours"
+    r = cli("pretrain", "--paired", p["paired"], "--out", model, "--steps", "3", "--batch-size", "4", "--threads", "1")
+    assert r.code == 0, r
+    r = cli("index", "--store", p["exo"], "--model", model, "--out", tmp_path / "idx", "--json")
+    assert r.code == 0, r
+    meta = json.loads((tmp_path / "idx" / "index.json").read_text())
+    assert meta["space"] == "model" and meta["stores"][0]["frames"] == 2 and meta["model"]["path"] == str(model.absolute())
+    ego = Store.open(p["paired"]).clips()
+    c = ego[(ego["view"] == "ego") & (ego["split"] == "test")].iloc[0]
+    r = cli("retrieve", "--index", tmp_path / "idx", "--video", c["video"], "--start", c["start"], "--end", c["end"],
+            "--topk", "3", "--json")
+    assert r.code == 0, r
+    hits = json.loads(r.out)["queries"][0]["hits"]
+    assert len(hits) == 3 and all(h["view"] == "exo" for h in hits) and hits[0]["score"] >= hits[-1]["score"]
+    r = cli("retrieve", "--index", tmp_path / "idx", "--text", "cut the pepper", "--topk", "2", "--json")
+    assert r.code == 0 and len(json.loads(r.out)["queries"][0]["hits"]) == 2
