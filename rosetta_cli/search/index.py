@@ -82,6 +82,7 @@ class IndexResult:
     calibration: dict = field(default_factory=dict)
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    timings: dict = field(default_factory=dict)  # phase → {wall_s, cpu_s} (cpu_s: all threads of this process)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -242,7 +243,7 @@ def read_embeddings(emb: Store) -> np.ndarray:
     return x
 
 
-def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress):
+def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None):
     """(index, plan, calibration) over x [N, d] unit vectors, chosen by mining's plan_index."""
     import faiss
 
@@ -264,12 +265,18 @@ def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress):
         rng = np.random.default_rng(cfg.seed)
         train = np.sort(rng.choice(n, min(n, plan.nlist * C.IVF_TRAIN_PER_LIST), replace=False))
         index.train(x[train])
+    if clock:
+        clock.lap("train")
     for a in range(0, n, 65536):
         index.add(x[a:a + 65536])
         progress.advance(min(65536, n - a))
+    if clock:
+        clock.lap("add")
     calib = {}
     if plan.kind == "ivf" and plan.calibrate:
         calib = calibrate(index, plan, x, cfg.recall, cfg.seed)
+        if clock:
+            clock.lap("calibrate")
     if plan.kind != "flat":
         set_search_params(index, plan)
     return index, plan, calib
@@ -302,6 +309,18 @@ def calibrate(index, plan, x: np.ndarray, target: float, seed: int) -> dict:
 
 
 # ------------------------------------------------------------------ the stage
+class _Clock:
+    """Wall and process CPU seconds per phase: on a shared machine cpu_s shows the work, wall_s the wait."""
+
+    def __init__(self):
+        self.out, self.t = {}, (time.perf_counter(), time.process_time())
+
+    def lap(self, phase: str) -> None:
+        w, c = time.perf_counter(), time.process_time()
+        self.out[phase] = {"wall_s": round(w - self.t[0], 2), "cpu_s": round(c - self.t[1], 2)}
+        self.t = (w, c)
+
+
 def _guard(cfg: IndexConfig, sharded: bool) -> None:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
@@ -332,19 +351,23 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     enc = _load_model(cfg, stores[0])
     dim = enc.dim if enc is not None else stores[0].dim
     _guard(cfg, share[1] > 1)
+    clock = _Clock()
     emb, src = _prepare(cfg, stores, enc, dim, progress)
     embedded = _embed(cfg, stores, enc, emb, src, share, progress)
+    clock.lap("embed")
     space = "model" if enc is not None else "frozen"
     if share[1] > 1:
         return IndexResult(str(cfg.out), len(src), embedded, dim, space, built=False, seconds=time.perf_counter() - t0)
     emb.finalize()
     x = read_embeddings(emb)
-    index, plan, calib = build_faiss(cfg, x, progress)
+    clock.lap("read")
+    index, plan, calib = build_faiss(cfg, x, progress, clock)
     del x
     import faiss
 
     out = Path(cfg.out)
     atomic.write_with(out / FAISS, lambda p: faiss.write_index(index, p))
+    clock.lap("write")
     from rosetta_cli.mining.index import plan_meta
     from rosetta_cli.provenance import command_line, now_iso, to_jsonable
 
@@ -355,10 +378,10 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
             "ntotal": int(index.ntotal), "stores": [source_entry(s) for s in stores], "model": model_entry(enc),
             "embeddings": {"path": EMB, "id": emb.id, "fingerprint": emb.fingerprint},
             "index": {**plan_meta(plan), "faiss": type(index).__name__}, "calibration": calib,
-            "seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}
+            "seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1), "timings": clock.out}
     atomic.write_text(out / META, json.dumps(meta, indent=2))
     return IndexResult(str(out), len(src), embedded, dim, space, True, plan_meta(plan), calib, round(seconds, 2),
-                       round(peak, 1))
+                       round(peak, 1), clock.out)
 
 
 def _load_model(cfg: IndexConfig, store: Store):
