@@ -135,6 +135,10 @@ def demo(args) -> dict:
     out = {"queries": len(q), "gallery": int(len(exo_true)), "chance_precision": round(chance, 4), "spaces": {}}
     for name, model in spaces.items():
         idx = work / f"demo-{name}"
+        if args.latency_only:
+            if not (idx / "index.json").exists():
+                I.run(I.IndexConfig(stores=[str(exo)], out=str(idx), model=str(model) if model else None, overwrite=True))
+            continue
         I.run(I.IndexConfig(stores=[str(exo)], out=str(idx), model=str(model) if model else None, overwrite=True))
         s = Searcher.open(idx)
         s.visual_encoder()
@@ -190,6 +194,7 @@ def main() -> None:
     b.add_argument("--demo", default="/tmp/search-demo")
     b.add_argument("--work", default="/tmp/search-bench")
     b.add_argument("--models", nargs="+", default=["ours", "paired-only"])
+    b.add_argument("--latency-only", action="store_true", help="skip the precision runs (reuse WORK/demo-* indexes)")
     b.add_argument("--big", default=None, help="an index from `scale` (d must equal the model's d)")
     args = ap.parse_args()
     import torch
