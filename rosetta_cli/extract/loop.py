@@ -78,15 +78,20 @@ def extract_chunks(store, clips, chunks, venc, tenc, cfg, progress) -> dict:
     failed = 0
     queue = iter(chunks)
     buf = ChunkBuffer(*next(queue), store.frames, store.dim)
+    on_cpu = venc.device == "cpu"
+    # CPU: the workers encode what they decode (see data.collate); GPU: the workers decode, the main process encodes.
     it = iter(make_loader(ds, chunk_batches(chunks, cfg.batch_size), cfg.workers,
-                           pin_memory=venc.device.startswith("cuda")))
+                          pin_memory=venc.device.startswith("cuda"),
+                          encoder=venc if on_cpu and cfg.workers > 0 else None))
     while True:
         t0 = time.perf_counter()
         batch = next(it, None)
         t1 = time.perf_counter()
         if batch is None:
             break
-        feats = encode_batch(venc, batch["frames"]) if batch["frames"] is not None else None
+        feats = batch.get("features")
+        if batch["frames"] is not None:
+            feats = encode_batch(venc, batch["frames"])
         timings["decode_wait"] += t1 - t0
         timings["visual"] += time.perf_counter() - t1
         buf.add(batch["rows"], batch["ok"], batch["errors"], feats)
