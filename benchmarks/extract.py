@@ -152,7 +152,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in res.items()}
     c = cores()
     bound = c / (med["decode_cs"] + med["encode_cs"])
-    per_worker = 1 / med["decode_wall"]
+    per_worker = 1 / med["decode_cs"]  # a worker with a core of its own (wall time would count the load)
     print(f"\n{n} clips × T={FRAMES}, {rounds} round(s), {c} cores, workers={workers}, batch={a.batch_size}, "
           f"main torch threads={torch.get_num_threads()}; 1-min load average {min(res['load']):.2f}–{max(res['load']):.2f} "
           f"(median {med['load']:.2f})\n")
