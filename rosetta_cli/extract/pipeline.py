@@ -1,6 +1,6 @@
-"""`run_extract`: manifest → frozen encoders → features store, resumable and sharded.
+"""`run(cfg, progress) -> ExtractResult` (exported as `run_extract`): manifest → encoders → features store.
 
-    videos ─▶ DataLoader workers (decode + resize, uint8 [B,T,S,S,3]) ─▶ encoder (inference_mode)
+    videos ─▶ DataLoader workers (decode + resize; on CPU also encode) ─▶ encoder (GPU: main process)
           ─▶ chunk buffer ─▶ text embeddings of the chunk's narrations ─▶ one chunk-aligned write
 
 A chunk (store.chunk_rows rows) is the unit of writing, resuming and sharding: its
