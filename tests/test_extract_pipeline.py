@@ -206,3 +206,26 @@ def test_forked_workers_do_not_reuse_parent_decoder():
     got = [b for b in make_loader(ds, chunk_batches([(0, 4)], 2), workers=1)]
     assert [b["rows"] for b in got] == [[0, 1], [2, 3]] and all(all(b["ok"]) for b in got)
     assert parent.shape == (2, 480, 640, 3)
+
+
+def test_store_creation_publishes_once_and_clears_dead_temps(tmp_path):
+    """runtime.atomic as extract uses it: a second publisher never replaces the winner; a killed
+    creator's temporary is removed, a live one's is kept."""
+    from rosetta_cli.runtime import atomic
+
+    out = tmp_path / "f.h5"
+    first, second = tmp_path / "a.h5", tmp_path / "b.h5"
+    first.write_text("winner")
+    second.write_text("loser")
+    assert atomic.publish_new(first, out) and not first.exists()
+    assert not atomic.publish_new(second, out) and not second.exists()
+    assert out.read_text() == "winner"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".f.h5.creating-{dead.pid}.h5"
+    live = atomic.temp_sibling(out, "creating")
+    stale.write_text("x")
+    live.write_text("y")
+    assert live.name == f".f.h5.creating-{os.getpid()}.h5"
+    atomic.remove_stale_temps(out, "creating")
+    assert not stale.exists() and live.exists()

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, progress
+from rosetta_cli.cli.common import console, emit_json, rich_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -56,35 +56,15 @@ def extract_cmd(
                         precision=precision, chunk_rows=chunk_rows, limit=limit, shard=shard, overwrite=overwrite,
                         retry_failed=retry_failed, role=role, view=view, window=window, stride=stride,
                         exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map)
-    with progress() as bar:
-        result = run_extract(cfg, reporter=_RichReporter(bar))
+    with rich_progress() as p:
+        result = run_extract(cfg, p)
     if not result.speaker:  # under torchrun, rank 0 speaks for the whole store
         return
     if as_json:
-        emit_json({**result.__dict__, "clips_per_s": result.clips_per_s})
+        emit_json(result.to_dict())
     else:
         _print_summary(result)
     _exit_status(result)
-
-
-class _RichReporter:
-    def __init__(self, bar):
-        self.bar, self.task, self.failed, self.t0 = bar, None, 0, None
-
-    def start(self, total: int) -> None:
-        import time
-
-        self.t0 = time.perf_counter()
-        self.task = self.bar.add_task("extract", total=total, rate="", info="")
-
-    def advance(self, n: int, failed: int) -> None:
-        import time
-
-        self.failed += failed
-        done = self.bar.tasks[self.task].completed + n
-        rate = done / max(time.perf_counter() - self.t0, 1e-9)
-        self.bar.update(self.task, advance=n, rate=f"{rate:.1f} clips/s",
-                        info=f"[red]{self.failed} failed[/red]" if self.failed else "")
 
 
 def _print_summary(r) -> None:

@@ -1,6 +1,7 @@
-"""The extraction pipeline: `run_extract(ExtractConfig(...))` → a features store."""
+"""The extraction stage: `run(ExtractConfig(...), progress) -> ExtractResult` → a features store."""
 
 from rosetta_cli.extract.config import ExtractConfig
-from rosetta_cli.extract.pipeline import ExtractResult, Reporter, run_extract
+from rosetta_cli.extract.pipeline import ExtractResult
+from rosetta_cli.extract.pipeline import run as run_extract  # not `run`: keep the name apart from submodules
 
-__all__ = ["ExtractConfig", "ExtractResult", "Reporter", "run_extract"]
+__all__ = ["ExtractConfig", "ExtractResult", "run_extract"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rosetta_cli.errors import UsageError
+
 
 @dataclass
 class ExtractConfig:
@@ -34,6 +36,24 @@ class ExtractConfig:
     keep_unsure: bool | None = None
     skill_map: str | None = None
     split: str | None = None
+
+    def check(self) -> None:
+        """UsageError (one line naming the flag) for options no run could use."""
+        from rosetta_cli.encoders.base import PRECISIONS
+        from rosetta_cli.video import DECODERS
+
+        if not self.videos or not self.out:
+            raise UsageError("--videos and --out are required", hint="give a dataset folder or manifest and a store path")
+        if self.frames < 1 or self.batch_size < 1 or self.chunk_rows < 1 or self.workers < 0:
+            raise UsageError("--frames, --batch-size and --chunk-rows must be >= 1 and --workers >= 0")
+        if self.decoder not in DECODERS:
+            raise UsageError(f"--decoder {self.decoder!r}: choose one of {', '.join(DECODERS)}")
+        if self.limit is not None and self.limit < 1:
+            raise UsageError("--limit must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
+        if self.role not in (None, "ego", "exo", "paired"):
+            raise UsageError(f"--role {self.role!r}: choose ego, exo or paired")
 
     def dataset_options(self) -> dict:
         opts = {"view": self.view, "window": self.window, "stride": self.stride, "narration_pass": self.narration_pass,

@@ -41,14 +41,23 @@ class ClipDataset:
             return {"row": row, "frames": None, "error": f"{self.videos[row]}: {type(e).__name__}: {e}"}
 
 
-def collate(items: list[dict]) -> dict:
-    """→ rows [B], ok [B] bool, frames uint8 [B_ok, T, S, S, 3] or None, errors [B]."""
+def collate(items: list[dict], encoder=None) -> dict:
+    """→ rows [B], ok [B] bool, errors [B], and frames uint8 [B_ok, T, S, S, 3] or None.
+
+    With an `encoder` (CPU extraction), the batch is also encoded here, in the worker that decoded
+    it: features float32 [B_ok, T', D] replace the frames. Each worker then runs decode and encode
+    back to back on its own core, so the cores never wait on each other and the main process has
+    nothing to do but write (on 2 cores a main-process encoder fought the decoders for them).
+    """
     import torch
 
     ok = [it["frames"] is not None for it in items]
     good = [it["frames"] for it in items if it["frames"] is not None]
-    return {"rows": [it["row"] for it in items], "ok": ok, "errors": [it["error"] for it in items],
-            "frames": torch.stack(good) if good else None}
+    frames = torch.stack(good) if good else None
+    out = {"rows": [it["row"] for it in items], "ok": ok, "errors": [it["error"] for it in items], "frames": frames}
+    if encoder is not None:
+        out["frames"], out["features"] = None, encoder.encode_clips(frames) if frames is not None else None
+    return out
 
 
 def chunk_batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
@@ -119,10 +128,12 @@ def worker_init(_worker_id: int, parent_pid: int | None = None) -> None:
         os.close(devnull)
 
 
-def make_loader(dataset: ClipDataset, batches: list[list[int]], workers: int, pin_memory: bool = False):
-    """A DataLoader yielding collated batches in order; workers decode ahead of inference."""
+def make_loader(dataset: ClipDataset, batches: list[list[int]], workers: int, pin_memory: bool = False,
+                encoder=None):
+    """A DataLoader yielding collated batches in order; workers decode (and, given `encoder`, encode) ahead."""
     from torch.utils.data import DataLoader
 
-    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate, pin_memory=pin_memory,
+    fn = functools.partial(collate, encoder=encoder) if encoder is not None else collate
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=fn, pin_memory=pin_memory,
                       worker_init_fn=functools.partial(worker_init, parent_pid=os.getpid()) if workers > 0 else None,
                       prefetch_factor=4 if workers > 0 else None, persistent_workers=False)

@@ -63,7 +63,7 @@ def write_chunk(store, buf: ChunkBuffer, tenc, narrations, timings: dict) -> Non
     timings["write"] += t2 - t1
 
 
-def extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter) -> dict:
+def extract_chunks(store, clips, chunks, venc, tenc, cfg, progress) -> dict:
     """Fill every (start, stop) chunk of `chunks`. Returns seconds spent per stage."""
     timings = {"decode_wait": 0.0, "visual": 0.0, "text": 0.0, "write": 0.0}
     if not chunks:
@@ -71,22 +71,32 @@ def extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter) -> dict:
     ds = ClipDataset(clips["video"].astype(str).tolist(), clips["start"].to_numpy(float), clips["end"].to_numpy(float),
                      cfg.frames, cfg.decoder, venc.preprocess)
     narrations = clips["narration"].fillna("").astype(str).tolist()
-    reporter.start(sum(b - a for a, b in chunks))
+    todo = sum(b - a for a, b in chunks)
+    if store.n_rows > todo:
+        progress.note(f"{store.path}: resuming, {store.n_rows - todo} of {store.n_rows} rows are done or in other shards")
+    progress.start("extract", todo, unit="clips")
+    failed = 0
     queue = iter(chunks)
     buf = ChunkBuffer(*next(queue), store.frames, store.dim)
+    on_cpu = venc.device == "cpu"
+    # CPU: the workers encode what they decode (see data.collate); GPU: the workers decode, the main process encodes.
     it = iter(make_loader(ds, chunk_batches(chunks, cfg.batch_size), cfg.workers,
-                           pin_memory=venc.device.startswith("cuda")))
+                          pin_memory=venc.device.startswith("cuda"),
+                          encoder=venc if on_cpu and cfg.workers > 0 else None))
     while True:
         t0 = time.perf_counter()
         batch = next(it, None)
         t1 = time.perf_counter()
         if batch is None:
             break
-        feats = encode_batch(venc, batch["frames"]) if batch["frames"] is not None else None
+        feats = batch.get("features")
+        if batch["frames"] is not None:
+            feats = encode_batch(venc, batch["frames"])
         timings["decode_wait"] += t1 - t0
         timings["visual"] += time.perf_counter() - t1
         buf.add(batch["rows"], batch["ok"], batch["errors"], feats)
-        reporter.advance(len(batch["rows"]), len(batch["rows"]) - sum(batch["ok"]))
+        failed += len(batch["rows"]) - sum(batch["ok"])
+        progress.advance(len(batch["rows"]), info=f"{failed} failed" if failed else "")
         if buf.full:
             write_chunk(store, buf, tenc, narrations, timings)
             nxt = next(queue, None)

@@ -1,6 +1,6 @@
-"""`run_extract`: manifest → frozen encoders → features store, resumable and sharded.
+"""`run(cfg, progress) -> ExtractResult` (exported as `run_extract`): manifest → encoders → features store.
 
-    videos ─▶ DataLoader workers (decode + resize, uint8 [B,T,S,S,3]) ─▶ encoder (inference_mode)
+    videos ─▶ DataLoader workers (decode + resize; on CPU also encode) ─▶ encoder (GPU: main process)
           ─▶ chunk buffer ─▶ text embeddings of the chunk's narrations ─▶ one chunk-aligned write
 
 A chunk (store.chunk_rows rows) is the unit of writing, resuming and sharding: its
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ import numpy as np
 from rosetta_cli.errors import UsageError
 from rosetta_cli.extract import store_io
 from rosetta_cli.extract.config import ExtractConfig
+from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store.schema import DONE, FAILED, PENDING
 
 
@@ -44,13 +46,9 @@ class ExtractResult:
     def clips_per_s(self) -> float:
         return self.processed / self.seconds if self.seconds > 0 else 0.0
 
-
-class Reporter:
-    """Progress hooks; the CLI passes a Rich implementation."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, n: int, failed: int) -> None: ...
+    def to_dict(self) -> dict:
+        """What `rosetta extract --json` prints."""
+        return {**asdict(self), "clips_per_s": self.clips_per_s}
 
 
 @dataclass
@@ -82,23 +80,6 @@ def _context(cfg: ExtractConfig) -> Ctx:
     return Ctx(i, n, False, resolve_device(cfg.device))
 
 
-def _check(cfg: ExtractConfig) -> None:
-    from rosetta_cli.video import DECODERS
-
-    if cfg.frames < 1 or cfg.batch_size < 1 or cfg.chunk_rows < 1 or cfg.workers < 0:
-        raise UsageError("--frames, --batch-size and --chunk-rows must be >= 1 and --workers >= 0")
-    if cfg.decoder not in DECODERS:
-        raise UsageError(f"--decoder {cfg.decoder!r}: choose one of {', '.join(DECODERS)}")
-    if cfg.limit is not None and cfg.limit < 1:
-        raise UsageError("--limit must be >= 1")
-    from rosetta_cli.encoders.base import PRECISIONS
-
-    if cfg.precision not in PRECISIONS:
-        raise UsageError(f"--precision {cfg.precision!r}: choose one of {', '.join(PRECISIONS)}")
-    if cfg.role not in (None, "ego", "exo", "paired"):
-        raise UsageError(f"--role {cfg.role!r}: choose ego, exo or paired")
-
-
 def load_clips(cfg: ExtractConfig, manifest=None):
     """The manifest (annotations are fully checked here, before any work) and its first --limit clips."""
     if manifest is None:
@@ -124,9 +105,13 @@ def _safe_duration(probe):
     return fn
 
 
-def run_extract(cfg: ExtractConfig, manifest=None, reporter: Reporter | None = None) -> ExtractResult:
-    """Extract features for every pending row of `cfg.out` that falls in this process's share."""
-    _check(cfg)
+def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> ExtractResult:
+    """Extract features for every pending row of `cfg.out` that falls in this process's share.
+
+    manifest: a ready `datasets.base.Manifest` (skips loading `cfg.videos`; benchmarks, tests).
+    Progress: one phase "extract" in clips; `info` counts the failed rows so far.
+    """
+    cfg.check()
     manifest, clips = load_clips(cfg, manifest)
     ctx = _context(cfg)
     if ctx.world > 1 and not str(cfg.out).rstrip("/").endswith(".zarr"):
@@ -136,7 +121,7 @@ def run_extract(cfg: ExtractConfig, manifest=None, reporter: Reporter | None = N
     store = _prepare_store(cfg, manifest, clips, venc, tenc, ctx)
     chunks = _my_chunks(store, ctx, cfg.retry_failed)
     t0 = time.perf_counter()
-    timings = _extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter or Reporter())
+    timings = _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress)
     seconds = time.perf_counter() - t0
     processed = sum(b - a for a, b in chunks)
     return _finish(store, cfg, ctx, chunks, processed, seconds, timings)
@@ -166,7 +151,10 @@ def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):
     error = None
     if ctx.creator:
         try:
-            if cfg.overwrite:
+            # Extraction resumes by default (resume = not --overwrite); --overwrite replaces. Whether the
+            # store matches this run is open_checked's job.
+            if output_action(out, out.exists(), what="a features store", overwrite=cfg.overwrite,
+                             resume=not cfg.overwrite) is Action.REPLACE:
                 store_io.remove_store(out)
             if not out.exists():
                 store_io.create_store(out, clips, frames=venc.frames_out(cfg.frames), dim=venc.dim, text_dim=tenc.dim if tenc else None,
@@ -203,10 +191,10 @@ def _my_chunks(store, ctx: Ctx, retry_failed: bool) -> list[tuple[int, int]]:
     return [blocks[i] for i in share if todo[blocks[i][0]:blocks[i][1]].any()]
 
 
-def _extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter) -> dict:
+def _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress: Progress) -> dict:
     from rosetta_cli.extract.loop import extract_chunks
 
-    return extract_chunks(store, clips, chunks, venc, tenc, cfg, reporter)
+    return extract_chunks(store, clips, chunks, venc, tenc, cfg, progress)
 
 
 def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timings: dict) -> ExtractResult:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 from rosetta_cli.errors import StoreError
+from rosetta_cli.runtime import atomic
 from rosetta_cli.store import Store
 from rosetta_cli.store.backends import BACKENDS
 from rosetta_cli.store.schema import backend_for
+
+TEMP_TAG = "creating"  # .OUT.creating-PID.zarr while a store is being made
 
 SIGNATURE_NAMES = {
     "clips_sha256": "clip table (videos, times or --limit)", "rows": "number of clips", "frames": "--frames",
@@ -47,47 +49,16 @@ def signature(clips, cfg, venc_info: dict, tenc_info: dict | None) -> dict:
             "text_encoder_sha256": tenc_info.get("weights_sha256") if tenc_info else None}
 
 
-def _temp_path(out: Path) -> Path:
-    suffix = ".zarr" if backend_for(out) == "zarr" else ".h5"
-    return out.with_name(f".{out.name}.creating-{os.getpid()}{suffix}")
-
-
-def _remove_stale_temps(out: Path) -> None:
-    """Temporaries left by creators that were killed (their pid is gone)."""
-    for p in out.parent.glob(f".{out.name}.creating-*"):
-        try:
-            pid = int(p.name.rsplit("-", 1)[1].split(".")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            BACKENDS[backend_for(p)].remove(p)
-        except (ValueError, IndexError, PermissionError, OSError):
-            continue
-
-
-def _publish(tmp: Path, out: Path) -> bool:
-    """Move tmp to out unless out appeared meanwhile. True if ours won."""
-    try:
-        if tmp.is_dir():
-            os.rename(tmp, out)  # fails on an existing non-empty directory
-        else:
-            os.link(tmp, out)    # fails if the file exists (rename would replace it)
-            os.unlink(tmp)
-        return True
-    except OSError:
-        BACKENDS[backend_for(tmp)].remove(tmp)
-        return False
-
-
 def create_store(out: Path, clips, *, frames: int, dim: int, text_dim: int | None, dtype: str, chunk_rows: int,
                  attrs: dict, config) -> bool:
     """Create the store at `out` atomically (all rows pending). False if another process beat us to it."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out)
-    tmp = _temp_path(out)
+    atomic.remove_stale_temps(out, TEMP_TAG)
+    tmp = atomic.temp_sibling(out, TEMP_TAG)
     store = Store.create(tmp, kind="features", clips=clips, frames=frames, dim=dim, text_dim=text_dim, dtype=dtype,
                          chunk_rows=chunk_rows, attrs=attrs, config=config, overwrite=True)
     store.close()
-    return _publish(tmp, out)
+    return atomic.publish_new(tmp, out)
 
 
 def open_checked(out: Path, sig: dict) -> Store:

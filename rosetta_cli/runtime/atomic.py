@@ -63,3 +63,50 @@ def recover_dir(path) -> None:
     olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
     if olds:
         os.rename(olds[-1], path)
+
+
+# ------------------------------------------------------------------ create-once outputs (stores)
+def temp_sibling(path, tag: str = "tmp") -> Path:
+    """A sibling temporary name that keeps `path`'s suffix (backends are chosen by it): .NAME.TAG-PID.SUFFIX."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}{path.suffix}")
+
+
+def publish_new(tmp, path) -> bool:
+    """Move the finished file or directory `tmp` to `path` unless `path` exists already; True if ours won.
+
+    Unlike `os.replace`, a concurrent winner is never overwritten: a directory rename fails on an
+    existing non-empty directory, and a file is hard-linked (fails if the name exists) then unlinked.
+    """
+    tmp, path = Path(tmp), Path(path)
+    try:
+        if tmp.is_dir():
+            os.rename(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        return True
+    except OSError:
+        _remove(tmp)
+        return False
+
+
+def remove_stale_temps(path, tag: str = "tmp") -> None:
+    """Remove `temp_sibling(path, tag)` leftovers of writers that were killed (their pid is gone)."""
+    path = Path(path)
+    for p in path.parent.glob(f".{path.name}.{tag}-*"):
+        try:
+            os.kill(int(p.name.rsplit("-", 1)[1].split(".")[0]), 0)
+        except ProcessLookupError:
+            _remove(p)
+        except (ValueError, IndexError, OSError):
+            continue
+
+
+def _remove(p: Path) -> None:
+    import shutil
+
+    if p.is_dir():
+        shutil.rmtree(p, ignore_errors=True)
+    elif p.exists():
+        p.unlink()
