@@ -30,7 +30,8 @@ def test_paired_items_match_sync_ids_among_done_rows(tmp_path):
     assert sorted(zip(items.ego_rows, items.exo_rows)) == [(0, 1), (0, 2), (6, 7)]   # two exo cameras for a/0
     held = paired_items(s, val_frac=0.34)                  # 1 of 3 takes held out, never trained on
     val_takes = set(take_of(s.column("sync_id")[held.val_ego]))
-    assert held.n_val_takes == 1 and len(val_takes) == 1
+    assert held.n_val_takes == 1
+    assert len(val_takes) == 1
     assert not val_takes & set(take_of(s.column("sync_id")[held.ego_rows]))
 
 
@@ -44,7 +45,8 @@ def test_pseudo_weights_are_clipped_and_no_soft_means_one(tmp_path):
                           "weight": [0.8, -0.3, np.nan, 0.5, 0.9]})
     pairs = Store.create_pairs(tmp_path / "pairs.zarr", table)
     it = pseudo_items(pairs, ego, exo, max_rank=1, soft=True)
-    assert list(it.query_rows) == [0, 1, 2] and it.dropped == 1       # row 3 failed; rank 1 not used
+    assert list(it.query_rows) == [0, 1, 2]
+    assert it.dropped == 1  # row 3 failed; rank 1 not used
     np.testing.assert_allclose(it.weight, [0.8, 0.0, 1.0])
     assert list(pseudo_items(pairs, ego, exo, max_rank=2, soft=False).weight) == [1.0] * 4
 
@@ -78,7 +80,8 @@ def test_gather_window_returns_exactly_what_each_read_would(tmp_path):
     for step_reads, step_got in zip(reads, got):
         assert len(step_got) == len(step_reads)
         for (name, rows), a in zip(step_reads, step_got):
-            assert a.dtype == np.float16 and a.shape == (len(rows), 2, 3)
+            assert a.dtype == np.float16
+            assert a.shape == (len(rows), 2, 3)
             np.testing.assert_array_equal(a, arr[rows])        # bit-exact against the array itself
 
 
@@ -94,13 +97,16 @@ def test_prefetcher_serves_each_step_its_own_item_in_any_order():
     p = Prefetcher(load, window=4, stop=10)
     try:
         assert [p.get(s) for s in range(10)] == [("item", s) for s in range(10)]
-        assert p.get(3) == ("item", 3) and p.get(17) == ("item", 17)    # a jump back (a resume) and past stop
+        assert p.get(3) == ("item", 3)
+        assert p.get(17) == ("item", 17)  # a jump back (a resume) and past stop
         p.get(18)
     finally:
         p.close()
     # windows start where asked, the last one is cut at stop, nothing is prefetched past stop
     assert calls[:3] == [(0, 4), (4, 8), (8, 10)]
-    assert (3, 7) in calls and (17, 21) in calls and not any(a >= 10 and a != 17 for a, _ in calls)
+    assert (3, 7) in calls
+    assert (17, 21) in calls
+    assert not any(a >= 10 and a != 17 for a, _ in calls)
 
 
 def test_prefetcher_raises_the_threads_error_at_the_step_that_needs_it():
@@ -115,7 +121,8 @@ def test_prefetcher_raises_the_threads_error_at_the_step_that_needs_it():
 
     p = Prefetcher(load, window=2)
     try:
-        assert p.get(0) == 0 and p.get(1) == 1
+        assert p.get(0) == 0
+        assert p.get(1) == 1
         with pytest.raises(OSError, match="disk gone at 2"):
             p.get(2)
     finally:

@@ -45,7 +45,8 @@ def test_ego4d_egovlp_windows_hand_computed(tmp_path):
     touch(root / "v2" / "full_scale" / "vid_a.mp4")
     touch(root / "v2" / "full_scale" / "vid_b.MP4")
     m = load_manifest(root)
-    assert m.dataset == "ego4d" and m.role == "ego"
+    assert m.dataset == "ego4d"
+    assert m.role == "ego"
     assert list(m.clips.columns) == list(CLIP_COLUMNS)
     # pass 1 timestamps: vid_a {2,4,6,8} (6 is #unsure, still counts for beta) -> beta 2;
     # vid_b {0.2,1.2} -> beta 1; vid_c one narration -> excluded from alpha.
@@ -65,7 +66,9 @@ def test_ego4d_egovlp_windows_hand_computed(tmp_path):
     for cid, (s, e, text) in expect.items():
         assert (rows[cid].start, rows[cid].end) == pytest.approx((s, e)), cid
         assert rows[cid].narration == text
-        assert rows[cid].view == "ego" and rows[cid].split == "train" and rows[cid].sync_id == ""
+        assert rows[cid].view == "ego"
+        assert rows[cid].split == "train"
+        assert rows[cid].sync_id == ""
     assert m.stats["unsure_dropped"] == 1
     # videos: found anywhere under root (any case of extension); a missing one keeps the expected path
     assert rows["vid_a/p1/0"].video == str((root / "v2/full_scale/vid_a.mp4").absolute())
@@ -133,12 +136,15 @@ def egoexo_root(tmp_path) -> Path:
 def test_egoexo4d_sync_groups_all_cams(tmp_path):
     root = egoexo_root(tmp_path)
     m = load_manifest(root)
-    assert m.dataset == "egoexo4d" and m.role == "paired"
+    assert m.dataset == "egoexo4d"
+    assert m.role == "paired"
     df = m.clips
     assert len(df) == 2 * 4 + 2 * 3  # take a: aria01 + 3 exo; take b: aria02 + 2 exo (2 segments each)
     for sync, g in df.groupby("sync_id"):
         assert (g.view == "ego").sum() == 1, sync
-        assert g.start.nunique() == 1 and g.end.nunique() == 1 and g.label.nunique() == 1
+        assert g.start.nunique() == 1
+        assert g.end.nunique() == 1
+        assert g.label.nunique() == 1
         assert g.clip_id.tolist() == [f"{sync}/{cam}" for cam in g.clip_id.str.rsplit("/", n=1).str[1]]
     assert sorted(df.sync_id.unique()) == ["uid-a/uid-a_0", "uid-a/uid-a_1", "uid-b/uid-b_0", "uid-b/uid-b_1"]
     g = df[df.sync_id == "uid-a/uid-a_0"]
@@ -156,7 +162,8 @@ def test_egoexo4d_labels_splits_and_paths(tmp_path):
     assert m.labels == ["Get a knife", "Wash pepper", "Slice pepper", "Plate the food"]
     assert rows["uid-a/uid-a_0/cam01"].label == "Get a knife"  # mapping name wins over step_name
     assert rows["uid-b/uid-b_1/cam01"].label == "Plate the food"  # label_id 5 not mapped: step_name
-    assert rows["uid-b/uid-b_1/aria02"].split == "test" and rows["uid-a/uid-a_0/aria01"].split == "train"
+    assert rows["uid-b/uid-b_1/aria02"].split == "test"
+    assert rows["uid-a/uid-a_0/aria01"].split == "train"
     fav = root / "takes" / "cmu_cooking_1" / "frame_aligned_videos"
     assert rows["uid-a/uid-a_0/aria01"].video == str((fav / "aria01_214-1.mp4").absolute())
     assert rows["uid-a/uid-a_0/cam03"].video == str((fav / "downscaled/448/cam03.mp4").absolute())
@@ -223,7 +230,8 @@ def test_egoexo4d_atomic_descriptions_become_narrations(tmp_path):
         "uid-b/uid-b_1": ["plates the food"],  # only a not-ego-visible one: used
     }
     assert (m.clips.groupby("sync_id").narration.nunique() == 1).all()  # ego and exo rows share it
-    assert m.stats["description_annotations_rejected"] == 1 and m.stats["descriptions_unknown_take"] == 1
+    assert m.stats["description_annotations_rejected"] == 1
+    assert m.stats["descriptions_unknown_take"] == 1
     assert m.stats["groups_without_narration"] == 1
     assert sum(s.endswith(("atomic_descriptions_train.json", "atomic_descriptions_val.json")) for s in m.sources) == 2
     # take mode: uid-a spans [1, 21] (centre 11): the latest ego-visible one; uid-b has no end: the earliest
@@ -233,7 +241,8 @@ def test_egoexo4d_atomic_descriptions_become_narrations(tmp_path):
 
 def test_egoexo4d_without_atomic_descriptions_has_no_narration(tmp_path):
     m = load_manifest(egoexo_root(tmp_path))
-    assert (m.clips.narration == "").all() and "groups_without_narration" not in m.stats
+    assert (m.clips.narration == "").all()
+    assert "groups_without_narration" not in m.stats
     assert not any("atomic_descriptions" in s for s in m.sources)
 
 
@@ -281,7 +290,8 @@ def test_egoexo4d_exo_cams(tmp_path, exo_cams, take_a, take_b, fallback):
     m = load_manifest(egoexo_root(tmp_path), exo_cams=exo_cams)
     exo = m.clips[m.clips.view == "exo"]
     cams = lambda sync: exo[exo.sync_id == sync].clip_id.str.rsplit("/", n=1).str[1].tolist()
-    assert cams("uid-a/uid-a_1") == take_a and cams("uid-b/uid-b_0") == take_b
+    assert cams("uid-a/uid-a_1") == take_a
+    assert cams("uid-b/uid-b_0") == take_b
     assert (m.clips.view == "ego").sum() == 4
     assert m.stats.get("best_exo_fallback", 0) == fallback
 
@@ -299,7 +309,8 @@ def test_egoexo4d_exo_cams_invalid():
 def test_egoexo4d_skill_maps(name, a, b):
     m = load_manifest(FIX / "egoexo4d", skill_map=name)
     sk = m.clips.groupby(m.clips.sync_id.str.split("/").str[0]).skill.unique()
-    assert list(sk["uid-a"]) == [a] and list(sk["uid-b"]) == [b]
+    assert list(sk["uid-a"]) == [a]
+    assert list(sk["uid-b"]) == [b]
     assert m.options["skill_map"] == name
 
 
@@ -345,13 +356,15 @@ def test_htm_aa_windows(tmp_path):
     root = copy_fixture("htm-aa", tmp_path)
     touch(root / "videos" / "yt_a.mkv")
     m = load_manifest(root)
-    assert m.dataset == "htm-aa" and m.role == "exo"
+    assert m.dataset == "htm-aa"
+    assert m.role == "exo"
     rows = by_id(m)
     assert list(rows) == ["yt_a@0-3", "yt_a@8-12", "yt_b@3-7"]  # t=1 -> [-1, 3] clipped at 0
     assert rows["yt_b@3-7"].narration == "whisk the eggs, slowly"
     assert rows["yt_a@0-3"].video == str((root / "videos" / "yt_a.mkv").absolute())
     assert rows["yt_b@3-7"].video == str((root / "videos" / "yt_b.mp4").absolute())  # expected path
-    assert set(m.clips.view) == {"exo"} and m.stats["empty_dropped"] == 1
+    assert set(m.clips.view) == {"exo"}
+    assert m.stats["empty_dropped"] == 1
     m2 = load_manifest(root, window=1)
     assert list(by_id(m2)) == ["yt_a@0.5-1.5", "yt_a@9.5-10.5", "yt_b@4.5-5.5"]
 
@@ -370,13 +383,17 @@ def test_htm_aa_asr_source(tmp_path):
 def test_csv_manifest(tmp_path):
     path = copy_fixture("manifest.csv", tmp_path)
     m = load_manifest(path)
-    assert m.dataset == "csv" and m.role is None
+    assert m.dataset == "csv"
+    assert m.role is None
     df = m.clips
     assert df.clip_id.tolist() == ["videos/a.mp4", "videos/b.mp4@1.5-3", "videos/a.mp4@2-4"]
     assert df.video.tolist() == [str((tmp_path / "videos" / n).absolute()) for n in ("a.mp4", "b.mp4", "a.mp4")]
-    assert df.start.tolist() == [0.0, 1.5, 2.0] and math.isnan(df.end[0]) and df.end[2] == 4.0
+    assert df.start.tolist() == [0.0, 1.5, 2.0]
+    assert math.isnan(df.end[0])
+    assert df.end[2] == 4.0
     assert df.view.tolist() == ["ego", "exo", "ego"]  # empty view -> the `view` option
-    assert df.skill.tolist() == ["good", "good", ""] and df.split.tolist() == ["train", "train", "test"]
+    assert df.skill.tolist() == ["good", "good", ""]
+    assert df.split.tolist() == ["train", "train", "test"]
     assert m.labels == ["Slice pepper"]
     assert load_manifest(path, view="exo").clips.view.tolist() == ["ego", "exo", "exo"]
 
@@ -410,9 +427,12 @@ def test_folder_recursive_sorted_unique_ids(tmp_path):
     for rel in ("b/clip.mp4", "a/clip.mp4", "a/x/Z.MOV", "c.webm", "notes.txt", ".hidden/h.mp4", "a/._clip.mp4"):
         touch(tmp_path / rel)
     m = load_manifest(tmp_path, view="exo")
-    assert m.dataset == "folder" and m.role is None
+    assert m.dataset == "folder"
+    assert m.role is None
     assert m.clips.clip_id.tolist() == ["a/clip.mp4", "a/x/Z.MOV", "b/clip.mp4", "c.webm"]
-    assert set(m.clips.view) == {"exo"} and m.clips.end.isna().all() and (m.clips.start == 0).all()
+    assert set(m.clips.view) == {"exo"}
+    assert m.clips.end.isna().all()
+    assert (m.clips.start == 0).all()
     assert m.clips.video[0] == str((tmp_path / "a" / "clip.mp4").absolute())
 
 
@@ -430,8 +450,10 @@ def test_folder_windows(tmp_path):
     ids = m.clips.clip_id.tolist()
     # long: starts 0, 3, 6 (9 + 4 > 10 dropped); short: one [0, 2.5]; unreadable: whole-video rows
     assert ids == ["broken.mp4", "long.mp4@0-4", "long.mp4@3-7", "long.mp4@6-10", "raises.mp4", "short.mp4@0-2.5"]
-    assert math.isnan(m.clips.end[0]) and m.stats["unknown_duration"] == 2
-    assert m.options["window"] == 4 and m.options["stride"] == 3
+    assert math.isnan(m.clips.end[0])
+    assert m.stats["unknown_duration"] == 2
+    assert m.options["window"] == 4
+    assert m.options["stride"] == 3
     with pytest.raises(UsageError, match="duration"):
         load_manifest(tmp_path, "folder", window=4)
     with pytest.raises(UsageError, match="view"):
@@ -475,7 +497,8 @@ def test_registry_and_options():
     with pytest.raises(UsageError, match="unknown dataset"):
         load_manifest(FIX / "ego4d", "kinetics")
     m = load_manifest(FIX / "egoexo4d", "ego-exo4d", exo_cams=None)  # None = default
-    assert m.options["exo_cams"] == "all" and m.options["dataset"] == "egoexo4d"
+    assert m.options["exo_cams"] == "all"
+    assert m.options["dataset"] == "egoexo4d"
 
 
 def test_deterministic_and_unique():
@@ -526,7 +549,10 @@ def test_error_ego4d_timestamp_type(tmp_path):
     with pytest.raises(AnnotationError) as e:
         load_manifest(tmp_path)
     msg = str(e.value)
-    assert "narration.json" in msg and "video 'vid_b'" in msg and "narrations[1]" in msg and "'timestamp_sec'" in msg
+    assert "narration.json" in msg
+    assert "video 'vid_b'" in msg
+    assert "narrations[1]" in msg
+    assert "'timestamp_sec'" in msg
 
 
 def test_error_keystep_and_proficiency(tmp_path):
@@ -586,10 +612,12 @@ def test_ego4d_pass_1_falls_back_to_pass_2(tmp_path):
     # beta(vid_p1) = 4, beta(vid_p2) = 8 (its pass 2 times 2, 10), others single: alpha = 6.
     assert m.options["alpha"] == pytest.approx(6.0)
     p2 = rows["vid_p2/p2/1"]  # index 1 in the list = t 2.0 (sorted first), half width 8 / 12
-    assert (p2.start, p2.end) == pytest.approx((2.0 - 2 / 3, 2.0 + 2 / 3)) and p2.narration == "opens the fridge"
+    assert (p2.start, p2.end) == pytest.approx((2.0 - 2 / 3, 2.0 + 2 / 3))
+    assert p2.narration == "opens the fridge"
     assert rows["vid_both/p1/0"].narration == "stirs the soup"  # pass 1 wins where both exist
     assert (rows["vid_p1/p1/0"].start, rows["vid_p1/p1/0"].end) == pytest.approx((1 - 1 / 3, 1 + 1 / 3))
-    assert m.stats["videos_fallback_pass"] == 2 and m.stats["videos_without_pass"] == 0
+    assert m.stats["videos_fallback_pass"] == 2
+    assert m.stats["videos_without_pass"] == 0
     again = load_manifest(_ego4d_passes(tmp_path / "b"), "ego4d", narration_pass="1").clips
     assert again[["clip_id", "start", "end", "narration"]].equals(m.clips[["clip_id", "start", "end", "narration"]])
 
@@ -598,7 +626,8 @@ def test_ego4d_only_1_keeps_the_strict_filter(tmp_path):
     root = _ego4d_passes(tmp_path)
     m = load_manifest(root, "ego4d", narration_pass="only-1")
     assert set(m.clips.clip_id) == {"vid_p1/p1/0", "vid_p1/p1/1", "vid_both/p1/0"}
-    assert m.stats["videos_without_pass"] == 1 and m.stats["videos_fallback_pass"] == 0  # vid_p2 dropped
+    assert m.stats["videos_without_pass"] == 1
+    assert m.stats["videos_fallback_pass"] == 0  # vid_p2 dropped
     # alpha only over the videos kept: beta(vid_p1) = 4
     assert m.options["alpha"] == pytest.approx(4.0)
     for two in (2, "2", "only-2"):
@@ -618,7 +647,8 @@ def test_ego4d_narration_pass_cli_option(tmp_path, cli):
                 "--text-encoder", "none", "--frames", "1", "--workers", "0")
         assert r.code == 3, r.err  # the videos are not on disk: every row fails, the table is still built
         with Store.open(out) as s:
-            assert len(s) == n and s.meta["dataset_options"]["narration_pass"] == opt
+            assert len(s) == n
+            assert s.meta["dataset_options"]["narration_pass"] == opt
 
 
 # ---------------------------------------------------------------- Ego-Exo4D as downloaded
@@ -654,10 +684,14 @@ def test_egoexo4d_full_keystep_form(tmp_path):
     # s1 is in label_mapping (its step_name there wins), s9 is not (the segment's own step_name)
     assert list(ego.label) == ["Get a knife", "Rinse board"]
     assert list(ego.sync_id) == ["uid-a/cmu_cooking_1_0", "uid-a/cmu_cooking_1_1"]
-    assert list(ego.start) == [2.0, 6.0] and list(ego.end) == [5.5, 9.0] and set(ego.split) == {"train"}
+    assert list(ego.start) == [2.0, 6.0]
+    assert list(ego.end) == [5.5, 9.0]
+    assert set(ego.split) == {"train"}
     assert m.stats["segments_unknown_take"] == 1      # uid-zzz is not in takes.json
     src = m.options["row_sources"]
-    assert len(src) == 1 and src[0]["form"] == "full" and src[0]["rows"] == [0, len(m.clips)]
+    assert len(src) == 1
+    assert src[0]["form"] == "full"
+    assert src[0]["rows"] == [0, len(m.clips)]
     assert src[0]["file"].endswith("annotations/keystep_train.json")
 
 
@@ -733,5 +767,6 @@ def test_egoexo4d_row_sources_reach_the_store(tmp_path, cli):
     assert r.code == 3, r.err  # no videos on disk: rows fail, the table is still built
     with Store.open(out) as s:
         src = s.meta["dataset_options"]["row_sources"]
-        assert [x["form"] for x in src] == ["full"] and src[0]["rows"] == [0, len(s)]
+        assert [x["form"] for x in src] == ["full"]
+        assert src[0]["rows"] == [0, len(s)]
         assert src[0]["file"] == str((root / "annotations" / "keystep_train.json").absolute())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
 from rosetta_cli.encoders import get_text_encoder, get_visual_encoder, list_encoders  # noqa: E402
 from rosetta_cli.encoders.base import Preprocess, resize_crop  # noqa: E402
@@ -42,8 +42,11 @@ def cos(a, b):
 
 def test_efficientnet_features_are_real(effnet, real_frames):
     f = effnet.encode(real_frames)
-    assert f.shape == (3, 1280) and f.dtype == np.float32 and effnet.dim == 1280
-    assert np.isfinite(f).all() and (f >= 0).all()           # pooled ReLU6 activations
+    assert f.shape == (3, 1280)
+    assert f.dtype == np.float32
+    assert effnet.dim == 1280
+    assert np.isfinite(f).all()
+    assert (f >= 0).all()  # pooled ReLU6 activations
     assert np.array_equal(f[0], f[2])                        # same frame → identical features
     assert cos(f[0], f[1]) < 0.95                            # box vs cup scenes differ
     assert f.std() > 0.05                                    # not a dead network
@@ -56,13 +59,16 @@ def test_efficientnet_classifier_is_imagenet_trained(effnet, real_frames):
 
     with torch.inference_mode():
         p = effnet.model(normalise(x, effnet.preprocess, "cpu")).softmax(-1)
-    assert p.shape == (2, 1000) and float(p.max(-1).values.min()) > 0.05  # uniform would be 0.001
+    assert p.shape == (2, 1000)
+    assert float(p.max(-1).values.min()) > 0.05  # uniform would be 0.001
 
 
 def test_efficientnet_info_and_fingerprint(effnet):
     info = effnet.info()
-    assert info["name"] == "efficientnet-lite0" and info["dim"] == 1280
-    assert info["preprocess"]["crop"] == 224 and info["preprocess"]["mean"] == [0.485, 0.456, 0.406]
+    assert info["name"] == "efficientnet-lite0"
+    assert info["dim"] == 1280
+    assert info["preprocess"]["crop"] == 224
+    assert info["preprocess"]["mean"] == [0.485, 0.456, 0.406]
     assert info["weights"].endswith("efficientnet-lite0-57934424.pth")
     assert info["weights_sha256"] == sha256_file(info["weights"])
     assert info["weights_sha256"].startswith("57934424")      # the file name carries its hash prefix
@@ -71,7 +77,8 @@ def test_efficientnet_info_and_fingerprint(effnet):
 
 def test_resize_happens_inside_encode(effnet, real_frames):
     small = resize_crop(real_frames[:1], effnet.preprocess)
-    assert small.shape == (1, 224, 224, 3) and small.dtype == torch.uint8
+    assert small.shape == (1, 224, 224, 3)
+    assert small.dtype == torch.uint8
     assert np.array_equal(effnet.encode(real_frames[:1]), effnet.encode(small))
 
 
@@ -79,19 +86,23 @@ def test_resize_crop_odd_and_portrait_sizes():
     pre = Preprocess(resize=32, crop=32)
     for h, w in ((61, 97), (97, 61), (20, 20)):
         out = resize_crop(np.full((2, h, w, 3), 77, np.uint8), pre)
-        assert out.shape == (2, 32, 32, 3) and int(out.min()) == int(out.max()) == 77
+        assert out.shape == (2, 32, 32, 3)
+        assert int(out.min()) == int(out.max()) == 77
 
 
 def test_bf16_close_to_fp32(real_frames):
     a = get_visual_encoder("efficientnet-lite0", precision="fp32").encode(real_frames[:2])
     b = get_visual_encoder("efficientnet-lite0", precision="bf16").encode(real_frames[:2])
-    assert b.dtype == np.float32 and min(cos(a[i], b[i]) for i in range(2)) > 0.97
+    assert b.dtype == np.float32
+    assert min(cos(a[i], b[i]) for i in range(2)) > 0.97
 
 
 def test_minilm_normalised_and_semantic():
     enc = get_text_encoder("minilm")
     e = enc.encode(["a person cuts an onion with a knife", "someone slices an onion", "the car drives on a highway"])
-    assert e.shape == (3, 384) and e.dtype == np.float32 and enc.dim == 384
+    assert e.shape == (3, 384)
+    assert e.dtype == np.float32
+    assert enc.dim == 384
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     assert e[0] @ e[1] > e[0] @ e[2] + 0.3
     assert enc.encode([]).shape == (0, 384)
@@ -115,7 +126,8 @@ def test_torchscript_encoder(tmp_path, real_frames):
     torch.jit.save(torch.jit.script(net), str(path))
     (tmp_path / "tiny.pt.json").write_text(json.dumps({"image_size": 64, "mean": [0.5] * 3, "std": [0.25] * 3}))
     enc = get_visual_encoder(f"torchscript:{path}")
-    assert enc.dim == 16 and enc.preprocess.crop == 64
+    assert enc.dim == 16
+    assert enc.preprocess.crop == 64
     f = enc.encode(real_frames)
     x = resize_crop(real_frames, enc.preprocess).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
@@ -136,7 +148,8 @@ def test_torchscript_errors(tmp_path):
 def test_unknown_names_are_usage_errors():
     with pytest.raises(UsageError) as info:
         get_visual_encoder("resnet9000")
-    assert "resnet9000" in info.value.one_line() and "rosetta encoders" in info.value.one_line()
+    assert "resnet9000" in info.value.one_line()
+    assert "rosetta encoders" in info.value.one_line()
     with pytest.raises(UsageError) as info:
         get_text_encoder("bert")
     assert "minilm" in info.value.one_line()
@@ -179,8 +192,10 @@ def test_timm_encoder_random_local_weights(tmp_path):
     with torch.no_grad():
         want = model(normalise(torch.as_tensor(x), enc.preprocess, "cpu")).numpy()
     np.testing.assert_allclose(enc.encode(x), want, rtol=1e-4, atol=1e-4)
-    assert enc.dim == 512 and enc.weights_sha256 == sha256_file(path)
-    assert enc.preprocess.crop == 224 and enc.preprocess.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert enc.dim == 512
+    assert enc.weights_sha256 == sha256_file(path)
+    assert enc.preprocess.crop == 224
+    assert enc.preprocess.mean == pytest.approx((0.485, 0.456, 0.406))
 
 
 @pytest.mark.slow  # ~15 s: building and loading a 63M-parameter CLIP on 2 shared cores
@@ -198,13 +213,17 @@ def test_open_clip_encoder_random_local_weights(tmp_path):
     with torch.no_grad():
         want = model.encode_image(normalise(torch.as_tensor(x), enc.preprocess, "cpu")).numpy()
     np.testing.assert_allclose(enc.encode(x), want, rtol=1e-4, atol=1e-4)
-    assert enc.dim == 384 and enc.weights_sha256 == sha256_file(path)
+    assert enc.dim == 384
+    assert enc.weights_sha256 == sha256_file(path)
     assert enc.preprocess.mean == pytest.approx(open_clip.OPENAI_DATASET_MEAN)
 
 
 def test_listing_and_cli(cli):
     names = {e["name"]: e for e in list_encoders()}
-    assert names["efficientnet-lite0"]["available"] and names["minilm"]["available"]
-    assert names["efficientnet-lite0"]["dim"] == "1280" and names["minilm"]["dim"] == "384"
+    assert names["efficientnet-lite0"]["available"]
+    assert names["minilm"]["available"]
+    assert names["efficientnet-lite0"]["dim"] == "1280"
+    assert names["minilm"]["dim"] == "384"
     r = cli("encoders", "--json")
-    assert r.code == 0 and {e["name"] for e in json.loads(r.out)} == set(names)
+    assert r.code == 0
+    assert {e["name"] for e in json.loads(r.out)} == set(names)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
 from rosetta_cli.store import Store  # noqa: E402
 from rosetta_cli.store.schema import DONE, FAILED, PENDING  # noqa: E402
@@ -80,11 +80,14 @@ def test_store_content(reference, dataset):
         assert (len(s), s.frames, s.dim, s.text_dim, s.chunk_rows) == (16, 2, 1280, 384, 4)
         st, err, clips = s.status(), s.errors(), s.clips()
         bad = clips["video"].str.endswith(("fake.mp4", "gone.mp4")).to_numpy()
-        assert (st[bad] == FAILED).all() and (st[~bad] == DONE).all()
-        assert "cannot open as a video" in err[bad][0] and "no such file" in err[bad][1]
+        assert (st[bad] == FAILED).all()
+        assert (st[~bad] == DONE).all()
+        assert "cannot open as a video" in err[bad][0]
+        assert "no such file" in err[bad][1]
         assert (err[~bad] == "").all()
         feats, text = s.features().astype(np.float32), s.text()
-        assert (feats[bad] == 0).all() and np.isfinite(feats).all()
+        assert (feats[bad] == 0).all()
+        assert np.isfinite(feats).all()
         # features equal a direct encoding of the same sampled frames (fp16 storage tolerance)
         enc = get_visual_encoder("efficientnet-lite0")
         r = int(np.flatnonzero(~bad)[3])
@@ -95,33 +98,44 @@ def test_store_content(reference, dataset):
         np.testing.assert_allclose(text[~bad], mini, atol=1e-5)
         assert (text[clips.narration.to_numpy() == ""] == 0).all()
         m = s.meta
-        assert m["encoder"]["name"] == "efficientnet-lite0" and m["encoder"]["weights_sha256"]
-        assert m["text_encoder"]["name"] == "minilm" and m["dataset"] == "csv"
-        assert m["source_root"] and m["config"]["frames"] == 2 and m["finalized"]
+        assert m["encoder"]["name"] == "efficientnet-lite0"
+        assert m["encoder"]["weights_sha256"]
+        assert m["text_encoder"]["name"] == "minilm"
+        assert m["dataset"] == "csv"
+        assert m["source_root"]
+        assert m["config"]["frames"] == 2
+        assert m["finalized"]
 
 
 def test_rerun_resumes_nothing_and_keeps_store(reference, dataset, cli):
     before = arrays(reference)
     r = cli("extract", "--videos", dataset, "--out", reference, "--workers", "0", *COMMON)
-    assert r.code == 3 and "this run 0 clips" in " ".join(r.err.split())
+    assert r.code == 3
+    assert "this run 0 clips" in " ".join(r.err.split())
     assert_same(before, arrays(reference))
 
 
 def test_mismatched_resume_is_refused(reference, dataset, cli):
     r = cli("extract", "--videos", dataset, "--out", reference, "--chunk-rows", "4", "--frames", "3")
-    assert r.code == 2 and "--frames" in r.err and "--overwrite" in r.err
+    assert r.code == 2
+    assert "--frames" in r.err
+    assert "--overwrite" in r.err
     r = cli("extract", "--videos", dataset, "--out", reference, "--limit", "3", *COMMON)
-    assert r.code == 2 and "clip table" in r.err
+    assert r.code == 2
+    assert "clip table" in r.err
 
 
 def test_shards_equal_single_run(reference, dataset, tmp_path, cli):
     out = tmp_path / "sharded.zarr"
     r1 = cli("extract", "--videos", dataset, "--out", out, "--shard", "1/2", "--workers", "0", *COMMON)
     # shard 1 created the store and failed only its own bad row; shard 0's rows are still pending
-    assert r1.code == 3 and "1 clip(s) failed" in r1.err and "8 pending in other shards" in " ".join(r1.err.split())
+    assert r1.code == 3
+    assert "1 clip(s) failed" in r1.err
+    assert "8 pending in other shards" in " ".join(r1.err.split())
     with Store.open(out) as s:
         st = s.status()
-        assert (st[:8] == PENDING).all() and (st[8:] != PENDING).all()  # chunk-aligned contiguous share
+        assert (st[:8] == PENDING).all()
+        assert (st[8:] != PENDING).all()  # chunk-aligned contiguous share
     r0 = cli("extract", "--videos", dataset, "--out", out, "--shard", "0/2", "--workers", "0", *COMMON)
     assert r0.code == 3
     assert_same(arrays(reference), arrays(out))
@@ -133,7 +147,10 @@ def test_all_good_exits_zero_and_overwrite(tmp_path, cli):
     r = cli(*args, "--window", "4", "--limit", "3", "--json")
     assert r.code == 0, r
     with Store.open(out) as s:
-        assert len(s) == 3 and s.text_dim is None and s.meta["role"] == "exo" and s.meta["dataset"] == "folder"
+        assert len(s) == 3
+        assert s.text_dim is None
+        assert s.meta["role"] == "exo"
+        assert s.meta["dataset"] == "folder"
         assert (s.status() == DONE).all()
     assert cli(*args, "--window", "5").code == 2                      # different clips: refused
     assert cli(*args, "--window", "5", "--overwrite").code == 0        # afresh
@@ -146,7 +163,9 @@ def test_malformed_annotations_fail_before_any_work(tmp_path, cli):
     bad.write_text("video,start,end\nbox.mp4,abc,2\n")
     out = tmp_path / "x.zarr"
     r = cli("extract", "--videos", bad, "--out", out)
-    assert r.code == 2 and "manifest.csv" in r.err and not out.exists()
+    assert r.code == 2
+    assert "manifest.csv" in r.err
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------- subprocesses (slow)
@@ -204,7 +223,8 @@ def test_forked_workers_do_not_reuse_parent_decoder():
     parent = read_clip(box, 0, 2, 2)
     ds = ClipDataset([box] * 4, [0, 0, 2, 4], [2, 2, 4, 6], 2, "decord", Preprocess(resize=32, crop=32))
     got = [b for b in make_loader(ds, chunk_batches([(0, 4)], 2), workers=1)]
-    assert [b["rows"] for b in got] == [[0, 1], [2, 3]] and all(all(b["ok"]) for b in got)
+    assert [b["rows"] for b in got] == [[0, 1], [2, 3]]
+    assert all(all(b["ok"]) for b in got)
     assert parent.shape == (2, 480, 640, 3)
 
 
@@ -217,8 +237,10 @@ def test_store_creation_publishes_once_and_clears_dead_temps(tmp_path):
     first, second = tmp_path / "a.h5", tmp_path / "b.h5"
     first.write_text("winner")
     second.write_text("loser")
-    assert atomic.publish_new(first, out) and not first.exists()
-    assert not atomic.publish_new(second, out) and not second.exists()
+    assert atomic.publish_new(first, out)
+    assert not first.exists()
+    assert not atomic.publish_new(second, out)
+    assert not second.exists()
     assert out.read_text() == "winner"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -228,4 +250,5 @@ def test_store_creation_publishes_once_and_clears_dead_temps(tmp_path):
     live.write_text("y")
     assert live.name == f".f.h5.creating-{os.getpid()}.h5"
     atomic.remove_stale_temps(out, "creating")
-    assert not stale.exists() and live.exists()
+    assert not stale.exists()
+    assert live.exists()

@@ -24,7 +24,7 @@ from rosetta_cli.store import Store
 from rosetta_cli.store import schema as S
 from rosetta_cli.store.inspect import validate
 
-h5py = pytest.importorskip("h5py")
+import h5py
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = Path(__file__).parent / "data" / "videos"
@@ -109,8 +109,10 @@ def test_killed_writer_keeps_every_finished_chunk(tmp_path, suffix):
         assert st.tolist() == [1] * 8 + [2] * 8 + [1] * 8 + [0] * 16
         feats, text = s.features().astype(np.float32), s.text()
         for c in range(3):
-            assert (feats[8 * c:8 * c + 8] == c + 1).all() and (text[8 * c:8 * c + 8] == c + 1).all()
-        assert list(s.errors()[8:16]) == ["decode failed"] * 8 and set(s.errors()[:8]) == {""}
+            assert (feats[8 * c:8 * c + 8] == c + 1).all()
+            assert (text[8 * c:8 * c + 8] == c + 1).all()
+        assert list(s.errors()[8:16]) == ["decode failed"] * 8
+        assert set(s.errors()[:8]) == {""}
         assert (feats[32:] == 0).all()  # never written: pending rows read zero
         assert validate(s) == []
         s.write_rows(24, features=np.full((8, 2, 8), 4.0), status=S.DONE)  # the resume writes into it
@@ -150,7 +152,8 @@ def test_status_is_written_after_its_data_is_flushed(tmp_path):
     s.update_meta(note="x")  # metadata changes are flushed by the HDF5 backend itself
     s.close()
     with h5py.File(tmp_path / "o.h5", "r") as f:
-        assert f["status"][:].tolist() == [1, 1, 2, 2] and '"note": "x"' in f.attrs["rosetta"]
+        assert f["status"][:].tolist() == [1, 1, 2, 2]
+        assert '"note": "x"' in f.attrs["rosetta"]
 
 
 def test_hdf5_row_arrays_are_preallocated_and_sparse(tmp_path):
@@ -194,11 +197,17 @@ def test_locked_store_names_its_holder_and_exits_2(tmp_path, cli):
         r = cli("store", "info", path)
         assert r.code == 2, r
         msg = " ".join(r.err.split())
-        assert "locked" in msg and "another process" in msg and f"pid {holder.pid}:" in msg, msg
-        assert "1 of its child process(es)" in msg and f"pid {child}:" not in msg, msg  # named once, by its parent
-        assert f"kill {holder.pid})" in msg and "re-create" not in msg and "truncated" not in msg, msg
+        assert "locked" in msg, msg
+        assert "another process" in msg, msg
+        assert f"pid {holder.pid}:" in msg, msg
+        assert "1 of its child process(es)" in msg, msg
+        assert f"pid {child}:" not in msg, msg  # named once, by its parent
+        assert f"kill {holder.pid})" in msg, msg
+        assert "re-create" not in msg, msg
+        assert "truncated" not in msg, msg
         r = cli("store", "validate", path)
-        assert r.code == 2 and f"pid {holder.pid}:" in " ".join(r.err.split())
+        assert r.code == 2
+        assert f"pid {holder.pid}:" in " ".join(r.err.split())
     finally:
         for pid in (holder.pid, child):
             if pid:
@@ -215,7 +224,9 @@ def test_damaged_file_keeps_its_own_message(tmp_path, cli):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not an hdf5 file at all" * 10)
     r = cli("store", "info", bad)
-    assert r.code == 2 and "not a readable HDF5 file" in r.err and "locked" not in r.err
+    assert r.code == 2
+    assert "not a readable HDF5 file" in r.err
+    assert "locked" not in r.err
 
 
 # ------------------------------------------------------------------------------------------- workers
@@ -322,13 +333,16 @@ def test_kill9_extract_into_hdf5_keeps_finished_chunks_and_resumes_bit_exact(man
     want = _arrays(ref)
     with Store.open(out) as s:
         st = s.status()
-        assert (st != S.PENDING).sum() >= (seen != S.PENDING).sum() > 0 and (st == S.PENDING).any()
+        assert (st != S.PENDING).sum() >= (seen != S.PENDING).sum() > 0
+        assert (st == S.PENDING).any()
         kept = st != S.PENDING
         assert np.array_equal(st[kept], want["status"][kept])
-        assert np.array_equal(s.features()[kept], want["features"][kept]) and np.array_equal(s.text()[kept], want["text"][kept])
+        assert np.array_equal(s.features()[kept], want["features"][kept])
+        assert np.array_equal(s.text()[kept], want["text"][kept])
         assert validate(s) == []
     r = cli("store", "info", out, "--json")
-    assert r.code == 0 and json.loads(r.out)["status"]["pending"] == int((st == S.PENDING).sum())
+    assert r.code == 0
+    assert json.loads(r.out)["status"]["pending"] == int((st == S.PENDING).sum())
     assert cli("extract", "--videos", manifest, "--out", out, *EXTRACT).code == 3
     _assert_same(want, _arrays(out))
 
@@ -372,7 +386,8 @@ def test_kill9_translate_into_hdf5_keeps_finished_blocks_and_resumes_bit_exact(t
     want = _arrays(ref)
     with Store.open(out) as s:
         st = s.status()
-        assert (st == S.DONE).sum() >= (seen == S.DONE).sum() > 0 and (st == S.PENDING).any()
+        assert (st == S.DONE).sum() >= (seen == S.DONE).sum() > 0
+        assert (st == S.PENDING).any()
         kept = st == S.DONE
         assert np.array_equal(s.features()[kept], want["features"][kept])
     assert cli("translate", *opts, "--out", out).code == 0

@@ -11,7 +11,7 @@ from rosetta_cli.mining import MineConfig, shard_output_path
 from rosetta_cli.mining.run import run as mine_run
 from rosetta_cli.store import DONE, FAILED, PENDING, Store
 
-faiss = pytest.importorskip("faiss")
+import faiss
 faiss.omp_set_num_threads(1)
 
 
@@ -110,9 +110,13 @@ def test_rst_scores_are_weighted_cosines(data, w):
     np.testing.assert_array_equal(as_matrix(df, "rank", k), np.tile(np.arange(k), (30, 1)))
     W = np.take_along_axis(np.clip(cos(data["ego_t"], data["exo_t"]), 0, 1), ref_I, 1)
     np.testing.assert_allclose(as_matrix(df, "weight", k), W, atol=1e-5)
-    assert meta["strategy"] == "rst" and meta["topk"] == k and meta["text_weight"] == w and meta["rank_base"] == 0
+    assert meta["strategy"] == "rst"
+    assert meta["topk"] == k
+    assert meta["text_weight"] == w
+    assert meta["rank_base"] == 0
     assert {p["role"] for p in meta["parents"]} == {"ego", "exo", "translated"}
-    assert df["query_clip_id"].iloc[0] == "ego000" and df["candidate_clip_id"].iloc[0] == f"exo{ref_I[0, 0]:03d}"
+    assert df["query_clip_id"].iloc[0] == "ego000"
+    assert df["candidate_clip_id"].iloc[0] == f"exo{ref_I[0, 0]:03d}"
 
 
 def test_visual_and_text_strategies(data):
@@ -136,7 +140,8 @@ def test_random_strategy_is_seeded_and_distinct(data):
     _, c, _ = run(data, "c.zarr", strategy="random", topk=4, seed=4)
     pd.testing.assert_frame_equal(a, b)
     assert not a["candidate_row"].equals(c["candidate_row"])
-    assert a["score"].isna().all() and "NaN" in meta["score"]
+    assert a["score"].isna().all()
+    assert "NaN" in meta["score"]
     assert (a.groupby("query_row")["candidate_row"].nunique() == 4).all()
     W = np.clip(cos(data["ego_t"], data["exo_t"]), 0, 1)[a["query_row"], a["candidate_row"]]
     np.testing.assert_allclose(a["weight"], W, atol=1e-5)
@@ -152,8 +157,11 @@ def test_not_done_rows_are_skipped_and_counted(tmp_path, data):
         tr.write_rows(5, status=np.array([PENDING], np.uint8))
     res, df, meta = run({**data, "exo": tmp_path / "exo2.zarr"}, strategy="rst", text_weight=0.0, topk=2)
     assert res.skipped == {"ego_not_done": 0, "translated_not_done": 1, "exo_not_done": 4}
-    assert meta["skipped"] == res.skipped and res.queries == 29 and res.candidates == 46
-    assert 5 not in set(df["query_row"]) and not set(df["candidate_row"]) & {0, 7, 8, 49}
+    assert meta["skipped"] == res.skipped
+    assert res.queries == 29
+    assert res.candidates == 46
+    assert 5 not in set(df["query_row"])
+    assert not set(df["candidate_row"]) & {0, 7, 8, 49}
     assert (df["weight"] == 1.0).all()   # exo2 has no text → weight 1
 
 
@@ -163,7 +171,8 @@ def test_shards_concatenate_to_the_single_run(data):
     parts = []
     for i in range(3):
         res, df, meta = run(data, strategy="rst", topk=3, block_rows=8, index="flat", shard=f"{i}/3")
-        assert res.out == shard_output_path(data["dir"] / "pairs.zarr", i, 3) and meta["shard"] == [i, 3]
+        assert res.out == shard_output_path(data["dir"] / "pairs.zarr", i, 3)
+        assert meta["shard"] == [i, 3]
         parts.append(df)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), single)
 
@@ -172,7 +181,8 @@ def test_world_size_env_selects_the_shard(data, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     res, df, meta = run(data, strategy="text", block_rows=8)
-    assert meta["shard"] == [1, 2] and res.out.name == "pairs.shard-001-of-002.zarr"
+    assert meta["shard"] == [1, 2]
+    assert res.out.name == "pairs.shard-001-of-002.zarr"
     assert df["query_row"].min() >= 16
 
 
@@ -203,7 +213,8 @@ def test_interrupted_run_resumes_to_the_same_result(data):
         mine_run(cfg, _Interrupt(after=2))
     assert len(list((data["dir"] / "p.zarr.partial").glob("block-*.npz"))) == 2
     res = mine_run(MineConfig(**{**cfg.__dict__, "shard": None}))
-    assert res.resumed_blocks == 2 and not (data["dir"] / "p.zarr.partial").exists()
+    assert res.resumed_blocks == 2
+    assert not (data["dir"] / "p.zarr.partial").exists()
     with Store.open(res.out) as s:
         pd.testing.assert_frame_equal(s.pairs(), single)
 
@@ -212,7 +223,9 @@ def test_index_cache_is_reused_and_invalidated(data, tmp_path):
     cache = tmp_path / "cache" / "exo.faiss"
     r1, a, m1 = run(data, strategy="rst", index="ivf", nlist=4, nprobe=4, index_cache=cache)
     r2, b, m2 = run(data, "b.zarr", strategy="rst", index="ivf", nlist=4, nprobe=4, index_cache=cache)
-    assert not m1["index"]["from_cache"] and m2["index"]["from_cache"] and cache.exists()
+    assert not m1["index"]["from_cache"]
+    assert m2["index"]["from_cache"]
+    assert cache.exists()
     pd.testing.assert_frame_equal(a, b)
     r3, _, m3 = run(data, "c.zarr", strategy="rst", index="ivf", nlist=5, nprobe=5, index_cache=cache)
     assert not m3["index"]["from_cache"]          # other params → rebuilt
@@ -244,18 +257,28 @@ def test_ivf_auto_nprobe_and_recall_check(tmp_path):
                      text_weight=0.0)
     res = mine_run(cfg)
     # the calibration only picks nprobe (its reference is the same index, so it cannot fail); the recall check measures
-    assert res.index["kind"] == "ivf" and res.index["calibration"]["nprobe"] == res.index["nprobe"]
-    assert res.recall["check"] == "sampled" and res.recall["recall@1"] >= 0.95 and "warning" not in res.recall
+    assert res.index["kind"] == "ivf"
+    assert res.index["calibration"]["nprobe"] == res.index["nprobe"]
+    assert res.recall["check"] == "sampled"
+    assert res.recall["recall@1"] >= 0.95
+    assert "warning" not in res.recall
     assert 1 <= res.index["nprobe"] <= 32
-    assert res.recall["queries"] == 200 and res.recall["recall@1"] >= 0.9 and 0 < res.recall["recall@5"] <= 1
+    assert res.recall["queries"] == 200
+    assert res.recall["recall@1"] >= 0.9
+    assert 0 < res.recall["recall@5"] <= 1
     flat = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "f.zarr", "index": "flat", "shard": None}))
-    assert flat.recall["recall@1"] == 1.0 and flat.recall["recall@5"] == 1.0
+    assert flat.recall["recall@1"] == 1.0
+    assert flat.recall["recall@5"] == 1.0
     hnsw = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "h.zarr", "index": "hnsw", "shard": None}))
-    assert hnsw.index["kind"] == "hnsw" and hnsw.recall["recall@1"] >= 0.9
+    assert hnsw.index["kind"] == "hnsw"
+    assert hnsw.recall["recall@1"] >= 0.9
     pca = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "c.zarr", "index": "flat", "pca": 8, "shard": None}))
-    assert pca.index["pca"]["dim"] == 8 and pca.index["pca"]["energy"] > 0.99 and pca.recall["recall@1"] > 0.9
+    assert pca.index["pca"]["dim"] == 8
+    assert pca.index["pca"]["energy"] > 0.99
+    assert pca.recall["recall@1"] > 0.9
     with Store.open(tmp_path / "c.zarr") as s:
-        assert "PCA" in s.meta["score"] and s.meta["index"]["pca"]["from_dim"] == 16
+        assert "PCA" in s.meta["score"]
+        assert s.meta["index"]["pca"]["from_dim"] == 16
 
 
 # ---------------------------------------------------------------- the recall check (on by default)
@@ -298,19 +321,28 @@ def test_recall_is_checked_by_default_for_ivf_and_recorded(tmp_path):
     prog = _Notes()
     res = mine_run(MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=32, topk=5), prog)  # no check_recall
     rec = res.recall
-    assert rec["check"] == "sampled" and rec["queries"] == 256 and rec["target"] == 0.95   # 256 of 300 queries
-    assert 0.95 <= rec["recall@1"] <= 1 and 0 <= rec["recall@5"] <= 1 and rec["space"].startswith("full")
-    assert any("recall@1" in n and "256 sampled" in n for n in prog.notes) and "warning" not in rec
+    assert rec["check"] == "sampled"
+    assert rec["queries"] == 256
+    assert rec["target"] == 0.95  # 256 of 300 queries
+    assert 0.95 <= rec["recall@1"] <= 1
+    assert 0 <= rec["recall@5"] <= 1
+    assert rec["space"].startswith("full")
+    assert any("recall@1" in n and "256 sampled" in n for n in prog.notes)
+    assert "warning" not in rec
     with Store.open(res.out) as s:
         assert s.meta["recall"] == rec
-    assert res.to_dict()["recall"] == rec and res.to_dict()["out"] == str(res.out)
+    assert res.to_dict()["recall"] == rec
+    assert res.to_dict()["out"] == str(res.out)
     off = mine_run(MineConfig(**kw, out=tmp_path / "off.zarr", index="ivf", nlist=32, topk=5, check_recall=0))
-    assert off.recall is None and off.seconds["recall"] == 0.0
+    assert off.recall is None
+    assert off.seconds["recall"] == 0.0
     with Store.open(off.out) as s:
         assert s.meta["recall"] is None
     flat = mine_run(MineConfig(**kw, out=tmp_path / "flat.zarr", index="flat", topk=5))
-    assert flat.recall["check"] == "exact" and flat.recall["queries"] == 0
-    assert flat.recall["recall@1"] == 1.0 and flat.recall["recall@5"] == 1.0
+    assert flat.recall["check"] == "exact"
+    assert flat.recall["queries"] == 0
+    assert flat.recall["recall@1"] == 1.0
+    assert flat.recall["recall@5"] == 1.0
 
 
 def test_low_recall_warns_and_equals_the_hand_computed_value(tmp_path):
@@ -325,10 +357,16 @@ def test_low_recall_warns_and_equals_the_hand_computed_value(tmp_path):
     want1 = float(np.mean(mined[:, 0] == ref[:, 0]))
     want_k = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(mined, ref)]) / k)
     rec = res.recall
-    assert rec["queries"] == 300 and rec["recall@1"] == pytest.approx(want1) and rec["recall@3"] == pytest.approx(want_k)
-    assert rec["recall@1"] < 0.95 and meta["recall"] == rec
-    assert rec["warning"] in res.notes and rec["warning"] in prog.notes and "below 0.95" in rec["warning"]
-    assert res.index["nprobe"] == 1 and res.index["calibration"] is None   # --nprobe given: no calibration
+    assert rec["queries"] == 300
+    assert rec["recall@1"] == pytest.approx(want1)
+    assert rec["recall@3"] == pytest.approx(want_k)
+    assert rec["recall@1"] < 0.95
+    assert meta["recall"] == rec
+    assert rec["warning"] in res.notes
+    assert rec["warning"] in prog.notes
+    assert "below 0.95" in rec["warning"]
+    assert res.index["nprobe"] == 1
+    assert res.index["calibration"] is None  # --nprobe given: no calibration
 
 
 def test_fully_resumed_run_checks_recall_without_an_index(tmp_path):
@@ -338,9 +376,12 @@ def test_fully_resumed_run_checks_recall_without_an_index(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         mine_run(cfg, _Interrupt(after=3))          # after the last of the 3 blocks is saved, before the write
     res = mine_run(cfg)
-    assert res.resumed_blocks == 3 and res.seconds["search"] == 0.0 and "prepare" not in res.seconds
+    assert res.resumed_blocks == 3
+    assert res.seconds["search"] == 0.0
+    assert "prepare" not in res.seconds
     drop = lambda d: {k: v for k, v in d.items() if k != "seconds"}  # noqa: E731
-    assert drop(res.index) == drop(single.index) and drop(res.recall) == drop(single.recall)
+    assert drop(res.index) == drop(single.index)
+    assert drop(res.recall) == drop(single.recall)
     with Store.open(res.out) as a, Store.open(single.out) as b:
         pd.testing.assert_frame_equal(a.pairs(), b.pairs())
 
@@ -352,8 +393,10 @@ def test_no_resume_discards_the_partial_run(data):
         mine_run(cfg, _Interrupt(after=2))
     prog = _Notes()
     res = mine_run(MineConfig(**{**cfg.__dict__, "resume": False}), prog)
-    assert res.resumed_blocks == 0 and any("discarded (--no-resume)" in n for n in prog.notes)
-    assert cfg.shard is None and cfg.resume is True   # run() never changes the caller's config
+    assert res.resumed_blocks == 0
+    assert any("discarded (--no-resume)" in n for n in prog.notes)
+    assert cfg.shard is None
+    assert cfg.resume is True  # run() never changes the caller's config
 
 
 def test_overwrite_replaces_a_finished_store(data):
@@ -362,7 +405,8 @@ def test_overwrite_replaces_a_finished_store(data):
         run(data, strategy="text", topk=2)
     assert "--overwrite" in e.value.hint
     _, b, meta = run(data, strategy="text", topk=2, overwrite=True)
-    assert len(b) == 2 * len(a) and meta["topk"] == 2
+    assert len(b) == 2 * len(a)
+    assert meta["topk"] == 2
     assert not list(data["dir"].glob(".pairs*"))      # no temporary store left beside OUT
 
 
@@ -385,7 +429,8 @@ def test_auto_index_rule():
     assert plan_index(cfg, 1000, 10_000, 1664).kind == "flat"
     assert plan_index(cfg, 562_000, 1_250_000, 256).kind == "ivf"
     p = plan_index(cfg, 562_000, 1_250_000, 256)
-    assert p.nlist == round(4 * 1_250_000 ** 0.5) and p.calibrate
+    assert p.nlist == round(4 * 1_250_000 ** 0.5)
+    assert p.calibrate
 
 
 # ---------------------------------------------------------------- bad input
@@ -437,22 +482,30 @@ def test_cli_end_to_end_and_errors(cli, data):
     import json
 
     summary = json.loads(r.out)
-    assert summary["pairs"] == 60 and summary["recall"]["recall@1"] == 1.0
+    assert summary["pairs"] == 60
+    assert summary["recall"]["recall@1"] == 1.0
     with Store.open(out) as s:
         assert list(s.pairs().columns) == ["query_row", "query_clip_id", "candidate_row", "candidate_clip_id",
                                            "rank", "score", "weight"]
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--out", out)
-    assert r.code == 2 and "--overwrite" in r.err
+    assert r.code == 2
+    assert "--overwrite" in r.err
     base = ("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"], "--index", "ivf",
             "--nlist", "4", "--nprobe", "1", "--topk", "2", "--json")
     r = cli(*base, "--out", data["dir"] / "ivf.zarr")                     # no --check-recall: checked by default
     rec = json.loads(r.out)["recall"]
-    assert r.code == 0 and rec["check"] == "sampled" and rec["queries"] == 30 and 0 <= rec["recall@1"] <= 1
+    assert r.code == 0
+    assert rec["check"] == "sampled"
+    assert rec["queries"] == 30
+    assert 0 <= rec["recall@1"] <= 1
     r = cli(*base, "--out", data["dir"] / "ivf0.zarr", "--check-recall", "0")
-    assert r.code == 0 and json.loads(r.out)["recall"] is None
+    assert r.code == 0
+    assert json.loads(r.out)["recall"] is None
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr")
-    assert r.code == 2 and "--translated" in r.err
+    assert r.code == 2
+    assert "--translated" in r.err
     r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--out", data["dir"] / "x.zarr",
             "--strategy", "text", "--device", "cuda")
     if faiss.get_num_gpus() == 0:
-        assert r.code == 2 and "GPU" in r.err
+        assert r.code == 2
+        assert "GPU" in r.err

@@ -58,7 +58,8 @@ def test_full_run_records_metrics_monitor_and_provenance(world, tmp_path):
     summary = pretrain(cfg_for(root, tmp_path / "m", epochs=2))
     recs = [json.loads(x) for x in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     kinds = [r["type"] for r in recs]
-    assert kinds[0] == "frozen" and kinds.count("epoch") == 3            # epoch 0 (untrained) + 2
+    assert kinds[0] == "frozen"
+    assert kinds.count("epoch") == 3  # epoch 0 (untrained) + 2
     epochs = [r for r in recs if r["type"] == "epoch"]
     # untrained head = projection of the pooled features: it starts at frozen quality
     assert epochs[0]["heldout"]["hr5"] == pytest.approx(recs[0]["heldout"]["hr5"], abs=10)
@@ -69,8 +70,10 @@ def test_full_run_records_metrics_monitor_and_provenance(world, tmp_path):
     assert (tmp_path / "m" / "loss.png").read_bytes()[:4] == b"\x89PNG"
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     assert {p["role"] for p in meta["parents"]} == {"paired", "ego", "exo", "pairs", "translated"}
-    assert meta["model"]["input_dim"] == 32 and meta["train"]["lambda1"] == 0.5
-    assert summary.items["paired"] > 0 and summary.items["pseudo"] == 400
+    assert meta["model"]["input_dim"] == 32
+    assert meta["train"]["lambda1"] == 0.5
+    assert summary.items["paired"] > 0
+    assert summary.items["pseudo"] == 400
 
 
 def test_resume_is_exact(world, tmp_path):
@@ -148,8 +151,10 @@ def test_cli_pretrain_then_embed(world, tmp_path, capsys):
     emb = tmp_path / "ego.emb.zarr"
     assert run_cli(["embed", "--model", str(m), "--store", str(root / "ego.zarr"), "--out", str(emb), "--text"]) == 0
     e = Store.open(emb, kind="embeddings")
-    assert e.features().shape == (400, 1, 256) and e.text().shape == (400, 256)
-    assert e.labels == src.labels and (e.status() == src_status).all()
+    assert e.features().shape == (400, 1, 256)
+    assert e.text().shape == (400, 256)
+    assert e.labels == src.labels
+    assert (e.status() == src_status).all()
     assert (e.column("label") == src.column("label")).all()
     enc = load_dual_encoder(m)
     assert enc.name == "VI encoder"
@@ -168,7 +173,8 @@ def test_prefetched_batches_equal_in_memory_batches(world, tmp_path, cache_chunk
     cfg = cfg_for(root, tmp_path / "m", overwrite=True, cache_chunks=cache_chunks, init="orthogonal")
     mem, fed = Trainer(cfg, in_memory=True), Trainer(cfg)
     try:
-        assert fed.feed is not None and mem.feed is None
+        assert fed.feed is not None
+        assert mem.feed is None
         for step in [*range(0, 70), 7, 66, 3]:   # windows of 64, the thread's next window, jumps back
             a, b = mem.batch(step), fed.batch(step)
             assert len(a) == len(b) == 2

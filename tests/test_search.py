@@ -52,9 +52,14 @@ def two_stores(tmp_path):
 def test_index_then_row_query_matches_exact_cosine(two_stores):
     d, (fa, sa), (fb, sb) = two_stores
     r = I.run(I.IndexConfig(stores=[str(d / "a.zarr"), str(d / "b.zarr")], out=str(d / "idx")))
-    assert r.built and r.rows == 63 and r.plan["kind"] == "flat" and r.space == "frozen"
+    assert r.built
+    assert r.rows == 63
+    assert r.plan["kind"] == "flat"
+    assert r.space == "frozen"
     meta = json.loads((d / "idx" / "index.json").read_text())
-    assert meta["status"] == "complete" and [s["rows"] for s in meta["stores"]] == [40, 25] and meta["model"] is None
+    assert meta["status"] == "complete"
+    assert [s["rows"] for s in meta["stores"]] == [40, 25]
+    assert meta["model"] is None
     assert meta["config"]["stores"] == [str(d / "a.zarr"), str(d / "b.zarr")]
     gallery = np.concatenate([fa[sa == DONE].mean(1), fb.mean(1)])
     ids = [("a", i) for i in np.flatnonzero(sa == DONE)] + [("b", i) for i in range(25)]
@@ -65,7 +70,8 @@ def test_index_then_row_query_matches_exact_cosine(two_stores):
     want = np.argsort(-s, kind="stable")[:5]
     assert [(h["store"].endswith("b.zarr") and "b" or "a", h["row"]) for h in hits] == [ids[j] for j in want]
     assert np.allclose([h["score"] for h in hits], s[want], atol=1e-3)
-    assert res.queries[0]["label"] == "step 3" and all(h["match"] == (h["label"] == "step 3") for h in hits)
+    assert res.queries[0]["label"] == "step 3"
+    assert all(h["match"] == (h["label"] == "step 3") for h in hits)
     # failed rows are never indexed
     assert not any(h["row"] in (3, 17) and h["store"].endswith("a.zarr") for h in hits)
 
@@ -75,22 +81,30 @@ def test_view_filter_and_include_self(two_stores):
     I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
     q = [Query(store=str(d / "a.zarr"), row=1)]
     hits = retrieve(RetrieveConfig(index=str(d / "idx"), queries=q, topk=6, view="ego")).queries[0]["hits"]
-    assert len(hits) == 6 and all(h["view"] == "ego" for h in hits)   # every 5th clip is ego: 8 of 38
+    assert len(hits) == 6
+    assert all(h["view"] == "ego" for h in hits)  # every 5th clip is ego: 8 of 38
     top = retrieve(RetrieveConfig(index=str(d / "idx"), queries=q, topk=1, exclude_self=False)).queries[0]["hits"][0]
-    assert top["row"] == 1 and top["score"] == pytest.approx(1.0, abs=1e-4)
+    assert top["row"] == 1
+    assert top["score"] == pytest.approx(1.0, abs=1e-4)
 
 
 def test_partial_index_is_refused_and_resume_finishes_it(two_stores, cli):
     d, _, _ = two_stores
     cfg = I.IndexConfig(stores=[str(d / "a.zarr"), str(d / "b.zarr")], out=str(d / "idx"), shard="0/2", batch_rows=16)
     r = I.run(cfg)
-    assert not r.built and 0 < r.embedded < 63 and not (d / "idx" / "index.json").exists()
+    assert not r.built
+    assert 0 < r.embedded < 63
+    assert not (d / "idx" / "index.json").exists()
     res = cli("retrieve", "--index", d / "idx", "--store", d / "a.zarr", "--rows", "0")
-    assert res.code == 2 and "not a complete search index" in res.err and "--resume" in res.err
+    assert res.code == 2
+    assert "not a complete search index" in res.err
+    assert "--resume" in res.err
     res = cli("index", "--store", d / "a.zarr", "--store", d / "b.zarr", "--out", d / "idx")
-    assert res.code == 2 and "--resume" in res.err                      # refuses without --resume/--overwrite
+    assert res.code == 2
+    assert "--resume" in res.err  # refuses without --resume/--overwrite
     r2 = I.run(I.IndexConfig(stores=cfg.stores, out=cfg.out, resume=True, batch_rows=16))
-    assert r2.built and r2.embedded == 63 - r.embedded                  # only the other shard's rows
+    assert r2.built
+    assert r2.embedded == 63 - r.embedded  # only the other shard's rows
     whole = I.run(I.IndexConfig(stores=cfg.stores, out=str(d / "whole")))
     a = Store.open(d / "idx" / "embeddings.zarr").features()
     b = Store.open(d / "whole" / "embeddings.zarr").features()
@@ -111,7 +125,8 @@ def test_a_damaged_index_json_is_not_served(two_stores, cli):
     m = json.loads((d / "idx" / "index.json").read_text())
     (d / "idx" / "index.json").write_text(json.dumps({**m, "status": "building"}))
     res = cli("retrieve", "--index", d / "idx", "--store", d / "a.zarr", "--rows", "0")
-    assert res.code == 2 and "not a complete" in res.err
+    assert res.code == 2
+    assert "not a complete" in res.err
 
 
 def test_query_store_of_another_encoder_exits_2(two_stores, cli):
@@ -119,9 +134,12 @@ def test_query_store_of_another_encoder_exits_2(two_stores, cli):
     make_store(d / "other.zarr", 10, 5, enc={**ENC, "weights_sha256": "cd" * 32})
     I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
     res = cli("retrieve", "--index", d / "idx", "--store", d / "other.zarr", "--rows", "0")
-    assert res.code == 2 and "encoder" in res.err and "other.zarr" in res.err
+    assert res.code == 2
+    assert "encoder" in res.err
+    assert "other.zarr" in res.err
     res = cli("retrieve", "--index", d / "idx", "--text", "cut the pepper")
-    assert res.code == 2 and "frozen-feature index" in res.err
+    assert res.code == 2
+    assert "frozen-feature index" in res.err
 
 
 def tiny_model(path, input_dim=D, text_dim=None, dim=8):
@@ -145,27 +163,32 @@ def test_model_index_scores_are_the_models_cosines(two_stores, cli):
 
     m = tiny_model(d / "m")
     r = I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), model=str(m)))
-    assert r.space == "model" and r.dim == 8
+    assert r.space == "model"
+    assert r.dim == 8
     meta = json.loads((d / "idx" / "index.json").read_text())
     enc = load_dual_encoder(m)
-    assert meta["model"]["fingerprint"] == enc.fingerprint() and len(enc.fingerprint()) == 16
+    assert meta["model"]["fingerprint"] == enc.fingerprint()
+    assert len(enc.fingerprint()) == 16
     g = enc.encode_video(fa[sa == DONE])
     q = enc.encode_video(fa[5:6])
     hits = retrieve(RetrieveConfig(index=str(d / "idx"), queries=[Query(store=str(d / "a.zarr"), row=5)], topk=3,
                                    exclude_self=False)).queries[0]["hits"]
     want = np.sort(q @ g.T)[0, ::-1][:3]
-    assert np.allclose([h["score"] for h in hits], want, atol=1e-4) and hits[0]["row"] == 5
+    assert np.allclose([h["score"] for h in hits], want, atol=1e-4)
+    assert hits[0]["row"] == 5
     # a model whose input dim differs from the store's features
     bad = tiny_model(d / "bad", input_dim=D + 1)
     res = cli("index", "--store", d / "a.zarr", "--model", bad, "--out", d / "idx2")
-    assert res.code == 2 and "expects 17-d" in res.err
+    assert res.code == 2
+    assert "expects 17-d" in res.err
     # the model was replaced by one of another output dim since the index was built
     import shutil
 
     shutil.rmtree(m)
     tiny_model(m, dim=12)
     res = cli("retrieve", "--index", d / "idx", "--store", d / "a.zarr", "--rows", "0")
-    assert res.code == 2 and "changed since the index was built" in res.err
+    assert res.code == 2
+    assert "changed since the index was built" in res.err
 
 
 def test_ivf_calibration_reaches_recall_against_exact(tmp_path):
@@ -179,7 +202,9 @@ def test_ivf_calibration_reaches_recall_against_exact(tmp_path):
     s.write_rows(0, features=feats, status=DONE)
     s.finalize()
     r = I.run(I.IndexConfig(stores=[str(tmp_path / "s.zarr")], out=str(tmp_path / "idx"), index="ivf", nlist=64))
-    assert r.plan["kind"] == "ivf" and r.calibration["recall@10"] >= 0.95 and 1 <= r.calibration["nprobe"] <= 64
+    assert r.plan["kind"] == "ivf"
+    assert r.calibration["recall@10"] >= 0.95
+    assert 1 <= r.calibration["nprobe"] <= 64
     srch = Searcher.open(tmp_path / "idx")
     rows = list(range(0, n, 97))
     vec, st = srch.query_rows(str(tmp_path / "s.zarr"), rows)
@@ -192,10 +217,13 @@ def test_ivf_calibration_reaches_recall_against_exact(tmp_path):
 def test_queries_file_csv_and_jsonl(tmp_path):
     (tmp_path / "q.jsonl").write_text('{"text": "cut"}\n\n{"store": "s.zarr", "row": 3, "label": "x"}\n')
     qs = read_queries(tmp_path / "q.jsonl")
-    assert [q.kind for q in qs] == ["text", "store"] and qs[1].row == 3 and qs[1].label == "x"
+    assert [q.kind for q in qs] == ["text", "store"]
+    assert qs[1].row == 3
+    assert qs[1].label == "x"
     (tmp_path / "q.csv").write_text("video,start,end,text\na.mp4,1.5,3,\n,,,chop onion\n")
     qs = read_queries(tmp_path / "q.csv")
-    assert (qs[0].video, qs[0].start, qs[0].end) == ("a.mp4", 1.5, 3.0) and qs[1].text == "chop onion"
+    assert (qs[0].video, qs[0].start, qs[0].end) == ("a.mp4", 1.5, 3.0)
+    assert qs[1].text == "chop onion"
     (tmp_path / "bad.jsonl").write_text('{"video": "a.mp4", "text": "both"}\n')
     with pytest.raises(UsageError, match="query 1"):
         read_queries(tmp_path / "bad.jsonl")

@@ -42,11 +42,13 @@ def test_video_query_reproduces_the_stored_clip(world, one_torch_thread):
     s = Store.open(world / "exo.zarr")
     c = s.clips().iloc[3]
     srch = Searcher.open(world / "idx")
-    assert srch.store0["frames"] == 3 and srch.store0["decoder"] == "pyav"
+    assert srch.store0["frames"] == 3
+    assert srch.store0["decoder"] == "pyav"
     res = retrieve(RetrieveConfig(index=str(world / "idx"), queries=[Query(video=c["video"], start=c["start"], end=c["end"])],
                                   topk=3), searcher=srch)
     top = res.queries[0]["hits"][0]
-    assert top["clip_id"] == c["clip_id"] and top["score"] > 0.999
+    assert top["clip_id"] == c["clip_id"]
+    assert top["score"] > 0.999
     # the same query with another frame count would not reproduce it: frames really come from provenance
     srch.store0 = {**srch.store0, "frames": 1}
     other = srch.search(srch.query_video(c["video"], c["start"], c["end"]), 1)[0][0]
@@ -58,10 +60,14 @@ def test_bad_videos_exit_2(world, cli, tmp_path):
     (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 100)
     r = cli("retrieve", "--index", world / "idx", "--video", tmp_path / "junk.mp4")
     errs = [ln for ln in r.err.splitlines() if ln.startswith("rosetta: error")]
-    assert r.code == 2 and len(errs) == 1 and "junk.mp4" in errs[0] and "Traceback" not in r.err
+    assert r.code == 2
+    assert len(errs) == 1
+    assert "junk.mp4" in errs[0]
+    assert "Traceback" not in r.err
     c = Store.open(world / "exo.zarr").clips().iloc[0]
     r = cli("retrieve", "--index", world / "idx", "--video", c["video"], "--start", "1.0", "--end", "1.2")
-    assert r.code == 2 and "fewer than the 3 frames" in r.err
+    assert r.code == 2
+    assert "fewer than the 3 frames" in r.err
 
 
 @pytest.mark.slow
@@ -77,7 +83,8 @@ def test_html_page_images_load_in_chromium(world, cli, tmp_path):
     assert html.count("<img") == 3 + 4          # 3 query frames + 4 hits
     dom = _dump_dom(copy / "index.html", tmp_path)
     m = re.search(r'id="img-check" data-ok="(\d+)" data-total="(\d+)"', dom)
-    assert m and m.groups() == ("7", "7"), dom[-2000:]
+    assert m, dom[-2000:]
+    assert m.groups() == ("7", "7"), dom[-2000:]
     next((copy / "frames").glob("*hit1.png")).unlink()   # the check notices a missing image
     m = re.search(r'id="img-check" data-ok="(\d+)" data-total="(\d+)"', _dump_dom(copy / "index.html", tmp_path))
     assert m.groups() == ("6", "7")
@@ -108,13 +115,18 @@ def test_demo_layout_index_with_a_pretrained_model(tmp_path, cli, one_torch_thre
     r = cli("index", "--store", p["exo"], "--model", model, "--out", tmp_path / "idx", "--json")
     assert r.code == 0, r
     meta = json.loads((tmp_path / "idx" / "index.json").read_text())
-    assert meta["space"] == "model" and meta["stores"][0]["frames"] == 2 and meta["model"]["path"] == str(model.absolute())
+    assert meta["space"] == "model"
+    assert meta["stores"][0]["frames"] == 2
+    assert meta["model"]["path"] == str(model.absolute())
     ego = Store.open(p["paired"]).clips()
     c = ego[(ego["view"] == "ego") & (ego["split"] == "test")].iloc[0]
     r = cli("retrieve", "--index", tmp_path / "idx", "--video", c["video"], "--start", c["start"], "--end", c["end"],
             "--topk", "3", "--json")
     assert r.code == 0, r
     hits = json.loads(r.out)["queries"][0]["hits"]
-    assert len(hits) == 3 and all(h["view"] == "exo" for h in hits) and hits[0]["score"] >= hits[-1]["score"]
+    assert len(hits) == 3
+    assert all(h["view"] == "exo" for h in hits)
+    assert hits[0]["score"] >= hits[-1]["score"]
     r = cli("retrieve", "--index", tmp_path / "idx", "--text", "cut the pepper", "--topk", "2", "--json")
-    assert r.code == 0 and len(json.loads(r.out)["queries"][0]["hits"]) == 2
+    assert r.code == 0
+    assert len(json.loads(r.out)["queries"][0]["hits"]) == 2

@@ -91,7 +91,8 @@ def test_plain_zarr_reader_follows_docs(tmp_path):
     s, feats, text = make_store(tmp_path / "p.zarr")
     g = zarr.open_group(str(tmp_path / "p.zarr"), mode="r")
     meta = g.attrs["rosetta"]
-    assert meta["format"] == "rosetta-store" and meta["kind"] == "features"
+    assert meta["format"] == "rosetta-store"
+    assert meta["kind"] == "features"
     np.testing.assert_array_equal(g["features"][:], feats)
     np.testing.assert_array_equal(g["text"][:], text)
     labels = np.asarray(g["clips/label"][:])
@@ -138,10 +139,13 @@ def test_merge_and_mismatch(tmp_path, cli):
     np.testing.assert_array_equal(m.features(), np.concatenate([a.features(), b.features()]))
     assert list(m.clips()["label"]) == list(a.clips()["label"]) + list(b.clips()["label"])
     parents = {p["role"]: p["id"] for p in m.meta["parents"]}
-    assert parents["shard0"] == a.id and parents["shard1"] == b.id
+    assert parents["shard0"] == a.id
+    assert parents["shard1"] == b.id
     make_store(tmp_path / "bad.zarr", n=3, D=5)[0].close()
     r = cli("store", "merge", tmp_path / "s0.zarr", tmp_path / "bad.zarr", "--out", tmp_path / "m2.zarr")
-    assert r.code == 2 and "D=5" in r.err and "Traceback" not in r.err
+    assert r.code == 2
+    assert "D=5" in r.err
+    assert "Traceback" not in r.err
     assert not (tmp_path / "m2.zarr").exists()
 
 
@@ -184,28 +188,36 @@ def test_import_folder_of_per_video_tensors(tmp_path, cli):
 
 def test_bad_inputs_one_line_and_nothing_changed(tmp_path, cli):
     r = cli("store", "info", tmp_path / "nope.zarr")
-    assert r.code == 2 and "nope.zarr" in r.err and len(r.err.strip().splitlines()) == 1
+    assert r.code == 2
+    assert "nope.zarr" in r.err
+    assert len(r.err.strip().splitlines()) == 1
     (tmp_path / "dir.zarr").mkdir()
     (tmp_path / "dir.zarr" / "x.txt").write_text("hi")
     r = cli("store", "info", tmp_path / "dir.zarr")
-    assert r.code == 2 and "not a" in r.err
+    assert r.code == 2
+    assert "not a" in r.err
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = np.zeros(3)
     r = cli("store", "validate", tmp_path / "foreign.h5")
-    assert r.code == 2 and "not a rosetta store" in r.err
+    assert r.code == 2
+    assert "not a rosetta store" in r.err
     make_store(tmp_path / "s.zarr")[0].close()
     before = sorted(p.name for p in tmp_path.iterdir())
     pd.DataFrame({"video": ["a.mp4"]}).to_csv(tmp_path / "short.csv", index=False)
     np.save(tmp_path / "f.npy", np.zeros((2, 3), np.float32))
     r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "short.csv", "--out", tmp_path / "o.zarr")
-    assert r.code == 2 and "missing columns" in r.err
+    assert r.code == 2
+    assert "missing columns" in r.err
     make_clips(3).to_csv(tmp_path / "three.csv", index=False)
     r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "three.csv", "--out", tmp_path / "o.zarr")
-    assert r.code == 2 and "3 rows" in r.err and "2 feature rows" in r.err
+    assert r.code == 2
+    assert "3 rows" in r.err
+    assert "2 feature rows" in r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["short.csv", "f.npy", "three.csv"])
     make_clips(2).to_csv(tmp_path / "two.csv", index=False)
     r = cli("store", "import", "--features", tmp_path / "f.npy", "--clips", tmp_path / "two.csv", "--out", tmp_path / "s.zarr")
-    assert r.code == 2 and "--overwrite" in r.err
+    assert r.code == 2
+    assert "--overwrite" in r.err
     assert Store.open(tmp_path / "s.zarr").n_rows == 10
 
 
@@ -221,7 +233,8 @@ def test_merge_pairs_keeps_shared_parents(tmp_path):
 
     m = merge([tmp_path / "p0.zarr", tmp_path / "p1.zarr"], tmp_path / "m.zarr")
     roles = {p["role"]: p["id"] for p in m.meta["parents"]}
-    assert roles["ego"] == ego.id and len(m.pairs()) == 2
+    assert roles["ego"] == ego.id
+    assert len(m.pairs()) == 2
 
 
 def test_wrong_kind(tmp_path):
@@ -239,7 +252,8 @@ def test_damaged_store_info_and_validate(tmp_path, cli):
     assert cli("store", "validate", tmp_path / "d.zarr").code == 0
     shutil.rmtree(tmp_path / "d.zarr" / "features" / "c" / "1")
     r = cli("store", "validate", tmp_path / "d.zarr")
-    assert r.code == 1 and "chunk 1" in r.err
+    assert r.code == 1
+    assert "chunk 1" in r.err
     (tmp_path / "d.zarr" / "status" / "zarr.json").write_text("{broken")
     r = cli("store", "info", tmp_path / "d.zarr", "--json")
     assert r.code == 0
@@ -252,11 +266,14 @@ def test_validate_nan_and_truncated_h5(tmp_path, cli):
     s.write_rows(3, features=np.full((1, 2, 6), np.nan), status=[PENDING])
     s.close()
     r = cli("store", "validate", tmp_path / "n.h5")
-    assert r.code == 1 and "row 2" in r.err and "row 3" not in r.err
+    assert r.code == 1
+    assert "row 2" in r.err
+    assert "row 3" not in r.err
     data = (tmp_path / "n.h5").read_bytes()
     (tmp_path / "t.h5").write_bytes(data[: len(data) // 2])
     r = cli("store", "info", tmp_path / "t.h5")
-    assert r.code == 2 and "t.h5" in r.err
+    assert r.code == 2
+    assert "t.h5" in r.err
 
 
 def test_info_json_keys(tmp_path, cli):
@@ -265,7 +282,11 @@ def test_info_json_keys(tmp_path, cli):
     s.close()
     r = cli("store", "info", tmp_path / "i.zarr", "--json")
     d = json.loads(r.out)
-    assert d["kind"] == "features" and d["rows"] == 9 and d["frames"] == 2 and d["dim"] == 6 and d["text_dim"] == 4
+    assert d["kind"] == "features"
+    assert d["rows"] == 9
+    assert d["frames"] == 2
+    assert d["dim"] == 6
+    assert d["text_dim"] == 4
     assert d["status"] == {"pending": 1, "done": 7, "failed": 1}
     assert d["views"] == {"ego": 5, "exo": 4}
 
@@ -360,7 +381,8 @@ def test_presets_are_ego4d_numbers():
     sf = ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-slowfast")
     om = ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-omnivore")
     sf.check(), om.check()
-    assert sf.timing() == (32 / 30, 16 / 30) and om.timing() == (32 / 30, 6 / 30)
+    assert sf.timing() == (32 / 30, 16 / 30)
+    assert om.timing() == (32 / 30, 6 / 30)
     with pytest.raises(UsageError, match="--preset"):
         ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-slowfast", fps=30).check()
     with pytest.raises(UsageError, match="--fps, --window and --stride"):
@@ -390,7 +412,8 @@ def test_import_by_time_pools_the_overlapping_windows(tmp_path, cli):
     np.testing.assert_array_equal(f[1], [b[0:2].mean(0), b[2:4].mean(0)])
     # [0, 0.4]: windows 0 [0, 1) only -> repeated
     np.testing.assert_array_equal(f[2], a[[0, 0]])
-    assert s.meta["import"]["timing"]["window_sec"] == 1.0 and s.meta["import"]["timing"]["pool"] == "mean"
+    assert s.meta["import"]["timing"]["window_sec"] == 1.0
+    assert s.meta["import"]["timing"]["pool"] == "mean"
     assert (s.status() == DONE).all()
 
 
@@ -403,17 +426,24 @@ def test_import_by_time_bad_rows_keep_done_rows_and_resume(tmp_path, cli):
     args = ["store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "r.zarr",
             "--window-sec", 1, "--stride-sec", 1, "--chunk-rows", 2]
     r = cli(*args)
-    assert r.code == 2 and "row 2" in r.err and "c.csv" in r.err and "vidA.npy" in r.err and "outside" in r.err
+    assert r.code == 2
+    assert "row 2" in r.err
+    assert "c.csv" in r.err
+    assert "vidA.npy" in r.err
+    assert "outside" in r.err
     assert len([x for x in r.err.splitlines() if "error" in x]) == 1  # (the other stderr line is the progress bar)
     s = Store.open(tmp_path / "r.zarr")
-    assert list(s.status()) == [DONE, DONE, FAILED, 0] and "outside" in s.errors()[2]
+    assert list(s.status()) == [DONE, DONE, FAILED, 0]
+    assert "outside" in s.errors()[2]
     s.close()
     clips.loc[2, ["start", "end"]] = [4, 5]           # fix the row, then resume: only rows 2-3 are redone
     clips.to_csv(tmp_path / "c.csv", index=False)
     r = cli(*args, "--resume", "--json")
-    assert r.code == 2 and "other inputs" in r.err    # the CSV changed: refused, nothing lost
+    assert r.code == 2
+    assert "other inputs" in r.err  # the CSV changed: refused, nothing lost
     r = cli(*args, "--overwrite", "--json")
-    assert r.code == 0 and json.loads(r.out)["imported"] == 4
+    assert r.code == 0
+    assert json.loads(r.out)["imported"] == 4
 
 
 def test_import_resume_redoes_only_unfinished_rows(tmp_path, cli):
@@ -424,13 +454,18 @@ def test_import_resume_redoes_only_unfinished_rows(tmp_path, cli):
     args = ["store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "r.h5",
             "--window-sec", 1, "--stride-sec", 1, "--chunk-rows", 2]
     r = cli(*args)
-    assert r.code == 2 and "row 2" in r.err and "vidB" in r.err and "no tensor" in r.err
+    assert r.code == 2
+    assert "row 2" in r.err
+    assert "vidB" in r.err
+    assert "no tensor" in r.err
     np.save(d / "vidB.npy", 2 * np.ones((10, 3), np.float32))
     r = cli(*args, "--resume", "--json")
     assert r.code == 0, r
-    assert json.loads(r.out)["imported"] == 1 and json.loads(r.out)["skipped"] == 2
+    assert json.loads(r.out)["imported"] == 1
+    assert json.loads(r.out)["skipped"] == 2
     s = Store.open(tmp_path / "r.h5")
-    assert (s.status() == DONE).all() and s.features()[2, 0, 0] == 2
+    assert (s.status() == DONE).all()
+    assert s.features()[2, 0, 0] == 2
 
 
 def test_import_wrong_dimension_names_file_and_row(tmp_path, cli):
@@ -442,9 +477,13 @@ def test_import_wrong_dimension_names_file_and_row(tmp_path, cli):
     clips["video"] = ["a.mp4", "a.mp4", "b.mp4", "a.mp4"]
     clips.to_csv(tmp_path / "c.csv", index=False)
     r = cli("store", "import", "--features", d, "--clips", tmp_path / "c.csv", "--out", tmp_path / "w.zarr")
-    assert r.code == 2 and "row 2" in r.err and "b.npy" in r.err and "D=5" in r.err
+    assert r.code == 2
+    assert "row 2" in r.err
+    assert "b.npy" in r.err
+    assert "D=5" in r.err
     s = Store.open(tmp_path / "w.zarr")
-    assert list(s.status()[:2]) == [DONE, DONE] and s.status()[2] == FAILED
+    assert list(s.status()[:2]) == [DONE, DONE]
+    assert s.status()[2] == FAILED
 
 
 def test_store_package_imports_no_encoder():

@@ -94,8 +94,10 @@ def test_real_videos_decode(decoder):
     for path, dur in ((BOX, 15.18), (CUP, 8.10)):
         assert probe_duration(path) == pytest.approx(dur, abs=0.05)
         frames = read_clip(path, 1.0, 5.0, frames=4, decoder=decoder)
-        assert frames.shape == (4, 480, 640, 3) and frames.dtype == np.uint8
-        assert 20 < frames.mean() < 235 and frames.std() > 10  # real picture content, not black/garbage
+        assert frames.shape == (4, 480, 640, 3)
+        assert frames.dtype == np.uint8
+        assert 20 < frames.mean() < 235
+        assert frames.std() > 10  # real picture content, not black/garbage
         assert not np.array_equal(frames[0], frames[-1])        # the hand moves
 
 
@@ -142,7 +144,8 @@ def test_rotation_metadata_applied(tmp_path, decoder):
     assert frames.shape == (2, 64, 32, 3)                 # portrait: rotated
     green = frames[0, :, :, 1] > 128                       # the coded top-left quarter, rotated 90° CCW
     ys, xs = np.nonzero(green)
-    assert ys.min() >= 48 and xs.max() < 8                 # → bottom-left
+    assert ys.min() >= 48
+    assert xs.max() < 8  # → bottom-left
 
 
 # ---------------------------------------------------------------- broken inputs
@@ -163,8 +166,10 @@ def test_broken_files_raise_clear_per_clip_errors(tmp_path, decoder):
         with pytest.raises(VideoError) as info:
             read_clip(path, 0.0, 2.0, frames=4, decoder=decoder)
         msg = info.value.one_line()
-        assert str(path) in msg and expected in msg, msg
-        assert "\n" not in msg and ".cc:" not in msg  # one line, no C++ source context
+        assert str(path) in msg, msg
+        assert expected in msg, msg
+        assert "\n" not in msg
+        assert ".cc:" not in msg  # one line, no C++ source context
 
 
 def test_probe_duration_errors(tmp_path):
