@@ -51,19 +51,25 @@ def plan_index(cfg: C.MineConfig, n_q: int, n_c: int, dim: int) -> IndexPlan:
     return IndexPlan("ivf", nlist=nlist, nprobe=nprobe, calibrate=nprobe is None, reason=reason)
 
 
-def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: int, tick=None):
-    """Build a CPU index over the candidate vectors of c_rows (added block by block)."""
+def new_index(plan: IndexPlan, d: int, seed: int):
+    """An empty inner-product faiss index of plan's kind over d-dim vectors (IVF still to be trained)."""
     import faiss
 
-    d = src.dim
     if plan.kind == "flat":
-        index = faiss.IndexFlatIP(d)
-    elif plan.kind == "hnsw":
+        return faiss.IndexFlatIP(d)
+    if plan.kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, plan.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = C.HNSW_EF_CONSTRUCTION
-    else:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, plan.nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter, index.cp.seed, index.cp.spherical = C.IVF_KMEANS_ITERS, seed, True
+        return index
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, plan.nlist, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter, index.cp.seed, index.cp.spherical = C.IVF_KMEANS_ITERS, seed, True
+    return index
+
+
+def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: int, tick=None):
+    """Build a CPU index over the candidate vectors of c_rows (added block by block)."""
+    index = new_index(plan, src.dim, seed)
+    if plan.kind == "ivf":
         train = sample_rows(c_rows, src.span, plan.nlist * C.IVF_TRAIN_PER_LIST, seed)
         index.train(src.vectors(train))
     for _, part in groups(c_rows, src.span):

@@ -245,23 +245,15 @@ def read_embeddings(emb: Store) -> np.ndarray:
 
 def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None):
     """(index, plan, calibration) over x [N, d] unit vectors, chosen by mining's plan_index."""
-    import faiss
-
     from rosetta_cli.mining import config as C
-    from rosetta_cli.mining.index import plan_index, set_search_params
+    from rosetta_cli.mining.index import new_index, plan_index, set_search_params
 
     n, d = x.shape
     # A search index serves many queries over its life: plan as if every clip were queried once.
     plan = plan_index(cfg, n, n, d)
     progress.start("build " + plan.kind, n, unit="clips")
-    if plan.kind == "flat":
-        index = faiss.IndexFlatIP(d)
-    elif plan.kind == "hnsw":
-        index = faiss.IndexHNSWFlat(d, plan.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = C.HNSW_EF_CONSTRUCTION
-    else:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, plan.nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.niter, index.cp.seed, index.cp.spherical = C.IVF_KMEANS_ITERS, cfg.seed, True
+    index = new_index(plan, d, cfg.seed)
+    if plan.kind == "ivf":
         rng = np.random.default_rng(cfg.seed)
         train = np.sort(rng.choice(n, min(n, plan.nlist * C.IVF_TRAIN_PER_LIST), replace=False))
         index.train(x[train])
