@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
 TEST_VIDEOS = REPO / "tests" / "data" / "videos"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 class CliResult:
@@ -50,3 +53,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def page_images(tmp_path):
+    """page_images(html) → (loaded, total) as strings: the page's own img-check marker after headless
+    Chromium renders it (so every <img> really decoded). Skips where Chromium is absent (CI installs it)."""
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium (CI: apt-get install -y chromium)")
+
+    def check(html: Path) -> tuple[str, str]:
+        cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run", "--disable-sync", "--allow-file-access-from-files",
+               f"--user-data-dir={tmp_path / 'chrome-profile'}", "--virtual-time-budget=10000", "--dump-dom",
+               Path(html).resolve().as_uri()]
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+        m = re.search(r'id="img-check" data-ok="(\d+)" data-total="(\d+)"', dom)
+        assert m, dom[-2000:]
+        return m.groups()
+    return check
