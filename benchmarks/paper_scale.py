@@ -11,8 +11,8 @@ clips and 18,518 exo training clips, 188 keystep classes.
 Stores are written block by block through the real store API (Store.create / write_rows /
 finalize), never a whole array in memory. Each stage then runs as a child process through the
 real CLI (`python -m rosetta_cli ...`): train-rst (a few steps), translate (every ego row),
-mine, pretrain (a fixed number of steps), embed (the exo store), bench, and `rosetta index`
-when that command exists. Peak RSS is the child's own (os.wait4 rusage ru_maxrss); disk is the
+mine, pretrain (a fixed number of steps), embed (the exo store), bench, and index (every exo
+clip, embedded by the trained model). Peak RSS is the child's own (os.wait4 rusage ru_maxrss); disk is the
 size of what the stage wrote. Prints one markdown table and writes OUT/paper_scale.json.
 Generated stores are deleted at the end unless --keep.
 """
@@ -139,11 +139,6 @@ def cli(*args) -> list:
     return [sys.executable, "-m", "rosetta_cli", *map(str, args)]
 
 
-def has_command(name: str) -> bool:
-    r = subprocess.run(cli(name, "--help"), capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
-    return r.returncode == 0
-
-
 def stages(d: Path, n: dict, a) -> list:
     """(name, argv, outputs, work units, unit) per stage, in pipeline order.
 
@@ -172,6 +167,9 @@ def stages(d: Path, n: dict, a) -> list:
         ("bench", cli("bench", "--ego", B / "ego.zarr", "--exo", B / "exo.zarr", "--model", d / "model",
                       "--out", d / "report", "--no-plots"),
          [d / "report"], 2936 + 5872 + 18518, "clips"),
+        # the search index over every exo clip, embedded by the trained dual encoder (IVF at this size)
+        ("index", cli("index", "--store", d / "exo.zarr", "--model", d / "model", "--out", d / "search"),
+         [d / "search"], n["exo"], "clips"),
     ]
     return out
 
@@ -229,9 +227,6 @@ def main() -> None:
         if r["rc"] != 0:
             print((logs / f"{name}.log").read_text()[-3000:], file=sys.stderr)
             break
-    # `rosetta index` is being written elsewhere: its options are not known here, so it is only detected
-    rows.append({"stage": "index", "note": "command exists; not yet wired into this script" if has_command("index")
-                 else "not available (no `rosetta index` command in this tree)"})
     head["loadavg_end"] = os.getloadavg()
     (d / "paper_scale.json").write_text(json.dumps({"header": head, "stages": rows}, indent=1, default=str))
     print(render(head, rows))
