@@ -7,6 +7,7 @@ T=4 frames, efficientnet-lite0 on CPU, no text encoder. Each round measures, int
 
 - decode core-seconds per clip: decode + resize/crop, one process, one torch thread, CPU time;
 - encode core-seconds per clip: efficientnet-lite0 on batches of decoded clips, one torch thread, CPU time;
+- the same work split over `workers` processes, nothing shared (what concurrency alone costs);
 - the naive serial loop (decode → encode → write one clip at a time, default torch threads);
 - the pipeline: `run_extract` end to end (store creation included), wall time.
 
@@ -87,6 +88,42 @@ def naive(clips, enc, out: Path) -> float:
     return len(clips) / (time.perf_counter() - t0)
 
 
+def _split_worker(q, gate, clips, batch: int) -> None:
+    """One share: load the encoder, wait for the others, then decode + encode; → (core-s, wall s) of the work."""
+    import torch
+
+    from rosetta_cli.encoders import get_visual_encoder
+
+    torch.set_num_threads(1)
+    enc = get_visual_encoder("efficientnet-lite0", device="cpu")
+    gate.wait()  # every process starts its work together, after its imports
+    c0, t0 = time.process_time(), time.perf_counter()
+    encode_all(decode_all(clips, enc), enc, batch)
+    q.put((time.process_time() - c0, time.perf_counter() - t0))
+
+
+def split_ideal(clips, workers: int, batch: int) -> tuple[float, float]:
+    """The clips split into `workers` contiguous shares, each decoded + encoded by its own process
+    (one torch thread), nothing shared, no store: what the cores do when they all run this work at
+    once. → (clips/s over the slowest share's work, core-s per clip). Its core-s per clip exceed the
+    one-process figures by what concurrent processes cost each other on this machine (caches,
+    memory bandwidth, the hypervisor), which no pipeline can avoid. Spawned, not forked: a fork
+    after this process has run torch's thread pool can deadlock the child.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q, gate = ctx.Queue(), ctx.Barrier(workers)
+    shares = np.array_split(np.arange(len(clips)), workers)
+    procs = [ctx.Process(target=_split_worker, args=(q, gate, clips.iloc[s], batch)) for s in shares]
+    for p in procs:
+        p.start()
+    out = [q.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    return len(clips) / max(w for _, w in out), sum(c for c, _ in out) / len(clips)
+
+
 def cpu_seconds() -> float:
     """User + system CPU seconds of this process and of its reaped children (the DataLoader workers)."""
     import resource
@@ -131,7 +168,7 @@ def main() -> None:
     from rosetta_cli.encoders import get_visual_encoder
 
     clips, enc = make_clips(n), get_visual_encoder("efficientnet-lite0", device="cpu")
-    keys = ("decode_cs", "decode_wall", "encode_cs", "naive", "pipeline", "loop", "pipeline_cs", "write_share", "load")
+    keys = ("decode_cs", "decode_wall", "encode_cs", "split", "split_cs", "naive", "pipeline", "loop", "pipeline_cs", "write_share", "load")
     res = {k: [] for k in keys}
     with tempfile.TemporaryDirectory() as tmp:
         pipeline(clips.iloc[:4].reset_index(drop=True), Path(tmp) / "warm.zarr", workers, a.batch_size)  # imports, page cache
@@ -142,6 +179,9 @@ def main() -> None:
             res["decode_wall"].append(wall / n)
             _, cs, _ = one_thread(lambda: encode_all(decoded, enc, a.batch_size))
             res["encode_cs"].append(cs / n)
+            cps, cs = split_ideal(clips, workers, a.batch_size)
+            res["split"].append(cps)
+            res["split_cs"].append(cs)
             res["naive"].append(naive(clips, enc, Path(tmp) / "naive.zarr"))
             cps, loop, pcs, share = pipeline(clips, Path(tmp) / "pipe.zarr", workers, a.batch_size)
             res["pipeline"].append(cps)
@@ -159,6 +199,8 @@ def main() -> None:
     print("| measure | median | per round |\n|---|---|---|")
     rows = [("decode + resize, core-s/clip (1 thread)", "decode_cs", "{:.3f}"),
             ("encode, core-s/clip (1 thread, batch %d)" % a.batch_size, "encode_cs", "{:.3f}"),
+            ("%d separate processes, each decode + encode of its share (no pipeline), clips/s" % workers, "split", "{:.2f}"),
+            ("the same, core-s/clip (concurrent)", "split_cs", "{:.3f}"),
             ("naive serial loop, clips/s", "naive", "{:.2f}"), ("pipeline (run_extract), clips/s", "pipeline", "{:.2f}"),
             ("pipeline row loop only (no start-up: encoder load, store creation), clips/s", "loop", "{:.2f}"),
             ("pipeline, core-s/clip (main + workers)", "pipeline_cs", "{:.3f}")]
@@ -168,6 +210,10 @@ def main() -> None:
     print(f"pipeline / bound = {med['pipeline'] / bound:.2f}   (per round: "
           f"{', '.join(f'{p / bound:.2f}' for p in res['pipeline'])})")
     print(f"row loop / bound = {med['loop'] / bound:.2f}")
+    print(f"contention: concurrent processes spend {med['split_cs'] / (med['decode_cs'] + med['encode_cs']):.2f}x the "
+          f"one-process core-s per clip; split processes / bound = {med['split'] / bound:.2f}")
+    print(f"pipeline / split processes = {med['pipeline'] / med['split']:.2f}   (per round: "
+          f"{', '.join(f'{p / q:.2f}' for p, q in zip(res['pipeline'], res['split']))})")
     print(f"pipeline / naive = {med['pipeline'] / med['naive']:.2f}x")
     # Load-independent: how much CPU the pipeline spends beyond the decode + encode work itself, and
     # how many cores it kept busy (under load, other processes take the rest).
