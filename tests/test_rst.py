@@ -430,9 +430,11 @@ def test_translate_store_contract_and_determinism(trained, tmp_path):
     a, b, c = (Store.open(tmp_path / f"{n}.zarr", kind="translations") for n in "abc")
     fa = a.features()
     assert fa.shape == (200, 1, D)
-    # identical noise per row; the float results agree to GEMM rounding across batch shapes
-    np.testing.assert_allclose(fa, b.features(), rtol=0, atol=1e-5)
-    np.testing.assert_allclose(fa, c.features(), rtol=0, atol=1e-5)
+    # identical noise per row; the float results agree to GEMM rounding across batch shapes. That
+    # rounding depends on the CPU's kernels: on this machine's CPU, DDPM's many steps drift up to 6.5e-5
+    # (values ~1); a row given another row's noise would differ by O(1).
+    np.testing.assert_allclose(fa, b.features(), rtol=0, atol=2e-4)
+    np.testing.assert_allclose(fa, c.features(), rtol=0, atol=2e-4)
     assert np.array_equal(a.status(), c.status())
     assert s1["translated_now"] == 198
     assert a.status()[10] == S.FAILED
