@@ -227,3 +227,31 @@ def test_listing_and_cli(cli):
     r = cli("encoders", "--json")
     assert r.code == 0
     assert {e["name"] for e in json.loads(r.out)} == set(names)
+
+
+def test_uint8_resize_is_within_one_grey_level_of_the_float_kernel(real_frames):
+    """The uint8 fast path (any uint8 input) against the float kernel (float input) on real 640x480 frames."""
+    pre = Preprocess(224, 224)
+    fast = resize_crop(real_frames, pre)
+    ref = resize_crop(torch.as_tensor(real_frames).float(), pre)
+    assert fast.dtype == ref.dtype == torch.uint8
+    assert fast.shape == ref.shape == (3, 224, 224, 3)
+    diff = (fast.int() - ref.int()).abs()
+    assert int(diff.max()) <= 1
+    assert float(diff.float().mean()) < 0.5      # mostly identical, not a shifted image
+
+
+def test_cpu_batching_gives_each_clip_features_of_its_own(effnet, real_frames):
+    """With one T=4 clip per CPU forward, a clip's features do not depend on the clips batched with it,
+    and they equal one whole-batch forward up to float rounding."""
+    assert effnet.cpu_batch == 4
+    clips = torch.as_tensor(np.stack([real_frames[[0, 1, 2, 0]], real_frames[[1, 1, 0, 2]]]))  # [2, 4, H, W, 3]
+    clips = resize_crop(clips.reshape(8, 480, 640, 3), effnet.preprocess).reshape(2, 4, 224, 224, 3)
+    both = effnet.encode_clips(clips)                            # [2, 4, 1280]
+    alone = effnet.encode_clips(clips[1:])                       # [1, 4, 1280]
+    assert np.array_equal(both[1], alone[0])
+    whole = get_visual_encoder("efficientnet-lite0", device="cpu")
+    whole.cpu_batch = None
+    ref = whole.encode_clips(clips)
+    np.testing.assert_allclose(both, ref, rtol=0, atol=1e-4 * float(np.abs(ref).max()))
+    assert effnet.info()["cpu_batch"] == 4

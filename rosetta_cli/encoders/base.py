@@ -17,6 +17,7 @@ from rosetta_cli.errors import UsageError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PRECISIONS = ("fp32", "bf16", "fp16")
+CPU_BATCH = 4  # images per CPU forward of a frame-level encoder: one T=4 clip (see VisualEncoder.encode)
 # timm and open_clip import torchvision, whose compiled ops exist only beside the torch build they were made for.
 TORCHVISION_HINT = ("install torchvision from the same build as torch: torch 2.13.0 from PyPI pairs with PyPI's "
                     "torchvision 0.28.0, a +cpu torch with torchvision 0.28.0+cpu from the PyTorch CPU wheel index")
@@ -30,14 +31,18 @@ class Preprocess:
     crop: int = 224
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
-    interpolation: str = "bilinear-antialias"
+    interpolation: str = "bilinear-antialias-uint8"  # resize_crop resizes uint8 frames in uint8
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 def resize_crop(frames, pre: Preprocess):
-    """uint8 [N, H, W, 3] (numpy or tensor) → uint8 tensor [N, crop, crop, 3]. CPU, used in workers."""
+    """uint8 [N, H, W, 3] (numpy or tensor) → uint8 tensor [N, crop, crop, 3]. CPU, used in workers.
+
+    uint8 input is resized in uint8 (torch's channels-last antialiased kernel): about 12x cheaper than
+    the float path on a 640x480 frame, within 1 grey level of it (benchmarks/extract.py, docs/benchmarks.md).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -45,12 +50,15 @@ def resize_crop(frames, pre: Preprocess):
     n, h, w, _ = x.shape
     scale = pre.resize / min(h, w)
     nh, nw = max(pre.crop, round(h * scale)), max(pre.crop, round(w * scale))
-    x = x.permute(0, 3, 1, 2).float()                                            # [N, 3, H, W]
+    u8 = x.dtype == torch.uint8
+    x = x.permute(0, 3, 1, 2) if u8 else x.permute(0, 3, 1, 2).float()         # [N, 3, H, W] (channels-last view)
     if (nh, nw) != (h, w):
         x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
     top, left = (nh - pre.crop) // 2, (nw - pre.crop) // 2
     x = x[:, :, top:top + pre.crop, left:left + pre.crop]                        # [N, 3, S, S]
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()  # [N, S, S, 3]
+    if not u8:
+        x = x.round_().clamp_(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).contiguous()                                    # [N, S, S, 3]
 
 
 def normalise(x, pre: Preprocess, device: str):
@@ -88,6 +96,7 @@ class VisualEncoder:
     weights_sha256: str | None = None
     source: str = ""                    # where the weights come from (package, hub, file)
     extra: dict = field(default_factory=dict)
+    cpu_batch: int | None = CPU_BATCH    # images per forward on CPU (None: the whole call at once)
 
     def forward(self, x):  # x: float [N, 3, S, S] on device → [N, D]
         raise NotImplementedError
@@ -99,9 +108,14 @@ class VisualEncoder:
         x = torch.as_tensor(frames)
         if tuple(x.shape[1:3]) != (self.preprocess.crop, self.preprocess.crop):
             x = resize_crop(x, self.preprocess)
+        # On CPU, a few images per forward keep the activations in the core's L2 cache: EfficientNet-Lite0
+        # costs ~0.4-0.6x the core-seconds per image at 4 images as at 32 (docs/benchmarks.md, "Extraction").
+        step = len(x) if self.device != "cpu" or not self.cpu_batch else self.cpu_batch
+        out = []
         with torch.inference_mode(), autocast(self.device, self.precision):
-            out = self.forward(normalise(x, self.preprocess, self.device))
-        return out.float().cpu().numpy()
+            for i in range(0, max(len(x), 1), step):
+                out.append(self.forward(normalise(x[i:i + step], self.preprocess, self.device)).float().cpu())
+        return torch.cat(out).numpy()
 
     def frames_out(self, frames: int) -> int:
         """Feature rows per clip of `frames` frames: T for frame-level encoders, 1 for clip-level ones."""
@@ -134,7 +148,7 @@ class VisualEncoder:
         """Identity, preprocessing and weights fingerprint: recorded as store meta `encoder`."""
         return {"name": self.name, "kind": "visual", "dim": self.dim, "preprocess": self.preprocess.to_dict(),
                 "precision": self.precision, "weights": self.weights, "weights_sha256": self.weights_sha256,
-                "source": self.source, **self.extra}
+                "source": self.source, "cpu_batch": self.cpu_batch, **self.extra}
 
 
 @dataclass

@@ -59,7 +59,7 @@ def load(spec: str, device: str = "cpu", precision: str = "fp32") -> OpenCLIPEnc
     size = visual.image_size[0] if isinstance(visual.image_size, (tuple, list)) else int(visual.image_size)
     cfg = getattr(visual, "preprocess_cfg", {}) or {}
     pre = Preprocess(resize=size, crop=size, mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
-                     std=tuple(cfg.get("std", IMAGENET_STD)), interpolation="bilinear-antialias")
+                     std=tuple(cfg.get("std", IMAGENET_STD)), interpolation="bilinear-antialias-uint8")
     wfile = _weights_file(open_clip, arch, pretrained)
     enc = OpenCLIPEncoder(name=spec, dim=int(visual.output_dim), preprocess=pre, device=device, precision=precision,
                           weights=wfile, weights_sha256=fingerprint(wfile), source=f"open_clip {arch} / {pretrained}")

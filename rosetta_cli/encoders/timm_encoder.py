@@ -67,7 +67,7 @@ def load(spec: str, device: str = "cpu", precision: str = "fp32") -> TimmEncoder
     data = timm.data.resolve_data_config({}, model=model)
     size = int(data["input_size"][-1])
     pre = Preprocess(resize=int(round(size / data.get("crop_pct", 1.0))), crop=size, mean=tuple(data["mean"]),
-                     std=tuple(data["std"]), interpolation="bilinear-antialias")
+                     std=tuple(data["std"]), interpolation="bilinear-antialias-uint8")
     wfile = str(Path(wfile).expanduser().resolve()) if wfile else _cached_hub_file(model)
     enc = TimmEncoder(name=spec, dim=int(model.num_features), preprocess=pre, device=device, precision=precision,
                       weights=wfile, weights_sha256=fingerprint(wfile), source=f"timm {name}")

@@ -26,6 +26,8 @@ SIGNATURE_NAMES = {
     "clips_sha256": "clip table (videos, times or --limit)", "rows": "number of clips", "frames": "--frames",
     "decoder": "--decoder", "precision": "--precision", "dtype": "feature dtype", "encoder": "--encoder",
     "encoder_sha256": "encoder weights", "text_encoder": "--text-encoder", "text_encoder_sha256": "text encoder weights",
+    "preprocess": "preprocessing (an older rosetta version resized frames differently)",
+    "cpu_batch": "encoder batching (images per CPU forward; older rosetta versions batched differently)",
 }
 
 
@@ -46,7 +48,9 @@ def signature(clips, cfg, venc_info: dict, tenc_info: dict | None) -> dict:
             "precision": cfg.precision, "dtype": cfg.dtype, "encoder": venc_info["name"],
             "encoder_sha256": venc_info.get("weights_sha256"),
             "text_encoder": tenc_info["name"] if tenc_info else None,
-            "text_encoder_sha256": tenc_info.get("weights_sha256") if tenc_info else None}
+            "text_encoder_sha256": tenc_info.get("weights_sha256") if tenc_info else None,
+            # how frames become features beyond the weights: a resumed store must not mix two kernels
+            "preprocess": venc_info.get("preprocess"), "cpu_batch": venc_info.get("cpu_batch")}
 
 
 def create_store(out: Path, clips, *, frames: int, dim: int, text_dim: int | None, dtype: str, chunk_rows: int,
