@@ -11,6 +11,8 @@ T=4 frames, efficientnet-lite0 on CPU, no text encoder. Each round measures, int
 - the naive serial loop (decode → encode → write one clip at a time, default torch threads);
 - the pipeline: `run_extract` end to end (store creation included), wall time.
 
+Every process measured (this one, the split processes, the pipeline's workers) reuses freed heap
+memory (`runtime.alloc.keep_freed_memory`), so all variants run the same kernels with the same allocator.
 The CPU bound is cores / (decode + encode core-seconds per clip): what the cores could do if they
 never idled and never duplicated work. Prints medians over the rounds, the ratio pipeline / bound,
 the decoder throughput per worker (what a GPU encoder needs) and the load average during the run.
@@ -94,7 +96,10 @@ def _split_worker(q, gate, clips, batch: int) -> None:
 
     from rosetta_cli.encoders import get_visual_encoder
 
+    from rosetta_cli.runtime.alloc import keep_freed_memory
+
     torch.set_num_threads(1)
+    keep_freed_memory()  # as the pipeline's workers do
     enc = get_visual_encoder("efficientnet-lite0", device="cpu")
     gate.wait()  # every process starts its work together, after its imports
     c0, t0 = time.process_time(), time.perf_counter()
@@ -166,7 +171,11 @@ def main() -> None:
     import torch
 
     from rosetta_cli.encoders import get_visual_encoder
+    from rosetta_cli.runtime.alloc import keep_freed_memory
 
+    # The one-process bound and the naive loop get the allocator setting the pipeline's workers use
+    # (run_extract sets it in its own process too): the ratio compares the same kernels and allocator.
+    keep_freed_memory()
     clips, enc = make_clips(n), get_visual_encoder("efficientnet-lite0", device="cpu")
     keys = ("decode_cs", "decode_wall", "encode_cs", "split", "split_cs", "naive", "pipeline", "loop", "pipeline_cs", "write_share", "load")
     res = {k: [] for k in keys}

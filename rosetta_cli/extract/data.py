@@ -116,12 +116,16 @@ def _watch_parent(ppid: int, every_s: float = 0.2) -> None:
 
 
 def worker_init(_worker_id: int, parent_pid: int | None = None) -> None:
-    """Die with the parent; one thread per worker (cores are shared); silence C-level decoder logs unless --debug."""
+    """Die with the parent; one thread per worker (cores are shared); reuse freed heap (no page fault per
+    batch, see runtime.alloc); silence C-level decoder logs unless --debug."""
     import torch
+
+    from rosetta_cli.runtime.alloc import keep_freed_memory
 
     if parent_pid is not None:
         die_with_parent(parent_pid)
     torch.set_num_threads(1)
+    keep_freed_memory()
     if os.environ.get("ROSETTA_DEBUG") != "1":
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)  # decord/ffmpeg print straight to fd 2; errors still reach us as exceptions

@@ -111,7 +111,10 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     manifest: a ready `datasets.base.Manifest` (skips loading `cfg.videos`; benchmarks, tests).
     Progress: one phase "extract" in clips; `info` counts the failed rows so far.
     """
+    from rosetta_cli.runtime.alloc import keep_freed_memory
+
     cfg.check()
+    keep_freed_memory()  # the main process encodes on GPU runs and with --workers 0; workers inherit it too
     manifest, clips = load_clips(cfg, manifest)
     ctx = _context(cfg)
     if ctx.world > 1 and not str(cfg.out).rstrip("/").endswith(".zarr"):
