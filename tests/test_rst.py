@@ -127,6 +127,21 @@ def test_pairs_split_by_take_and_skip_bad_rows(tmp_path):
     assert not set(takes[~pairs.val]) & set(held)
 
 
+def test_read_keys_pooled_in_blocks_equals_the_mean_of_the_full_read(tmp_path):
+    """Validation's gallery is read pooled, a block at a time: the same numbers as reading it whole and
+    pooling, and each row where its key says (keys unsorted, from two stores)."""
+    from rosetta_cli.rst.train import read_keys
+
+    a = Store.open(make_paired(tmp_path / "a.zarr", n_moments=50, frames=4, chunk_rows=16))
+    b = Store.open(make_paired(tmp_path / "b.zarr", n_moments=30, frames=4, chunk_rows=16, seed=1))
+    keys = np.array([[1, 7], [0, 90], [0, 3], [1, 0], [0, 42], [0, 3], [1, 59]])
+    full = read_keys([a, b], keys)                                   # [7, 4, D]
+    assert np.array_equal(full[1], a.features(90).astype(np.float32))
+    assert np.array_equal(full[6], b.features(59).astype(np.float32))
+    for block in (1, 2, 8192):
+        assert np.array_equal(read_keys([a, b], keys, pool=True, block=block), full.mean(1))
+
+
 def test_stream_order_is_a_function_of_seed_and_step(tmp_path):
     from rosetta_cli.rst.data import PairStream, build_pairs
 

@@ -357,7 +357,7 @@ def validate(out_dir: Path, stores, val, device: str, baselines=(), batch: int =
         return result
     ego_keys, exo_keys, positives, pair_q, pair_g = held_out_sets(val, tc["eval_max_queries"], tc["seed"])
     ego = read_keys(stores, ego_keys)                                          # [q, T, D]
-    exo = read_keys(stores, exo_keys).mean(1)                                  # [g, D]
+    exo = read_keys(stores, exo_keys, pool=True)                               # [g, D]
     translated, spacing = {}, None
     for name, d in [("rst", out_dir), *[(f"baseline:{Path(b).name}", b) for b in baselines]]:
         tr = Translator(d, device=device)
@@ -373,17 +373,28 @@ def validate(out_dir: Path, stores, val, device: str, baselines=(), batch: int =
     return result
 
 
-def read_keys(stores, keys: np.ndarray) -> np.ndarray:
-    """(store, row) keys [n, 2] → features float32 [n, T, D], read in sorted row order per store."""
-    out = np.empty((len(keys), stores[0].frames, stores[0].dim), dtype=np.float32)
+def read_keys(stores, keys: np.ndarray, pool: bool = False, block: int = 8192) -> np.ndarray:
+    """(store, row) keys [n, 2] → features float32 [n, T, D], or with `pool` their mean over T [n, D].
+
+    Rows are read in sorted order per store, `block` at a time, so a pooled read never holds more than
+    one block of [block, T, D]: the gallery of 85k held-out exo clips at the paper's size is 0.4 GB
+    pooled, 1.7 GB unpooled.
+    """
+    from rosetta_cli.store.stream import ChunkCache
+
+    s0 = stores[0]
+    out = np.empty((len(keys), s0.dim) if pool else (len(keys), s0.frames, s0.dim), dtype=np.float32)
     for i, s in enumerate(stores):
         sel = np.flatnonzero(keys[:, 0] == i)
-        if len(sel):
-            from rosetta_cli.store.stream import ChunkCache
-            cache = ChunkCache(s.features, s.n_rows, s.chunk_rows, max_chunks=4)
-            rows = keys[sel, 1]
-            order = np.argsort(rows, kind="stable")
-            out[sel[order]] = cache.get(rows[order])
+        if not len(sel):
+            continue
+        cache = ChunkCache(s.features, s.n_rows, s.chunk_rows, max_chunks=4)
+        rows = keys[sel, 1]
+        order = np.argsort(rows, kind="stable")
+        for a in range(0, len(order), block):
+            o = order[a:a + block]
+            x = cache.get(rows[o]).astype(np.float32)                           # [b, T, D]
+            out[sel[o]] = x.mean(1) if pool else x
     return out
 
 
