@@ -194,12 +194,17 @@ def main() -> None:
     ap.add_argument("--pretrain-steps", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1, help="pretrain's torch threads")
     ap.add_argument("--keep", action="store_true", help="keep the generated stores")
+    ap.add_argument("--from-stage", default=None, metavar="STAGE",
+                    help="rerun from STAGE (train-rst, translate, mine, ...) over the stores a --keep run left in "
+                         "--out, keeping the earlier stages' rows of its paper_scale.json")
     ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)  # the generation child
     a = ap.parse_args()
     d = Path(a.out)
     if a.generate_only:
         print(json.dumps(generate(d, a.scale, a.dim)))
         return
+    if a.from_stage:
+        return resume(d, a)
     if d.exists():
         shutil.rmtree(d)
     d.mkdir(parents=True)
@@ -216,9 +221,17 @@ def main() -> None:
     rows.append({"stage": "generate", **r, "units": total_rows, "unit": "rows",
                  "disk_mb": du(d / "paired.zarr", d / "ego.zarr", d / "exo.zarr", d / "bench") / 2**20})
     head["rows"] = n
-    for name, args, outs, units, unit in stages(d, n, a):
+    run_stages(d, n, a, head, rows, stages(d, n, a))
+
+
+def run_stages(d: Path, n: dict, a, head: dict, rows: list, todo: list) -> None:
+    """Run each stage as a child, recording its row (with the 1-min load average before and after)."""
+    logs = d / "logs"
+    for name, args, outs, units, unit in todo:
+        load0 = os.getloadavg()[0]
         r = child(args, logs / f"{name}.log")
-        row = {"stage": name, **r, "units": units, "unit": unit, "disk_mb": du(*outs) / 2**20}
+        row = {"stage": name, **r, "units": units, "unit": unit, "disk_mb": du(*outs) / 2**20,
+               "load": [load0, os.getloadavg()[0]]}
         if name == "pretrain":
             row["loop_samples_per_s"] = pretrain_rate(d / "model")
         rows.append(row)
@@ -227,6 +240,29 @@ def main() -> None:
         if r["rc"] != 0:
             print((logs / f"{name}.log").read_text()[-3000:], file=sys.stderr)
             break
+    finish(d, a, head, rows)
+
+
+def resume(d: Path, a) -> None:
+    """--from-stage: keep the rows of the stages before it, delete its outputs and the later ones', rerun."""
+    rec = json.loads((d / "paper_scale.json").read_text())
+    head, n = rec["header"], rec["header"]["rows"]
+    todo = stages(d, n, a)
+    names = [t[0] for t in todo]
+    if a.from_stage not in names:
+        sys.exit(f"--from-stage {a.from_stage}: choose one of {', '.join(names)}")
+    todo = todo[names.index(a.from_stage):]
+    done = {t[0] for t in todo}
+    rows = [r for r in rec["stages"] if r["stage"] not in done]
+    for _, _, outs, _, _ in todo:
+        for p in outs:
+            shutil.rmtree(p, ignore_errors=True)
+    head.setdefault("resumed", []).append({"from": a.from_stage, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                           "loadavg_start": os.getloadavg()})
+    run_stages(d, n, a, head, rows, todo)
+
+
+def finish(d: Path, a, head: dict, rows: list) -> None:
     head["loadavg_end"] = os.getloadavg()
     (d / "paper_scale.json").write_text(json.dumps({"header": head, "stages": rows}, indent=1, default=str))
     print(render(head, rows))
@@ -243,13 +279,15 @@ def render(head: dict, rows: list) -> str:
              f"exo {n['exo']:,}; bench 2,936 x 5,872 + 18,518), T={FRAMES}, D={head['dim']} fp16, "
              f"{head['machine']}, load average {la(head['loadavg_start'])} at start, {la(head['loadavg_end'])} at end, "
              f"{head['date']}; `python benchmarks/paper_scale.py {' '.join(head['argv'])}`", "",
-             "| stage | rc | wall (s) | throughput | peak RSS (MB) | disk written (MB) |", "|---|---|---|---|---|---|"]
+             "| stage | rc | wall (s) | throughput | peak RSS (MB) | disk written (MB) | load before/after |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         rate = f"{r['units'] / r['wall_s']:,.0f} {r['unit']}/s" if r["units"] else ""
         if r.get("loop_samples_per_s"):
             rate += f" (training loop: {r['loop_samples_per_s']:,.0f} samples/s)"
+        load = "/".join(f"{x:.1f}" for x in r["load"]) if r.get("load") else ""
         lines.append(f"| {r['stage']} | {r['rc']} | {r['wall_s']:.1f} | {rate} | {r['peak_rss_mb']:,.0f} | "
-                     f"{r['disk_mb']:,.0f} |")
+                     f"{r['disk_mb']:,.0f} | {load} |")
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Pretraining throughput: streaming batches from stores vs the same loop on in-memory arrays.
 
-    python benchmarks/pretrain.py [--quick] [--dir /tmp/pretrain-bench] [--threads 1] [--steps N] [--repeats R]
+    python benchmarks/pretrain.py [--quick] [--dir /tmp/pretrain-bench] [--threads 1] [--steps N] [--repeats R] [--clips N]
 
 Builds a synthetic world (paired + unpaired ego/exo + pairs + translations stores, D=1280,
 T=4, fp16, zarr), then times `Trainer.train_step` for whole epochs with the batch rows read
@@ -57,11 +57,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="time this many steps per repeat instead of an epoch")
+    ap.add_argument("--clips", type=int, default=None,
+                    help="ego and exo clips each (default 8192; 65536 gives an exo store of 64 chunks, so the "
+                         "cache-2 row reads sparse rows from many chunks, as at the paper's 1,221)")
     a = ap.parse_args()
     import torch
 
     torch.set_num_threads(a.threads)
     n, repeats, epochs = (2048, 3, 1) if a.quick else (8192, 5, 1)
+    n = a.clips or n
     repeats = a.repeats or repeats
     root = Path(a.dir) / f"n{n}"
     if not (root / "translated.zarr").exists():

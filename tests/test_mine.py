@@ -256,9 +256,11 @@ def test_ivf_auto_nprobe_and_recall_check(tmp_path):
                      out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=200, topk=5, block_rows=128,
                      text_weight=0.0)
     res = mine_run(cfg)
-    # the calibration only picks nprobe (its reference is the same index, so it cannot fail); the recall check measures
+    # the calibration only picks nprobe (against exact search in the index space, found while building); the
+    # recall check measures the result
     assert res.index["kind"] == "ivf"
     assert res.index["calibration"]["nprobe"] == res.index["nprobe"]
+    assert res.index["calibration"]["reference"] == "exact search in the index space"
     assert res.recall["check"] == "sampled"
     assert res.recall["recall@1"] >= 0.95
     assert "warning" not in res.recall
@@ -422,6 +424,40 @@ def test_search_params_reach_a_gpu_style_index():
     assert idx.nprobe == 12
 
 
+def test_calibration_reference_found_while_building_is_exact_search():
+    """build_index's probe gives each probe's exact top-1 (independent reference: faiss IndexFlatIP over the
+    same vectors), and calibrating against it picks the nprobe that the old all-lists reference picked
+    (IVF-Flat over every list is exact search too)."""
+    from rosetta_cli.mining.index import IndexPlan, build_index, calibrate_nprobe
+
+    rng = np.random.default_rng(11)
+    basis = rng.standard_normal((8, 16))
+    centers = rng.standard_normal((40, 8)) @ basis
+    x = _clustered(rng, 3000, centers, basis, 0.3)
+    xq = _clustered(rng, 200, centers, basis, 0.3)
+
+    class Src:  # a VectorSource over an array: blocks of 500 rows
+        dim, span = 16, 500
+
+        def vectors(self, rows):
+            return x[rows]
+
+    plan = IndexPlan("ivf", nlist=32, calibrate=True)
+    index, (De, Ie) = build_index(plan, Src(), np.arange(len(x)), seed=0, probe=xq)
+    flat = faiss.IndexFlatIP(16)
+    flat.add(x)
+    Dr, Ir = flat.search(xq, 1)
+    assert index.ntotal == len(x)
+    assert np.array_equal(Ie, Ir)
+    np.testing.assert_allclose(De, Dr, rtol=1e-5, atol=1e-5)
+    new = calibrate_nprobe(index, IndexPlan("ivf", nlist=32, calibrate=True), xq, reference=(De, Ie))
+    old = calibrate_nprobe(index, IndexPlan("ivf", nlist=32, calibrate=True), xq)
+    assert new["reference"] == "exact search in the index space"
+    assert old["reference"] == "all lists of the same index"
+    assert new["nprobe"] == old["nprobe"]
+    assert 1 < new["nprobe"] < 32   # the data make a real choice, not the first or last value
+
+
 def test_auto_index_rule():
     from rosetta_cli.mining.index import plan_index
 
@@ -431,6 +467,34 @@ def test_auto_index_rule():
     p = plan_index(cfg, 562_000, 1_250_000, 256)
     assert p.nlist == round(4 * 1_250_000 ** 0.5)
     assert p.calibrate
+    assert p.storage == "fp32"                                      # 1.2 GB in float32
+    big = plan_index(cfg, 562_000, 1_250_000, 1664)                 # the paper's size without PCA: 7.7 GiB
+    assert big.kind == "ivf"
+    assert big.storage == "fp16"
+    assert "fp16" in big.reason
+
+
+def test_fp16_ivf_storage_mines_what_exact_search_mines(tmp_path, monkeypatch):
+    """Above IVF_FP32_MAX_BYTES the IVF index stores float16 vectors (half the memory); the run's own recall
+    check against exact full-space search still passes, and the index metadata says how it stored them."""
+    from rosetta_cli.mining import config as C
+
+    monkeypatch.setattr(C, "IVF_FP32_MAX_BYTES", 0)
+    rng = np.random.default_rng(5)
+    basis = rng.standard_normal((8, 16))
+    centers = rng.standard_normal((40, 8)) @ basis
+    exo = _clustered(rng, 4000, centers, basis, 0.3)[:, None]
+    ego = _clustered(rng, 300, centers, basis, 0.3)[:, None]
+    e = make_store(tmp_path / "ego.zarr", "ego", ego, chunk=64)
+    make_store(tmp_path / "tr.zarr", "ego", ego, kind="translations", parent=e, chunk=64).close()
+    e.close()
+    make_store(tmp_path / "exo.zarr", "exo", exo, chunk=64).close()
+    res = mine_run(MineConfig(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
+                              out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=300, topk=1,
+                              block_rows=128, text_weight=0.0))
+    assert res.index["storage"] == "fp16"
+    assert res.recall["queries"] == 300
+    assert res.recall["recall@1"] >= 0.95
 
 
 # ---------------------------------------------------------------- bad input

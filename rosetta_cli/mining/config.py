@@ -29,6 +29,10 @@ CALIBRATION_QUERIES = 1000
 RECALL_CHECK_QUERIES = 256
 RECALL_WARN_BELOW = 0.95
 IVF_TRAIN_PER_LIST = 40     # k-means training points per list (faiss warns below 39)
+# An IVF index holds every candidate vector. Above this many bytes in float32 (n_cand x dim x 4), it stores
+# them in float16 instead (faiss IndexIVFScalarQuantizer QT_fp16): at the paper's 1.25M x 1,664 dims that is
+# 4.2 GB instead of 8.3 GB, and the stores' features are float16 already (docs/benchmarks.md, "Paper scale").
+IVF_FP32_MAX_BYTES = 2 << 30
 IVF_KMEANS_ITERS = 12
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80

@@ -200,14 +200,14 @@ def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, progress:
         dim = cfg.pca or csrc.raw_dim
         plan = IX.plan_index(cfg, len(inp.q_rows), len(inp.c_rows), dim)
         progress.note(f"index: {plan.kind} ({plan.reason})")
-        index, pca, cached = _load_or_build(cfg, inp, csrc, plan, progress)
+        cal_rows = sample_rows(inp.q_rows, inp.ego.chunk_rows, C.CALIBRATION_QUERIES, cfg.seed) if plan.calibrate else None
+        index, pca, cached, ref = _load_or_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
         qsrc.proj = csrc.proj
         cal = None
         if plan.calibrate:
-            xq = qsrc.vectors(sample_rows(inp.q_rows, inp.ego.chunk_rows, C.CALIBRATION_QUERIES, cfg.seed))
-            cal = IX.calibrate_nprobe(index, plan, xq)
-            progress.note(f"nprobe {plan.nprobe} (calibrated on {cal['queries']} queries against all {plan.nlist} lists; "
-                          "the recall check below measures it against exact search)")
+            cal = IX.calibrate_nprobe(index, plan, qsrc.vectors(cal_rows), reference=ref)
+            progress.note(f"nprobe {plan.nprobe} of {plan.nlist} lists (calibrated on {cal['queries']} queries against "
+                          f"{cal['reference']}; the recall check below measures it against exact search)")
         eng.index, device = IX.to_device(index, plan, cfg.device)
         IX.set_search_params(eng.index, plan)
         eng.max_k = GPU_MAX_K if device.startswith("cuda") else None
@@ -221,33 +221,41 @@ def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, progress:
     return eng
 
 
-def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, plan, progress: Progress):
+def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, plan, cal_rows, progress: Progress):
+    """(index, pca meta, exact top-1 of the calibration queries in index space or None)."""
     pca = fit_pca(csrc, inp.c_rows, cfg.pca, cfg.seed) if cfg.pca else None
     if pca:
         progress.note(f"PCA {pca['from_dim']} → {pca['dim']} dims keeps {pca['energy']:.1%} of the energy")
+    probe = None
+    if cal_rows is not None:
+        qsrc.proj = csrc.proj
+        probe = qsrc.vectors(cal_rows)
     progress.start(f"index {plan.kind}", len(inp.c_rows), unit="rows")
-    return IX.build_index(plan, csrc, inp.c_rows, cfg.seed, progress.advance), pca
+    index, ref = IX.build_index(plan, csrc, inp.c_rows, cfg.seed, progress.advance, probe=probe)
+    return index, pca, ref
 
 
-def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, plan, progress: Progress):
-    """(index, pca meta, from_cache). With --index-cache: reuse a matching cache or build it once (locked)."""
+def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, plan, cal_rows, progress: Progress):
+    """(index, pca meta, from_cache, calibration reference). With --index-cache: reuse a matching cache or
+    build it once (locked); a reused index has no calibration reference (calibrate_nprobe falls back)."""
     if cfg.index_cache is None:
-        return (*_fit_and_build(cfg, inp, csrc, plan, progress), False)
+        index, pca, ref = _fit_and_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
+        return index, pca, False, ref
     path = Path(cfg.index_cache)
     key = IX.cache_key(inp.exo, csrc, plan, cfg.pca, cfg.seed, inp.c_rows)
     lock = IX.CacheLock(path)
     if IX.cache_matches(path, key) or not lock.acquire(lambda: IX.cache_matches(path, key)):
         index, csrc.proj, extra = IX.load_cached(path, key)
         progress.note(f"index: reused {path}")
-        return index, extra.get("pca"), True
+        return index, extra.get("pca"), True, None
     try:
         if path.exists():
             progress.note(f"{path}: cached index does not match these inputs/parameters; rebuilding it")
-        index, pca = _fit_and_build(cfg, inp, csrc, plan, progress)
+        index, pca, ref = _fit_and_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
         IX.save_cached(path, key, index, csrc.proj, {"pca": pca})
     finally:
         lock.release()
-    return index, pca, False
+    return index, pca, False, ref
 
 
 # ---------------------------------------------------------------- searching
