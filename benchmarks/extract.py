@@ -64,8 +64,12 @@ def decode_all(clips, enc) -> list:
     from rosetta_cli.video import read_clip
     from rosetta_cli.video.reader import _cache
 
+    from rosetta_cli.video.reader import release
+
     _cache.clear()  # start cold, as a worker does
-    return [resize_crop(read_clip(c.video, c.start, c.end, FRAMES), enc.preprocess) for c in clips.itertuples()]
+    out = [resize_crop(read_clip(c.video, c.start, c.end, FRAMES), enc.preprocess) for c in clips.itertuples()]
+    release()  # stop decord's read-ahead thread, so its work is not counted in what runs next (the encoder)
+    return out
 
 
 def encode_all(decoded: list, enc, batch: int) -> None:

@@ -51,6 +51,9 @@ def collate(items: list[dict], encoder=None) -> dict:
     """
     import torch
 
+    from rosetta_cli.video.reader import release
+
+    release()  # the batch is decoded: stop decord's read-ahead before the encoder takes the core
     ok = [it["frames"] is not None for it in items]
     good = [it["frames"] for it in items if it["frames"] is not None]
     frames = torch.stack(good) if good else None

@@ -63,6 +63,20 @@ def open_video(path, decoder: str = "decord"):
     return _cache[key]
 
 
+def release() -> None:
+    """Close this process's cached reader.
+
+    Why: after each read, decord's decoder thread keeps decoding ahead until its frame queue is full
+    (0.2-0.8 core-s after a read of the test videos), work that the next read throws away when it seeks.
+    An extraction worker encodes between batches, so that thread ran beside the encoder on the same
+    cores: ~0.07 core-s per clip, 16% of the pipeline's CPU (docs/benchmarks.md, "Extraction"). Closing
+    stops the thread; reopening costs ~0.02 core-s. A forked child's inherited readers are left alone
+    (closing them would join threads that do not exist in the child).
+    """
+    if _cache_pid == os.getpid():
+        _cache.clear()
+
+
 def read_clip(path, start: float = 0.0, end: float | None = None, frames: int = 4,
               decoder: str = "decord") -> np.ndarray:
     """uint8 [frames, H, W, 3]: segment-centre samples of [start, end] (end None/NaN = video end).
