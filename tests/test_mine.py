@@ -242,7 +242,8 @@ def _clustered(rng, n, centers, basis, noise):
     return (x + 0.01 * rng.standard_normal(x.shape)).astype(np.float32)
 
 
-def test_ivf_auto_nprobe_and_recall_check(tmp_path):
+def _ivf_world(tmp_path) -> None:
+    """ego.zarr (300 clips), tr.zarr (its translations) and exo.zarr (4,000 clips) of clustered 16-d features."""
     rng = np.random.default_rng(5)
     basis = rng.standard_normal((8, 16))
     centers = rng.standard_normal((40, 8)) @ basis
@@ -252,6 +253,10 @@ def test_ivf_auto_nprobe_and_recall_check(tmp_path):
     make_store(tmp_path / "tr.zarr", "ego", ego, kind="translations", parent=e, chunk=64).close()
     e.close()
     make_store(tmp_path / "exo.zarr", "exo", exo, chunk=64).close()
+
+
+def test_ivf_auto_nprobe_and_recall_check(tmp_path):
+    _ivf_world(tmp_path)
     cfg = MineConfig(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
                      out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=200, topk=5, block_rows=128,
                      text_weight=0.0)
@@ -480,15 +485,7 @@ def test_fp16_ivf_storage_mines_what_exact_search_mines(tmp_path, monkeypatch):
     from rosetta_cli.mining import config as C
 
     monkeypatch.setattr(C, "IVF_FP32_MAX_BYTES", 0)
-    rng = np.random.default_rng(5)
-    basis = rng.standard_normal((8, 16))
-    centers = rng.standard_normal((40, 8)) @ basis
-    exo = _clustered(rng, 4000, centers, basis, 0.3)[:, None]
-    ego = _clustered(rng, 300, centers, basis, 0.3)[:, None]
-    e = make_store(tmp_path / "ego.zarr", "ego", ego, chunk=64)
-    make_store(tmp_path / "tr.zarr", "ego", ego, kind="translations", parent=e, chunk=64).close()
-    e.close()
-    make_store(tmp_path / "exo.zarr", "exo", exo, chunk=64).close()
+    _ivf_world(tmp_path)
     res = mine_run(MineConfig(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
                               out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=300, topk=1,
                               block_rows=128, text_weight=0.0))
