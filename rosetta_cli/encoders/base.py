@@ -40,8 +40,8 @@ class Preprocess:
 def resize_crop(frames, pre: Preprocess):
     """uint8 [N, H, W, 3] (numpy or tensor) → uint8 tensor [N, crop, crop, 3]. CPU, used in workers.
 
-    uint8 input is resized in uint8 (torch's channels-last antialiased kernel): about 12x cheaper than
-    the float path on a 640x480 frame, within 1 grey level of it (benchmarks/extract.py, docs/benchmarks.md).
+    uint8 input is resized in uint8 (torch's channels-last antialiased kernel): 7-12x cheaper than
+    the float path on a 640x480 frame, within 1 grey level of it (benchmarks/encode_batch.py).
     """
     import torch
     import torch.nn.functional as F
