@@ -62,11 +62,9 @@ def decode_all(clips, enc) -> list:
     """Decode + resize/crop every clip: list of uint8 [T, S, S, 3] tensors."""
     from rosetta_cli.encoders.base import resize_crop
     from rosetta_cli.video import read_clip
-    from rosetta_cli.video.reader import _cache
-
     from rosetta_cli.video.reader import release
 
-    _cache.clear()  # start cold, as a worker does
+    release()  # start cold, as a worker does
     out = [resize_crop(read_clip(c.video, c.start, c.end, FRAMES), enc.preprocess) for c in clips.itertuples()]
     release()  # stop decord's read-ahead thread, so its work is not counted in what runs next (the encoder)
     return out
@@ -99,7 +97,6 @@ def _split_worker(q, gate, clips, batch: int) -> None:
     import torch
 
     from rosetta_cli.encoders import get_visual_encoder
-
     from rosetta_cli.runtime.alloc import keep_freed_memory
 
     torch.set_num_threads(1)

@@ -109,8 +109,8 @@ class VisualEncoder:
         if tuple(x.shape[1:3]) != (self.preprocess.crop, self.preprocess.crop):
             x = resize_crop(x, self.preprocess)
         # On CPU, a few images per forward keep the activations in the core's L2 cache: EfficientNet-Lite0
-        # costs ~0.4-0.6x the core-seconds per image at 4 images as at 32 (docs/benchmarks.md, "Extraction").
-        step = len(x) if self.device != "cpu" or not self.cpu_batch else self.cpu_batch
+        # costs 0.5-0.6x the core-seconds per image at 4 images as at 32 (benchmarks/encode_batch.py).
+        step = self.cpu_batch if self.device == "cpu" and self.cpu_batch else max(len(x), 1)
         out = []
         with torch.inference_mode(), autocast(self.device, self.precision):
             for i in range(0, max(len(x), 1), step):

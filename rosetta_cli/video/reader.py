@@ -69,7 +69,7 @@ def release() -> None:
     Why: after each read, decord's decoder thread keeps decoding ahead until its frame queue is full
     (0.2-0.8 core-s after a read of the test videos), work that the next read throws away when it seeks.
     An extraction worker encodes between batches, so that thread ran beside the encoder on the same
-    cores: ~0.07 core-s per clip, 16% of the pipeline's CPU (docs/benchmarks.md, "Extraction"). Closing
+    cores: the workers' encode cost 0.166 core-s/clip with it, 0.113 without (docs/benchmarks.md, "Extraction"). Closing
     stops the thread; reopening costs ~0.02 core-s. A forked child's inherited readers are left alone
     (closing them would join threads that do not exist in the child).
     """
