@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from rosetta_cli.contrastive.data import ItemStream, paired_items, pseudo_items
-from rosetta_cli.eval.split import held_out_takes, take_of
+from rosetta_cli.eval.split import held_out_takes, in_takes, take_of
 from rosetta_cli.store import DONE, FAILED, Store
 
 
@@ -16,6 +16,13 @@ def test_take_split_is_stable_and_about_a_tenth():
     assert held_out_takes(takes, 0.1, seed=1) != a        # the seed is what picks them
     assert held_out_takes(["only"], 0.1) == []
     assert list(take_of(np.array(["t1/3", "t2", "t3/a/b"], dtype=object))) == ["t1", "t2", "t3"]
+
+
+def test_in_takes_matches_set_membership():
+    takes = take_of(np.array(["t1/3", "t2", "t10/a", "", "t1"], dtype=object))
+    assert list(in_takes(takes, ["t1", ""])) == [True, False, False, True, True]
+    assert list(in_takes(takes, [])) == [False] * 5
+    assert in_takes(np.array([], dtype=object), ["t1"]).shape == (0,)
 
 
 def test_paired_items_match_sync_ids_among_done_rows(tmp_path):

@@ -60,6 +60,8 @@ def test_roundtrip_values(tmp_path, suffix):
     assert list(c["label"][:3]) == ["cut pepper", "pour milk", ""]
     assert list(c["label_id"][:3]) == [r.labels.index("cut pepper"), r.labels.index("pour milk"), -1]
     assert c["narration"][4] == "C cuts pepper, 4 times"
+    assert list(r.names("label")) == list(c["label"]) and list(r.names("skill", slice(2, 5))) == list(c["skill"][2:5])
+    assert list(r.trainable_mask()) == [i % 4 != 0 for i in range(10)]   # rows 0, 4, 8 are "test"
     assert r.status_counts() == {"pending": 0, "done": 10, "failed": 0}
 
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
-from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, take_of
+from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, in_takes, take_of
 from rosetta_cli.store import Store
-from rosetta_cli.store.stream import ChunkCache, RowReader, chunk_shuffled_order
+from rosetta_cli.store.stream import ChunkCache, RowReader, chunk_shuffled_order, direct_rows
 
 
 @dataclass
@@ -132,9 +132,9 @@ def paired_items(store: Store, val_frac: float, split_seed: int = DEFAULT_SPLIT_
     both = ego.merge(exo, on="sync_id", suffixes=("_ego", "_exo")).sort_values(["row_ego", "row_exo"])
     takes = take_of(df["sync_id"].to_numpy())
     val = held_out_takes(takes, val_frac, split_seed)
-    is_val = np.isin(take_of(both["sync_id"].to_numpy()), list(val)) if len(both) else np.zeros(0, bool)
-    val_ego = ego[np.isin(take_of(ego["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
-    val_exo = exo[np.isin(take_of(exo["sync_id"].to_numpy()), list(val))]["row"].to_numpy()
+    is_val = in_takes(take_of(both["sync_id"].to_numpy()), val)
+    val_ego = ego[in_takes(take_of(ego["sync_id"].to_numpy()), val)]["row"].to_numpy()
+    val_exo = exo[in_takes(take_of(exo["sync_id"].to_numpy()), val)]["row"].to_numpy()
     train = both[~is_val]
     keys = pd.factorize(train["sync_id"])[0].astype(np.int64) if len(train) else np.zeros(0, np.int64)
     return PairedItems(train["row_ego"].to_numpy(), train["row_exo"].to_numpy(), val_ego, val_exo,
@@ -255,13 +255,6 @@ class ArrayReader:
 
     def get(self, rows: np.ndarray) -> np.ndarray:
         return self.array[rows]
-
-
-def direct_rows(store: Store) -> bool:
-    """Whether `store.features(rows)` reads just the rows asked for: uncompressed zarr features
-    (the default codec; backends._RawChunks). Compressed or HDF5 features decode whole chunks,
-    so those go through a ChunkCache instead."""
-    return store.b.name == "zarr" and store.meta.get("codec") == "none"
 
 
 def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 
 from rosetta_cli.eval.metrics import hit_rate_at_k
 from rosetta_cli.store import DONE, Store
-from rosetta_cli.store.stream import ChunkCache
+from rosetta_cli.store.stream import ChunkCache, direct_rows
 
 
 @dataclass
@@ -31,9 +31,13 @@ class MonitorSet:
 
 
 def _rows(store: Store, rows: np.ndarray) -> np.ndarray:
+    """[n, T, D] float32 of the sorted `rows`. Uncompressed zarr reads just those rows: held-out
+    rows are scattered, and a chunk cache read 1,387 whole 10 MB chunks (12 s) at paper scale."""
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     if not len(rows):
         return np.zeros((0, store.frames, store.dim), np.float32)
+    if direct_rows(store):
+        return store.features(rows).astype(np.float32)
     return ChunkCache(store.features, store.n_rows, store.chunk_rows).get(rows).astype(np.float32)
 
 
@@ -52,7 +56,7 @@ def heldout_monitor(paired: Store, val_ego: np.ndarray, val_exo: np.ndarray, cap
         return None
     rng = np.random.default_rng(seed)
     q, g = _subsample(val_ego, cap, rng), _subsample(val_exo, 4 * cap, rng)
-    sync, labels = paired.column("sync_id"), paired.clips()["label"].to_numpy()
+    sync, labels = paired.column("sync_id"), paired.names("label")
     q_sync, g_sync = _codes(sync[q], sync[g])
     q_lab, g_lab = _codes(labels[q], labels[g])
     has_labels = (q_lab >= 0).any() and (g_lab >= 0).any()
@@ -63,7 +67,7 @@ def heldout_monitor(paired: Store, val_ego: np.ndarray, val_exo: np.ndarray, cap
 def store_monitor(ego: Store, exo: Store, cap: int, seed: int) -> MonitorSet | None:
     """Label-based fallback on samples of the (training) ego / exo stores; None if unlabelled."""
     rng = np.random.default_rng(seed)
-    el, xl = ego.clips()["label"].to_numpy(), exo.clips()["label"].to_numpy()
+    el, xl = ego.names("label"), exo.names("label")
     q = _subsample(np.flatnonzero((ego.status() == DONE) & (el != "")), cap, rng)
     g = _subsample(np.flatnonzero((exo.status() == DONE) & (xl != "")), cap, rng)
     if not len(q) or not len(g):

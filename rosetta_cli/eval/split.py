@@ -17,6 +17,15 @@ def take_of(sync_ids) -> np.ndarray:
     return np.array([str(s).split("/", 1)[0] for s in sync_ids], dtype=object)
 
 
+def in_takes(takes, chosen) -> np.ndarray:
+    """[n] bool: whether each take (an array from take_of) is one of `chosen`.
+
+    Hash lookups: np.isin sorts the strings, which took 51 s on the paper's 1.7M paired rows."""
+    import pandas as pd
+
+    return pd.Index(np.asarray(takes, dtype=object)).isin(list(chosen)) if len(takes) else np.zeros(0, bool)
+
+
 def held_out_takes(takes, frac: float, seed: int = DEFAULT_SPLIT_SEED) -> list[str]:
     """round(frac × n) of the n distinct takes (at least one when frac > 0 and n ≥ 2, never all), sorted."""
     uniq = sorted(set(takes))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rosetta_cli.errors import DimensionMismatch, UsageError
-from rosetta_cli.eval.split import held_out_takes, take_of
+from rosetta_cli.eval.split import held_out_takes, in_takes, take_of
 from rosetta_cli.store import schema as S
 from rosetta_cli.store.stream import ChunkCache, batches, chunk_shuffled_order, shard
 
@@ -61,7 +61,7 @@ def build_pairs(stores, val_frac: float, split_seed: int) -> tuple[PairSet, list
     sync = df["sync"].astype(str).to_numpy()
     takes = take_of(sync)
     held = held_out_takes(takes, val_frac, split_seed)
-    val = np.isin(takes, list(held))
+    val = in_takes(takes, held)
     return PairSet(df["store"].to_numpy(np.int64), df["ego"].to_numpy(np.int64), df["exo"].to_numpy(np.int64),
                    sync, val), held
 

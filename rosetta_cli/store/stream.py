@@ -89,6 +89,13 @@ class ChunkCache:
         return out
 
 
+def direct_rows(store) -> bool:
+    """Whether `store.features(rows)` reads just the rows asked for: uncompressed zarr features
+    (the default codec; backends._RawChunks). Compressed or HDF5 features decode whole chunks,
+    so those go through a ChunkCache instead."""
+    return store.b.name == "zarr" and store.meta.get("codec") == "none"
+
+
 class RowReader:
     """Row reads straight from a store array (any order, repeats allowed), with no chunk cache.
 
