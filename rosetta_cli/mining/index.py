@@ -31,6 +31,11 @@ class IndexPlan:
     reason: str = ""
     storage: str = "fp32"      # ivf: how the index stores the vectors, fp32 (IVF-Flat) or fp16 (IVF-SQ fp16)
 
+    @property
+    def passes(self) -> int:
+        """Passes over the candidate vectors while building (IVF: assign, then add; see add_blocks)."""
+        return 2 if self.kind == "ivf" else 1
+
 
 def plan_index(cfg: C.MineConfig, n_q: int, n_c: int, dim: int) -> IndexPlan:
     """Resolve --index/--nlist/--nprobe into a concrete plan (rules in config.py)."""
@@ -77,10 +82,11 @@ def new_index(plan: IndexPlan, d: int, seed: int):
 
 def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: int, tick=None,
                 probe: np.ndarray | None = None):
-    """Build a CPU index over the candidate vectors of c_rows (added block by block).
+    """Build a CPU index over the candidate vectors of c_rows (added block by block; IVF: two passes, see add_blocks).
 
     probe [q, d] (index space): also find each probe's exact top-1 among the same blocks as they are added
     (one GEMM per block, no second pass over the stores). → (index, (scores [q, 1], positions [q, 1]) or None).
+    tick(rows) is called plan.passes × len(c_rows) rows in all.
     """
     from rosetta_cli.mining.search import exact_topk
 
@@ -88,20 +94,68 @@ def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: in
     if plan.kind == "ivf":
         train = sample_rows(c_rows, src.span, plan.nlist * C.IVF_TRAIN_PER_LIST, seed)
         index.train(src.vectors(train))
-
-    def added():
-        for _, part in groups(c_rows, src.span):
-            x = src.vectors(part)
-            index.add(x)
-            if tick:
-                tick(len(part))
-            yield x
-
+    added = add_blocks(index, lambda: (src.vectors(part) for _, part in groups(c_rows, src.span)), tick)
     if probe is None:
-        for _ in added():
+        for _ in added:
             pass
         return index, None
-    return index, exact_topk(probe, added(), 1)
+    return index, exact_topk(probe, added, 1)
+
+
+def add_blocks(index, blocks, tick=None):
+    """Add the vectors of `blocks()` (a callable giving a fresh iterator of [b, d] arrays) to `index`;
+    a generator that yields each block [b, d] float32 once it is added. Ids are positions, in order.
+
+    IVF indexes take two passes: the first assigns every vector to its list (the coarse quantizer's
+    top-1, what index.add computes), each list is then sized for its final count, and the second pass
+    adds the blocks with those assignments. faiss grows a list by std::vector resizes (doubling and
+    copying), and the freed copies stay in the heap: adding 300k x 512 fp16 vectors in 16k blocks
+    raised RSS by 453 MB for 288 MB of codes, and by 277 MB when sized first. The index is identical
+    (same lists, same order within each list); the price is reading the vectors twice.
+    """
+    ivf = _ivf_of(index)
+    assign = None
+    if ivf is not None:
+        assign = []
+        for x in blocks():
+            assign.append(ivf.quantizer.search(np.ascontiguousarray(x, dtype=np.float32), 1)[1].ravel())
+            if tick:
+                tick(len(x))
+        assign = np.concatenate(assign) if assign else np.zeros(0, np.int64)
+        reserve_lists(ivf, np.bincount(assign, minlength=ivf.nlist))
+    off = 0
+    for x in blocks():
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if assign is None:
+            index.add(x)
+        else:
+            from faiss.contrib.ivf_tools import add_preassigned
+
+            add_preassigned(ivf, x, np.ascontiguousarray(assign[off:off + len(x)], dtype=np.int64))
+        off += len(x)
+        if tick:
+            tick(len(x))
+        yield x
+
+
+def _ivf_of(index):
+    """The IndexIVF inside `index` (None for flat / HNSW)."""
+    import faiss
+
+    try:
+        return faiss.extract_index_ivf(index)
+    except RuntimeError:
+        return None
+
+
+def reserve_lists(ivf, counts: np.ndarray) -> None:
+    """Give each inverted list of `ivf` (empty) room for counts[l] entries, so adding never reallocates."""
+    import faiss
+
+    lists = faiss.downcast_InvertedLists(ivf.invlists)
+    for l in np.flatnonzero(counts):
+        lists.resize(int(l), int(counts[l]))   # allocates exactly counts[l] entries
+        lists.resize(int(l), 0)                # size 0 again; std::vector keeps the capacity
 
 
 def set_search_params(index, plan: IndexPlan) -> None:

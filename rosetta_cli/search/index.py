@@ -246,12 +246,12 @@ def read_embeddings(emb: Store) -> np.ndarray:
 def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None):
     """(index, plan, calibration) over x [N, d] unit vectors, chosen by mining's plan_index."""
     from rosetta_cli.mining import config as C
-    from rosetta_cli.mining.index import new_index, plan_index, set_search_params
+    from rosetta_cli.mining.index import add_blocks, new_index, plan_index, set_search_params
 
     n, d = x.shape
     # A search index serves many queries over its life: plan as if every clip were queried once.
     plan = plan_index(cfg, n, n, d)
-    progress.start("build " + plan.kind, n, unit="clips")
+    progress.start("build " + plan.kind + (" (assign, add)" if plan.passes > 1 else ""), plan.passes * n, unit="clips")
     index = new_index(plan, d, cfg.seed)
     if plan.kind == "ivf":
         rng = np.random.default_rng(cfg.seed)
@@ -259,9 +259,8 @@ def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None)
         index.train(x[train])
     if clock:
         clock.lap("train")
-    for a in range(0, n, 65536):
-        index.add(x[a:a + 65536])
-        progress.advance(min(65536, n - a))
+    for _ in add_blocks(index, lambda: (x[a:a + 65536] for a in range(0, n, 65536)), progress.advance):
+        pass
     if clock:
         clock.lap("add")
     calib = {}
