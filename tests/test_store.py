@@ -311,6 +311,7 @@ def test_import_with_minilm_text_encoder(tmp_path, cli):
 
 def test_raw_chunk_fast_path_equals_zarr(tmp_path):
     """Uncompressed zarr arrays are read from chunk files directly; results must equal zarr's own reads."""
+    from rosetta_cli.errors import StoreError
     from rosetta_cli.store.backends import _RawChunks
 
     s, feats, _ = make_store(tmp_path / "f.zarr", n=23, chunk=5)
@@ -498,3 +499,26 @@ def test_store_package_imports_no_encoder():
     mods |= {a.name for p in root.rglob("*.py") for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Import)
              for a in n.names}
     assert not [m for m in mods if m and m.startswith("rosetta_cli.encoders")]
+
+
+def test_sparse_row_reads_match_zarr_and_fail_loudly_on_a_truncated_chunk(tmp_path):
+    """Store.features(rows) on uncompressed zarr reads sparse rows straight from the chunk files (one
+    pread per row): any order, repeats, negative rows, a chunk never written (the fill value), all
+    equal to zarr's own read (independent reference); a truncated chunk file is a StoreError."""
+    import zarr
+
+    from rosetta_cli.errors import StoreError
+    from rosetta_cli.store.backends import _RawChunks
+
+    s = Store.create(tmp_path / "s.zarr", kind="features", clips=make_clips(256, 0), frames=2, dim=6, chunk_rows=64)
+    feats = np.random.default_rng(3).standard_normal((128, 2, 6)).astype(np.float16)
+    s.write_rows(0, features=feats, status=DONE)          # chunks 2 and 3 never written
+    assert _RawChunks.of(s.b, "features") is not None     # the raw path is the one under test
+    rows = np.array([3, 60, 3, 130, 250, -1, 127, 64, 0])  # 1-2 rows per chunk: the sparse path
+    ref = zarr.open_array(str(tmp_path / "s.zarr" / "features"), mode="r")
+    np.testing.assert_array_equal(s.features(rows), ref.get_orthogonal_selection((rows % 256,)))
+    np.testing.assert_array_equal(s.features(rows)[[0, 1, 6]], feats[[3, 60, 127]])
+    chunk1 = tmp_path / "s.zarr" / "features" / "c" / "1" / "0" / "0"
+    chunk1.write_bytes(chunk1.read_bytes()[:100])
+    with pytest.raises(StoreError, match="truncated"):
+        s.features(np.array([3, 127]))

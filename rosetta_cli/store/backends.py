@@ -154,18 +154,41 @@ class _RawChunks:
             raise IndexError(f"row index out of range for {self.shape[0]} rows")
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         c = self.chunk[0]
-        for ci in np.unique(idx // c):
-            ks = np.flatnonzero(idx // c == ci)
-            lo, hi = int(idx[ks].min()) - int(ci) * c, int(idx[ks].max()) - int(ci) * c + 1
+        order = np.argsort(idx // c, kind="stable")                      # positions grouped by chunk
+        for ks in np.split(order, np.flatnonzero(np.diff(idx[order] // c)) + 1):
+            if not len(ks):
+                continue
+            ci = int(idx[ks[0]] // c)
+            local = idx[ks] - ci * c
+            lo, hi = int(local.min()), int(local.max()) + 1
             if len(ks) * 8 >= hi - lo:  # dense enough: one read of the span, then pick rows
                 span = np.empty((hi - lo, *self.shape[1:]), dtype=self.dtype)
-                self._read_chunk(int(ci), lo, hi, span)
-                out[ks] = span[idx[ks] - int(ci) * c - lo]
-                continue
-            for k in ks:  # sparse rows: seek to each (a few KB apiece)
-                r = int(idx[k]) - int(ci) * c
-                self._read_chunk(int(ci), r, r + 1, out[k:k + 1])
+                self._read_chunk(ci, lo, hi, span)
+                out[ks] = span[local - lo]
+            else:  # sparse rows: one open per chunk, one pread per row (a few KB apiece)
+                self._read_sparse(ci, local, out, ks)
         return out
+
+    def _read_sparse(self, ci: int, local: np.ndarray, out: np.ndarray, ks: np.ndarray) -> None:
+        """out[ks[j]] = row local[j] of chunk ci."""
+        f = self._chunk_file(ci)
+        if not f.exists():
+            out[ks] = self.fill
+            return
+        row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            for r, k in zip(local.tolist(), ks.tolist()):
+                if os.preadv(fd, [out[k].reshape(-1).view(np.uint8)], r * row_bytes) != row_bytes:
+                    self._truncated(f)
+        finally:
+            os.close(fd)
+
+    def _truncated(self, f: Path):
+        from rosetta_cli.errors import StoreError
+
+        raise StoreError(f"{f}: chunk file is truncated",
+                         hint=f"run `rosetta store validate {self.dir.parent}`; re-extract or restore the store")
 
     def _chunk_file(self, ci: int) -> Path:
         return self.dir / "c" / str(ci) / "/".join(["0"] * (len(self.shape) - 1)) if len(self.shape) > 1 else self.dir / "c" / str(ci)
@@ -180,10 +203,7 @@ class _RawChunks:
             fh.seek(a * row_bytes)
             view = memoryview(dst.reshape(-1).view(np.uint8))
             if fh.readinto(view) != (b - a) * row_bytes:
-                from rosetta_cli.errors import StoreError
-
-                raise StoreError(f"{f}: chunk file is truncated",
-                                 hint=f"run `rosetta store validate {self.dir.parent}`; re-extract or restore the store")
+                self._truncated(f)
 
 
 class HDF5Backend:
