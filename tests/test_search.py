@@ -112,6 +112,19 @@ def test_partial_index_is_refused_and_resume_finishes_it(two_stores, cli):
     assert whole.rows == r2.rows
 
 
+def test_a_shard_run_on_a_complete_index_keeps_it_served(two_stores):
+    """Every row is embedded, so a --shard run writes nothing and the index stays complete; a shard run
+    that does write rows (a fresh INDEX_DIR) leaves no index.json until the final build."""
+    d, _, _ = two_stores
+    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
+    before = (d / "idx" / "index.json").read_text()
+    r = I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), shard="1/2"))
+    assert (r.built, r.embedded) == (False, 0)
+    assert (d / "idx" / "index.json").read_text() == before
+    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "fresh"), shard="1/2"))
+    assert not (d / "fresh" / "index.json").exists()
+
+
 def test_resume_with_other_stores_is_refused(two_stores):
     d, _, _ = two_stores
     I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), shard="0/2"))

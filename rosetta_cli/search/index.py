@@ -323,7 +323,8 @@ def _guard(cfg: IndexConfig, sharded: bool) -> None:
         for f in (META, FAISS, SOURCES):
             (out / f).unlink(missing_ok=True)
         shutil.rmtree(out / EMB, ignore_errors=True)
-    (out / META).unlink(missing_ok=True)  # from here on, the index is incomplete until index.json is back
+    if not sharded:
+        (out / META).unlink(missing_ok=True)  # from here on, the index is incomplete until index.json is back
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -344,6 +345,10 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     _guard(cfg, share[1] > 1)
     clock = _Clock()
     emb, src = _prepare(cfg, stores, enc, dim, progress)
+    if share[1] > 1 and (emb.status() != DONE).any():
+        # A shard that will write rows makes the index incomplete. One on a complete index (same inputs,
+        # every row done: _prepare refused any other) writes nothing, so the served index stays served.
+        (Path(cfg.out) / META).unlink(missing_ok=True)
     embedded = _embed(cfg, stores, enc, emb, src, share, progress)
     clock.lap("embed")
     space = "model" if enc is not None else "frozen"
