@@ -600,3 +600,21 @@ def test_add_blocks_builds_the_index_plain_add_builds(storage):
         assert np.array_equal(*ids) and np.array_equal(*codes)
     ours.nprobe = ref.nprobe = 4
     assert np.array_equal(ours.search(x[:50], 5)[1], ref.search(x[:50], 5)[1])
+
+
+def test_add_blocks_onto_a_non_empty_ivf_keeps_its_entries():
+    """Sizing the lists keeps what they hold: two add_blocks calls give the ids index.add gives."""
+    from rosetta_cli.mining.index import IndexPlan, add_blocks, new_index
+
+    x = np.random.default_rng(6).standard_normal((2000, 8)).astype(np.float32)
+    plan = IndexPlan("ivf", nlist=8)
+    ours, ref = new_index(plan, 8, seed=0), new_index(plan, 8, seed=0)
+    ours.train(x)
+    ref.train(x)
+    for part in (x[:900], x[900:]):
+        list(add_blocks(ours, lambda part=part: iter([part])))
+        ref.add(part)
+    for l in range(8):
+        n = ref.invlists.list_size(l)
+        assert ours.invlists.list_size(l) == n
+        assert np.array_equal(faiss.rev_swig_ptr(ours.invlists.get_ids(l), n), faiss.rev_swig_ptr(ref.invlists.get_ids(l), n))

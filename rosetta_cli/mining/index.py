@@ -149,13 +149,14 @@ def _ivf_of(index):
 
 
 def reserve_lists(ivf, counts: np.ndarray) -> None:
-    """Give each inverted list of `ivf` (empty) room for counts[l] entries, so adding never reallocates."""
+    """Give each inverted list of `ivf` room for counts[l] more entries, so adding them never reallocates."""
     import faiss
 
     lists = faiss.downcast_InvertedLists(ivf.invlists)
     for l in np.flatnonzero(counts):
-        lists.resize(int(l), int(counts[l]))   # allocates exactly counts[l] entries
-        lists.resize(int(l), 0)                # size 0 again; std::vector keeps the capacity
+        size = lists.list_size(int(l))
+        lists.resize(int(l), size + int(counts[l]))   # one allocation of the final size
+        lists.resize(int(l), size)                    # back to its entries; std::vector keeps the capacity
 
 
 def set_search_params(index, plan: IndexPlan) -> None:
