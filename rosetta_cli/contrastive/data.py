@@ -25,7 +25,7 @@ import numpy as np
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, in_takes, take_of
 from rosetta_cli.store import Store
-from rosetta_cli.store.stream import ChunkCache, RowReader, chunk_shuffled_order, direct_rows
+from rosetta_cli.store.stream import ChunkCache, chunk_shuffled_order, feature_reader
 
 
 @dataclass
@@ -273,7 +273,7 @@ def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) 
                 arrays[f"{name}_text"] = (s, s.text)
     if in_memory:
         return {k: ArrayReader(fn()) for k, (s, fn) in arrays.items()}
-    return {k: RowReader(s.features) if k.endswith("_feat") and direct_rows(s)
+    return {k: feature_reader(s, cache_chunks) if k.endswith("_feat")
             else ChunkCache(fn, s.n_rows, s.chunk_rows, max_chunks=cache_chunks) for k, (s, fn) in arrays.items()}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from rosetta_cli.eval.metrics import hit_rate_at_k
 from rosetta_cli.store import DONE, Store
-from rosetta_cli.store.stream import ChunkCache, direct_rows
+from rosetta_cli.store.stream import feature_reader
 
 
 @dataclass
@@ -36,9 +36,7 @@ def _rows(store: Store, rows: np.ndarray) -> np.ndarray:
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     if not len(rows):
         return np.zeros((0, store.frames, store.dim), np.float32)
-    if direct_rows(store):
-        return store.features(rows).astype(np.float32)
-    return ChunkCache(store.features, store.n_rows, store.chunk_rows).get(rows).astype(np.float32)
+    return feature_reader(store).get(rows).astype(np.float32)
 
 
 def _subsample(rows: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:

@@ -36,6 +36,11 @@ class IndexPlan:
         """Passes over the candidate vectors while building (IVF: assign, then add; see add_blocks)."""
         return 2 if self.kind == "ivf" else 1
 
+    @property
+    def build_phases(self) -> str:
+        """What the build's progress bar counts, for its label."""
+        return " (assign, add)" if self.passes > 1 else ""
+
 
 def plan_index(cfg: C.MineConfig, n_q: int, n_c: int, dim: int) -> IndexPlan:
     """Resolve --index/--nlist/--nprobe into a concrete plan (rules in config.py)."""

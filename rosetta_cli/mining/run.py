@@ -230,8 +230,7 @@ def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, pla
     if cal_rows is not None:
         qsrc.proj = csrc.proj
         probe = qsrc.vectors(cal_rows)
-    label = f"index {plan.kind}" + (" (assign, add)" if plan.passes > 1 else "")
-    progress.start(label, plan.passes * len(inp.c_rows), unit="rows")
+    progress.start(f"index {plan.kind}{plan.build_phases}", plan.passes * len(inp.c_rows), unit="rows")
     index, ref = IX.build_index(plan, csrc, inp.c_rows, cfg.seed, progress.advance, probe=probe)
     return index, pca, ref
 

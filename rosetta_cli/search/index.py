@@ -251,7 +251,7 @@ def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None)
     n, d = x.shape
     # A search index serves many queries over its life: plan as if every clip were queried once.
     plan = plan_index(cfg, n, n, d)
-    progress.start("build " + plan.kind + (" (assign, add)" if plan.passes > 1 else ""), plan.passes * n, unit="clips")
+    progress.start(f"build {plan.kind}{plan.build_phases}", plan.passes * n, unit="clips")
     index = new_index(plan, d, cfg.seed)
     if plan.kind == "ivf":
         rng = np.random.default_rng(cfg.seed)

@@ -116,6 +116,7 @@ class _RawChunks:
         self.chunk = arr.metadata.chunk_grid.chunk_shape
         self.dir = root
         self.fill = arr.metadata.fill_value
+        self.row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
 
     @staticmethod
     def of(backend: "ZarrBackend", name: str) -> "_RawChunks | None":
@@ -175,7 +176,7 @@ class _RawChunks:
         if not f.exists():
             out[ks] = self.fill
             return
-        row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        row_bytes = self.row_bytes
         fd = os.open(f, os.O_RDONLY)
         try:
             for r, k in zip(local.tolist(), ks.tolist()):
@@ -198,7 +199,7 @@ class _RawChunks:
         if not f.exists():  # never written: zarr reads the fill value
             dst[...] = self.fill
             return
-        row_bytes = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        row_bytes = self.row_bytes
         with open(f, "rb", buffering=0) as fh:
             fh.seek(a * row_bytes)
             view = memoryview(dst.reshape(-1).view(np.uint8))

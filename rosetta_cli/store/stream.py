@@ -96,6 +96,14 @@ def direct_rows(store) -> bool:
     return store.b.name == "zarr" and store.meta.get("codec") == "none"
 
 
+def feature_reader(store, cache_chunks: int = 64) -> "RowReader | ChunkCache":
+    """A reader with .get(rows) of `store`'s features: row reads where the store allows them
+    (direct_rows), else an LRU cache of `cache_chunks` decoded chunks."""
+    if direct_rows(store):
+        return RowReader(store.features)
+    return ChunkCache(store.features, store.n_rows, store.chunk_rows, max_chunks=cache_chunks)
+
+
 class RowReader:
     """Row reads straight from a store array (any order, repeats allowed), with no chunk cache.
 
