@@ -18,12 +18,6 @@ from pathlib import Path
 import numpy as np
 
 
-def kitchen_of(world: dict, world_dir: Path, clips) -> np.ndarray:
-    root = world_dir.resolve()
-    vids = {str((root / k).resolve()): v.get("kitchen", -1) for k, v in world["videos"].items()}
-    return np.array([vids.get(str(Path(v).resolve()), -1) for v in clips["video"]])
-
-
 def diagnose(pairs_path: Path, el, xl, ek, xk) -> dict:
     from rosetta_cli.store import Store
     from rosetta_cli.toy.truth import pair_precision
@@ -42,7 +36,7 @@ def main() -> None:
     ap.add_argument("--weights", default="0,0.25,0.5,0.75,0.9")
     a = ap.parse_args()
     from rosetta_cli.store import Store
-    from rosetta_cli.toy.truth import load_world, true_labels
+    from rosetta_cli.toy.truth import kitchen_of, load_world, true_labels
 
     d = a.seed_dir
     world = load_world(d / "world")

@@ -3,8 +3,9 @@
 Each stage is a plain `rosetta ...` command (examples/reproduce.sh lists the same ones). A
 stage whose output is already complete is skipped, so a second run resumes; `fresh` wipes DIR.
 
-`rosetta claims` runs the same plan with a few more stages per seed (the scaling points, the
-visual-only mining baseline and the second retrieval protocol): see rosetta_cli/claims.
+`rosetta claims` runs the same plan with a few more stages per seed (the scaling points under
+equal steps and equal epochs, the visual-only mining baseline and the second retrieval
+protocol): see rosetta_cli/claims.
 """
 
 from __future__ import annotations
@@ -23,26 +24,69 @@ class Variant:
     """One pretraining variant: its display name, output folder, pairs and extra flags."""
 
     name: str
-    slug: str                         # MODEL_DIR name under models/
+    slug: str                         # MODEL_DIR name under models/, and the variant's key
     pairs: str | None                 # mining strategy of its pseudo-pairs; None = synchronized pairs only
     translated: bool = False          # give --translated (the video-synthetic loss L_vs)
     flags: tuple[str, ...] = ()
     unpaired_fraction: float = 1.0    # share of the unpaired ego clips it may use (claim 2)
+    epochs: int | None = None         # train --epochs passes over its data instead of the run's --steps
 
 
-# The paper's Table 1 comparison and claim-3 ablations. Every variant trains the same number of
-# steps with the same batch (DemoConfig.steps / batch_size), so only the data and losses differ.
-VARIANTS = (
+def _keyed(*variants: Variant) -> dict[str, Variant]:
+    return {v.slug: v for v in variants}
+
+
+# The paper's Table 1 comparison and Fig. 7's ablations, keyed by slug. Every variant trains the
+# same number of steps with the same batch (DemoConfig.steps / batch_size), so only the data and
+# losses differ. Random-align aligns at random: its pairs keep no soft weights (w = 1).
+VARIANTS: dict[str, Variant] = _keyed(
     Variant("ViewpointRosetta", "ours", "rst", translated=True),
     Variant("w/o soft alignment", "no-soft", "rst", translated=True, flags=("--no-soft",)),
     Variant("w/o RST (text-align, SUM-L-like)", "no-rst", "text", flags=("--no-synthetic",)),
-    Variant("Random-align", "random", "random", flags=("--no-synthetic",)),
+    Variant("Random-align", "random", "random", flags=("--no-synthetic", "--no-soft")),
     Variant("VI-encoder (paired only)", "paired-only", None),
 )
-# Claim 2: ours with part of the unpaired data (0% is the paired-only encoder, 100% is ours).
+# Fig. 5: the three curves over the share of unpaired data. 0% is the paired-only encoder and 100%
+# the variant itself. The paper trains the same epochs at every size (its compute grows with the
+# data); the claims also train the same steps.
+SCALING_CURVES = ("ours", "no-rst", "random")
 SCALING_FRACTIONS = (0.25, 0.5)
-SCALING_VARIANTS = tuple(Variant(f"ViewpointRosetta, {round(f * 100)}% unpaired", f"ours-{round(f * 100)}", "rst",
-                                 translated=True, unpaired_fraction=f) for f in SCALING_FRACTIONS)
+
+
+def _pct(f: float) -> str:
+    return f"{round(f * 100)}%"
+
+
+def scaling_variants(epochs: int | None) -> dict[str, Variant]:
+    """The extra runs of Fig. 5 under one budget: equal steps (epochs None) or `epochs` passes."""
+    import dataclasses
+
+    tag = "" if epochs is None else "-ep"
+    fractions = SCALING_FRACTIONS if epochs is None else (0.0, *SCALING_FRACTIONS, 1.0)
+    out = []
+    for base in SCALING_CURVES:
+        for f in fractions:
+            if f == 0.0:
+                continue
+            v = VARIANTS[base]
+            out.append(dataclasses.replace(v, name=f"{v.name}, {_pct(f)} unpaired" + (f", {epochs} epochs" if epochs else ""),
+                                           slug=f"{base}-{round(f * 100)}{tag}", unpaired_fraction=f, epochs=epochs))
+    if epochs is not None:
+        v = VARIANTS["paired-only"]
+        out.append(dataclasses.replace(v, name=f"{v.name}, {epochs} epochs", slug=f"paired-only{tag}", epochs=epochs))
+    return _keyed(*out)
+
+
+def scaling_slug(base: str, fraction: float, epochs: int | None) -> str:
+    """The variant at one point of a Fig. 5 curve (0% is the paired-only encoder under that budget)."""
+    tag = "" if epochs is None else "-ep"
+    if fraction == 0.0:
+        return f"paired-only{tag}"
+    if fraction == 1.0 and epochs is None:
+        return base
+    return f"{base}-{round(fraction * 100)}{tag}"
+
+
 DEMO_MINING = ("rst", "text", "random")
 CLAIMS_MINING = ("rst", "text", "visual", "random")
 GALLERIES = {"report": None, "report-other-takes": "other-takes"}  # report folder → bench --gallery
@@ -58,17 +102,19 @@ class DemoConfig:
     batch_size: int = 64              # global batch of every variant; fits the small world's paired-only set
     rst_steps: int = 1000
     rst_batch_size: int | None = None  # train-rst's default unless set (the tiny world has a handful of pairs)
-    variants: tuple[Variant, ...] = VARIANTS
+    rst_val_frac: float | None = None  # train-rst's held-out share of takes (its default unless set)
+    variants: dict[str, Variant] = field(default_factory=lambda: dict(VARIANTS))
     mining: tuple[str, ...] = DEMO_MINING
     galleries: dict = field(default_factory=lambda: {"report": None})
 
 
-def claims_config(out: Path, scale: str, seed: int, workers: int, steps: int, batch_size: int,
-                  rst_steps: int = 1000, rst_batch_size: int | None = None) -> DemoConfig:
+def claims_config(out: Path, scale: str, seed: int, workers: int, steps: int, batch_size: int, epochs: int,
+                  rst_steps: int = 1000, rst_batch_size: int | None = None, rst_val_frac: float | None = None) -> DemoConfig:
     """The demo plan extended by the stages `rosetta claims` needs for one seed."""
+    variants = VARIANTS | scaling_variants(None) | scaling_variants(epochs)
     return DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps, batch_size=batch_size, rst_steps=rst_steps,
-                      rst_batch_size=rst_batch_size,
-                      variants=VARIANTS + SCALING_VARIANTS, mining=CLAIMS_MINING, galleries=dict(GALLERIES))
+                      rst_batch_size=rst_batch_size, rst_val_frac=rst_val_frac,
+                      variants=variants, mining=CLAIMS_MINING, galleries=dict(GALLERIES))
 
 
 @dataclass
@@ -89,11 +135,20 @@ class Stage:
 
 
 def _config_matches(path: Path, expect: dict) -> bool:
-    """A finished model trained with another budget (e.g. an earlier --steps) is not reused."""
+    """A finished model trained with another budget (e.g. an earlier --steps) is not reused.
+
+    Keys may be dotted ("train.epochs") to reach into config.json's nested records."""
     if not expect:
         return True
     meta = json.loads((path / "config.json").read_text())
-    return all(meta.get(k) == v for k, v in expect.items())
+
+    def get(key: str):
+        node = meta
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    return all(get(k) == v for k, v in expect.items())
 
 
 def paths(d: Path) -> dict:
@@ -115,7 +170,8 @@ def plan(cfg: DemoConfig) -> list[Stage]:
     stages.append(Stage("train-rst: diffusion translator on synchronized pairs",
                         ["train-rst", "--paired", str(p["paired"]), "--out", str(p["rst"]), "--seed", s,
                          "--steps", str(cfg.rst_steps)]
-                        + (["--batch-size", str(cfg.rst_batch_size)] if cfg.rst_batch_size else []), p["rst"]))
+                        + (["--batch-size", str(cfg.rst_batch_size)] if cfg.rst_batch_size else [])
+                        + (["--val-frac", str(cfg.rst_val_frac)] if cfg.rst_val_frac is not None else []), p["rst"]))
     stages.append(Stage("translate: ego → hallucinated exo", ["translate", "--rst", str(p["rst"]), "--ego", str(p["ego"]),
                                                               "--out", str(p["translated"]), "--seed", s], p["translated"]))
     for strat in cfg.mining:
@@ -124,7 +180,8 @@ def plan(cfg: DemoConfig) -> list[Stage]:
         stages.append(Stage(f"mine ({strat})", ["mine", "--ego", str(p["ego"]), "--exo", str(p["exo"]), "--strategy", strat,
                             "--topk", "1", "--seed", s, "--out", str(out), *extra], out))
     stages += [Stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug,
-                     expect={"total_steps": cfg.steps}) for v in cfg.variants]
+                     expect={"train.epochs": v.epochs, "train.steps": None} if v.epochs else {"total_steps": cfg.steps})
+               for v in cfg.variants.values()]
     for folder, gallery in cfg.galleries.items():
         stages.append(bench_stage(cfg, folder, gallery))
     return _numbered(stages)
@@ -132,9 +189,10 @@ def plan(cfg: DemoConfig) -> list[Stage]:
 
 def pretrain_argv(cfg: DemoConfig, v: Variant) -> list[str]:
     p = paths(cfg.out)
+    budget = ["--epochs", str(v.epochs)] if v.epochs else ["--steps", str(cfg.steps)]
     argv = ["pretrain", "--paired", str(p["paired"]), "--out", str(p["models"] / v.slug), "--seed", str(cfg.seed),
-            "--name", v.name, "--threads", "1", "--steps", str(cfg.steps), "--batch-size", str(cfg.batch_size),
-            # a few held-out evaluations per run: an epoch of the small world is only a few steps
+            "--name", v.name, "--threads", "1", *budget, "--batch-size", str(cfg.batch_size),
+            # a few held-out evaluations per run: an epoch of the toy world is only a few steps
             "--eval-every", str(max(1, cfg.steps // 5)), *v.flags]
     if v.pairs:
         argv += ["--ego", str(p["ego"]), "--exo", str(p["exo"]), "--pairs", str(p["pairs"] / f"{v.pairs}-top1.zarr")]
@@ -150,11 +208,11 @@ def bench_stage(cfg: DemoConfig, folder: str, gallery: str | None) -> Stage:
     argv = ["bench", "--ego", str(p["paired"]), "--exo", str(p["paired"]), "--out", str(out), "--seed", str(cfg.seed)]
     if gallery:
         argv += ["--gallery", gallery, "--no-plots"]
-    for v in cfg.variants:
+    for v in cfg.variants.values():
         argv += ["--model", str(p["models"] / v.slug), "--name", v.name]
     label = "paper protocol" if gallery is None else f"gallery {gallery}"
     return Stage(f"bench ({label}): cross-view retrieval, recognition, skill", argv, out / "results.json",
-                 inputs=tuple(p["models"] / v.slug / "config.json" for v in cfg.variants))
+                 inputs=tuple(p["models"] / v.slug / "config.json" for v in cfg.variants.values()))
 
 
 def _numbered(stages: list[Stage]) -> list[Stage]:

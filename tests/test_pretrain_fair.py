@@ -28,22 +28,24 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------------------- helpers
-def ref_masked(a, c, t, s, keys_a, keys_c, w=None, valid=None, drop_cols=None):
-    """Loop reference: mean over valid anchors of w_i * (lse over the allowed set - target logit).
-    Allowed: j == t_i, or (key_c[j] != key_a[i] and j not dropped)."""
+def ref_masked(a, c, t, s, keys_a, keys_c, w=None, valid=None, drop_cols=None, extra=None, count=None):
+    """Loop reference: sum over valid anchors of w_i * (lse over the allowed set - target logit), divided by
+    `count` (default: the number of valid anchors). Allowed: j == t_i, or (key_c[j] != key_a[i] and j not
+    dropped and, with extra = (keys2_a, keys2_c), keys2_c[j] != keys2_a[i])."""
     a, c = a.double().numpy(), c.double().numpy()
     total, n = 0.0, 0
     for i in range(len(a)):
         if valid is not None and not valid[i]:
             continue
         dropped = np.zeros(len(c), bool) if drop_cols is None else drop_cols
-        allowed = [j for j in range(len(c)) if j == t[i] or (keys_c[j] != keys_a[i] and not dropped[j])]
+        other = (lambda j: True) if extra is None else (lambda j: extra[1][j] != extra[0][i])
+        allowed = [j for j in range(len(c)) if j == t[i] or (keys_c[j] != keys_a[i] and not dropped[j] and other(j))]
         logits = [s * float(a[i] @ c[j]) for j in allowed]
         m = max(logits)
         lse = m + math.log(sum(math.exp(x - m) for x in logits))
         total += (1.0 if w is None else float(w[i])) * (lse - s * float(a[i] @ c[int(t[i])]))
         n += 1
-    return total / max(n, 1)
+    return total / (max(n, 1) if count is None else count)
 
 
 def unit(n, d, seed):
@@ -170,15 +172,21 @@ def test_video_text_loss_without_narrations_equals_loss_over_the_rest():
     assert fr.grad[has].abs().sum() > 0
 
 
-def _part(ego, exo, text, has, key, syn=None, weight=None):
+def _part(ego, exo, text, has, key, syn=None, weight=None, exo_key=None):
     n = len(ego)
+    exo_key = range(100, 100 + n) if exo_key is None else exo_key
     return Part(torch.from_numpy(ego), torch.from_numpy(exo), torch.ones(n, dtype=torch.float64) if weight is None else weight,
-                None if text is None else torch.from_numpy(text), syn, torch.tensor(key), has)
+                None if text is None else torch.from_numpy(text), syn, torch.tensor(key), torch.tensor(list(exo_key)), has)
 
 
 def test_compute_losses_masks_moments_and_skips_missing_narrations():
     """One batch: 4 paired items (moments A, A, B, C: one ego row, two exo cameras for A) and 2
-    pseudo items; items 1 and 4 have no narration."""
+    pseudo items that mined the same exo clip; items 1 and 4 have no narration.
+
+    Checked against the loop reference: L_vv leaves out the same moment's other camera and the
+    anchor's own exo clip mined for another query (the two pseudo items are not each other's
+    negatives); L_vs sums over the 2 pseudo anchors and divides by all 6 anchors, as L_vv does
+    (per sample, the paper's sum), not by the 2 it has."""
     torch.manual_seed(0)
     mcfg = ModelConfig(input_dim=8, frames=1, text_dim=4, dim=8, arch="mlp", init="orthogonal")
     model = build_model(mcfg, seed=0).double()
@@ -186,10 +194,10 @@ def test_compute_losses_masks_moments_and_skips_missing_narrations():
     z = lambda n: rng.standard_normal((n, 1, 8))                          # noqa: E731
     ego_a = z(1)
     paired = _part(np.concatenate([ego_a, ego_a, z(2)]), z(4), rng.standard_normal((4, 4)),
-                   torch.tensor([True, False, True, True]), [0, 0, 1, 2])
+                   torch.tensor([True, False, True, True]), [0, 0, 1, 2], exo_key=[10, 11, 12, 13])
     paired.text[1] = 0.0
     pseudo = _part(z(2), z(2), rng.standard_normal((2, 4)), torch.tensor([False, True]), [-1, -6],
-                   syn=torch.from_numpy(z(2)), weight=torch.tensor([0.5, 0.9], dtype=torch.float64))
+                   syn=torch.from_numpy(z(2)), weight=torch.tensor([0.5, 0.9], dtype=torch.float64), exo_key=[-8, -8])
     pseudo.text[0] = 0.0
     cfg = PretrainConfig(synthetic=True)
     out = {k: (v.detach() if v is not None else None) for k, v in compute_losses(model, [paired, pseudo], cfg, rank=0).items()}
@@ -201,11 +209,18 @@ def test_compute_losses_masks_moments_and_skips_missing_narrations():
     keys = np.array([0, 0, 1, 2, -1, -6])
     s, t = float(model.logit_scale()), torch.arange(6)
     w = torch.tensor([1, 1, 1, 1, 0.5, 0.9], dtype=torch.float64)
-    assert float(out["l_vv"]) == pytest.approx(ref_masked(f_ego, f_exo, t, s, keys, keys, w), rel=1e-9)
+    exo_ids = np.array([10, 11, 12, 13, -8, -8])
+    assert float(out["l_vv"]) == pytest.approx(ref_masked(f_ego, f_exo, t, s, keys, keys, w, extra=(exo_ids, exo_ids)),
+                                               rel=1e-9)
+    # the exo-identity mask matters here: without it the two pseudo items would be each other's negatives
+    assert float(out["l_vv"]) != pytest.approx(ref_masked(f_ego, f_exo, t, s, keys, keys, w), rel=1e-6)
     has = np.array([True, False, True, True, False, True])
     want_vt = ref_masked(f_ego, g, t, s, keys, keys, valid=has, drop_cols=~has)
     assert float(out["l_vt"]) == pytest.approx(want_vt, rel=1e-9)
-    assert float(out["l_vs"]) == pytest.approx(ref_masked(f_ego[4:], f_syn, torch.arange(2), s, keys[4:], keys[4:]), rel=1e-9)
+    l_vs = ref_masked(f_ego[4:], f_syn, torch.arange(2), s, keys[4:], keys[4:], count=6)
+    assert float(out["l_vs"]) == pytest.approx(l_vs, rel=1e-9)
+    assert float(out["l_vs"]) == pytest.approx(ref_masked(f_ego[4:], f_syn, torch.arange(2), s, keys[4:], keys[4:]) * 2 / 6,
+                                               rel=1e-9)
     # --no-moment-mask: the other camera of moment A is a negative again (the plain InfoNCE)
     plain = compute_losses(model, [paired, pseudo], PretrainConfig(mask_moments=False), rank=0)
     none = np.arange(6)

@@ -302,40 +302,59 @@ def test_cli_help_has_example(capsys):
 
 @pytest.mark.parametrize("scale", ["tiny", "small", "medium"])
 def test_kitchen_split_follows_the_paper_regime(scale):
-    """Few paired kitchens; benchmark takes only in kitchens no paired training take shows;
-    unpaired videos from every kitchen, several times as many clips as the paired training set."""
+    """The paper's data regime: paired takes span the Ego-Exo4D kitchens and the benchmark holds out
+    takes of them; unpaired Ego4D and HTM videos come from two more, disjoint sets of kitchens; the
+    paired set is moderate (its clips at least a third of the unpaired clips)."""
     sc, plans = SCALES[scale], plan_world(scale, 0)
     train = [p for p in plans if p.dataset == "egoexo4d" and p.split == "train"]
     bench = [p for p in plans if p.dataset == "egoexo4d" and p.split == "val"]
-    unpaired = [p for p in plans if p.dataset != "egoexo4d"]
+    k = {ds: {p.kitchen.id for p in plans if p.dataset == ds} for ds in ("ego4d", "htm-aa")}
     k_train, k_bench = {p.kitchen.id for p in train}, {p.kitchen.id for p in bench}
-    assert k_train.isdisjoint(k_bench)
-    assert k_train == set(range(sc.paired_kitchens))
-    assert k_bench == set(range(sc.paired_kitchens, sc.paired_kitchens + sc.bench_kitchens))
-    assert len(train) == sc.paired_train_takes
-    assert len(bench) == sc.bench_takes
-    assert sc.n_kitchens >= 2
+    assert k_train == set(range(sc.egoexo_kitchens))          # paired takes span every Ego-Exo4D kitchen
+    assert k_bench <= k_train                                  # held-out takes, not held-out kitchens
+    assert k["ego4d"].isdisjoint(k["htm-aa"])                  # two sources that share no setting
+    assert (k["ego4d"] | k["htm-aa"]).isdisjoint(k_train | k_bench)  # nor any with the benchmark
+    assert len(train) == sc.paired_train_takes and len(bench) == sc.bench_takes
+    paired_clips = sum(len(p.ep.segments) * len(p.files) for p in train)
+    unpaired_clips = sum(len(p.narrations) for p in plans if p.dataset != "egoexo4d")
+    assert 3 * paired_clips >= unpaired_clips
     if scale == "tiny":
         return
-    assert len(k_train) <= 4
-    assert len(k_train) * 3 <= sc.n_kitchens  # "a few" of the kitchens
-    assert {p.kitchen.id for p in unpaired} == set(range(sc.n_kitchens))
-    train_segments = sum(len(p.ep.segments) for p in train)  # one synchronized ego/exo pair each
-    for ds in ("ego4d", "htm-aa"):
-        assert sum(len(p.narrations) for p in unpaired if p.dataset == ds) >= 5 * train_segments, ds
+    assert len(k["ego4d"]) > 1 and len(k["htm-aa"]) > 1
     # every class has paired training segments (the benchmark's exo classifiers train on them)
     assert {g.label_id for p in train for g in p.ep.segments} == set(range(sc.n_classes))
     assert {g.label_id for p in bench for g in p.ep.segments} == set(range(sc.n_classes))
 
 
+def test_held_out_kitchens_protocol_films_the_benchmark_where_no_paired_take_is():
+    from rosetta_cli.toy.plan import get_scale
+
+    sc, plans = get_scale("small", 2), plan_world("small", 0, bench_new_kitchens=2)
+    train = {p.kitchen.id for p in plans if p.dataset == "egoexo4d" and p.split == "train"}
+    bench = {p.kitchen.id for p in plans if p.dataset == "egoexo4d" and p.split == "val"}
+    assert bench == {sc.egoexo_kitchens - 2, sc.egoexo_kitchens - 1}
+    assert train == set(range(sc.egoexo_kitchens - 2))
+    with pytest.raises(ValueError):
+        get_scale("small", SCALES["small"].egoexo_kitchens)  # no kitchen left for paired takes
+
+
+def test_claims_scale_meets_p3_and_the_rst_validation_size():
+    """medium (what `rosetta claims` uses): >= 500 benchmark ego queries and >= 1,000 exo gallery clips;
+    a quarter of its paired takes hold >= 100 RST validation queries."""
+    sc = SCALES["medium"]
+    assert sc.bench_takes * sc.segments_per_video >= 500
+    assert sc.bench_takes * sc.segments_per_video * sc.exo_cams >= 1000
+    assert round(0.25 * sc.paired_train_takes) * sc.segments_per_video >= 100
+
+
 def test_small_scale_sizes():
-    """The demo scale as documented: 16 paired training takes from 3 kitchens, 24 benchmark takes, <= 1,100 clips."""
+    """The demo scale as documented: 30 paired training takes, 24 benchmark takes, 80 + 80 unpaired videos."""
     sc, plans = SCALES["small"], plan_world("small", 0)
-    assert (sc.n_kitchens, sc.paired_kitchens, sc.paired_train_takes, sc.bench_takes) == (12, 3, 16, 24)
-    assert (sc.ego_videos, sc.htm_videos, sc.segments_per_video, sc.exo_cams) == (120, 120, 3, 2)
+    assert (sc.n_kitchens, sc.egoexo_kitchens, sc.paired_train_takes, sc.bench_takes) == (18, 6, 30, 24)
+    assert (sc.ego_videos, sc.htm_videos, sc.segments_per_video, sc.exo_cams) == (80, 80, 3, 2)
     clips = sum(len(p.ep.segments) * len(p.files) for p in plans if p.dataset == "egoexo4d")
     clips += sum(len(p.narrations) for p in plans)
-    assert clips == 40 * 3 * 3 + 240 * 3 == 1080
+    assert clips == 54 * 3 * 3 + 160 * 3 == 966
 
 
 def test_kitchens_deterministic_and_distinct():
@@ -343,14 +362,14 @@ def test_kitchens_deterministic_and_distinct():
 
     a, b = plan_kitchens("small", 0), plan_kitchens("small", 0)
     assert a == b
-    assert [k.id for k in a] == list(range(12))
+    assert [k.id for k in a] == list(range(18))
     assert a != plan_kitchens("small", 1)
     assert all(p.kitchen == a[p.kitchen.id] for p in plan_world("small", 0))  # the kitchens the videos are filmed in
     assert [k.to_json() for k in a] == json.loads(json.dumps([k.to_json() for k in a]))  # JSON-only
     # settings differ: walls, floors, tables and lighting are not shared between kitchens
-    assert len({k.exo[0].wall for k in a}) == 12
-    assert len({k.table for k in a}) == 12
-    assert len({k.gain for k in a}) == 12
+    assert len({k.exo[0].wall for k in a}) == 18
+    assert len({k.table for k in a}) == 18
+    assert len({k.gain for k in a}) == 18
     for k in a:
         assert 2 <= len(k.distractors) <= 4
         assert len(k.exo) == SCALES["small"].exo_cams
@@ -402,15 +421,15 @@ def test_both_views_of_a_take_share_the_kitchen_table(world):
     from rosetta_cli.toy.cameras import table_texture
     from rosetta_cli.toy.plan import plan_kitchens
 
-    k0, k1 = plan_kitchens("tiny", 3)
+    kitchens = plan_kitchens("tiny", 3)
     out, _, W = world
     for rel, v in W["videos"].items():
         if v["dataset"] == "egoexo4d" and v["view"] == "ego":
             frame = read_frames(out / rel)[0].astype(float)
-            k = (k0, k1)[v["kitchen"]]
+            k = kitchens[v["kitchen"]]
             own = np.abs(frame[:20, :20].mean((0, 1)) - np.array(k.table) * np.array(k.gain)).mean()
             assert own < 40, (rel, own)  # top-left corner: table top (+ texture, codec noise)
-    t0, t1 = table_texture(k0).astype(float), table_texture(k1).astype(float)
+    t0, t1 = table_texture(kitchens[0]).astype(float), table_texture(kitchens[1]).astype(float)
     assert np.abs(t0.mean((0, 1)) - t1.mean((0, 1))).max() > 10
 
 
@@ -418,15 +437,16 @@ def test_world_json_records_kitchens(world):
     out, summary, W = world
     sc = SCALES["tiny"]
     roles = {k["id"]: k["role"] for k in W["kitchens"]}
-    assert W["version"] == 2
-    assert set(roles.values()) <= {"paired", "benchmark", "unpaired"}
+    assert W["version"] == 3 and W["bench_new_kitchens"] == 0
+    assert roles == {0: "paired+benchmark", 1: "ego4d", 2: "htm"}
     for v in W["videos"].values():
         assert isinstance(v["kitchen"], int)
-        if v["dataset"] == "egoexo4d":
-            assert roles[v["kitchen"]] == ("paired" if v["split"] == "train" else "benchmark")
+        assert roles[v["kitchen"]] == {"egoexo4d": "paired+benchmark", "ego4d": "ego4d", "htm-aa": "htm"}[v["dataset"]]
     assert summary["paired_train_kitchens"] == [0]
-    assert summary["benchmark_kitchens"] == [1]
-    assert summary["kitchens"] == sc.n_kitchens == 2
+    assert summary["benchmark_kitchens"] == [0]
+    assert summary["benchmark_protocol"] == "held-out takes"
+    assert (summary["ego4d_kitchens"], summary["htm_kitchens"]) == ([1], [2])
+    assert summary["kitchens"] == sc.n_kitchens == 3
     assert summary["clips"]["paired_train"] == 2 * 2 * 3
     assert summary["clips"]["benchmark"] == 1 * 2 * 3
     for k in W["kitchens"]:

@@ -107,8 +107,10 @@ def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[s
     for name, enc in [(FROZEN, None)] + loaded:
         log(f"embedding {ego.store.path.name} and {exo.store.path.name} with {name}")
         e_ego, e_exo = data.embed(ego, enc, cfg.block_rows), data.embed(exo, enc, cfg.block_rows)
-        m, counts = evaluate(e_ego, e_exo, ego, exo, plan, cfg, tasks, len(vocab))
-        rows.append({"name": name, "kind": "frozen" if enc is None else "model", **_model_info(enc), "metrics": m})
+        hits: dict = {}
+        m, counts = evaluate(e_ego, e_exo, ego, exo, plan, cfg, tasks, len(vocab), hits=hits)
+        rows.append({"name": name, "kind": "frozen" if enc is None else "model", **_model_info(enc), "metrics": m,
+                     "hits": hits})
         gallery[name] = top_retrieved(e_ego, e_exo, plan, ego, cfg, n_top=3, exo=exo)
         if cfg.finetune and enc is not None:
             rows.append(_finetune_row(name, enc, ego, exo, plan, cfg, tasks, len(vocab), notes, log))
@@ -148,32 +150,43 @@ def _usable_tasks(cfg: BenchConfig, ego, exo, explicit: bool) -> tuple[list[str]
 
 
 def evaluate(e_ego: np.ndarray, e_exo: np.ndarray, ego, exo, plan, cfg: BenchConfig, tasks, n_classes: int,
-             scorer: Callable | None = None) -> tuple[dict, dict]:
+             scorer: Callable | None = None, hits: dict | None = None) -> tuple[dict, dict]:
     """Metrics for one embedding pair. e_ego [n_ego, d], e_exo [n_exo, d] aligned with View.rows.
 
     scorer(train_pos, y, test_pos, n_classes) → scores; default: linear probe on the embeddings.
+    hits: if given, filled with each query's outcome per headline metric ("hr@5/ego->exo",
+    "recognition/top1", ...) as a string of 0/1 in query order (the same queries for every model),
+    so `rosetta claims` can bootstrap intervals over queries.
     """
+    hits = {} if hits is None else hits
     m = dict.fromkeys(metric_keys(cfg.ks))
     counts: dict = {"ego_rows": len(ego.rows), "exo_rows": len(exo.rows),
                     "dropped": {"ego": ego.dropped, "exo": exo.dropped}}
     scorer = scorer or (lambda tr, y, te, c: classify.linear_probe(
         e_exo[tr], y, e_ego[te], c, seed=cfg.seed, c=cfg.probe_c, max_iter=cfg.probe_max_iter))
     if "retrieval" in tasks:
-        counts["retrieval"] = _retrieval(e_ego, e_exo, ego, exo, plan, cfg, m)
+        counts["retrieval"] = _retrieval(e_ego, e_exo, ego, exo, plan, cfg, m, hits)
     if "recognition" in tasks:
-        counts["recognition"] = _recognition(ego, exo, plan, scorer, n_classes, m)
+        counts["recognition"] = _recognition(ego, exo, plan, scorer, n_classes, m, hits)
     if "skill" in tasks:
         counts["skill"] = _skill(ego, exo, plan, scorer, m)
     return m, counts
 
 
-def _recognition(ego, exo, plan, scorer, n_classes: int, m: dict) -> dict:
+def bits(x: np.ndarray) -> str:
+    """bool [n] → "0110...": per-query outcomes, compact in results.json."""
+    return "".join("1" if v else "0" for v in np.asarray(x, bool))
+
+
+def _recognition(ego, exo, plan, scorer, n_classes: int, m: dict, hits: dict) -> dict:
     """Top-1/top-5 on labelled ego test rows of a classifier trained on labelled exo train rows."""
     tr, te = plan.train_exo[exo.label[plan.train_exo] >= 0], plan.test_ego[ego.label[plan.test_ego] >= 0]
     counts = {"train_exo": len(tr), "test_ego": len(te)}
     if len(tr) and len(te):  # otherwise the metrics stay None
         s, y = scorer(tr, exo.label[tr], te, n_classes), ego.label[te]
         m["recognition/top1"], m["recognition/top5"] = (_num(metrics.topk_accuracy(s, y, k)) for k in (1, 5))
+        for k in (1, 5):
+            hits[f"recognition/top{k}"] = bits(metrics.topk_hits(s, y, k))
         counts.update(train_classes=len(np.unique(exo.label[tr])), test_unseen_class=int((~np.isin(y, exo.label[tr])).sum()))
     return counts
 
@@ -190,7 +203,7 @@ def _skill(ego, exo, plan, scorer, m: dict) -> dict:
     return counts
 
 
-def _retrieval(e_ego, e_exo, ego, exo, plan, cfg, m: dict) -> dict:
+def _retrieval(e_ego, e_exo, ego, exo, plan, cfg, m: dict, hits: dict) -> dict:
     qe = plan.ret_ego[ego.label[plan.ret_ego] >= 0]  # unlabelled clips are gallery-only
     qx = plan.ret_exo[exo.label[plan.ret_exo] >= 0]
     counts = {"ego": len(plan.ret_ego), "exo": len(plan.ret_exo), "protocol": cfg.gallery}
@@ -203,6 +216,7 @@ def _retrieval(e_ego, e_exo, ego, exo, plan, cfg, m: dict) -> dict:
         r = metrics.hit_rate_at_k(q, ql, g, gl, cfg.ks, unmatched=cfg.unmatched, **groups)
         for k, v in r["hr"].items():
             m[f"hr@{k}/{d}"] = _num(v) if len(q) else None
+            hits[f"hr@{k}/{d}"] = bits(r["hits"][k])
         counts[d] = {"queries": r["queries"], "no_positive": r["no_positive"], "gallery": len(g),
                      "k_clipped": [k for k in cfg.ks if k > r["gallery_min"]]}
         if groups:

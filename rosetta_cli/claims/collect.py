@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rosetta_cli.claims.verdict import Measure
 from rosetta_cli.demo import paths
 from rosetta_cli.errors import UsageError
 
 METRICS = {"avg_hr5": "HR@5, mean of ego→exo and exo→ego (%)", "recog_top1": "recognition top-1 (%)"}
 
 
-def mining_precision(seed_dir: Path, strategies) -> dict:
-    """{strategy: Measure} label precision of the top-1 pairs, from the toy world's ground truth."""
+def mining_outcomes(seed_dir: Path, strategies) -> dict:
+    """{strategy: measure} of the top-1 pairs: one component, 1/0 per pair whose two clips share their
+    true class (toy ground truth; pairs with an unknown side are not counted). Its value is the
+    label precision in %."""
+    import numpy as np
+
     from rosetta_cli.store import Store
-    from rosetta_cli.toy.truth import load_world, pair_precision, true_labels
+    from rosetta_cli.toy.truth import load_world, true_labels
 
     p = paths(seed_dir)
     world = load_world(p["world"])
@@ -26,9 +29,9 @@ def mining_precision(seed_dir: Path, strategies) -> dict:
         with Store.open(p["pairs"] / f"{s}-top1.zarr") as st:
             pairs = st.pairs()
         top1 = pairs[pairs["rank"] == 0]
-        known = int(((el[top1["query_row"].to_numpy()] >= 0) & (xl[top1["candidate_row"].to_numpy()] >= 0)).sum())
-        prec = pair_precision(pairs, el, xl)
-        out[s] = Measure(prec, known, prec * known)
+        q, c = el[top1["query_row"].to_numpy()], xl[top1["candidate_row"].to_numpy()]
+        known = (q >= 0) & (c >= 0)
+        out[s] = ((q[known] == c[known]).astype(np.float64),)
     return out
 
 
@@ -39,20 +42,23 @@ def read_results(report_dir: Path) -> dict:
     return json.loads(f.read_text())
 
 
-def measure(results: dict, model: str, metric: str) -> Measure:
-    """One model's metric from a bench results.json, with its query count."""
+HIT_KEYS = {"avg_hr5": ("hr@5/ego->exo", "hr@5/exo->ego"), "recog_top1": ("recognition/top1",)}
+
+
+def measure(results: dict, model: str, metric: str) -> tuple:
+    """One model's per-query outcomes for a metric from a bench results.json: a tuple of float arrays
+    (avg_hr5: ego→exo and exo→ego hits; recog_top1: top-1 hits), the same queries for every model."""
+    import numpy as np
+
     row = next((r for r in results["models"] if r["name"] == model), None)
     if row is None:
         raise UsageError(f"bench results hold no model named {model!r}", hint="rerun `rosetta claims` with --fresh")
-    m, counts = row["metrics"], results["counts"]
-    if metric == "avg_hr5":
-        n1, n2 = counts["retrieval"]["ego->exo"]["queries"], counts["retrieval"]["exo->ego"]["queries"]
-        v1, v2 = m["hr@5/ego->exo"], m["hr@5/exo->ego"]
-        return Measure((v1 + v2) / 2, n1 + n2, (v1 * n1 + v2 * n2) / 100)
-    if metric == "recog_top1":
-        n, v = counts["recognition"]["test_ego"], m["recognition/top1"]
-        return Measure(v, n, v * n / 100)
-    raise ValueError(metric)
+    hits = row.get("hits") or {}
+    missing = [k for k in HIT_KEYS[metric] if not hits.get(k)]
+    if missing:
+        raise UsageError(f"bench results of {model!r} hold no per-query outcomes for {missing}",
+                         hint="rerun the bench stage (delete its report folder) with this version")
+    return tuple(np.frombuffer(hits[k].encode(), np.uint8).astype(np.float64) - ord("0") for k in HIT_KEYS[metric])
 
 
 def world_summary(seed_dir: Path) -> dict:

@@ -29,7 +29,7 @@ def pretrain_cmd(
     learn_tau: bool = typer.Option(False, "--learn-tau", help="Learn the temperature (CLIP-style)."),
     lambda1: float = typer.Option(0.5, "--lambda1", help="l1: weight of L_vv; L_vt gets 1 - l1."),
     lambda2: float = typer.Option(0.5, "--lambda2", help="l2: weight of L_vs on pseudo-pairs."),
-    paired_ratio: Optional[float] = typer.Option(None, "--paired-ratio", help="Share of each batch from synchronized pairs [default: 0.5 with both sources]."),
+    paired_ratio: Optional[float] = typer.Option(None, "--paired-ratio", help="Share of each batch from synchronized pairs [default: in proportion to the data, so an epoch passes over every pair once]."),
     no_soft: bool = typer.Option(False, "--no-soft", help="w = 1 for pseudo-pairs (ablation)."),
     no_synthetic: bool = typer.Option(False, "--no-synthetic", help="Drop L_vs (ablation; implied without --translated)."),
     no_moment_mask: bool = typer.Option(False, "--no-moment-mask", help="Keep clips of the anchor's own moment (other "

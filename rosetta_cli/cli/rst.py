@@ -58,7 +58,7 @@ def train_rst_cmd(
 def _print_validation(m: dict, out: Path) -> None:
     from rich.table import Table
 
-    names = [k for k, v in m.items() if isinstance(v, dict) and "R@1" in v]
+    names = [k for k, v in m.items() if isinstance(v, dict) and "R@1" in v and k != "chance"]
     if not names:
         console.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
         return
@@ -69,6 +69,9 @@ def _print_validation(m: dict, out: Path) -> None:
         v = m[n]
         t.add_row("z_ego (raw)" if n == "raw_ego" else f"T(z_ego) [{n}]", f"{v['cosine']:.3f}", f"{v['R@1']:.3f}",
                   f"{v['R@5']:.3f}", f"{v['median_rank']:.0f}")
+    if "chance" in m:  # a random ranking of the same queries and gallery: what each figure must beat
+        c = m["chance"]
+        t.add_row("chance (random ranking)", "", f"{c['R@1']:.3f}", f"{c['R@5']:.3f}", f"{c['median_rank']:.0f}")
     console.print(t)
     smp = m.get("sampler") or {}
     if smp.get("timestep_spacing"):

@@ -11,16 +11,20 @@ import typer
 def toy(
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the world into (must be new or empty)."),
     scale: str = typer.Option("small", "--scale",
-                              help="tiny (unit tests, 2 kitchens, ~1 s) | small (the demo, 12 kitchens, ~40 s) | medium (24 kitchens)."),
+                              help="tiny (unit tests, 3 kitchens) | small (the demo, 18 kitchens, 72 benchmark queries) | "
+                                   "medium (`rosetta claims`, 30 kitchens, 500 benchmark queries)."),
+    held_out_kitchens: int = typer.Option(0, "--held-out-kitchens",
+                                          help="0: the benchmark holds out takes of the paired kitchens (the paper's regime). "
+                                               "K > 0: it is filmed in K Ego-Exo4D kitchens that no paired take shows."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed renders the same world."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a toy world already in --out."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ):
     """Render a synthetic ego-exo kitchen world as real H.264 MP4s with annotations in the
     Ego-Exo4D, Ego4D and HTM-AA formats (plus world.json ground truth), ready for
-    `rosetta extract --dataset auto`. As in the paper's data, paired takes come from a few
-    kitchens, unpaired Ego4D/HTM videos (several times as many clips) from all of them, and
-    the benchmark takes from kitchens no paired training take shows.
+    `rosetta extract --dataset auto`. As in the paper's data, paired Ego-Exo4D takes span the
+    Ego-Exo4D kitchens and the benchmark holds out takes of them; unpaired Ego4D ego videos and
+    HTM exo videos come from two more, disjoint sets of kitchens.
 
     Example:
 
@@ -30,13 +34,14 @@ def toy(
     from rosetta_cli.toy.stage import ToyConfig, run
 
     with rich_progress() as p:
-        summary = run(ToyConfig(out=str(out), scale=scale, seed=seed, overwrite=overwrite), p).summary
+        summary = run(ToyConfig(out=str(out), scale=scale, seed=seed, overwrite=overwrite,
+                           held_out_kitchens=held_out_kitchens), p).summary
     if json_out:
         emit_json(summary)
     else:
         console.print(f"[green]toy world[/green] {summary['scale']} (seed {seed}) → {out}: {summary['kitchens']} kitchens, "
                       f"{summary['paired_train']} paired training takes (kitchens {_ids(summary['paired_train_kitchens'])}) + "
-                      f"{summary['paired_val']} benchmark takes (kitchens {_ids(summary['benchmark_kitchens'])}), "
+                      f"{summary['paired_val']} benchmark takes ({summary['benchmark_protocol']}, kitchens {_ids(summary['benchmark_kitchens'])}), "
                       f"{summary['ego4d_videos']} Ego4D + {summary['htm_videos']} HTM-AA videos, {summary['video_files']} MP4s, "
                       f"{summary['frames']} frames in {summary['seconds']:.1f} s")
         console.print(f"next: rosetta extract --videos {out}/egoexo4d --out features/paired.zarr  (also {out}/ego4d, {out}/htm-aa)")

@@ -51,14 +51,16 @@ class PretrainConfig:
     unpaired_fraction: float = 1.0  # share of the distinct ego queries of --pairs used (seeded, nested subsets:
                                    # the data-scaling curve of the paper's claim 2)
     mask_moments: bool = True      # InfoNCE leaves out negatives of the anchor's own moment (same sync_id / same
-                                   # ego query): the other exo camera of a moment is not a negative
+                                   # ego query): the other exo camera of a moment is not a negative; in L_vv also
+                                   # the anchor's own exo clip mined for another query of the batch
     batch_size: int = 128          # global batch (all ranks): negatives per anchor; toy sets have ~1k items
     lr: float = 1e-3               # AdamW peak LR: a small head over frozen features tolerates a high LR
     weight_decay: float = 0.05     # AdamW, CLIP-style
     warmup_frac: float = 0.05      # linear warmup share of all steps, then cosine to 0
     lambda1: float = 0.5           # l1: L_vv vs L_vt balance (unpublished; even split)
     lambda2: float = 0.5           # l2: weight of L_vs on pseudo-pairs (unpublished)
-    paired_ratio: float | None = None  # share of each batch from synchronized pairs (None: 0.5 if both sources)
+    paired_ratio: float | None = None  # share of each batch from synchronized pairs (None: in proportion to the
+                                       # data, so every epoch passes over all pairs once, as the paper's epochs do)
     soft: bool = True              # False (--no-soft): w = 1 for pseudo-pairs too (ablation)
     synthetic: bool = True         # False (--no-synthetic): drop L_vs (ablation; implied without --translated)
     symmetric: bool = False        # also the reverse direction of each InfoNCE (not in the paper)

@@ -165,6 +165,13 @@ def pseudo_keys(query_rows: np.ndarray) -> np.ndarray:
     return -1 - np.asarray(query_rows, dtype=np.int64)
 
 
+def exo_keys(exo_rows: np.ndarray, paired: bool) -> np.ndarray:
+    """[n] int64 exo clip identities: the paired store's exo rows (>= 0), or -1 - row of the unpaired
+    exo store (< 0), so the two stores never share a key; one exo clip, one key."""
+    rows = np.asarray(exo_rows, dtype=np.int64)
+    return rows if paired else -1 - rows
+
+
 def pseudo_items(pairs: Store, ego: Store, exo: Store, max_rank: int, soft: bool) -> PseudoItems:
     """Pairs with rank < max_rank whose two rows are trainable (DONE, not a benchmark split).
     Weights: the store's narration similarity clipped to [0, 1] (a negative w would push a pair

@@ -61,7 +61,9 @@ def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) 
     if cfg.batch_size % world:
         raise UsageError(f"--batch-size {cfg.batch_size} is the global batch: make it a multiple of {world} ranks")
     if n_paired and n_pseudo:
-        ratio = 0.5 if cfg.paired_ratio is None else cfg.paired_ratio
+        # Default: in proportion to the data, so an epoch passes over every pair once (the paper
+        # trains epochs over all data); --paired-ratio fixes the share instead.
+        ratio = n_paired / (n_paired + n_pseudo) if cfg.paired_ratio is None else cfg.paired_ratio
     else:
         ratio = 1.0 if n_paired else 0.0
     k = int(round(ratio * cfg.batch_size / world)) * world
@@ -125,6 +127,7 @@ class Part:
     text: "torch.Tensor | None"      # [k, Dt] (zeros where has_text is False)
     syn: "torch.Tensor | None"       # [k, T'', D] RST translations of the ego clips
     key: "torch.Tensor"              # [k] int64 moment keys (same key → same moment: not each other's negatives)
+    exo_key: "torch.Tensor"          # [k] int64 exo clip identity (a clip mined for two queries is not a negative of either)
     has_text: "torch.Tensor | None"  # [k] bool: the ego clip has a narration (the others sit out L_vt)
 
 
@@ -171,13 +174,15 @@ def assemble(plan: Plan, readers: dict, step: int, rank: int, world: int, arrays
         if name == "paired":
             text, has = narr("paired_text" in readers)
             parts.append(Part(ego, exo, torch.ones(len(idx), device=device), text, None,
-                              torch.from_numpy(plan.paired.keys[idx]).to(device), has))
+                              torch.from_numpy(plan.paired.keys[idx]).to(device),
+                              torch.from_numpy(D.exo_keys(plan.paired.exo_rows[idx], paired=True)).to(device), has))
         else:
             q = plan.pseudo.query_rows[idx]
             text, has = narr("ego_text" in readers)
             syn = t(next(it)) if "translated_feat" in readers else None
             parts.append(Part(ego, exo, t(plan.pseudo.weight[idx]), text, syn,
-                              torch.from_numpy(D.pseudo_keys(q)).to(device), has))
+                              torch.from_numpy(D.pseudo_keys(q)).to(device),
+                              torch.from_numpy(D.exo_keys(plan.pseudo.cand_rows[idx], paired=False)).to(device), has))
     return parts
 
 
@@ -212,14 +217,20 @@ def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gat
     gather_nograd = gather_nograd or (lambda x: x)
     s, sym = model.logit_scale(), cfg.symmetric
 
-    def pair(idx, a, b, fn, has=None, has_all=None, **kw):
-        """One InfoNCE over the parts `idx`: a, b [n, d] local rows, candidates gathered."""
+    def pair(idx, a, b, fn, has=None, has_all=None, same_exo=False, **kw):
+        """One InfoNCE over the parts `idx`: a, b [n, d] local rows, candidates gathered.
+
+        same_exo: also leave out candidates showing the anchor's own exo clip (L_vv: an exo clip
+        mined for several ego queries is the positive of one, not a negative of the others)."""
         n = len(a)
         tgt = torch.arange(n, device=a.device) + rank * n
         mask = None
         if cfg.mask_moments:
             keys = torch.cat([parts[i].key for i in idx])                    # [n]
             mask = L.same_moment_mask(keys, gather_nograd(keys))            # [n, m]
+            if same_exo:
+                xk = torch.cat([parts[i].exo_key for i in idx])               # [n]
+                mask = mask | L.same_moment_mask(xk, gather_nograd(xk))
         if has is not None:  # clips without narration are neither anchors nor candidates of L_vt
             off = ~has_all[None, :].expand(n, -1)                          # [n, m]
             mask = off if mask is None else mask | off
@@ -230,7 +241,7 @@ def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gat
     ego = [model.encode_video(p.ego) for p in parts]
     f_ego, f_exo = torch.cat(ego), torch.cat([model.encode_video(p.exo) for p in parts])
     w = torch.cat([p.weight for p in parts])
-    l_vv = pair(every, f_ego, f_exo, L.video_video_loss, weight=w, f_exo_all=gather(f_exo))
+    l_vv = pair(every, f_ego, f_exo, L.video_video_loss, weight=w, f_exo_all=gather(f_exo), same_exo=True)
     l_vt = l_vs = None
     with_text = [i for i, p in enumerate(parts) if p.text is not None]
     if with_text and model.text is not None:
@@ -243,7 +254,10 @@ def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gat
     with_syn = [i for i, p in enumerate(parts) if p.syn is not None]
     if with_syn and cfg.synthetic:
         f_syn = torch.cat([model.encode_video(parts[i].syn) for i in with_syn])
-        l_vs = pair(with_syn, torch.cat([ego[i] for i in with_syn]), f_syn, L.video_synthetic_loss, f_syn_all=gather(f_syn))
+        # Per sample, as the paper's sum: L_vs's terms (pseudo-paired anchors only) are divided by
+        # every anchor of the batch, as L_vv's are, so l2 keeps its weight whatever the batch mix.
+        l_vs = pair(with_syn, torch.cat([ego[i] for i in with_syn]), f_syn, L.video_synthetic_loss,
+                    f_syn_all=gather(f_syn), count=float(len(f_ego)))
     return {"loss": L.total_loss(l_vv, l_vt, l_vs, cfg.lambda1, cfg.lambda2), "l_vv": l_vv, "l_vt": l_vt, "l_vs": l_vs}
 
 

@@ -57,7 +57,8 @@ def hit_rate_at_k(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarr
     unmatched: queries whose label has no (remaining) gallery item count as misses ("miss", the
     default) or are dropped from the denominator ("exclude").
     Returns {"hr": {k: pct}, "queries": n_counted, "no_positive": n_unmatched,
-    "gallery_min": smallest per-query gallery size}.
+    "gallery_min": smallest per-query gallery size, "hits": {k: bool [n_counted]}} (hits: each counted
+    query's outcome, in query order, for bootstrap intervals; hr[k] = 100 * mean(hits[k])).
     """
     if unmatched not in UNMATCHED_POLICIES:
         raise ValueError(f"unmatched must be one of {UNMATCHED_POLICIES}")
@@ -81,7 +82,9 @@ def hit_rate_at_k(query: np.ndarray, query_labels: np.ndarray, gallery: np.ndarr
     keep = has if unmatched == "exclude" else np.ones(len(q), dtype=bool)
     denom = max(int(keep.sum()), 1)
     hr = {int(k): 100.0 * float(((pos < k) & keep).sum()) / denom for k in ks}
-    return {"hr": hr, "queries": int(keep.sum()), "no_positive": int((~has).sum()), "gallery_min": gallery_min}
+    hits = {int(k): (pos < k)[keep] for k in ks}
+    return {"hr": hr, "queries": int(keep.sum()), "no_positive": int((~has).sum()), "gallery_min": gallery_min,
+            "hits": hits}
 
 
 def own_group_mask(query_groups: np.ndarray, gallery_groups: np.ndarray) -> np.ndarray:

@@ -51,13 +51,27 @@ def held_out_sets(pairs, max_queries: int | None = None, seed: int = 0):
     return ego_keys, exo_keys, positives, pair_q, pair_g
 
 
+def chance_recall(n_positives: np.ndarray, gallery: int, k: int) -> float:
+    """Expected R@k of a random ranking: mean over queries of 1 - C(g-p, k) / C(g, k) (p positives among g)."""
+    p = np.asarray(n_positives, dtype=np.float64)
+    miss = np.ones_like(p)
+    for i in range(min(k, gallery)):  # C(g-p, k)/C(g, k) = prod_i (g-p-i)/(g-i)
+        miss *= np.clip(gallery - p - i, 0, None) / (gallery - i)
+    return float((1 - miss).mean()) if len(p) else float("nan")
+
+
 def evaluate(ego: np.ndarray, translated: dict[str, np.ndarray], exo: np.ndarray, positives, pair_q, pair_g) -> dict:
     """ego [q, D] pooled held-out queries, translated {name: [q, D]}, exo [g, D] pooled gallery;
     positives / pair_q / pair_g from `held_out_sets`.
 
-    → {"raw_ego": {...}, name: {...}}: cosine (mean over held-out pairs) and retrieval metrics.
+    → {"raw_ego": {...}, name: {...}, "chance": {...}}: cosine (mean over held-out pairs) and
+    retrieval metrics, and what a random ranking scores on the same queries and gallery.
     """
     out = {}
     for name, q in {"raw_ego": ego, **translated}.items():
         out[name] = {"cosine": pair_cosine(q[pair_q], exo[pair_g]), **retrieval(true_ranks(q, exo, positives))}
+    n_pos = np.array([len(p) for p in positives])
+    out["chance"] = {"R@1": chance_recall(n_pos, len(exo), 1), "R@5": chance_recall(n_pos, len(exo), 5),
+                     "median_rank": float(np.median((len(exo) + 1) / (n_pos + 1))) if len(n_pos) else float("nan"),
+                     "queries": int(len(n_pos)), "gallery": int(len(exo))}
     return out

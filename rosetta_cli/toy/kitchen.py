@@ -141,9 +141,12 @@ def _decor(rng: np.random.Generator, cabinet: RGB) -> tuple[Decor, ...]:
 def _exo_view(rng: np.random.Generator, wall_h: float, wall_s: float, wall_v: float, cabinet: RGB) -> ExoView:
     """One camera of a kitchen: placement, and the wall (a shade of the room's paint) it faces."""
     wall = _hsv(wall_h + rng.uniform(-0.04, 0.04), wall_s * rng.uniform(0.7, 1.3), min(1.0, wall_v * rng.uniform(0.82, 1.12)))
-    return ExoView(scale=_u(rng, 50, 64), flip=int(rng.choice([-1, 1])), squash=_u(rng, 0.75, 1.0),
-                   shear=_u(rng, -0.3, 0.3), wc=(_u(rng, -0.05, 0.12), _u(rng, 0.14, 0.22)),
-                   pc=(_u(rng, 57, 71), _u(rng, 60, 69)), wall=wall, decor=_decor(rng, cabinet))
+    # Framed on the actor and the table top, as Ego-Exo4D's exo GoPros and how-to videos are: the
+    # hands and the object fill a good part of the frame (a wide room shot at this resolution left
+    # them a few pixels, and the frozen features then carried the kitchen, not the action).
+    return ExoView(scale=_u(rng, 100, 120), flip=int(rng.choice([-1, 1])), squash=_u(rng, 0.8, 1.0),
+                   shear=_u(rng, -0.25, 0.25), wc=(_u(rng, -0.02, 0.1), _u(rng, 0.24, 0.32)),
+                   pc=(_u(rng, 59, 69), _u(rng, 60, 68)), wall=wall, decor=_decor(rng, cabinet))
 
 
 # Distractor colours: everyday kitchenware; saturated red/orange/purple are left to the keystep objects.
@@ -218,8 +221,9 @@ def default_kitchen() -> Kitchen:
 
 
 def kitchen_roles(sc) -> dict[int, str]:
-    """kitchen id -> "paired" (hosts paired training takes) | "benchmark" | "unpaired" (only Ego4D/HTM)."""
+    """kitchen id -> "paired+benchmark" | "paired" | "benchmark" (Ego-Exo4D) | "ego4d" | "htm" (unpaired only)."""
     roles = {}
-    for k in range(sc.n_kitchens):
-        roles[k] = "paired" if k < sc.paired_kitchens else "benchmark" if k < sc.paired_kitchens + sc.bench_kitchens else "unpaired"
+    for role in ("paired", "benchmark", "ego4d", "htm"):
+        for k in sc.kitchen_ids(role):
+            roles[k] = "paired+benchmark" if k in roles else role
     return roles

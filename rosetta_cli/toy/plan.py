@@ -3,9 +3,10 @@
 Planning is pure seeded sampling (no pixels), so annotation files can be written from
 the plan and tests can check them against world.json.
 
-Where each video is filmed (`Scale` documents the ids): paired training takes in the few
-"paired" kitchens (round robin), benchmark (split "val") takes in the "benchmark" kitchens
-(round robin), Ego4D and HTM videos in a kitchen drawn uniformly from all of them.
+Where each video is filmed (`Scale` documents the ids): paired training takes and benchmark
+(split "val") takes round robin over the Ego-Exo4D kitchens (the benchmark's own kitchens under
+the harder protocol), Ego4D videos in a kitchen drawn uniformly from the Ego4D kitchens, HTM
+videos from the HTM kitchens.
 """
 
 from __future__ import annotations
@@ -68,13 +69,13 @@ def _take(rng: np.random.Generator, sc: Scale, i: int, split: str, kitchen: Kitc
 
 
 def _paired(rng: np.random.Generator, sc: Scale, kitchens: list[Kitchen]) -> list[VideoPlan]:
-    """Paired training takes in kitchens 0..P-1, then benchmark takes in the next B kitchens."""
+    """Paired training takes round robin over the paired kitchens, then benchmark takes over theirs."""
     train_deck = ClassDeck(sc.paired_train_classes or sc.n_classes)
     bench_deck = ClassDeck(sc.n_classes)
-    out = [_take(rng, sc, i, "train", kitchens[i % sc.paired_kitchens], train_deck) for i in range(sc.paired_train_takes)]
+    pk, bk = sc.kitchen_ids("paired"), sc.kitchen_ids("benchmark")
+    out = [_take(rng, sc, i, "train", kitchens[pk[i % len(pk)]], train_deck) for i in range(sc.paired_train_takes)]
     for j in range(sc.bench_takes):
-        k = sc.paired_kitchens + j % sc.bench_kitchens
-        out.append(_take(rng, sc, sc.paired_train_takes + j, "val", kitchens[k], bench_deck))
+        out.append(_take(rng, sc, sc.paired_train_takes + j, "val", kitchens[bk[j % len(bk)]], bench_deck))
     return out
 
 
@@ -117,7 +118,7 @@ def _atomic_annotations(rng: np.random.Generator, p: VideoPlan) -> list[dict]:
 
 
 def _ego(rng: np.random.Generator, sc: Scale, kitchens: list[Kitchen]) -> list[VideoPlan]:
-    out = []
+    out, kitchens = [], [kitchens[k] for k in sc.kitchen_ids("ego4d")]
     for i in range(sc.ego_videos):
         uid, ep = _uuid(rng), sample_episode(rng, "ego", i, sc)
         kitchen = kitchens[int(rng.integers(len(kitchens)))]
@@ -137,7 +138,7 @@ def _pick_neighbour(rng: np.random.Generator, labels: list[int]) -> int | None:
 
 
 def _htm(rng: np.random.Generator, sc: Scale, kitchens: list[Kitchen]) -> list[VideoPlan]:
-    out, seen = [], set()
+    out, seen, kitchens = [], set(), [kitchens[k] for k in sc.kitchen_ids("htm")]
     for i in range(sc.htm_videos):
         vid = _yt_id(rng)
         while vid in seen:
@@ -161,15 +162,21 @@ def _streams(seed: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence([seed, 8]).spawn(4)
 
 
-def plan_kitchens(scale: str, seed: int) -> list[Kitchen]:
-    """The scale's kitchens, deterministic for (scale, seed): the same ones plan_world films in."""
+def get_scale(scale: str, bench_new_kitchens: int = 0) -> Scale:
+    """A named scale under a benchmark protocol (0: held-out takes, the paper's; k: k held-out kitchens)."""
     sc = SCALES[scale]
+    return sc.with_protocol(bench_new_kitchens) if bench_new_kitchens else sc
+
+
+def plan_kitchens(scale: str, seed: int, bench_new_kitchens: int = 0) -> list[Kitchen]:
+    """The scale's kitchens, deterministic for (scale, seed): the same ones plan_world films in."""
+    sc = get_scale(scale, bench_new_kitchens)
     return sample_kitchens(_streams(seed)[3], sc.n_kitchens, max(sc.exo_cams, 1))
 
 
-def plan_world(scale: str, seed: int) -> list[VideoPlan]:
-    """All videos of the world, deterministic for (scale, seed). Sub-streams keep each set independent."""
-    sc = SCALES[scale]
+def plan_world(scale: str, seed: int, bench_new_kitchens: int = 0) -> list[VideoPlan]:
+    """All videos of the world, deterministic for (scale, seed, protocol). Sub-streams keep each set independent."""
+    sc = get_scale(scale, bench_new_kitchens)
     rngs = [np.random.default_rng(s) for s in _streams(seed)[:3]]
-    kitchens = plan_kitchens(scale, seed)
+    kitchens = plan_kitchens(scale, seed, bench_new_kitchens)
     return _paired(rngs[0], sc, kitchens) + _ego(rngs[1], sc, kitchens) + _htm(rngs[2], sc, kitchens)

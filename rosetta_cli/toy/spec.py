@@ -54,12 +54,17 @@ PROFICIENCY = {"good": ("Intermediate Expert", "Late Expert"), "bad": ("Novice",
 class Scale:
     """How much to render, and from which kitchens. Durations in seconds.
 
-    The shape follows the paper's premise (its Fig. 1): paired ego-exo video is costly and
-    narrow (few takes, from a few kitchens), unpaired video is plentiful and diverse (several
-    times as many clips, from every kitchen), and the benchmark tests new settings.
-    Kitchen ids: 0 .. paired_kitchens-1 host the paired *training* takes; the next
-    `bench_kitchens` host the benchmark (split "val") takes; any others appear only in
-    unpaired Ego4D/HTM videos. Unpaired videos are drawn from all `n_kitchens`.
+    The data regime follows the paper's description of its data:
+    - the Ego-Exo4D-style domain (paired training takes and the benchmark takes) is filmed in its
+      own `egoexo_kitchens`, and the paired takes span them all (round robin);
+    - the benchmark holds out *takes* of that domain (the paper's regime), or, with
+      `bench_new_kitchens` > 0, the last that many Ego-Exo4D kitchens host benchmark takes only
+      (the harder protocol: settings no paired take shows);
+    - unpaired Ego4D-style ego videos and HTM-style exo videos come from two more, disjoint sets
+      of kitchens (`ego_kitchens`, `htm_kitchens`): different sources that share no physical
+      setting with each other or with the benchmark, so "match the room" cannot help mining;
+    - the paired set is moderate, not tiny: its clips are at least a third of the unpaired clips.
+    Kitchen ids: Ego-Exo4D's first, then Ego4D's, then HTM's.
     """
 
     name: str
@@ -69,9 +74,10 @@ class Scale:
     ego_videos: int
     htm_videos: int
     segments_per_video: int
-    n_kitchens: int
-    paired_kitchens: int  # a few: a moderate Rosetta Stone, recorded in few places
-    bench_kitchens: int  # kitchens that no paired training take shows
+    egoexo_kitchens: int
+    ego_kitchens: int
+    htm_kitchens: int
+    bench_new_kitchens: int = 0  # > 0: the harder protocol (benchmark kitchens that no paired take shows)
     exo_cams: int = 2
     seg_dur: tuple[float, float] = (2.0, 3.0)
     # HowTo-style videos are slower, and the HTM-AA importer cuts ~4 s windows around each
@@ -81,30 +87,52 @@ class Scale:
     # Optionally, paired *training* takes show only the first `paired_train_classes` keysteps while
     # unpaired videos and the benchmark (val) takes show every class. Off by default: the keystep
     # classifiers of the benchmark train on those same takes, so it would cap recognition at the
-    # covered classes (and on this world it did not separate the variants; docs/benchmarks.md).
+    # covered classes.
     paired_train_classes: int | None = None
 
     def __post_init__(self):
-        if self.paired_kitchens < 1 or self.bench_kitchens < 1:
-            raise ValueError(f"scale {self.name}: paired_kitchens and bench_kitchens must be >= 1")
-        if self.paired_kitchens + self.bench_kitchens > self.n_kitchens:
-            raise ValueError(f"scale {self.name}: paired_kitchens + bench_kitchens exceeds n_kitchens")
+        if min(self.egoexo_kitchens, self.ego_kitchens, self.htm_kitchens) < 1:
+            raise ValueError(f"scale {self.name}: every kitchen set needs at least one kitchen")
+        if not 0 <= self.bench_new_kitchens < self.egoexo_kitchens:
+            raise ValueError(f"scale {self.name}: bench_new_kitchens must leave at least one kitchen for paired takes")
+
+    @property
+    def n_kitchens(self) -> int:
+        return self.egoexo_kitchens + self.ego_kitchens + self.htm_kitchens
 
     @property
     def paired_takes(self) -> int:
         """All Ego-Exo4D takes: paired training takes + benchmark takes."""
         return self.paired_train_takes + self.bench_takes
 
+    def kitchen_ids(self, role: str) -> list[int]:
+        """Kitchen ids of a role: "paired" (hosts paired training takes), "benchmark", "ego4d", "htm"."""
+        ee, e = self.egoexo_kitchens, self.ego_kitchens
+        paired = list(range(ee - self.bench_new_kitchens))
+        return {"paired": paired,
+                "benchmark": list(range(ee - self.bench_new_kitchens, ee)) if self.bench_new_kitchens else paired,
+                "ego4d": list(range(ee, ee + e)), "htm": list(range(ee + e, self.n_kitchens))}[role]
+
+    def with_protocol(self, bench_new_kitchens: int) -> "Scale":
+        """The same scale with another benchmark protocol (0: held-out takes; k: k held-out kitchens)."""
+        from dataclasses import replace
+
+        return replace(self, bench_new_kitchens=bench_new_kitchens)
+
 
 SCALES: dict[str, Scale] = {
-    # unit tests: 2 kitchens (training takes in kitchen 0, the benchmark take in kitchen 1)
+    # unit tests: one kitchen per set
     "tiny": Scale("tiny", n_classes=8, paired_train_takes=2, bench_takes=1, ego_videos=2, htm_videos=2,
-                  segments_per_video=2, n_kitchens=2, paired_kitchens=1, bench_kitchens=1),
-    # the demo: ~1,080 clips in all (144 paired training, 216 benchmark, 360 Ego4D, 360 HTM)
-    "small": Scale("small", n_classes=16, paired_train_takes=16, bench_takes=24, ego_videos=120, htm_videos=120,
-                   segments_per_video=3, n_kitchens=12, paired_kitchens=3, bench_kitchens=6),
-    "medium": Scale("medium", n_classes=16, paired_train_takes=32, bench_takes=48, ego_videos=320, htm_videos=320,
-                    segments_per_video=4, n_kitchens=24, paired_kitchens=4, bench_kitchens=12, exo_cams=3),
+                  segments_per_video=2, egoexo_kitchens=1, ego_kitchens=1, htm_kitchens=1),
+    # the demo: 30 paired training takes (270 clips), 24 benchmark takes (72 ego queries, 144 exo),
+    # 80 Ego4D and 80 HTM videos (240 clips each)
+    "small": Scale("small", n_classes=16, paired_train_takes=30, bench_takes=24, ego_videos=80, htm_videos=80,
+                   segments_per_video=3, egoexo_kitchens=6, ego_kitchens=6, htm_kitchens=6),
+    # `rosetta claims`: 500 benchmark ego queries and 1,000 exo gallery clips (100 takes x 5 keysteps
+    # x 2 exo cameras); 80 paired training takes (1,200 clips: 400 ego, 800 exo; a quarter of them,
+    # 100 queries, validate the RST), 100 Ego4D and 100 HTM videos (500 clips each)
+    "medium": Scale("medium", n_classes=16, paired_train_takes=80, bench_takes=100, ego_videos=100, htm_videos=100,
+                    segments_per_video=5, egoexo_kitchens=10, ego_kitchens=10, htm_kitchens=10),
 }
 
 

@@ -19,6 +19,7 @@ class ToyConfig:
     scale: str = "small"       # tiny (tests) | small (the demo) | medium
     seed: int = 0
     overwrite: bool = False    # replace a toy world in `out` (only the files a toy world contains)
+    held_out_kitchens: int = 0  # > 0: benchmark takes in that many Ego-Exo4D kitchens no paired take shows
 
     def check(self) -> None:
         if self.scale not in SCALES:
@@ -59,4 +60,5 @@ def run(cfg: ToyConfig, progress: Progress = SILENT) -> ToyResult:
             state["started"] = True
         progress.advance(1, info=what)
 
-    return ToyResult(str(out), render_world(out, scale=cfg.scale, seed=cfg.seed, progress=step))
+    return ToyResult(str(out), render_world(out, scale=cfg.scale, seed=cfg.seed, progress=step,
+                                          bench_new_kitchens=cfg.held_out_kitchens))

@@ -42,3 +42,10 @@ def pair_precision(pairs, ego_labels: np.ndarray, exo_labels: np.ndarray, rank: 
     q, c = ego_labels[p["query_row"].to_numpy()], exo_labels[p["candidate_row"].to_numpy()]
     known = (q >= 0) & (c >= 0)
     return float((q[known] == c[known]).mean()) if known.any() else float("nan")
+
+
+def kitchen_of(world: dict, world_dir, clips) -> np.ndarray:
+    """[N] kitchen id of each clip's video (-1 when the video is not in the world)."""
+    root = Path(world_dir).resolve()
+    vids = {str((root / k).resolve()): v.get("kitchen", -1) for k, v in world["videos"].items()}
+    return np.array([vids.get(str(Path(v).resolve()), -1) for v in clips["video"]], dtype=np.int64)

@@ -11,7 +11,7 @@ import numpy as np
 from rosetta_cli.errors import UsageError
 from rosetta_cli.toy.cameras import Look, make_cameras
 from rosetta_cli.toy.motion import episode_states
-from rosetta_cli.toy.plan import VideoPlan, plan_world
+from rosetta_cli.toy.plan import VideoPlan, get_scale, plan_world
 from rosetta_cli.toy.spec import FPS, SCALES, SIZE
 from rosetta_cli.toy.video import Mp4Writer
 from rosetta_cli.toy.writers import write_ego4d, write_egoexo4d, write_htm, write_world
@@ -40,16 +40,22 @@ def render_video(plan: VideoPlan, out_dir: Path) -> int:
     return ep.n_frames * len(cams)
 
 
-def render_world(out_dir: str | Path, scale: str = "tiny", seed: int = 0, progress: Progress | None = None) -> dict:
+def render_world(out_dir: str | Path, scale: str = "tiny", seed: int = 0, progress: Progress | None = None,
+                 bench_new_kitchens: int = 0) -> dict:
     """Render the toy world under out_dir (see rosetta_cli.toy for the layout). Returns a summary dict.
 
-    Deterministic for (scale, seed). Overwrites files it produces; callers decide whether
-    an existing directory may be reused.
+    Deterministic for (scale, seed, bench_new_kitchens). Overwrites files it produces; callers
+    decide whether an existing directory may be reused. bench_new_kitchens > 0 films the
+    benchmark in that many Ego-Exo4D kitchens no paired take shows (the harder protocol).
     """
     if scale not in SCALES:
         raise UsageError(f"unknown toy scale {scale!r}", hint=f"use one of {', '.join(SCALES)}")
-    out, sc, t0 = Path(out_dir), SCALES[scale], time.perf_counter()
-    plans = plan_world(scale, seed)
+    try:
+        sc = get_scale(scale, bench_new_kitchens)
+    except ValueError as e:
+        raise UsageError(str(e), hint=f"--held-out-kitchens must be below {SCALES[scale].egoexo_kitchens}") from None
+    out, t0 = Path(out_dir), time.perf_counter()
+    plans = plan_world(scale, seed, bench_new_kitchens)
     frames = 0
     for k, p in enumerate(plans):
         frames += render_video(p, out)
@@ -75,7 +81,9 @@ def summarize(out: Path, plans: list[VideoPlan], sc, seed: int, frames: int, sec
         "paired_takes": len(paired), "paired_train": len(train), "paired_val": len(val), "exo_cams": sc.exo_cams,
         "ego4d_videos": sum(p.dataset == "ego4d" for p in plans), "htm_videos": sum(p.dataset == "htm-aa" for p in plans),
         "kitchens": sc.n_kitchens, "paired_train_kitchens": kitchens(train), "benchmark_kitchens": kitchens(val),
-        "unpaired_kitchens": kitchens([p for p in plans if p.split == "unpaired"]),
+        "benchmark_protocol": "held-out kitchens" if sc.bench_new_kitchens else "held-out takes",
+        "ego4d_kitchens": kitchens([p for p in plans if p.dataset == "ego4d"]),
+        "htm_kitchens": kitchens([p for p in plans if p.dataset == "htm-aa"]),
         "clips": {"paired_train": _clips(train), "benchmark": _clips(val),
                   "ego4d": sum(len(p.narrations) for p in plans if p.dataset == "ego4d"),
                   "htm": sum(len(p.narrations) for p in plans if p.dataset == "htm-aa")},

@@ -139,7 +139,7 @@ def world_json(plans: list[VideoPlan], sc: Scale, seed: int) -> dict:
               "timestamp_sec": d["timestamp"], "text": d["text"], "kind": d["kind"], "true_label_id": d["true_label_id"]}
              for p in plans for a in p.descriptions for d in a["descriptions"]]
     classes = [{"label_id": i, "verb": v, "object": o, "step_name": step_name(i)} for i, (v, o) in enumerate(CLASSES[:sc.n_classes])]
-    return {"version": 2, "scale": sc.name, "seed": seed, "fps": FPS, "width": SIZE, "height": SIZE, "classes": classes,
+    return {"version": 3, "scale": sc.name, "seed": seed, "bench_new_kitchens": sc.bench_new_kitchens, "fps": FPS, "width": SIZE, "height": SIZE, "classes": classes,
             "proficiency_of_skill": {k: list(v) for k, v in PROFICIENCY.items()}, "kitchens": _kitchens(plans, sc),
             "videos": videos, "narrations": narrs, "atomic_descriptions": descs}
 

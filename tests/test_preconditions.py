@@ -1,0 +1,86 @@
+"""World preconditions (eval/preconditions.py) on hand-computed cases, and the claims' equal-epochs plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rosetta_cli.eval.preconditions import cross_setting_nn, mining_vectors, pair_precision_top1
+
+
+def test_cross_setting_nn_counts_neighbours_from_other_settings_only():
+    # settings 0,0,1,1; labels 0,1,0,1. Within setting 0, clip 1 is clip 0's twin (same features) but
+    # it is never a candidate: only setting 1's clips are.
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.1], [0.1, 1.0]])
+    r = cross_setting_nn(x, np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]))
+    # NNs across settings (clips 0 and 1 tie for 2 and 3; the first wins): 0→2 (hit), 1→2 (miss),
+    # 2→0 (hit), 3→0 (miss)
+    assert r["queries"] == 4
+    assert r["rate"] == pytest.approx(2 / 4)
+    assert r["chance"] == pytest.approx(0.5)     # one of the two candidates of every query shares its label
+    assert r["ratio"] == pytest.approx(1.0)
+    # clip 1 moved next to clip 3: now every neighbour shares the keystep, twice chance
+    x[1] = [0.0, 1.0]
+    r = cross_setting_nn(x, np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1]))
+    assert (r["rate"], r["ratio"]) == (1.0, 2.0)
+
+
+def test_cross_setting_nn_skips_unlabelled_rows_and_single_settings():
+    x = np.eye(3)
+    r = cross_setting_nn(x, np.array([0, -1, 0]), np.array([0, 1, 1]))
+    assert r["queries"] == 2 and r["rate"] == 1.0 and r["chance"] == 1.0  # the unlabelled row is no candidate
+    one = cross_setting_nn(x, np.array([0, 1, 0]), np.array([5, 5, 5]))
+    assert one["queries"] == 0 and np.isnan(one["ratio"])
+
+
+def test_mining_vectors_are_a_weighted_sum_of_cosines():
+    v, t = np.array([[3.0, 0.0], [0.0, 2.0]]), np.array([[1.0, 1.0], [1.0, -1.0]])
+    q = mining_vectors(v[:1], t[:1], 0.25)
+    c = mining_vectors(v, t, 0.25)
+    # <q, c_j> = 0.75 cos(v0, v_j) + 0.25 cos(t0, t_j): j=0 → 1.0, j=1 → 0.75*0 + 0.25*0 = 0
+    assert (q @ c.T).ravel() == pytest.approx([1.0, 0.0])
+    assert mining_vectors(None, t, 1.0).shape == (2, 2)   # text only: no visual part
+    assert mining_vectors(v, None, 0.0).shape == (2, 2)   # visual only
+
+
+def test_pair_precision_top1_by_hand():
+    q = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    c = np.array([[1.0, 0.0], [0.0, 1.0]])
+    r = pair_precision_top1(q, np.array([0, 0, -1]), c, np.array([0, 1]))
+    assert r["pairs"] == 2                       # the unknown query is not counted
+    assert r["precision"] == 0.5                 # query 0 → cand 0 (label 0, hit), query 1 → cand 1 (label 1, miss)
+    assert list(r["hits"]) == [True, False]
+
+
+def test_equal_epochs_plan_trains_epochs_and_equal_steps_plan_trains_steps():
+    from rosetta_cli.demo import claims_config, plan, scaling_slug, scaling_variants
+
+    ep = scaling_variants(30)
+    assert set(ep) == {"ours-25-ep", "ours-50-ep", "ours-100-ep", "no-rst-25-ep", "no-rst-50-ep", "no-rst-100-ep",
+                       "random-25-ep", "random-50-ep", "random-100-ep", "paired-only-ep"}
+    assert all(v.epochs == 30 for v in ep.values())
+    assert ep["ours-25-ep"].unpaired_fraction == 0.25 and ep["ours-100-ep"].unpaired_fraction == 1.0
+    st = scaling_variants(None)
+    assert set(st) == {"ours-25", "ours-50", "no-rst-25", "no-rst-50", "random-25", "random-50"}
+    assert all(v.epochs is None for v in st.values())
+    # the curves' end points: 0% is the paired-only encoder of the same budget, 100% of equal steps is the variant
+    assert [scaling_slug("ours", f, None) for f in (0, 0.25, 1.0)] == ["paired-only", "ours-25", "ours"]
+    assert [scaling_slug("random", f, 30) for f in (0, 0.5, 1.0)] == ["paired-only-ep", "random-50-ep", "random-100-ep"]
+    stages = {st.output.name: st for st in plan(claims_config(Path("/x"), "medium", 0, 2, 500, 64, 30))}
+    epochs_argv, steps_argv = stages["ours-25-ep"].argv, stages["ours-25"].argv
+    assert epochs_argv[epochs_argv.index("--epochs") + 1] == "30" and "--steps" not in epochs_argv
+    assert steps_argv[steps_argv.index("--steps") + 1] == "500" and "--epochs" not in steps_argv
+    assert stages["ours-25-ep"].expect == {"train.epochs": 30, "train.steps": None}
+    # random-align aligns at random: no soft weights
+    assert "--no-soft" in stages["random"].argv
+
+
+def test_batch_mix_follows_the_data_unless_fixed():
+    from rosetta_cli.contrastive.config import PretrainConfig
+    from rosetta_cli.contrastive.train import _split_batch
+
+    assert _split_batch(PretrainConfig(batch_size=64), 300, 100, 1) == (48, 16)      # 3:1 data → 3:1 batch
+    assert _split_batch(PretrainConfig(batch_size=64, paired_ratio=0.5), 300, 100, 1) == (32, 32)
+    assert _split_batch(PretrainConfig(batch_size=64), 300, 0, 1) == (64, 0)
