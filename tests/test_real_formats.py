@@ -86,3 +86,155 @@ def test_durations_that_do_not_fit_the_windows_fail_the_row(tmp_path, cli):
             "--preset", "ego4d-omnivore", "--durations", tmp_path / "ego4d.json")
     assert r.code == 2
     assert "1125 windows" in r.err and "300 s" in r.err and "ego4d.json" in r.err
+
+
+# ---------------------------------------------------------------- Ego-Exo4D in the documented shapes
+def _take(uid: str, name: str, cams: dict, capture_uid: str = "cap-1") -> dict:
+    """A takes.json entry with the fields of the Ego-Exo4D docs ("Metadata: takes.json"): take_uid,
+    take_name, root_dir, capture_uid, best_exo, task_start_sec/task_end_sec, and frame_aligned_videos
+    {cam_id: {stream_id: {cam_id, stream_id, relative_path, ...}}} (Aria stream "rgb", GoPros "0")."""
+    fav = {cam: {stream: {"cam_id": cam, "stream_id": stream, "relative_path": f"frame_aligned_videos/{file}",
+                          "is_collage": False}} for cam, (stream, file) in cams.items()}
+    return {"take_uid": uid, "take_name": name, "root_dir": f"takes/{name}", "capture_uid": capture_uid,
+            "best_exo": "cam01", "task_start_sec": 0.0, "task_end_sec": 30.0, "frame_aligned_videos": fav}
+
+
+def _egoexo(tmp_path: Path) -> Path:
+    root = tmp_path / "egoexo"
+    cams = {"aria01": ("rgb", "aria01_214-1.mp4"), "cam01": ("0", "cam01.mp4"), "cam02": ("0", "cam02.mp4")}
+    write(root / "takes.json", [_take("uid-a", "cmu_cooking_1", cams)])
+    return root
+
+
+def _segment(name: str, start, end, label_id=0, step="Get knife", uid="uid-a") -> dict:
+    """keystep_segment_{train,val}.json's segments entry (Ego-Exo4D keystep benchmark files)."""
+    return {"ego_segment_name": name, "take_uid": uid, "take_name": "cmu_cooking_1", "start_time": start,
+            "end_time": end, "step_unique_id": f"s{label_id}", "label_id": label_id, "step_name": step}
+
+
+def test_one_bad_keystep_segment_fails_alone(tmp_path):
+    from rosetta_cli.datasets import load_manifest
+    from rosetta_cli.errors import AnnotationError
+
+    root = _egoexo(tmp_path)
+    write(root / "annotations" / "keystep_segment_train.json", {"segments": [
+        _segment("a0", 2.0, 5.0), _segment("a1", 7.0, 7.0), _segment("a2", None, 9.0), _segment("a3", 10.0, 12.0)]})
+    m = load_manifest(root)
+    assert sorted(set(m.clips["sync_id"])) == ["uid-a/a0", "uid-a/a3"]  # 2 good segments x 3 cameras
+    assert len(m.clips) == 6
+    assert m.skipped_by_reason() == {"keystep_segment_train.json: 'start_time' is missing": 1,
+                                     "keystep_segment_train.json: end_time <= start_time": 1}
+    assert [r["entry"] for r in m.skipped] == ["segments[1]", "segments[2]"]
+    assert "segments[1]: field 'end_time' must be greater than start_time (7.0), got 7.0" in m.skipped[0]["error"]
+    with pytest.raises(AnnotationError, match=r"segments\[1\].*end_time.*\(and 1 more bad record"):
+        load_manifest(root, strict=True)
+
+
+# atomic_descriptions_{train,val}.json as the Ego-Exo4D docs' own sample writes it ("Atomic
+# descriptions" annotation page): flags as strings "1"/"0" next to booleans and numbers.
+ATOMIC = {"annotations": {"uid-a": [{
+    "annotation_uid": "ann-1", "annotator_id": "p1", "rejected": False, "reject_reason": None,
+    "descriptions": [
+        {"text": "C picks up the knife", "timestamp": 3.0, "subject": "C", "ego_visible": "1", "unsure": "0",
+         "best_exo": {"cam_id": "cam01"}},
+        {"text": "C rinses the board", "timestamp": 11.0, "subject": "C", "ego_visible": "0", "unsure": "false",
+         "best_exo": {"cam_id": "cam01"}},
+        {"text": "C looks around", "timestamp": 11.2, "subject": "C", "ego_visible": 1, "unsure": 0},
+        {"text": None, "timestamp": 4.0, "subject": "C", "ego_visible": "1", "unsure": "0"},
+        {"text": "C holds the board", "timestamp": None, "subject": "C", "ego_visible": "1", "unsure": "0"},
+    ]}]}}
+
+
+def test_string_flags_in_atomic_descriptions_load(tmp_path):
+    from rosetta_cli.datasets import load_manifest
+
+    root = _egoexo(tmp_path)
+    write(root / "annotations" / "atomic_descriptions_train.json", ATOMIC)
+    write(root / "annotations" / "keystep_segment_train.json", {"segments": [
+        _segment("a0", 2.0, 5.0), _segment("a1", 10.0, 12.0)]})
+    m = load_manifest(root)  # keystep mode: the descriptions file is read too
+    narr = dict(zip(m.clips["sync_id"], m.clips["narration"]))
+    assert narr["uid-a/a0"] == "picks up the knife"
+    # [10, 12]: "rinses" (ego_visible "0") and "looks around" (ego_visible 1): the visible one wins
+    assert narr["uid-a/a1"] == "looks around"
+    assert sorted(r["reason"] for r in m.skipped) == ["'text' is missing", "'timestamp' is missing"]
+
+
+@pytest.mark.parametrize("value, visible", [(True, True), (False, False), ("1", True), ("0", False),
+                                            ("true", True), ("False", False), (1, True), (0, False)])
+def test_flag_spellings(value, visible):
+    from rosetta_cli.datasets.egoexo4d import as_flag
+
+    assert as_flag(value) is visible
+    assert as_flag("yes") is None and as_flag(2) is None and as_flag(None) is None
+
+
+def test_is_ego_gopro_is_an_ego_row(tmp_path):
+    """captures.json as the official downloader reads it (facebookresearch/Ego4d,
+    ego4d/internal/download/manifest_gen.py: captures[].cameras[] {cam_id, is_ego} by capture_uid)."""
+    from rosetta_cli.datasets import load_manifest
+
+    root = _egoexo(tmp_path)
+    write(root / "captures.json", [{"capture_uid": "cap-1", "capture_name": "cmu_cooking", "cameras": [
+        {"cam_id": "aria01", "is_ego": True, "device_type": "aria"},
+        {"cam_id": "cam01", "is_ego": False, "device_type": "gopro"},
+        {"cam_id": "cam02", "is_ego": True, "device_type": "gopro"}]}])
+    m = load_manifest(root, segments="take")
+    views = dict(zip(m.clips["clip_id"], m.clips["view"]))
+    assert views == {"uid-a/aria01": "ego", "uid-a/cam02": "ego", "uid-a/cam01": "exo"}
+    assert m.stats["ego_gopros"] == 1
+    assert str((root / "captures.json").absolute()) in m.sources
+    # a count of exo cameras never counts an egocentric GoPro
+    assert list(load_manifest(root, segments="take", exo_cams="1").clips["clip_id"]) == [
+        "uid-a/aria01", "uid-a/cam02", "uid-a/cam01"]
+
+
+def test_is_ego_inside_the_take_and_without_any_flag(tmp_path):
+    from rosetta_cli.datasets import load_manifest
+
+    root = _egoexo(tmp_path)
+    take = json.loads((root / "takes.json").read_text())[0]
+    take["capture"] = {"capture_uid": "cap-1", "cameras": [{"cam_id": "cam01", "is_ego": "1"}]}
+    write(root / "takes.json", [take])
+    views = dict(zip(*[load_manifest(root, segments="take").clips[c] for c in ("clip_id", "view")]))
+    assert views == {"uid-a/aria01": "ego", "uid-a/cam01": "ego", "uid-a/cam02": "exo"}
+    del take["capture"]
+    write(root / "takes.json", [take])
+    views = dict(zip(*[load_manifest(root, segments="take").clips[c] for c in ("clip_id", "view")]))
+    assert views == {"uid-a/aria01": "ego", "uid-a/cam01": "exo", "uid-a/cam02": "exo"}  # no flag: the name rule
+
+
+def test_null_relative_path_drops_that_camera_alone(tmp_path):
+    from rosetta_cli.datasets import load_manifest
+
+    root = _egoexo(tmp_path)
+    takes = json.loads((root / "takes.json").read_text())
+    takes[0]["frame_aligned_videos"]["cam02"]["0"]["relative_path"] = None
+    write(root / "takes.json", takes)
+    m = load_manifest(root, segments="take")
+    assert list(m.clips["clip_id"]) == ["uid-a/aria01", "uid-a/cam01"]
+    assert m.skipped_by_reason() == {"takes.json: 'relative_path' is missing": 1}
+
+
+def test_extract_lists_skipped_records_and_exits_3(tmp_path, cli):
+    from rosetta_cli.store import Store
+
+    root = _egoexo(tmp_path)
+    write(root / "annotations" / "keystep_segment_train.json", {"segments": [
+        _segment("a0", 2.0, 5.0), _segment("a1", 7.0, 6.0)]})
+    out = tmp_path / "p.zarr"
+    args = ["extract", "--videos", root, "--out", out, "--text-encoder", "none", "--frames", "1", "--workers", "0"]
+    r = cli(*args, "--json")
+    assert r.code == 3
+    res = json.loads(r.out)
+    assert res["skipped_records"] == 1
+    assert res["skipped_by_reason"] == {"keystep_segment_train.json: end_time <= start_time": 1}
+    assert res["skipped_examples"][0]["entry"] == "segments[1]"
+    assert "annotation record(s) were skipped" in r.err
+    with Store.open(out) as s:
+        assert len(s) == 3  # the good segment's 3 cameras
+        assert s.meta["annotation_skipped"] == {"records": 1, "by_reason": res["skipped_by_reason"]}
+    r = cli(*args, "--overwrite")
+    assert "Skipped annotation records (1)" in r.err and "end_time <= start_time" in r.err  # the summary table
+    r = cli(*args, "--overwrite", "--strict")
+    assert r.code == 2 and "segments[1]: field 'end_time' must be greater" in r.err

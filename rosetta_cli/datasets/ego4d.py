@@ -38,10 +38,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rosetta_cli.datasets.annot import bad, find_file, get, read_json
+from rosetta_cli.datasets.annot import bad, find_file, get, read_json, skip
 from rosetta_cli.datasets.base import Manifest, clip_frame, unique_ids
 from rosetta_cli.datasets.videos import VideoIndex
-from rosetta_cli.errors import InputNotFound, UsageError
+from rosetta_cli.errors import AnnotationError, InputNotFound, UsageError
 
 ANNOTATION = "narration.json"
 _LEAD_C = re.compile(r"^\s*#c\s+c\b\s*", re.IGNORECASE)  # "#C C cuts" -> "cuts"
@@ -79,7 +79,8 @@ def load(
     data = read_json(path)
     if not isinstance(data, dict):
         raise bad(path, None, "<top level>", f"must be an object {{video_uid: ...}}, got {type(data).__name__}")
-    chosen = {uid: _choose_pass(path, uid, entry, order) for uid, entry in sorted(data.items())}
+    skipped: list[dict] = []
+    chosen = {uid: _choose_pass(path, uid, entry, order, skipped) for uid, entry in sorted(data.items())}
     used = {uid: c[0] for uid, c in chosen.items() if c is not None}
     per_video = {uid: c[1] for uid, c in chosen.items() if c is not None}
     betas = {uid: _beta([t for _, t, _ in n]) for uid, n in per_video.items()}
@@ -100,7 +101,7 @@ def load(
     clips = clip_frame(rows).assign(clip_id=ids)
     stats["videos_missing"] = index.missing
     opts = {"alpha": alpha, "annotation": str(path.absolute()), "narration_pass": str(narration_pass)}
-    return Manifest("ego4d", clips, role="ego", options=opts, sources=[str(path)], stats=stats)
+    return Manifest("ego4d", clips, role="ego", options=opts, sources=[str(path)], stats=stats, skipped=skipped)
 
 
 def _kept(narrs, keep_unsure: bool, stats: dict):
@@ -128,7 +129,7 @@ def pass_order(narration_pass) -> tuple[int, ...]:
     return (1, 2) if mode == "1" else (int(mode[-1]),)
 
 
-def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...]):
+def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...], skipped: list[dict]):
     """(pass used, narrations) for one video, or None if it has none of the passes in `order`.
 
     An absent or empty preferred pass gives way to the next one in `order`; an empty pass is
@@ -136,7 +137,7 @@ def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...]):
     """
     present = None
     for p in order:
-        narrs = _narrations(path, uid, entry, f"narration_pass_{p}")
+        narrs = _narrations(path, uid, entry, f"narration_pass_{p}", skipped)
         if narrs:
             return p, narrs
         if narrs is not None and present is None:
@@ -150,8 +151,10 @@ def check_missing(missing: str) -> None:
                          hint="keep = rows of absent videos stay (marked failed by extract); drop = skip them")
 
 
-def _narrations(path: Path, uid: str, entry, key: str) -> list[tuple[int, float, str]] | None:
-    """[(index in the pass list, timestamp_sec, text)] sorted by time; None if the video lacks this pass."""
+def _narrations(path: Path, uid: str, entry, key: str, skipped: list[dict]) -> list[tuple[int, float, str]] | None:
+    """[(index in the pass list, timestamp_sec, text)] sorted by time; None if the video lacks this pass.
+
+    A narration with a null or non-numeric timestamp_sec or text is left out alone (annot.skip)."""
     where = f"video '{uid}'"
     if not isinstance(entry, dict):
         raise bad(path, where, "<entry>", f"must be an object with narration passes, got {type(entry).__name__}")
@@ -162,7 +165,10 @@ def _narrations(path: Path, uid: str, entry, key: str) -> list[tuple[int, float,
     out = []
     for i, n in enumerate(items):
         at = f"{where} {key}.narrations[{i}]"
-        out.append((i, float(get(n, "timestamp_sec", "num", path, at)), get(n, "narration_text", "str", path, at)))
+        try:
+            out.append((i, float(get(n, "timestamp_sec", "num", path, at)), get(n, "narration_text", "str", path, at)))
+        except AnnotationError as e:
+            skip(skipped, e)
     return sorted(out, key=lambda x: (x[1], x[0]))
 
 

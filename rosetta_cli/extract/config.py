@@ -27,6 +27,7 @@ class ExtractConfig:
     overwrite: bool = False              # delete an existing store and start afresh
     retry_failed: bool = False           # also redo rows that failed in an earlier run
     role: str | None = None              # ego | exo | paired: recorded in meta for workspaces
+    strict: bool = False                 # a bad annotation record aborts the load (default: skipped, exit 3)
     # Dataset options (None = the loader's default; only those given reach the loader).
     view: str | None = None
     window: float | None = None
