@@ -238,3 +238,59 @@ def test_extract_lists_skipped_records_and_exits_3(tmp_path, cli):
     assert "Skipped annotation records (1)" in r.err and "end_time <= start_time" in r.err  # the summary table
     r = cli(*args, "--overwrite", "--strict")
     assert r.code == 2 and "segments[1]: field 'end_time' must be greater" in r.err
+
+
+# ---------------------------------------------------------------- item 5: LaViLa checkpoints with numpy scalars
+def _lavila_layout_checkpoint(path: Path, old_numpy_name: bool = False) -> Path:
+    """A checkpoint laid out as LaViLa's main.py saves it (facebookresearch/LaViLa, main.py's
+    save_on_master call): {"epoch", "state_dict" (module.-prefixed), "optimizer", "scaler", "best_acc1",
+    "args"}, with best_acc1 from np.mean(...), a numpy.float64. The model is a tiny random one in the
+    official key layout (tests/test_lavila.py's reference)."""
+    import argparse
+    import zipfile
+
+    import torch
+
+    from tests.test_lavila import FRAMES, EMBED, RefLavila, randomise
+
+    model = randomise(RefLavila())
+    args = argparse.Namespace(model="CLIP_OPENAI_TIMESFORMER_BASE", project_embed_dim=EMBED, clip_length=FRAMES,
+                              lr=3e-5, norm_embed=True)
+    torch.save({"epoch": 5, "state_dict": {"module." + k: v for k, v in model.state_dict().items()},
+                "optimizer": {"state": {}, "param_groups": [{"lr": 3e-5, "params": [0, 1]}]},
+                "scaler": {"scale": 65536.0, "growth_factor": 2.0}, "best_acc1": np.mean([0.25, 0.5]),
+                "args": args}, path)
+    if old_numpy_name:  # as numpy 1 writes it: numpy.core.multiarray.scalar (the released LaViLa files)
+        with zipfile.ZipFile(path) as z:
+            items = [(i, z.read(i.filename)) for i in z.infolist()]
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+            for info, data in items:
+                if info.filename.endswith("data.pkl"):
+                    assert b"numpy._core.multiarray" in data
+                    data = data.replace(b"\x8c\x16numpy._core.multiarray", b"\x8c\x15numpy.core.multiarray")
+                    assert b"\x8c\x15numpy.core.multiarray" in data
+                z.writestr(info, data)
+    return path
+
+
+@pytest.mark.parametrize("old_numpy_name", [False, True])
+def test_lavila_checkpoint_with_numpy_scalars_loads(tmp_path, old_numpy_name):
+    from rosetta_cli.encoders.lavila import read_checkpoint
+
+    path = _lavila_layout_checkpoint(tmp_path / "clip_openai_timesformer_base.ep_0005.pth", old_numpy_name)
+    sd, args = read_checkpoint(path, f"lavila:{path}")
+    assert "visual.temporal_embed" in sd and not any(k.startswith("module.") for k in sd)
+    assert args["clip_length"] == 4 and args["model"] == "CLIP_OPENAI_TIMESFORMER_BASE"
+
+
+def test_lavila_checkpoint_still_refuses_other_numpy_objects(tmp_path):
+    """Allowing the float64 scalar does not allow arrays (numpy's array reconstructor stays refused)."""
+    import torch
+
+    from rosetta_cli.encoders.lavila import read_checkpoint
+    from rosetta_cli.errors import CheckpointError
+
+    path = tmp_path / "arr.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": np.arange(3)}, path)
+    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
+        read_checkpoint(path, f"lavila:{path}")
