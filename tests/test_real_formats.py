@@ -266,9 +266,8 @@ def _lavila_layout_checkpoint(path: Path, old_numpy_name: bool = False) -> Path:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
             for info, data in items:
                 if info.filename.endswith("data.pkl"):
-                    assert b"numpy._core.multiarray" in data
-                    data = data.replace(b"\x8c\x16numpy._core.multiarray", b"\x8c\x15numpy.core.multiarray")
-                    assert b"\x8c\x15numpy.core.multiarray" in data
+                    assert b"cnumpy._core.multiarray\nscalar\n" in data  # protocol 2: a GLOBAL opcode
+                    data = data.replace(b"cnumpy._core.multiarray\nscalar\n", b"cnumpy.core.multiarray\nscalar\n")
                 z.writestr(info, data)
     return path
 
