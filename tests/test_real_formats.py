@@ -293,3 +293,43 @@ def test_lavila_checkpoint_still_refuses_other_numpy_objects(tmp_path):
     torch.save({"state_dict": {"w": torch.zeros(1)}, "extra": np.arange(3)}, path)
     with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
         read_checkpoint(path, f"lavila:{path}")
+
+
+# ---------------------------------------------------------------- item 7: the released sentencified HTM ASR
+# sentencified_htm_1200k.json as TAN releases it ("Temporal Alignment Networks", the Sentencified HTM
+# download on the TAN project page; read by TAN's and HowToCaption's loaders as json.load -> {vid: ...}):
+# {vid: {"start": [seconds], "end": [seconds], "text": [sentence]}}, the three lists of one length.
+SENTENCIFIED = {
+    "yt_a": {"start": [0.5, 3.0, 8.0], "end": [2.25, 6.5, 7.0], "text": ["so we cut the pepper", "then rinse it", "x"]},
+    "yt_b": {"start": [1.0, 4.0], "end": [3.5, 5.0], "text": ["pour the milk", "  "]},
+    "yt_c": {"start": [1.0], "end": [2.0, 3.0], "text": ["lists differ"]},
+}
+
+
+def test_sentencified_htm_json_loads(tmp_path):
+    from rosetta_cli.datasets import load_manifest
+
+    write(tmp_path / "htm" / "sentencified_htm_1200k.json", SENTENCIFIED)
+    (tmp_path / "htm" / "videos").mkdir()
+    m = load_manifest(tmp_path / "htm", "htm-aa", source="asr")
+    assert list(m.clips["clip_id"]) == ["yt_a@0.5-2.25", "yt_a@3-6.5", "yt_b@1-3.5"]
+    assert list(m.clips["narration"]) == ["so we cut the pepper", "then rinse it", "pour the milk"]
+    assert m.stats["empty_dropped"] == 1
+    assert m.skipped_by_reason() == {"sentencified_htm_1200k.json: end <= start (or start < 0)": 1,
+                                     "sentencified_htm_1200k.json: start/end/text lengths differ": 1}
+    assert m.sources == [str((tmp_path / "htm" / "sentencified_htm_1200k.json").absolute())]
+    same = load_manifest(tmp_path / "htm", "htm-aa", source="asr",
+                         asr_dir=tmp_path / "htm" / "sentencified_htm_1200k.json")
+    assert list(same.clips["clip_id"]) == list(m.clips["clip_id"])
+
+
+def test_sentencified_csv_bad_row_fails_alone(tmp_path):
+    """The per-video CSV layout of TAN's data loaders (start,end,text; file name {vid}.csv)."""
+    from rosetta_cli.datasets import load_manifest
+
+    asr = tmp_path / "sentencified"
+    asr.mkdir()
+    (asr / "yt_c.csv").write_text("start,end,text\n0.5,2.25,hello there\n5,4,backwards\n6,7,fine\n")
+    m = load_manifest(tmp_path, "htm-aa", source="asr")
+    assert list(m.clips["clip_id"]) == ["yt_c@0.5-2.25", "yt_c@6-7"]
+    assert m.skipped[0]["entry"] == "row 1 (line 3)"
