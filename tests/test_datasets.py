@@ -158,10 +158,15 @@ def test_egoexo4d_labels_splits_and_paths(tmp_path):
     root = egoexo_root(tmp_path)
     m = load_manifest(root)
     rows = by_id(m)
-    # vocab ordered by label_id from label_mapping.csv, then labels not in the mapping
-    assert m.labels == ["Get a knife", "Wash pepper", "Slice pepper", "Plate the food"]
+    # the benchmark's label space (label_mapping.csv is there): its classes, ordered by label_id, and nothing else
+    assert m.labels == ["Get a knife", "Wash pepper", "Slice pepper"]
+    assert m.options["label_space_resolved"] == "benchmark"
     assert rows["uid-a/uid-a_0/cam01"].label == "Get a knife"  # mapping name wins over step_name
-    assert rows["uid-b/uid-b_1/cam01"].label == "Plate the food"  # label_id 5 not mapped: step_name
+    assert rows["uid-b/uid-b_1/cam01"].label == ""  # label_id 5 is not a benchmark class: unlabelled, kept
+    assert m.stats["segments_outside_label_space"] == 1
+    steps = load_manifest(root, label_space="steps")  # every keystep's own step_name
+    assert steps.labels == ["Get knife", "Plate the food", "Slice pepper", "Wash pepper"]
+    assert by_id(steps)["uid-b/uid-b_1/cam01"].label == "Plate the food"
     assert rows["uid-b/uid-b_1/aria02"].split == "test"
     assert rows["uid-a/uid-a_0/aria01"].split == "train"
     fav = root / "takes" / "cmu_cooking_1" / "frame_aligned_videos"
@@ -681,8 +686,12 @@ def test_egoexo4d_full_keystep_form(tmp_path):
     write(root / "annotations" / "label_mapping.csv", "label_id,step_unique_id,step_name\n0,s1,Get a knife\n")
     m = load_manifest(root, dataset="egoexo4d", exo_cams="best")
     ego = m.clips[m.clips.view == "ego"].reset_index(drop=True)
-    # s1 is in label_mapping (its step_name there wins), s9 is not (the segment's own step_name)
-    assert list(ego.label) == ["Get a knife", "Rinse board"]
+    # s1 is in label_mapping (its step_name there wins), s9 is not a benchmark class: unlabelled
+    assert list(ego.label) == ["Get a knife", ""]
+    assert m.labels == ["Get a knife"]
+    steps = load_manifest(root, dataset="egoexo4d", exo_cams="best", label_space="steps")
+    assert list(steps.clips[steps.clips.view == "ego"].label) == ["Get knife", "Rinse board"]
+    assert steps.options["label_space_resolved"] == "steps"
     assert list(ego.sync_id) == ["uid-a/cmu_cooking_1_0", "uid-a/cmu_cooking_1_1"]
     assert list(ego.start) == [2.0, 6.0]
     assert list(ego.end) == [5.5, 9.0]

@@ -333,3 +333,37 @@ def test_sentencified_csv_bad_row_fails_alone(tmp_path):
     m = load_manifest(tmp_path, "htm-aa", source="asr")
     assert list(m.clips["clip_id"]) == ["yt_c@0.5-2.25", "yt_c@6-7"]
     assert m.skipped[0]["entry"] == "row 1 (line 3)"
+
+
+# ---------------------------------------------------------------- item 8: which label space a store holds
+# keystep_train.json of the annotations part (Ego-Exo4D docs, "Keystep" annotations:
+# {"annotations": {take_uid: {take_uid, take_name, segments: [{start_time, end_time, step_id,
+# step_unique_id, step_name, ...}]}}}) and the keystep benchmark's label_mapping.csv (label_id, step_unique_id, step_name).
+KEYSTEP_FULL = {"annotations": {"uid-a": {"take_uid": "uid-a", "take_name": "cmu_cooking_1", "segments": [
+    {"start_time": 2.0, "end_time": 5.0, "step_id": 1, "step_unique_id": "101", "step_name": "Get knife",
+     "step_description": "get a knife", "is_essential": True},
+    {"start_time": 6.0, "end_time": 9.0, "step_id": 7, "step_unique_id": "999", "step_name": "Check phone",
+     "step_description": "look at the phone", "is_essential": False}]}}, "taxonomy": {}, "vocabulary": {}}
+
+
+def test_label_space_is_chosen_and_recorded(tmp_path, cli):
+    from rosetta_cli.datasets import load_manifest
+    from rosetta_cli.errors import InputNotFound
+
+    root = _egoexo(tmp_path)
+    write(root / "annotations" / "keystep_train.json", KEYSTEP_FULL)
+    m = load_manifest(root)  # no label_mapping.csv: raw step names
+    assert (m.options["label_space_resolved"], m.labels) == ("steps", ["Check phone", "Get knife"])
+    with pytest.raises(InputNotFound, match="label_mapping.csv"):
+        load_manifest(root, label_space="benchmark")
+    (root / "annotations" / "label_mapping.csv").write_text("label_id,step_unique_id,step_name\n0,101,Get a knife\n")
+    m = load_manifest(root)
+    assert (m.options["label_space_resolved"], m.labels) == ("benchmark", ["Get a knife"])
+    assert list(m.clips[m.clips.view == "ego"].label) == ["Get a knife", ""]  # "Check phone" is no class: not appended
+    out = tmp_path / "p.zarr"
+    r = cli("extract", "--videos", root, "--out", out, "--text-encoder", "none", "--frames", "1", "--workers", "0",
+            "--label-space", "steps")
+    assert r.code == 3  # no videos on disk: rows fail, the store is still written
+    with Store.open(out) as s:
+        assert s.meta["dataset_options"]["label_space_resolved"] == "steps"
+        assert s.meta["labels"] == ["Check phone", "Get knife"]

@@ -40,6 +40,9 @@ def extract_cmd(
         None, "--narration-pass", help="ego4d: 1 (default: pass 1, else pass 2 for videos without it), 2, "
                                        "only-1 or only-2 (that pass alone)."),
     skill_map: Optional[str] = typer.Option(None, "--skill-map", help="egoexo4d: proficiency → good/bad mapping."),
+    label_space: Optional[str] = typer.Option(
+        None, "--label-space", help="egoexo4d keystep labels: benchmark (label_mapping.csv's classes; others "
+                                    "unlabelled), steps (every step_name), auto (benchmark when the mapping is there)."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad annotation record (default: skip it, "
                                                         "list it, exit 3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
@@ -58,7 +61,7 @@ def extract_cmd(
                         decoder=decoder, frames=frames, batch_size=batch_size, workers=workers, device=device,
                         precision=precision, chunk_rows=chunk_rows, limit=limit, shard=shard, overwrite=overwrite,
                         retry_failed=retry_failed, role=role, view=view, window=window, stride=stride,
-                        exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map, strict=strict)
+                        exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map, label_space=label_space, strict=strict)
     with rich_progress() as p:
         result = run_extract(cfg, p)
     if not result.speaker:  # under torchrun, rank 0 speaks for the whole store

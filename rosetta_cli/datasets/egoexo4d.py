@@ -90,6 +90,7 @@ def load(
     window: float | None = None,
     stride: float | None = None,
     missing: str = "keep",
+    label_space: str = "auto",
 ) -> Manifest:
     """Synchronized ego/exo rows (see the module docstring)."""
     check_missing(missing)
@@ -108,9 +109,10 @@ def load(
     skills, prof_split, prof_sources = _proficiency(ann, smap, takes, stats, skipped)
     map_path = _mapping_path(base, keystep_files)
     mapping, map_vocab = _label_mapping(map_path) if map_path else (None, [])
+    space = resolve_label_space(label_space, mapping is not None)
     sources = [str(takes_path)] + capture_sources + prof_sources + ([str(map_path)] if mapping is not None else [])
     if mode == "keystep":
-        groups = _keystep_groups(keystep_files, takes, mapping, stats, skipped)
+        groups = _keystep_groups(keystep_files, takes, mapping if space == "benchmark" else None, stats, skipped)
         sources += [str(p) for p, _, _ in keystep_files]
     else:
         groups = _take_groups(takes, prof_split, window, stride)
@@ -124,11 +126,27 @@ def load(
     rows = _rows(groups, takes, skills, exo_cams, base, root if root.is_dir() else base, missing, stats)
     ids, _ = unique_ids([r["clip_id"] for r in rows])
     clips = clip_frame(rows).assign(clip_id=ids)
-    opts = {"segments_resolved": mode, "skill_map_resolved": smap,
+    opts = {"segments_resolved": mode, "skill_map_resolved": smap, "label_space_resolved": space if mode == "keystep" else None,
             "row_sources": row_sources(rows, [str(Path(p).absolute()) for p, _, _ in keystep_files],
                                        [form for _, _, form in keystep_files])}
-    return Manifest("egoexo4d", clips, role="paired", labels=vocab(clips["label"], map_vocab),
+    return Manifest("egoexo4d", clips, role="paired",
+                    labels=vocab(clips["label"], map_vocab if space == "benchmark" else []),
                     options=opts, sources=sources, stats=stats, skipped=skipped)
+
+
+LABEL_SPACES = ("auto", "benchmark", "steps")
+
+
+def resolve_label_space(label_space: str, have_mapping: bool) -> str:
+    """"benchmark" (label_mapping.csv's classes) or "steps" (every keystep's step_name); auto = benchmark
+    when label_mapping.csv is there."""
+    if label_space not in LABEL_SPACES:
+        raise UsageError(f"label_space must be one of {', '.join(LABEL_SPACES)}, got {label_space!r}")
+    if label_space == "benchmark" and not have_mapping:
+        raise InputNotFound("label_space='benchmark' needs the keystep benchmark's label_mapping.csv",
+                            hint=f"put it next to the keystep files (in {', '.join(KEYSTEP_DIRS)}), "
+                                 "or pass label_space='steps'")
+    return label_space if label_space != "auto" else ("benchmark" if have_mapping else "steps")
 
 
 def resolve_skill_map(skill_map) -> dict[str, str]:
@@ -417,6 +435,7 @@ def _keystep_groups(files, takes: dict, mapping: dict | None, stats: dict, skipp
             if g["take"] not in takes:
                 stats["segments_unknown_take"] += 1
                 continue
+            stats["segments_outside_label_space"] = stats.get("segments_outside_label_space", 0) + (not g["label"])
             groups.append({**g, "split": split, "source": k})
     return groups
 
@@ -428,7 +447,7 @@ def _keystep_group(path: Path, form: str, at: str, s: dict, name: str, mapping: 
     if end <= start:
         raise bad(path, at, "end_time", f"must be greater than start_time ({start}), got {end}",
                   reason="end_time <= start_time")
-    label = _segment_label(path, at, s, mapping) if form == "segment" else _full_label(path, at, s, mapping)
+    label = _label(path, at, s, mapping, form)
     if form == "segment":
         name = get(s, "ego_segment_name", "str", path, at, required=False) or name
     return {"take": uid, "sync": f"{uid}/{name}", "start": float(start), "end": float(end), "label": label}
@@ -451,22 +470,17 @@ def _segment_list(path: Path, form: str, split: str) -> list[tuple[str, dict, st
     return out
 
 
-def _full_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
-    """The full form's label: label_mapping's name for step_unique_id when mapped, else step_name."""
-    uid = seg.get("step_unique_id")
-    if mapping is not None and uid is not None and f"uid:{str(uid).strip()}" in mapping:
-        return mapping[f"uid:{str(uid).strip()}"]
-    return get(seg, "step_name", "str", path, at).strip()
-
-
-def _segment_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
-    label_id = get(seg, "label_id", "num", path, at, required=False)
-    if mapping is not None and label_id is not None and int(label_id) in mapping:
+def _label(path: Path, at: str, seg: dict, mapping: dict | None, form: str) -> str:
+    """The segment's class. Steps space (mapping None): its step_name. Benchmark space: label_mapping's
+    step_name for its label_id (benchmark form) or its step_unique_id, and "" for a step outside the
+    benchmark's classes (the row stays, unlabelled, for pairs; counted in stats)."""
+    if mapping is None:
+        return get(seg, "step_name", "str", path, at).strip()
+    label_id = get(seg, "label_id", "num", path, at, required=False) if form == "segment" else None
+    if label_id is not None and int(label_id) in mapping:
         return mapping[int(label_id)]
-    name = get(seg, "step_name", "str", path, at, required=mapping is None or label_id is None)
-    if name is None:
-        raise bad(path, at, "label_id", f"{int(label_id)} is not in label_mapping.csv and step_name is missing")
-    return name.strip()
+    uid = seg.get("step_unique_id")
+    return mapping.get(f"uid:{str(uid).strip()}", "") if uid is not None else ""
 
 
 def _take_groups(takes: dict, prof_split: dict, window, stride) -> list[dict]:

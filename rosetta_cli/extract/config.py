@@ -37,6 +37,7 @@ class ExtractConfig:
     keep_unsure: bool | None = None
     skill_map: str | None = None
     split: str | None = None
+    label_space: str | None = None       # egoexo4d keystep labels: auto | benchmark | steps
 
     def check(self) -> None:
         """UsageError (one line naming the flag) for options no run could use."""
@@ -58,7 +59,8 @@ class ExtractConfig:
 
     def dataset_options(self) -> dict:
         opts = {"view": self.view, "window": self.window, "stride": self.stride, "narration_pass": self.narration_pass,
-                "keep_unsure": self.keep_unsure, "skill_map": self.skill_map, "split": self.split}
+                "keep_unsure": self.keep_unsure, "skill_map": self.skill_map, "split": self.split,
+                "label_space": self.label_space}
         if self.exo_cams is not None:
             opts["exo_cams"] = int(self.exo_cams) if str(self.exo_cams).isdigit() else self.exo_cams
         return {k: v for k, v in opts.items() if v is not None}
