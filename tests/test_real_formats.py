@@ -367,3 +367,57 @@ def test_label_space_is_chosen_and_recorded(tmp_path, cli):
     with Store.open(out) as s:
         assert s.meta["dataset_options"]["label_space_resolved"] == "steps"
         assert s.meta["labels"] == ["Check phone", "Get knife"]
+
+
+# ---------------------------------------------------------------- item 9: two layouts that were never matched
+def test_lavila_chunked_ego4d_videos_are_found(tmp_path):
+    """LaViLa's Ego4D preprocessing (facebookresearch/LaViLa, datasets/README.md and its
+    crop_and_resize_ego4d script): each video cut into 5-minute chunks, `<video_uid>.mp4/0.mp4`,
+    `<video_uid>.mp4/300.mp4`, ..., next to Ego4D's narration.json (Ego4D docs, "Narrations")."""
+    from rosetta_cli.datasets import load_manifest
+
+    uid = VIDEO_UID
+    narr = [{"timestamp_sec": t, "timestamp_frame": int(t * 30), "narration_text": f"#C C step {k}",
+             "annotation_uid": f"a{k}"} for k, t in enumerate([10.0, 299.8, 310.0])]
+    write(tmp_path / "ego4d" / "v2" / "annotations" / "narration.json",
+          {uid: {"narration_pass_1": {"narrations": narr, "summaries": []}}})
+    chunks = tmp_path / "ego4d" / "video_288px" / f"{uid}.mp4"
+    for start in (0, 300, 600):
+        touch_video = chunks / f"{start}.mp4"
+        touch_video.parent.mkdir(parents=True, exist_ok=True)
+        touch_video.write_bytes(b"\0")
+    m = load_manifest(tmp_path / "ego4d", "ego4d")
+    rows = {r.clip_id: r for r in m.clips.itertuples()}
+    # one video: beta = mean gap (310 - 10) / 2 = 150 = alpha, so every window is 1 s wide
+    a, b, c = (rows[f"{uid}/p1/{k}"] for k in range(3))
+    assert (Path(a.video).name, a.start, a.end) == ("0.mp4", 9.5, 10.5)
+    assert (Path(b.video).name, b.start, b.end) == ("0.mp4", pytest.approx(299.3), 300.0)  # cut at the chunk's end
+    assert (Path(c.video).name, c.start, c.end) == ("300.mp4", pytest.approx(9.5), pytest.approx(10.5))
+    assert m.stats["clips_cut_at_chunk_end"] == 1
+    assert m.stats["videos_missing"] == 0
+
+
+def test_egoexo4d_per_camera_feature_files_are_imported(tmp_path, cli):
+    """Ego-Exo4D's features/omnivore_video part (Ego-Exo4D docs, "Features"; the downloader's part of
+    that name): one file per take and camera stream, `<take_uid>_<cam_id>_<stream_id>.pt`, windows of
+    32 frames at stride 16 of the 30 fps video. Window i holds 100*camera + i."""
+    import torch
+
+    feats = tmp_path / "omnivore_video"
+    feats.mkdir()
+    for k, (cam, stream) in enumerate([("aria01", "rgb"), ("cam01", "0")]):
+        torch.save(torch.tensor(100.0 * k + np.arange(20, dtype=np.float32))[:, None].repeat(1, 4),
+                   feats / f"uid-a_{cam}_{stream}.pt")
+    take = "/data/egoexo/takes/cmu_cooking_1/frame_aligned_videos"
+    clips = pd.DataFrame({"clip_id": ["uid-a/a0/aria01", "uid-a/a0/cam01"], "video": [f"{take}/aria01_214-1.mp4",
+                          f"{take}/cam01.mp4"], "start": [2.0, 2.0], "end": [3.0, 3.0], "view": ["ego", "exo"],
+                          "sync_id": ["uid-a/a0"] * 2, "narration": [""] * 2, "label": [""] * 2, "skill": [""] * 2,
+                          "split": ["train"] * 2})
+    clips.to_csv(tmp_path / "c.csv", index=False)
+    r = cli("store", "import", "--features", feats, "--clips", tmp_path / "c.csv", "--out", tmp_path / "p.zarr",
+            "--fps", 30, "--window", 32, "--stride", 16)
+    assert r.code == 0, r
+    with Store.open(tmp_path / "p.zarr") as s:
+        got = s.features()[:, 0, 0].astype(np.float64)
+    # [2, 3]: windows i with i*16/30 < 3 and i*16/30 + 32/30 > 2: i = 2..5, mean 3.5
+    np.testing.assert_allclose(got, [3.5, 103.5])

@@ -3,7 +3,9 @@
 narration.json: {video_uid: {"narration_pass_1": {"narrations": [{"timestamp_sec",
 "timestamp_frame", "narration_text", "annotation_uid"}], "summaries": [...]},
 "narration_pass_2": {...}}}. Videos are {video_uid}.<ext> anywhere under root
-(e.g. v2/full_scale/); a missing video keeps its rows (expected path) unless missing="drop".
+(e.g. v2/full_scale/), or LaViLa's 5-minute chunks {video_uid}.mp4/{start_sec}.mp4 (a clip then
+reads its chunk, times relative to it; one that runs past the chunk's end is cut there, counted in
+stats["clips_cut_at_chunk_end"]); a missing video keeps its rows (expected path) unless missing="drop".
 
 Windows (EgoVLP): a narration at time t gives [t - beta/(2 alpha), t + beta/(2 alpha)],
 where beta is the video's mean gap between consecutive narrations (timestamps sorted) and
@@ -88,15 +90,19 @@ def load(
     index = VideoIndex(videos_root)
     rows, stats = [], {"videos_without_pass": len(data) - len(per_video), "unsure_dropped": 0, "empty_dropped": 0,
                        "videos_fallback_pass": sum(1 for p in used.values() if p != order[0])}
+    stats["clips_cut_at_chunk_end"] = 0
     for uid, narrs in per_video.items():
-        video = str(index.path(uid).absolute())
-        if missing == "drop" and uid not in index.by_stem:
+        if missing == "drop" and not index.has(uid):
             continue
-        common = {"video": video, "view": "ego", "split": split}
+        whole = None if index.is_chunked(uid) else index.path(uid)  # path() counts a missing video once
         for i, t, text in _kept(narrs, keep_unsure, stats):
             half = _half_width(betas[uid], alpha)
-            rows.append({"clip_id": f"{uid}/p{used[uid]}/{i}", "start": max(0.0, t - half), "end": t + half,
-                         "narration": text, **common})
+            video, start, end, cut = whole, max(0.0, t - half), t + half, False
+            if whole is None:
+                video, start, end, cut = index.locate(uid, start, end)
+            stats["clips_cut_at_chunk_end"] += cut
+            rows.append({"clip_id": f"{uid}/p{used[uid]}/{i}", "video": str(video.absolute()), "start": start,
+                         "end": end, "narration": text, "view": "ego", "split": split})
     ids, _ = unique_ids([r["clip_id"] for r in rows])  # uids are unique keys: a no-op safeguard
     clips = clip_frame(rows).assign(clip_id=ids)
     stats["videos_missing"] = index.missing

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from rosetta_cli.errors import AnnotationError, DimensionMismatch, InputNotFound, UsageError
 from rosetta_cli.runtime.guard import Action, output_action
@@ -214,11 +215,21 @@ class _Folder:
     def stem_of(video: str) -> str:
         return Path(video).name.split(".")[0] if video else ""
 
-    def get(self, video: str, where) -> tuple[np.ndarray, Path]:
-        """where: the row's description, or a callable giving it (built only for an error)."""
-        if video == self.video:
+    def key_of(self, clip_id: str, sync_id: str, video: str) -> str:
+        """The tensor name of a row: Ego-Exo4D's per-camera feature file `<take_uid>_<cam_id>_<stream_id>`
+        (its features/omnivore_video part; stream "rgb" for Aria, "0" for GoPros) when the folder has
+        it, else the video's stem (Ego4D's `<video_uid>`)."""
+        take = (sync_id or clip_id).split("/")[0].split("@")[0]
+        cam = clip_id.rsplit("/", 1)[-1].split("#")[0]
+        ee = f"{take}_{cam}_{'rgb' if cam.lower().startswith('aria') else '0'}"
+        return ee if "/" in clip_id and ee in self.files else self.stem_of(video)
+
+    def get(self, video: str, where, key: str | None = None) -> tuple[np.ndarray, Path]:
+        """where: the row's description, or a callable giving it (built only for an error); key: the
+        tensor name (key_of), default the video's stem."""
+        if video == self.video and key in (None, self.stem):
             return self.arr, self.files[self.stem]
-        stem = self.stem_of(video)
+        stem = key or self.stem_of(video)
         if stem not in self.files:
             where = where() if callable(where) else where
             raise InputNotFound(f"{where}: video {video!r} has no tensor {stem}.npy/.pt in {self.folder}",
@@ -323,8 +334,9 @@ class _RowSource:
                 raise AnnotationError(f"{clips_csv}: has {len(clips)} rows but {path} has {len(self.arr)} feature rows",
                                       hint="give one CSV row per feature row")
         else:
-            stems = clips["video"].map(_Folder.stem_of)
-            self.cursor = stems.groupby(stems).cumcount().to_numpy()  # k-th row of its video (in-order mode)
+            self.keys = [self.folder.key_of(c, s, v) for c, s, v in zip(self.ids, clips["sync_id"], self.videos)]
+            stems = pd.Series(self.keys)
+            self.cursor = stems.groupby(stems).cumcount().to_numpy()  # k-th row of its tensor (in-order mode)
         self.dim = None
 
     def where(self, i: int) -> str:
@@ -337,7 +349,7 @@ class _RowSource:
         elif len(self.clips) == 0:
             raise AnnotationError(f"{self.csv}: has no rows")
         else:
-            arr, _ = self.folder.get(self.videos[0], self.where(0))
+            arr, _ = self.folder.get(self.videos[0], self.where(0), self.keys[0])
         self.dim = int(arr.shape[-1])
         dtype = str(arr.dtype) if arr.dtype in (np.float16, np.float32) else "float32"
         frames = self.T if self.timing else (int(arr.shape[1]) if arr.ndim == 3 else 1)
@@ -346,7 +358,7 @@ class _RowSource:
     def row(self, i: int) -> np.ndarray:
         if self.folder is None:
             return self.arr[i]
-        arr, f = self.folder.get(self.videos[i], lambda: self.where(i))
+        arr, f = self.folder.get(self.videos[i], lambda: self.where(i), self.keys[i])
         if arr.shape[-1] != self.dim:
             raise DimensionMismatch(f"{self.where(i)}: {f} has D={arr.shape[-1]}, the store has D={self.dim} (from row 0)",
                                     hint="import tensors of one encoder only")
