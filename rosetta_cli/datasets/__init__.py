@@ -9,10 +9,11 @@ Loaders (LOADERS; each module's docstring states its choices):
   csv       a manifest CSV (video,start,end,view,sync_id,narration,...) role None
   ego4d     narration.json, EgoVLP windows                               role "ego"
   egoexo4d  takes.json + keystep/proficiency annotations, synced groups  role "paired"
-  htm-aa    htm_aa_v1.csv (or sentencified ASR CSVs)                     role "exo"
+  htm-aa    htm_aa_v1.csv (or sentencified ASR: the released JSON or CSVs) role "exo"
 
 Every annotation file is parsed and checked before load_manifest returns: a malformed
-file raises AnnotationError naming the file, the entry and the field. A video the
+file raises AnnotationError naming the file, the entry and the field; a bad record inside
+a good file is left out alone and listed in Manifest.skipped (strict=True raises it). A video the
 annotations name but that is not on disk is not an error: its rows keep the expected
 path and the extraction pipeline marks them failed (or pass missing="drop").
 """

@@ -10,13 +10,24 @@ looked for in annotations/, annotations/keystep_benchmark/, keystep_benchmark/ (
 - the annotations part's keystep_{train,val}.json ({"annotations": {take_uid: {take_uid,
   take_name, segments: [{start_time, end_time, step_id, step_unique_id, step_name,
   step_description, is_essential, ...}]}}, "taxonomy": ..., "vocabulary": ...}).
-Per split the benchmark form is used when present (its label ids define the classes), else the
-full form (label = label_mapping's step_name for the segment's step_unique_id when mapped, else
-its step_name; sync name "<take_name>_<k>", k = the segment's index in its take). Which file each
+Per split the benchmark form is used when present, else the full form (sync name
+"<take_name>_<k>", k = the segment's index in its take).
+
+Label space (option `label_space`, recorded as options["label_space_resolved"]):
+- "benchmark": the keystep benchmark's classes, label_mapping.csv's step_name by the segment's
+  label_id (benchmark form) or step_unique_id; a segment outside them keeps its rows unlabelled
+  (counted in stats["segments_outside_label_space"]); the vocabulary is label_mapping's, in
+  label_id order, and nothing else. Needs label_mapping.csv.
+- "steps": every keystep's own step_name; the vocabulary is those names, sorted.
+- "auto" (default): "benchmark" when label_mapping.csv is found, else "steps". Which file each
 row came from is recorded in options["row_sources"]: [{"file", "form", "rows": [first, stop)}].
 
 Cameras: the ego camera is the first (sorted) cam id starting with "aria" (stream
-"rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number. Video file:
+"rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number, except GoPros that the
+capture marks egocentric: `is_ego` in the capture's camera list (captures.json next to takes.json,
+[{capture_uid, cameras: [{cam_id, is_ego}]}], matched by the take's capture_uid, or a
+`capture.cameras` list inside the take), which the official downloader reads to assign views. Those
+are ego rows too, after the Aria one, and never counted among the exo cameras. Video file:
 root/<root_dir>/frame_aligned_videos/downscaled/448/<name> (what the downloader's
 downscaled_takes/448 part writes; preferred when both exist, as it decodes ~9x faster at 448 px and
 the encoders resize to 224 px anyway), else root/<root_dir>/<relative_path>; if absent, a file with the same name under root/<root_dir>,
@@ -37,7 +48,8 @@ absent) or "{take_uid}" / "{take_uid}@<start>-<end>" (take). clip_id = "{sync_id
 Narrations (from atomic descriptions, when either file exists; otherwise rows have none):
 `{"annotations": {take_uid: [{"annotation_uid", "annotator_id", "rejected", "reject_reason",
 "descriptions": [{"text", "timestamp", "subject", "ego_visible", "unsure", "best_exo"}]}]}}`.
-Rejected annotations are skipped. Each group (the ego and exo rows of one keystep segment,
+Rejected annotations are skipped. Flags (rejected, ego_visible, unsure) may be booleans, 0/1, "0"/"1"
+or "true"/"false": the docs' own sample writes strings. Each group (the ego and exo rows of one keystep segment,
 take or window) gets ONE description: among those whose timestamp lies in [start, end] (all
 accepted annotations of the take), the ego_visible ones if there are any, the one nearest the
 group's centre (ties: the earlier; a group with no end: the earliest). One sentence, not a
@@ -48,6 +60,10 @@ counted in stats (descriptions_unknown_take), as are rejected annotations.
 
 exo_cams: "all" | "best" (take's best_exo; the first exo cam when best_exo is absent or
 unknown, counted in stats) | N (the first N exo cams sorted) | "cam01,cam03" (those ids).
+
+Bad records (a keystep segment with end_time <= start_time or a null time or step name, a
+description with a null text or timestamp, a camera stream without relative_path, a bad take
+entry or proficiency entry) are left out alone and listed in Manifest.skipped (annot.skip).
 
 Skill (proficiency_score -> "good"/"bad"; the paper does not publish its mapping):
 - "expert-vs-novice" (default): Intermediate/Late Expert -> good; Novice/Early Expert -> bad
