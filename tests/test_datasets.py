@@ -579,7 +579,10 @@ def test_error_keystep_and_proficiency(tmp_path):
 def test_error_htm_aa_timestamp(tmp_path):
     write(tmp_path / "htm_aa_v1.csv", "vid,timestamp,text\nyt_a,1,ok\nyt_b,ten,bad\n")
     with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv row 1 \(line 3\): field 'timestamp'"):
-        load_manifest(tmp_path)
+        load_manifest(tmp_path, strict=True)
+    m = load_manifest(tmp_path)  # without strict the bad row is skipped alone
+    assert list(m.clips.clip_id) == ["yt_a@0-3"]
+    assert m.skipped_by_reason() == {"htm_aa_v1.csv: 'timestamp' is invalid": 1}
     write(tmp_path / "htm_aa_v1.csv", "vid,time,text\nyt_a,1,ok\n")
     with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv: field 'timestamp' is missing"):
         load_manifest(tmp_path)

@@ -1,7 +1,8 @@
 """`htm-aa`: narrated exo clips from HTM-AA (temporally aligned HowTo100M).
 
 htm_aa_v1.csv has vid,timestamp,text; each timestamp is one (integer) second, so a clip
-is the window [t - window/2, t + window/2] with start clipped at 0 (default window 4 s:
+is the window [t - window/2, t + window/2] with start clipped at 0 (a row with an empty vid or a
+missing, unparsable or negative timestamp is skipped alone, Manifest.skipped) (default window 4 s:
 long enough for a 4-frame clip to show the action, close to HowTo100M's sentence length;
 the paper does not publish it). Videos are {vid}.<ext> anywhere under root; a missing
 video keeps its rows (expected path) unless missing="drop".
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
+import pandas as pd
 
 from rosetta_cli.datasets.annot import bad, csv_number, find_file, get, read_csv, read_json, skip
 from rosetta_cli.datasets.base import Manifest, clip_frame, unique_ids, window_id
@@ -53,7 +56,7 @@ def load(
         path = find_file(root, ANNOTATION) if root.is_dir() else root
         if path is None:
             raise InputNotFound(f"no {ANNOTATION} under {root}", hint="pass the HTM-AA folder, or source='asr'")
-        spans, sources = _aligned(path, float(window)), [str(path)]
+        spans, sources = _aligned(path, float(window), skipped), [str(path)]
     elif source == "asr":
         spans, sources = _asr(_asr_path(videos_root, asr_dir), skipped)
     else:
@@ -76,15 +79,23 @@ def load(
     return Manifest("htm-aa", clips, role="exo", sources=sources, stats=stats, skipped=skipped)
 
 
-def _aligned(path: Path, window: float) -> list[tuple[str, float, float, str]]:
+def _aligned(path: Path, window: float, skipped: list[dict]) -> list[tuple[str, float, float, str]]:
+    """(vid, start, end, text) per good row; a row with an empty vid or a missing, unparsable or
+    negative timestamp is skipped alone (annot.skip)."""
     df = read_csv(path, ("vid", "timestamp", "text"))
-    t = csv_number(path, df, "timestamp")
-    if (t < 0).any():
-        i = int((t < 0).to_numpy().nonzero()[0][0])
-        raise bad(path, f"row {i} (line {i + 2})", "timestamp", f"must be >= 0, got {t.iloc[i]}")
-    _no_empty(path, df, "vid")
+    t = pd.to_numeric(df["timestamp"].str.strip(), errors="coerce").astype("float64")
     half = window / 2.0
-    return [(v, max(0.0, ts - half), ts + half, txt) for v, ts, txt in zip(df["vid"].str.strip(), t, df["text"])]
+    spans = []
+    for i, (v, ts, raw, txt) in enumerate(zip(df["vid"].str.strip(), t, df["timestamp"], df["text"])):
+        at = f"row {i} (line {i + 2})"
+        if not v:
+            skip(skipped, bad(path, at, "vid", "is empty", reason="'vid' is empty"))
+        elif not (0 <= ts < float("inf")):
+            got = "an empty cell" if not raw.strip() else repr(raw.strip())
+            skip(skipped, bad(path, at, "timestamp", f"must be a number of seconds >= 0, got {got}"))
+        else:
+            spans.append((v, max(0.0, ts - half), ts + half, txt))
+    return spans
 
 
 def _asr_path(videos_root: Path, asr_dir) -> Path:
@@ -150,10 +161,3 @@ def _sentence(path: Path, at: str, vid: str, a, b, txt) -> tuple[str, float, flo
         raise bad(path, at, "end", f"must be greater than start >= 0, got [{start}, {end}]",
                   reason="end <= start (or start < 0)")
     return vid, float(start), float(end), text
-
-
-def _no_empty(path: Path, df, col: str) -> None:
-    empty = df[col].str.strip() == ""
-    if empty.any():
-        i = int(empty.to_numpy().nonzero()[0][0])
-        raise bad(path, f"row {i} (line {i + 2})", col, "is empty")
