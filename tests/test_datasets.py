@@ -158,10 +158,15 @@ def test_egoexo4d_labels_splits_and_paths(tmp_path):
     root = egoexo_root(tmp_path)
     m = load_manifest(root)
     rows = by_id(m)
-    # vocab ordered by label_id from label_mapping.csv, then labels not in the mapping
-    assert m.labels == ["Get a knife", "Wash pepper", "Slice pepper", "Plate the food"]
+    # the benchmark's label space (label_mapping.csv is there): its classes, ordered by label_id, and nothing else
+    assert m.labels == ["Get a knife", "Wash pepper", "Slice pepper"]
+    assert m.options["label_space_resolved"] == "benchmark"
     assert rows["uid-a/uid-a_0/cam01"].label == "Get a knife"  # mapping name wins over step_name
-    assert rows["uid-b/uid-b_1/cam01"].label == "Plate the food"  # label_id 5 not mapped: step_name
+    assert rows["uid-b/uid-b_1/cam01"].label == ""  # label_id 5 is not a benchmark class: unlabelled, kept
+    assert m.stats["segments_outside_label_space"] == 1
+    steps = load_manifest(root, label_space="steps")  # every keystep's own step_name
+    assert steps.labels == ["Get knife", "Plate the food", "Slice pepper", "Wash pepper"]
+    assert by_id(steps)["uid-b/uid-b_1/cam01"].label == "Plate the food"
     assert rows["uid-b/uid-b_1/aria02"].split == "test"
     assert rows["uid-a/uid-a_0/aria01"].split == "train"
     fav = root / "takes" / "cmu_cooking_1" / "frame_aligned_videos"
@@ -252,9 +257,9 @@ def test_egoexo4d_without_atomic_descriptions_has_no_narration(tmp_path):
     (lambda d: d["annotations"]["uid-a"][0]["descriptions"][2].pop("text"),
      r"annotations\['uid-a'\]\[0\]\.descriptions\[2\]: field 'text' is missing"),
     (lambda d: d["annotations"]["uid-a"][1].update(rejected="yes"),
-     r"annotations\['uid-a'\]\[1\]: field 'rejected' must be true or false"),
-    (lambda d: d["annotations"]["uid-a"][0]["descriptions"][0].update(ego_visible=1),
-     r"descriptions\[0\]: field 'ego_visible' must be true or false"),
+     r"annotations\['uid-a'\]\[1\]: field 'rejected' must be true/false"),
+    (lambda d: d["annotations"]["uid-a"][0]["descriptions"][0].update(ego_visible=2),
+     r"descriptions\[0\]: field 'ego_visible' must be true/false, 1/0"),
     (lambda d: d["annotations"]["uid-a"][0].pop("descriptions"), r"annotations\['uid-a'\]\[0\]: field 'descriptions' is missing"),
     (lambda d: d["annotations"].update({"uid-a": {"descriptions": []}}), r"annotations\['uid-a'\]: field 'annotations' must map"),
     (lambda d: d.update(annotations=[]), r"atomic_descriptions_train\.json: field 'annotations' must be an object"),
@@ -266,7 +271,7 @@ def test_egoexo4d_atomic_descriptions_errors(tmp_path, mutate, match):
     mutate(data)
     write(path, data)
     with pytest.raises(AnnotationError, match=match):
-        load_manifest(root)
+        load_manifest(root, strict=True)  # without strict a bad record is skipped (tests/test_real_formats.py)
 
 
 def test_egoexo4d_rejected_annotation_is_not_parsed(tmp_path):
@@ -532,14 +537,14 @@ def test_error_bad_json(tmp_path):
 def test_error_missing_take_field(tmp_path):
     root = takes_with(tmp_path, lambda t: t[1].pop("root_dir"))
     with pytest.raises(AnnotationError, match=r"takes\.json entry 1 \(take_uid 'uid-b'\): field 'root_dir' is missing"):
-        load_manifest(root)
+        load_manifest(root, strict=True)
 
 
 def test_error_wrong_type_relative_path(tmp_path):
     def mutate(t):
         t[0]["frame_aligned_videos"]["cam01"]["0"]["relative_path"] = 7
     with pytest.raises(AnnotationError, match=r"takes\.json entry 0 .*field 'relative_path' must be a string"):
-        load_manifest(takes_with(tmp_path, mutate))
+        load_manifest(takes_with(tmp_path, mutate), strict=True)
 
 
 def test_error_ego4d_timestamp_type(tmp_path):
@@ -547,7 +552,7 @@ def test_error_ego4d_timestamp_type(tmp_path):
     data["vid_b"]["narration_pass_1"]["narrations"][1]["timestamp_sec"] = "1.2"
     write(tmp_path / "narration.json", data)
     with pytest.raises(AnnotationError) as e:
-        load_manifest(tmp_path)
+        load_manifest(tmp_path, strict=True)
     msg = str(e.value)
     assert "narration.json" in msg
     assert "video 'vid_b'" in msg
@@ -562,19 +567,22 @@ def test_error_keystep_and_proficiency(tmp_path):
     del segs["segments"][0]["end_time"]
     write(ann / "keystep_segment_val.json", segs)
     with pytest.raises(AnnotationError, match=r"keystep_segment_val\.json segments\[0\]: field 'end_time' is missing"):
-        load_manifest(root)
+        load_manifest(root, strict=True)
     shutil.copy(FIX / "egoexo4d/annotations/keystep_segment_val.json", ann)
     prof = json.loads((ann / "proficiency_demonstrator_train.json").read_text())
     prof["annotations"][0]["proficiency_score"] = "Master"
     write(ann / "proficiency_demonstrator_train.json", prof)
     with pytest.raises(AnnotationError, match=r"proficiency_demonstrator_train\.json annotations\[0\]: field 'proficiency_score'"):
-        load_manifest(root)
+        load_manifest(root, strict=True)
 
 
 def test_error_htm_aa_timestamp(tmp_path):
     write(tmp_path / "htm_aa_v1.csv", "vid,timestamp,text\nyt_a,1,ok\nyt_b,ten,bad\n")
     with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv row 1 \(line 3\): field 'timestamp'"):
-        load_manifest(tmp_path)
+        load_manifest(tmp_path, strict=True)
+    m = load_manifest(tmp_path)  # without strict the bad row is skipped alone
+    assert list(m.clips.clip_id) == ["yt_a@0-3"]
+    assert m.skipped_by_reason() == {"htm_aa_v1.csv: 'timestamp' is invalid": 1}
     write(tmp_path / "htm_aa_v1.csv", "vid,time,text\nyt_a,1,ok\n")
     with pytest.raises(AnnotationError, match=r"htm_aa_v1\.csv: field 'timestamp' is missing"):
         load_manifest(tmp_path)
@@ -681,8 +689,12 @@ def test_egoexo4d_full_keystep_form(tmp_path):
     write(root / "annotations" / "label_mapping.csv", "label_id,step_unique_id,step_name\n0,s1,Get a knife\n")
     m = load_manifest(root, dataset="egoexo4d", exo_cams="best")
     ego = m.clips[m.clips.view == "ego"].reset_index(drop=True)
-    # s1 is in label_mapping (its step_name there wins), s9 is not (the segment's own step_name)
-    assert list(ego.label) == ["Get a knife", "Rinse board"]
+    # s1 is in label_mapping (its step_name there wins), s9 is not a benchmark class: unlabelled
+    assert list(ego.label) == ["Get a knife", ""]
+    assert m.labels == ["Get a knife"]
+    steps = load_manifest(root, dataset="egoexo4d", exo_cams="best", label_space="steps")
+    assert list(steps.clips[steps.clips.view == "ego"].label) == ["Get knife", "Rinse board"]
+    assert steps.options["label_space_resolved"] == "steps"
     assert list(ego.sync_id) == ["uid-a/cmu_cooking_1_0", "uid-a/cmu_cooking_1_1"]
     assert list(ego.start) == [2.0, 6.0]
     assert list(ego.end) == [5.5, 9.0]

@@ -385,7 +385,7 @@ def test_presets_are_ego4d_numbers():
     om = ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-omnivore")
     sf.check(), om.check()
     assert sf.timing() == (32 / 30, 16 / 30)
-    assert om.timing() == (32 / 30, 6 / 30)
+    assert om.timing() == (32 / 30, 16 / 30)  # Ego4D feature docs: stride 16 (6 was a superseded revision)
     with pytest.raises(UsageError, match="--preset"):
         ImportConfig(features="f", clips="c", out="o.zarr", preset="ego4d-slowfast", fps=30).check()
     with pytest.raises(UsageError, match="--fps, --window and --stride"):

@@ -40,11 +40,17 @@ def extract_cmd(
         None, "--narration-pass", help="ego4d: 1 (default: pass 1, else pass 2 for videos without it), 2, "
                                        "only-1 or only-2 (that pass alone)."),
     skill_map: Optional[str] = typer.Option(None, "--skill-map", help="egoexo4d: proficiency → good/bad mapping."),
+    label_space: Optional[str] = typer.Option(
+        None, "--label-space", help="egoexo4d keystep labels: benchmark (label_mapping.csv's classes; others "
+                                    "unlabelled), steps (every step_name), auto (benchmark when the mapping is there)."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad annotation record (default: skip it, "
+                                                        "list it, exit 3)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ):
     """Extract frame features [N, T, D] and narration embeddings into a store; rerun to resume.
 
-    Bad videos fail only their own rows (exit 3 at the end, with a table of failures).
+    Bad videos fail only their own rows, and bad annotation records only themselves (exit 3 at the
+    end, with a table of each; --strict stops at the first bad record instead).
     Multi-process: `torchrun --nproc_per_node 4 -m rosetta_cli extract ...` or `--shard I/N`.
 
     Example: rosetta extract --videos data/ego4d --out features/ego.zarr --frames 4 --workers 2
@@ -55,7 +61,7 @@ def extract_cmd(
                         decoder=decoder, frames=frames, batch_size=batch_size, workers=workers, device=device,
                         precision=precision, chunk_rows=chunk_rows, limit=limit, shard=shard, overwrite=overwrite,
                         retry_failed=retry_failed, role=role, view=view, window=window, stride=stride,
-                        exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map)
+                        exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map, label_space=label_space, strict=strict)
     with rich_progress() as p:
         result = run_extract(cfg, p)
     if not result.speaker:  # under torchrun, rank 0 speaks for the whole store
@@ -79,17 +85,37 @@ def _print_summary(r) -> None:
         if r.failed > len(r.failures):
             t.caption = f"... and {r.failed - len(r.failures)} more (store.errors() has them all)"
         console.print(t)
+    if r.skipped_records:
+        console.print(skipped_table(r.skipped_records, r.skipped_by_reason, r.skipped_examples))
     others = f" ({r.pending_store} pending in other shards)" if r.pending_store > r.pending else ""
     console.print(f"[bold]{r.out}[/bold]: {r.done}/{r.rows} done, {r.failed} failed{others} · "
                   f"this run {r.processed} clips in {r.seconds:.1f}s ({r.clips_per_s:.2f} clips/s) · "
                   f"store {r.store_bytes / 1e6:.1f} MB")
 
 
+def skipped_table(count: int, by_reason: dict, examples: list):
+    """Rich table of the skipped annotation records: count per file and reason, with a first example."""
+    from rich.table import Table
+
+    t = Table(title=f"Skipped annotation records ({count})", show_lines=False)
+    for col in ("file: reason", "records", "first example"):
+        t.add_column(col, overflow="fold")
+    first = {}
+    for e in examples:
+        first.setdefault(f"{Path(e['file']).name}: {e['reason']}", e["error"])
+    for key, n in by_reason.items():
+        t.add_row(key, str(n), first.get(key, ""))
+    return t
+
+
 def _exit_status(r) -> None:
     from rosetta_cli.errors import PartialFailure, PipelineFailure
 
-    if r.failed:
-        raise PartialFailure(f"{r.failed} clip(s) failed; their messages are in the store's `errors`",
-                             hint="fix or remove those videos and rerun with --retry-failed")
+    if r.failed or r.skipped_records:
+        parts = ([f"{r.failed} clip(s) failed; their messages are in the store's `errors`"] if r.failed else []) + \
+                ([f"{r.skipped_records} annotation record(s) were skipped"] if r.skipped_records else [])
+        raise PartialFailure("; ".join(parts),
+                             hint="fix or remove those videos and rerun with --retry-failed" if r.failed
+                             else "every other row is done; a fixed record changes the clip list, so rerun with --overwrite")
     if r.pending:
         raise PipelineFailure(f"{r.pending} rows of this run are still pending", hint="rerun the same command to resume")

@@ -110,7 +110,8 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
                out: Path = typer.Option(..., "--out"),
                text: Optional[Path] = typer.Option(None, "--text", help=".npy [N,Dt] narration embeddings"),
                text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Embed the narration column (e.g. minilm)."),
-               preset: Optional[str] = typer.Option(None, "--preset", help="Window timing of known features: ego4d-slowfast (32 frames, stride 16, 30 fps) | ego4d-omnivore (32, stride 6, 30 fps)."),
+               preset: Optional[str] = typer.Option(None, "--preset", help="Window timing of known features: ego4d-slowfast (32 frames, stride 16, 30 fps) | ego4d-omnivore (32, stride 16, 30 fps)."),
+               durations: Optional[Path] = typer.Option(None, "--durations", help="By time: Ego4D's ego4d.json; the last window then ends at the video's end, as in Ego4D's features."),
                window_sec: Optional[float] = typer.Option(None, "--window-sec", help="Each tensor row covers W seconds ..."),
                stride_sec: Optional[float] = typer.Option(None, "--stride-sec", help="... and row i starts at i*S seconds."),
                fps: Optional[float] = typer.Option(None, "--fps", help="Or the timing in frames: frames per second ..."),
@@ -134,7 +135,7 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
     from rosetta_cli.store.importer import ImportConfig, run
 
     cfg = ImportConfig(features=str(features), clips=str(clips), out=str(out), text=str(text) if text else None,
-                       text_encoder=text_encoder, preset=preset, window_sec=window_sec, stride_sec=stride_sec,
+                       text_encoder=text_encoder, preset=preset, durations=str(durations) if durations else None, window_sec=window_sec, stride_sec=stride_sec,
                        fps=fps, window=window, stride=stride, frames=frames, pool=pool, chunk_rows=chunk_rows,
                        resume=resume, overwrite=overwrite)
     cfg.check()

@@ -9,10 +9,11 @@ Loaders (LOADERS; each module's docstring states its choices):
   csv       a manifest CSV (video,start,end,view,sync_id,narration,...) role None
   ego4d     narration.json, EgoVLP windows                               role "ego"
   egoexo4d  takes.json + keystep/proficiency annotations, synced groups  role "paired"
-  htm-aa    htm_aa_v1.csv (or sentencified ASR CSVs)                     role "exo"
+  htm-aa    htm_aa_v1.csv (or sentencified ASR: the released JSON or CSVs) role "exo"
 
 Every annotation file is parsed and checked before load_manifest returns: a malformed
-file raises AnnotationError naming the file, the entry and the field. A video the
+file raises AnnotationError naming the file, the entry and the field; a bad record inside
+a good file is left out alone and listed in Manifest.skipped (strict=True raises it). A video the
 annotations name but that is not on disk is not an error: its rows keep the expected
 path and the extraction pipeline marks them failed (or pass missing="drop").
 """
@@ -27,7 +28,7 @@ from rosetta_cli.datasets import csvfile, ego4d, egoexo4d, folder, htm_aa
 from rosetta_cli.datasets.annot import find_files
 from rosetta_cli.datasets.base import SKILLS, Manifest, finish
 from rosetta_cli.datasets.videos import VIDEO_EXTS, is_video
-from rosetta_cli.errors import InputNotFound, UsageError
+from rosetta_cli.errors import AnnotationError, InputNotFound, UsageError
 
 __all__ = ["LOADERS", "Manifest", "SKILLS", "VIDEO_EXTS", "detect_dataset", "load_manifest"]
 
@@ -86,9 +87,14 @@ def load_manifest(
     dataset: str = "auto",
     *,
     duration_fn: Callable[[Path], float | None] | None = None,
+    strict: bool = False,
     **options,
 ) -> Manifest:
     """Load the clips of `root` with the named loader ("auto" = detect_dataset(root)).
+
+    A bad annotation record (a keystep segment ending before it starts, a null timestamp, text or
+    relative_path, ...) is left out and listed in `Manifest.skipped`, and the rest loads; with
+    strict=True the first one raises AnnotationError instead, as a malformed file does.
 
     options: the loader's keyword options (see each module); options set to None mean
     "use the default" (convenient for CLI flags that were not given). duration_fn is
@@ -112,6 +118,10 @@ def load_manifest(
     if "duration_fn" in params:
         given["duration_fn"] = duration_fn
     manifest = loader(root, **given)
+    if strict and manifest.skipped:
+        first = manifest.skipped[0]
+        more = f" (and {len(manifest.skipped) - 1} more bad record(s))" if len(manifest.skipped) > 1 else ""
+        raise AnnotationError(first["error"] + more, hint=f"{first['hint']}; without --strict bad records are skipped")
     resolved = {k: p.default for k, p in params.items() if k not in ("root", "duration_fn")}
     resolved.update({k: v for k, v in given.items() if k != "duration_fn"})
     manifest.options = {"root": str(root.absolute()), "dataset": name,

@@ -29,12 +29,30 @@ def where(path: Path, entry: str | None = None) -> str:
     return f"{path}" + (f" {entry}" if entry else "")
 
 
-def bad(path: Path, entry: str | None, field: str, problem: str, hint: str | None = None) -> AnnotationError:
-    """An AnnotationError naming the file, the entry (if any) and the field."""
-    return AnnotationError(
+def bad(path: Path, entry: str | None, field: str, problem: str, hint: str | None = None, *,
+        reason: str | None = None) -> AnnotationError:
+    """An AnnotationError naming the file, the entry (if any) and the field.
+
+    It also carries `file`, `entry` and `reason` (a short, countable cause such as "'timestamp' is
+    missing"; default "'<field>' is missing" or "'<field>' is invalid") for `skip`.
+    """
+    err = AnnotationError(
         f"{where(path, entry)}: field '{field}' {problem}",
         hint=hint or f"fix or re-download {Path(path).name}",
     )
+    err.file, err.entry = str(path), entry
+    err.reason = reason or f"'{field}' " + ("is missing" if problem == "is missing" else "is invalid")
+    return err
+
+
+def skip(skipped: list[dict], err: AnnotationError) -> None:
+    """Record a bad record that is left out so the rest still loads (load_manifest(strict=True) raises it).
+
+    The record: {"file", "entry", "reason", "error", "hint"}; `Manifest.skipped` holds them and extract's
+    summary counts them by file and reason.
+    """
+    skipped.append({"file": getattr(err, "file", ""), "entry": getattr(err, "entry", None),
+                    "reason": getattr(err, "reason", "invalid"), "error": str(err), "hint": err.hint})
 
 
 def get(obj: dict, key: str, kind: str, path: Path, entry: str | None, *, required: bool = True, default=None):

@@ -34,6 +34,8 @@ class Manifest:
     options: resolved loader options (defaults filled in), for provenance.
     sources: annotation files read (absolute paths).
     stats: counts of rows dropped or adjusted, by reason (e.g. "unsure_dropped").
+    skipped: bad annotation records left out, each failing alone ({"file", "entry", "reason",
+        "error"}, see annot.skip); `rosetta extract` lists them and exits 3.
     """
 
     dataset: str
@@ -43,9 +45,23 @@ class Manifest:
     options: dict = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        """{"<file name>: <reason>": count} of the skipped records, most frequent first."""
+        return count_skipped(self.skipped)
+
+
+def count_skipped(records: list[dict]) -> dict[str, int]:
+    """{"<file name>: <reason>": count} of skipped records, most frequent first (ties by name)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        key = f"{Path(r['file']).name}: {r['reason']}"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def fmt_time(x: float) -> str:

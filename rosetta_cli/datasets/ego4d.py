@@ -3,7 +3,9 @@
 narration.json: {video_uid: {"narration_pass_1": {"narrations": [{"timestamp_sec",
 "timestamp_frame", "narration_text", "annotation_uid"}], "summaries": [...]},
 "narration_pass_2": {...}}}. Videos are {video_uid}.<ext> anywhere under root
-(e.g. v2/full_scale/); a missing video keeps its rows (expected path) unless missing="drop".
+(e.g. v2/full_scale/), or LaViLa's 5-minute chunks {video_uid}.mp4/{start_sec}.mp4 (a clip then
+reads its chunk, times relative to it; one that runs past the chunk's end is cut there, counted in
+stats["clips_cut_at_chunk_end"]); a missing video keeps its rows (expected path) unless missing="drop".
 
 Windows (EgoVLP): a narration at time t gives [t - beta/(2 alpha), t + beta/(2 alpha)],
 where beta is the video's mean gap between consecutive narrations (timestamps sorted) and
@@ -38,10 +40,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rosetta_cli.datasets.annot import bad, find_file, get, read_json
+from rosetta_cli.datasets.annot import bad, find_file, get, read_json, skip
 from rosetta_cli.datasets.base import Manifest, clip_frame, unique_ids
 from rosetta_cli.datasets.videos import VideoIndex
-from rosetta_cli.errors import InputNotFound, UsageError
+from rosetta_cli.errors import AnnotationError, InputNotFound, UsageError
 
 ANNOTATION = "narration.json"
 _LEAD_C = re.compile(r"^\s*#c\s+c\b\s*", re.IGNORECASE)  # "#C C cuts" -> "cuts"
@@ -79,7 +81,8 @@ def load(
     data = read_json(path)
     if not isinstance(data, dict):
         raise bad(path, None, "<top level>", f"must be an object {{video_uid: ...}}, got {type(data).__name__}")
-    chosen = {uid: _choose_pass(path, uid, entry, order) for uid, entry in sorted(data.items())}
+    skipped: list[dict] = []
+    chosen = {uid: _choose_pass(path, uid, entry, order, skipped) for uid, entry in sorted(data.items())}
     used = {uid: c[0] for uid, c in chosen.items() if c is not None}
     per_video = {uid: c[1] for uid, c in chosen.items() if c is not None}
     betas = {uid: _beta([t for _, t, _ in n]) for uid, n in per_video.items()}
@@ -87,20 +90,24 @@ def load(
     index = VideoIndex(videos_root)
     rows, stats = [], {"videos_without_pass": len(data) - len(per_video), "unsure_dropped": 0, "empty_dropped": 0,
                        "videos_fallback_pass": sum(1 for p in used.values() if p != order[0])}
+    stats["clips_cut_at_chunk_end"] = 0
     for uid, narrs in per_video.items():
-        video = str(index.path(uid).absolute())
-        if missing == "drop" and uid not in index.by_stem:
+        if missing == "drop" and not index.has(uid):
             continue
-        common = {"video": video, "view": "ego", "split": split}
+        whole = None if index.is_chunked(uid) else index.path(uid)  # path() counts a missing video once
         for i, t, text in _kept(narrs, keep_unsure, stats):
             half = _half_width(betas[uid], alpha)
-            rows.append({"clip_id": f"{uid}/p{used[uid]}/{i}", "start": max(0.0, t - half), "end": t + half,
-                         "narration": text, **common})
+            video, start, end, cut = whole, max(0.0, t - half), t + half, False
+            if whole is None:
+                video, start, end, cut = index.locate(uid, start, end)
+            stats["clips_cut_at_chunk_end"] += cut
+            rows.append({"clip_id": f"{uid}/p{used[uid]}/{i}", "video": str(video.absolute()), "start": start,
+                         "end": end, "narration": text, "view": "ego", "split": split})
     ids, _ = unique_ids([r["clip_id"] for r in rows])  # uids are unique keys: a no-op safeguard
     clips = clip_frame(rows).assign(clip_id=ids)
     stats["videos_missing"] = index.missing
     opts = {"alpha": alpha, "annotation": str(path.absolute()), "narration_pass": str(narration_pass)}
-    return Manifest("ego4d", clips, role="ego", options=opts, sources=[str(path)], stats=stats)
+    return Manifest("ego4d", clips, role="ego", options=opts, sources=[str(path)], stats=stats, skipped=skipped)
 
 
 def _kept(narrs, keep_unsure: bool, stats: dict):
@@ -128,7 +135,7 @@ def pass_order(narration_pass) -> tuple[int, ...]:
     return (1, 2) if mode == "1" else (int(mode[-1]),)
 
 
-def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...]):
+def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...], skipped: list[dict]):
     """(pass used, narrations) for one video, or None if it has none of the passes in `order`.
 
     An absent or empty preferred pass gives way to the next one in `order`; an empty pass is
@@ -136,7 +143,7 @@ def _choose_pass(path: Path, uid: str, entry, order: tuple[int, ...]):
     """
     present = None
     for p in order:
-        narrs = _narrations(path, uid, entry, f"narration_pass_{p}")
+        narrs = _narrations(path, uid, entry, f"narration_pass_{p}", skipped)
         if narrs:
             return p, narrs
         if narrs is not None and present is None:
@@ -150,8 +157,10 @@ def check_missing(missing: str) -> None:
                          hint="keep = rows of absent videos stay (marked failed by extract); drop = skip them")
 
 
-def _narrations(path: Path, uid: str, entry, key: str) -> list[tuple[int, float, str]] | None:
-    """[(index in the pass list, timestamp_sec, text)] sorted by time; None if the video lacks this pass."""
+def _narrations(path: Path, uid: str, entry, key: str, skipped: list[dict]) -> list[tuple[int, float, str]] | None:
+    """[(index in the pass list, timestamp_sec, text)] sorted by time; None if the video lacks this pass.
+
+    A narration with a null or non-numeric timestamp_sec or text is left out alone (annot.skip)."""
     where = f"video '{uid}'"
     if not isinstance(entry, dict):
         raise bad(path, where, "<entry>", f"must be an object with narration passes, got {type(entry).__name__}")
@@ -162,7 +171,10 @@ def _narrations(path: Path, uid: str, entry, key: str) -> list[tuple[int, float,
     out = []
     for i, n in enumerate(items):
         at = f"{where} {key}.narrations[{i}]"
-        out.append((i, float(get(n, "timestamp_sec", "num", path, at)), get(n, "narration_text", "str", path, at)))
+        try:
+            out.append((i, float(get(n, "timestamp_sec", "num", path, at)), get(n, "narration_text", "str", path, at)))
+        except AnnotationError as e:
+            skip(skipped, e)
     return sorted(out, key=lambda x: (x[1], x[0]))
 
 

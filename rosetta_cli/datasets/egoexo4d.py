@@ -10,13 +10,24 @@ looked for in annotations/, annotations/keystep_benchmark/, keystep_benchmark/ (
 - the annotations part's keystep_{train,val}.json ({"annotations": {take_uid: {take_uid,
   take_name, segments: [{start_time, end_time, step_id, step_unique_id, step_name,
   step_description, is_essential, ...}]}}, "taxonomy": ..., "vocabulary": ...}).
-Per split the benchmark form is used when present (its label ids define the classes), else the
-full form (label = label_mapping's step_name for the segment's step_unique_id when mapped, else
-its step_name; sync name "<take_name>_<k>", k = the segment's index in its take). Which file each
+Per split the benchmark form is used when present, else the full form (sync name
+"<take_name>_<k>", k = the segment's index in its take).
+
+Label space (option `label_space`, recorded as options["label_space_resolved"]):
+- "benchmark": the keystep benchmark's classes, label_mapping.csv's step_name by the segment's
+  label_id (benchmark form) or step_unique_id; a segment outside them keeps its rows unlabelled
+  (counted in stats["segments_outside_label_space"]); the vocabulary is label_mapping's, in
+  label_id order, and nothing else. Needs label_mapping.csv.
+- "steps": every keystep's own step_name; the vocabulary is those names, sorted.
+- "auto" (default): "benchmark" when label_mapping.csv is found, else "steps". Which file each
 row came from is recorded in options["row_sources"]: [{"file", "form", "rows": [first, stop)}].
 
 Cameras: the ego camera is the first (sorted) cam id starting with "aria" (stream
-"rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number. Video file:
+"rgb"); exo cameras are ids "camNN"/"gpNN" (stream "0"), sorted by number, except GoPros that the
+capture marks egocentric: `is_ego` in the capture's camera list (captures.json next to takes.json,
+[{capture_uid, cameras: [{cam_id, is_ego}]}], matched by the take's capture_uid, or a
+`capture.cameras` list inside the take), which the official downloader reads to assign views. Those
+are ego rows too, after the Aria one, and never counted among the exo cameras. Video file:
 root/<root_dir>/frame_aligned_videos/downscaled/448/<name> (what the downloader's
 downscaled_takes/448 part writes; preferred when both exist, as it decodes ~9x faster at 448 px and
 the encoders resize to 224 px anyway), else root/<root_dir>/<relative_path>; if absent, a file with the same name under root/<root_dir>,
@@ -37,7 +48,8 @@ absent) or "{take_uid}" / "{take_uid}@<start>-<end>" (take). clip_id = "{sync_id
 Narrations (from atomic descriptions, when either file exists; otherwise rows have none):
 `{"annotations": {take_uid: [{"annotation_uid", "annotator_id", "rejected", "reject_reason",
 "descriptions": [{"text", "timestamp", "subject", "ego_visible", "unsure", "best_exo"}]}]}}`.
-Rejected annotations are skipped. Each group (the ego and exo rows of one keystep segment,
+Rejected annotations are skipped. Flags (rejected, ego_visible, unsure) may be booleans, 0/1, "0"/"1"
+or "true"/"false": the docs' own sample writes strings. Each group (the ego and exo rows of one keystep segment,
 take or window) gets ONE description: among those whose timestamp lies in [start, end] (all
 accepted annotations of the take), the ego_visible ones if there are any, the one nearest the
 group's centre (ties: the earlier; a group with no end: the earliest). One sentence, not a
@@ -48,6 +60,10 @@ counted in stats (descriptions_unknown_take), as are rejected annotations.
 
 exo_cams: "all" | "best" (take's best_exo; the first exo cam when best_exo is absent or
 unknown, counted in stats) | N (the first N exo cams sorted) | "cam01,cam03" (those ids).
+
+Bad records (a keystep segment with end_time <= start_time or a null time or step name, a
+description with a null text or timestamp, a camera stream without relative_path, a bad take
+entry or proficiency entry) are left out alone and listed in Manifest.skipped (annot.skip).
 
 Skill (proficiency_score -> "good"/"bad"; the paper does not publish its mapping):
 - "expert-vs-novice" (default): Intermediate/Late Expert -> good; Novice/Early Expert -> bad
@@ -63,12 +79,12 @@ import math
 import re
 from pathlib import Path
 
-from rosetta_cli.datasets.annot import bad, find_file, get, read_csv, read_json
+from rosetta_cli.datasets.annot import bad, find_file, get, read_csv, read_json, skip
 from rosetta_cli.datasets.base import Manifest, clip_frame, unique_ids, vocab, window_id
 from rosetta_cli.datasets.ego4d import check_missing
 from rosetta_cli.datasets.folder import check_window, windows
 from rosetta_cli.datasets.videos import list_videos
-from rosetta_cli.errors import InputNotFound, UsageError
+from rosetta_cli.errors import AnnotationError, InputNotFound, UsageError
 
 ANNOTATION = "takes.json"
 LEVELS = ("Novice", "Early Expert", "Intermediate Expert", "Late Expert")
@@ -90,6 +106,7 @@ def load(
     window: float | None = None,
     stride: float | None = None,
     missing: str = "keep",
+    label_space: str = "auto",
 ) -> Manifest:
     """Synchronized ego/exo rows (see the module docstring)."""
     check_missing(missing)
@@ -98,35 +115,54 @@ def load(
     if takes_path is None:
         raise InputNotFound(f"no {ANNOTATION} under {root}", hint="pass the Ego-Exo4D root (with takes.json)")
     base = takes_path.parent
-    takes = parse_takes(takes_path)
+    skipped: list[dict] = []
+    takes = parse_takes(takes_path, skipped)
+    capture_sources = attach_is_ego(base, takes)
     ann = base / "annotations"
     keystep_files = find_keystep_files(base)
     mode = _mode(segments, keystep_files, window)
     stats: dict = {}
-    skills, prof_split, prof_sources = _proficiency(ann, smap, takes, stats)
+    skills, prof_split, prof_sources = _proficiency(ann, smap, takes, stats, skipped)
     map_path = _mapping_path(base, keystep_files)
     mapping, map_vocab = _label_mapping(map_path) if map_path else (None, [])
-    sources = [str(takes_path)] + prof_sources + ([str(map_path)] if mapping is not None else [])
+    space = resolve_label_space(label_space, mapping is not None)
+    sources = [str(takes_path)] + capture_sources + prof_sources + ([str(map_path)] if mapping is not None else [])
     if mode == "keystep":
-        groups = _keystep_groups(keystep_files, takes, mapping, stats)
+        groups = _keystep_groups(keystep_files, takes, mapping if space == "benchmark" else None, stats, skipped)
         sources += [str(p) for p, _, _ in keystep_files]
     else:
         groups = _take_groups(takes, prof_split, window, stride)
     syncs, _ = unique_ids([g["sync"] for g in groups])  # a repeated segment name must not merge groups
     for g, sync in zip(groups, syncs):
         g["sync"] = sync
-    descs, desc_sources = _atomic_descriptions(ann, takes, stats)
+    descs, desc_sources = _atomic_descriptions(ann, takes, stats, skipped)
     if desc_sources:
         attach_narrations(groups, descs, stats)
         sources += desc_sources
     rows = _rows(groups, takes, skills, exo_cams, base, root if root.is_dir() else base, missing, stats)
     ids, _ = unique_ids([r["clip_id"] for r in rows])
     clips = clip_frame(rows).assign(clip_id=ids)
-    opts = {"segments_resolved": mode, "skill_map_resolved": smap,
+    opts = {"segments_resolved": mode, "skill_map_resolved": smap, "label_space_resolved": space if mode == "keystep" else None,
             "row_sources": row_sources(rows, [str(Path(p).absolute()) for p, _, _ in keystep_files],
                                        [form for _, _, form in keystep_files])}
-    return Manifest("egoexo4d", clips, role="paired", labels=vocab(clips["label"], map_vocab),
-                    options=opts, sources=sources, stats=stats)
+    return Manifest("egoexo4d", clips, role="paired",
+                    labels=vocab(clips["label"], map_vocab if space == "benchmark" else []),
+                    options=opts, sources=sources, stats=stats, skipped=skipped)
+
+
+LABEL_SPACES = ("auto", "benchmark", "steps")
+
+
+def resolve_label_space(label_space: str, have_mapping: bool) -> str:
+    """"benchmark" (label_mapping.csv's classes) or "steps" (every keystep's step_name); auto = benchmark
+    when label_mapping.csv is there."""
+    if label_space not in LABEL_SPACES:
+        raise UsageError(f"label_space must be one of {', '.join(LABEL_SPACES)}, got {label_space!r}")
+    if label_space == "benchmark" and not have_mapping:
+        raise InputNotFound("label_space='benchmark' needs the keystep benchmark's label_mapping.csv",
+                            hint=f"put it next to the keystep files (in {', '.join(KEYSTEP_DIRS)}), "
+                                 "or pass label_space='steps'")
+    return label_space if label_space != "auto" else ("benchmark" if have_mapping else "steps")
 
 
 def resolve_skill_map(skill_map) -> dict[str, str]:
@@ -140,8 +176,12 @@ def resolve_skill_map(skill_map) -> dict[str, str]:
     return dict(skill_map)
 
 
-def parse_takes(path: Path) -> dict[str, dict]:
-    """take_uid -> {name, root_dir, best_exo, start, end, cams{cam_id: relative_path}} (all validated)."""
+def parse_takes(path: Path, skipped: list[dict] | None = None) -> dict[str, dict]:
+    """take_uid -> {name, root_dir, best_exo, start, end, cams{cam_id: relative_path}} (all validated).
+
+    A bad take entry, or a camera stream without relative_path, is left out and recorded in
+    `skipped` (annot.skip); without a `skipped` list it raises.
+    """
     data = read_json(path)
     if isinstance(data, dict) and "takes" in data:
         data = data["takes"]
@@ -149,24 +189,41 @@ def parse_takes(path: Path) -> dict[str, dict]:
         raise bad(path, None, "takes", f"must be a list of takes (or {{'takes': [...]}}), got {type(data).__name__}")
     takes = {}
     for i, t in enumerate(data):
-        at = f"entry {i}"
-        uid = get(t, "take_uid", "str", path, at)
-        at = f"entry {i} (take_uid {uid!r})"
-        if uid in takes:
-            raise bad(path, at, "take_uid", "repeats an earlier take")
-        takes[uid] = {
-            "name": get(t, "take_name", "str", path, at),
-            "root_dir": get(t, "root_dir", "str", path, at),
-            "best_exo": get(t, "best_exo", "str", path, at, required=False),
-            "start": get(t, "task_start_sec", "num", path, at, required=False),
-            "end": get(t, "task_end_sec", "num", path, at, required=False),
-            "cams": _cams(path, at, get(t, "frame_aligned_videos", "dict", path, at)),
-        }
+        try:
+            uid, take = _take(path, i, t, takes, skipped)
+        except AnnotationError as e:
+            if skipped is None:
+                raise
+            skip(skipped, e)
+            continue
+        takes[uid] = take
     return takes
 
 
-def _cams(path: Path, at: str, fav: dict) -> dict[str, str]:
-    """{cam_id: relative_path} for the ego (aria*, stream rgb) and exo (camNN/gpNN, stream 0) cameras."""
+def _take(path: Path, i: int, t, takes: dict, skipped) -> tuple[str, dict]:
+    """(take_uid, parsed take) of takes.json entry i; AnnotationError when the entry is unusable."""
+    at = f"entry {i}"
+    uid = get(t, "take_uid", "str", path, at)
+    at = f"entry {i} (take_uid {uid!r})"
+    if uid in takes:
+        raise bad(path, at, "take_uid", "repeats an earlier take", reason="'take_uid' repeats an earlier take")
+    return uid, {
+        "name": get(t, "take_name", "str", path, at),
+        "root_dir": get(t, "root_dir", "str", path, at),
+        "best_exo": get(t, "best_exo", "str", path, at, required=False),
+        "start": get(t, "task_start_sec", "num", path, at, required=False),
+        "end": get(t, "task_end_sec", "num", path, at, required=False),
+        "capture_uid": _capture_uid(t),
+        "is_ego": _embedded_is_ego(t),
+        "cams": _cams(path, at, get(t, "frame_aligned_videos", "dict", path, at), skipped),
+    }
+
+
+def _cams(path: Path, at: str, fav: dict, skipped=None) -> dict[str, str]:
+    """{cam_id: relative_path} for the ego (aria*, stream rgb) and exo (camNN/gpNN, stream 0) cameras.
+
+    A camera stream without relative_path (null in some releases) is left out alone (recorded in
+    `skipped`; raised without it)."""
     cams = {}
     for cam, streams in fav.items():
         stream = "rgb" if cam.lower().startswith("aria") else "0" if _EXO.match(cam) else None
@@ -176,8 +233,63 @@ def _cams(path: Path, at: str, fav: dict) -> dict[str, str]:
         if not isinstance(streams, dict):
             raise bad(path, at, field, f"must be an object of streams, got {type(streams).__name__}")
         if stream in streams:
-            cams[cam] = get(streams[stream], "relative_path", "str", path, at + f" {field}.{stream}")
+            try:
+                cams[cam] = get(streams[stream], "relative_path", "str", path, at + f" {field}.{stream}")
+            except AnnotationError as e:
+                if skipped is None:
+                    raise
+                skip(skipped, e)
     return cams
+
+
+def _capture_uid(t: dict) -> str | None:
+    """The take's capture: `capture_uid`, or `capture.capture_uid` (both appear in takes.json)."""
+    uid = t.get("capture_uid")
+    cap = t.get("capture")
+    if uid is None and isinstance(cap, dict):
+        uid = cap.get("capture_uid")
+    return uid if isinstance(uid, str) else None
+
+
+def _embedded_is_ego(t: dict) -> dict[str, bool]:
+    """{cam_id: is_ego} from a camera list inside the take (`capture.cameras`), where present."""
+    cap = t.get("capture")
+    return camera_flags(cap.get("cameras")) if isinstance(cap, dict) else {}
+
+
+def camera_flags(cameras) -> dict[str, bool]:
+    """{cam_id: is_ego} of a capture's `cameras` list ([{"cam_id", "is_ego", ...}]); entries without
+    a readable flag are left out (their cameras keep the name rule)."""
+    out = {}
+    for cam in cameras if isinstance(cameras, list) else []:
+        if isinstance(cam, dict) and isinstance(cam.get("cam_id"), str):
+            flag = as_flag(cam.get("is_ego"))
+            if flag is not None:
+                out[cam["cam_id"]] = flag
+    return out
+
+
+CAPTURES = "captures.json"
+
+
+def attach_is_ego(base: Path, takes: dict) -> list[str]:
+    """Fill each take's {cam_id: is_ego} from captures.json next to takes.json (the capture's camera
+    list, which the official downloader reads to label views); a flag inside the take wins. Files read."""
+    path = base / CAPTURES
+    if not path.is_file():
+        return []
+    data = read_json(path)
+    caps = data.get("captures", data) if isinstance(data, dict) else data
+    by_uid = {c["capture_uid"]: camera_flags(c.get("cameras")) for c in caps if isinstance(c, dict)
+              and isinstance(c.get("capture_uid"), str)} if isinstance(caps, list) else {}
+    for t in takes.values():
+        t["is_ego"] = {**by_uid.get(t["capture_uid"], {}), **t["is_ego"]}
+    return [str(path)]
+
+
+def is_ego_cam(cam: str, flags: dict[str, bool]) -> bool:
+    """Aria glasses are ego; a GoPro is ego when its capture says so (`is_ego`), else exo."""
+    return flags.get(cam, cam.lower().startswith("aria"))
 
 
 def ego_cam(cams: dict) -> str | None:
@@ -185,9 +297,15 @@ def ego_cam(cams: dict) -> str | None:
     return aria[0] if aria else None
 
 
-def exo_list(cams: dict) -> list[str]:
-    """Exo cam ids sorted by (prefix, number): cam01 < cam02 < ... < gp01."""
-    return sorted((c for c in cams if _EXO.match(c)), key=lambda c: (_EXO.match(c)[1].lower(), int(_EXO.match(c)[2])))
+def exo_list(cams: dict, flags: dict[str, bool] | None = None) -> list[str]:
+    """Exo cam ids sorted by (prefix, number): cam01 < cam02 < ... < gp01 (GoPros flagged is_ego left out)."""
+    return sorted((c for c in cams if _EXO.match(c) and not (flags or {}).get(c, False)),
+                  key=lambda c: (_EXO.match(c)[1].lower(), int(_EXO.match(c)[2])))
+
+
+def ego_gopros(cams: dict, flags: dict[str, bool]) -> list[str]:
+    """GoPros that the capture marks egocentric (is_ego), sorted: extra ego rows after the Aria one."""
+    return sorted(c for c in cams if _EXO.match(c) and flags.get(c, False))
 
 
 def choose_exo(exo_cams, exos: list[str], best: str | None, stats: dict) -> list[str]:
@@ -267,7 +385,7 @@ def _mode(segments: str, keystep_files: list, window) -> str:
     return mode
 
 
-def _proficiency(ann: Path, smap: dict, takes: dict, stats: dict) -> tuple[dict, dict, list[str]]:
+def _proficiency(ann: Path, smap: dict, takes: dict, stats: dict, skipped: list[dict]) -> tuple[dict, dict, list[str]]:
     """take_uid -> skill, take_uid -> split, and the files read.
 
     Entries naming takes absent from takes.json (the real release has some) are counted in
@@ -282,10 +400,15 @@ def _proficiency(ann: Path, smap: dict, takes: dict, stats: dict) -> tuple[dict,
         data = read_json(path)
         items = get(data, "annotations", "list", path, None)
         for i, a in enumerate(items):
-            uid = get(a, "take_uid", "str", path, f"annotations[{i}]")
-            score = get(a, "proficiency_score", "str", path, f"annotations[{i}]")
-            if score not in smap:
-                raise bad(path, f"annotations[{i}]", "proficiency_score", f"must be one of {', '.join(LEVELS)}, got {score!r}")
+            try:
+                uid = get(a, "take_uid", "str", path, f"annotations[{i}]")
+                score = get(a, "proficiency_score", "str", path, f"annotations[{i}]")
+                if score not in smap:
+                    raise bad(path, f"annotations[{i}]", "proficiency_score",
+                              f"must be one of {', '.join(LEVELS)}, got {score!r}")
+            except AnnotationError as e:
+                skip(skipped, e)
+                continue
             if uid not in takes:
                 stats["proficiency_unknown_take"] += 1
                 continue
@@ -312,26 +435,38 @@ def _label_mapping(path: Path) -> tuple[dict | None, list[str]]:
     return mapping, vocab_
 
 
-def _keystep_groups(files, takes: dict, mapping: dict | None, stats: dict) -> list[dict]:
-    """One group {take, sync, start, end, label, split, source} per keystep segment (source: index into files)."""
+def _keystep_groups(files, takes: dict, mapping: dict | None, stats: dict, skipped: list[dict]) -> list[dict]:
+    """One group {take, sync, start, end, label, split, source} per keystep segment (source: index into files).
+
+    A bad segment (end_time <= start_time, a null time or step name) is left out alone (annot.skip)."""
     groups = []
     stats["segments_unknown_take"] = 0
     for k, (path, split, form) in enumerate(files):
-        segs = _segment_list(path, form, split)
-        for at, s, name in segs:
-            uid = get(s, "take_uid", "str", path, at) if form == "segment" else s["_take_uid"]
-            start, end = get(s, "start_time", "num", path, at), get(s, "end_time", "num", path, at)
-            if end <= start:
-                raise bad(path, at, "end_time", f"must be greater than start_time ({start}), got {end}")
-            label = _segment_label(path, at, s, mapping) if form == "segment" else _full_label(path, at, s, mapping)
-            if uid not in takes:
+        for at, s, name in _segment_list(path, form, split):
+            try:
+                g = _keystep_group(path, form, at, s, name, mapping)
+            except AnnotationError as e:
+                skip(skipped, e)
+                continue
+            if g["take"] not in takes:
                 stats["segments_unknown_take"] += 1
                 continue
-            if form == "segment":
-                name = get(s, "ego_segment_name", "str", path, at, required=False) or name
-            groups.append({"take": uid, "sync": f"{uid}/{name}", "start": float(start), "end": float(end),
-                           "label": label, "split": split, "source": k})
+            stats["segments_outside_label_space"] = stats.get("segments_outside_label_space", 0) + (not g["label"])
+            groups.append({**g, "split": split, "source": k})
     return groups
+
+
+def _keystep_group(path: Path, form: str, at: str, s: dict, name: str, mapping: dict | None) -> dict:
+    """{take, sync, start, end, label} of one keystep segment; AnnotationError when it is unusable."""
+    uid = get(s, "take_uid", "str", path, at) if form == "segment" else s["_take_uid"]
+    start, end = get(s, "start_time", "num", path, at), get(s, "end_time", "num", path, at)
+    if end <= start:
+        raise bad(path, at, "end_time", f"must be greater than start_time ({start}), got {end}",
+                  reason="end_time <= start_time")
+    label = _label(path, at, s, mapping, form)
+    if form == "segment":
+        name = get(s, "ego_segment_name", "str", path, at, required=False) or name
+    return {"take": uid, "sync": f"{uid}/{name}", "start": float(start), "end": float(end), "label": label}
 
 
 def _segment_list(path: Path, form: str, split: str) -> list[tuple[str, dict, str]]:
@@ -351,22 +486,17 @@ def _segment_list(path: Path, form: str, split: str) -> list[tuple[str, dict, st
     return out
 
 
-def _full_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
-    """The full form's label: label_mapping's name for step_unique_id when mapped, else step_name."""
-    uid = seg.get("step_unique_id")
-    if mapping is not None and uid is not None and f"uid:{str(uid).strip()}" in mapping:
-        return mapping[f"uid:{str(uid).strip()}"]
-    return get(seg, "step_name", "str", path, at).strip()
-
-
-def _segment_label(path: Path, at: str, seg: dict, mapping: dict | None) -> str:
-    label_id = get(seg, "label_id", "num", path, at, required=False)
-    if mapping is not None and label_id is not None and int(label_id) in mapping:
+def _label(path: Path, at: str, seg: dict, mapping: dict | None, form: str) -> str:
+    """The segment's class. Steps space (mapping None): its step_name. Benchmark space: label_mapping's
+    step_name for its label_id (benchmark form) or its step_unique_id, and "" for a step outside the
+    benchmark's classes (the row stays, unlabelled, for pairs; counted in stats)."""
+    if mapping is None:
+        return get(seg, "step_name", "str", path, at).strip()
+    label_id = get(seg, "label_id", "num", path, at, required=False) if form == "segment" else None
+    if label_id is not None and int(label_id) in mapping:
         return mapping[int(label_id)]
-    name = get(seg, "step_name", "str", path, at, required=mapping is None or label_id is None)
-    if name is None:
-        raise bad(path, at, "label_id", f"{int(label_id)} is not in label_mapping.csv and step_name is missing")
-    return name.strip()
+    uid = seg.get("step_unique_id")
+    return mapping.get(f"uid:{str(uid).strip()}", "") if uid is not None else ""
 
 
 def _take_groups(takes: dict, prof_split: dict, window, stride) -> list[dict]:
@@ -395,26 +525,27 @@ def _rows(groups, takes, skills, exo_cams, base: Path, search_root: Path, missin
     for g in groups:
         t = takes[g["take"]]
         if g["take"] not in chosen:
-            exos = choose_exo(exo_cams, exo_list(t["cams"]), t["best_exo"], stats)
+            exos = choose_exo(exo_cams, exo_list(t["cams"], t["is_ego"]), t["best_exo"], stats)
             ego = ego_cam(t["cams"])
-            chosen[g["take"]] = ([ego] if ego else []) + exos
+            chosen[g["take"]] = ([ego] if ego else []) + ego_gopros(t["cams"], t["is_ego"]) + exos
         for cam in chosen[g["take"]]:
             video, found = resolve(t["root_dir"], t["cams"][cam])
             if not found and missing == "drop":
                 continue
-            view = "ego" if cam.lower().startswith("aria") else "exo"
+            view = "ego" if is_ego_cam(cam, t["is_ego"]) else "exo"
             rows.append({"clip_id": f"{g['sync']}/{cam}", "video": video, "start": g["start"], "end": g["end"],
                          "view": view, "sync_id": g["sync"], "label": g["label"], "narration": g.get("narration", ""),
                          "skill": skills.get(g["take"], ""), "split": g["split"], "_source": g.get("source")})
     stats["videos_missing"] = resolve.missing
-    stats["takes_without_ego"] = sum(1 for c in chosen.values() if not any(x.lower().startswith("aria") for x in c))
+    stats["takes_without_ego"] = sum(1 for uid, c in chosen.items() if not any(is_ego_cam(x, takes[uid]["is_ego"]) for x in c))
+    stats["ego_gopros"] = sum(len(ego_gopros(takes[uid]["cams"], takes[uid]["is_ego"])) for uid in chosen)
     return rows
 
 
 _LEAD_C = re.compile(r"^\s*C\s+(?=\S)")  # "C cuts the pepper" -> "cuts the pepper" (the camera wearer)
 
 
-def _atomic_descriptions(ann: Path, takes: dict, stats: dict) -> tuple[dict[str, list[tuple]], list[str]]:
+def _atomic_descriptions(ann: Path, takes: dict, stats: dict, skipped: list[dict]) -> tuple[dict[str, list[tuple]], list[str]]:
     """take_uid -> [(timestamp, ego_visible, text)] sorted by time, from accepted annotations; files read."""
     descs: dict[str, list[tuple]] = {}
     sources = []
@@ -432,37 +563,67 @@ def _atomic_descriptions(ann: Path, takes: dict, stats: dict) -> tuple[dict[str,
                 stats["descriptions_unknown_take"] = stats.get("descriptions_unknown_take", 0) + 1
                 continue
             for j, a in enumerate(anns):
-                descs.setdefault(uid, []).extend(_annotation(path, f"{at}[{j}]", a, stats))
+                descs.setdefault(uid, []).extend(_annotation(path, f"{at}[{j}]", a, stats, skipped))
     for v in descs.values():
         v.sort(key=lambda d: d[0])
     return descs, sources
 
 
-def _annotation(path: Path, at: str, a, stats: dict) -> list[tuple]:
-    """(timestamp, ego_visible, cleaned text) of one annotator pass; [] when it was rejected."""
-    if _flag(a, "rejected", path, at, default=False):
+def _annotation(path: Path, at: str, a, stats: dict, skipped: list[dict]) -> list[tuple]:
+    """(timestamp, ego_visible, cleaned text) of one annotator pass; [] when it was rejected.
+
+    A bad annotation or description (a null text or timestamp, an unreadable flag) is left out alone."""
+    try:
+        rejected = _flag(a, "rejected", path, at, default=False)
+        items = get(a, "descriptions", "list", path, at)
+    except AnnotationError as e:
+        skip(skipped, e)
+        return []
+    if rejected:
         stats["description_annotations_rejected"] = stats.get("description_annotations_rejected", 0) + 1
         return []
     out = []
-    for k, d in enumerate(get(a, "descriptions", "list", path, at)):
+    for k, d in enumerate(items):
         where_ = f"{at}.descriptions[{k}]"
-        text = _LEAD_C.sub("", get(d, "text", "str", path, where_)).strip()
-        t = float(get(d, "timestamp", "num", path, where_))
+        try:
+            text = _LEAD_C.sub("", get(d, "text", "str", path, where_)).strip()
+            t = float(get(d, "timestamp", "num", path, where_))
+            visible = _flag(d, "ego_visible", path, where_, default=True)
+        except AnnotationError as e:
+            skip(skipped, e)
+            continue
         if text:
-            out.append((t, _flag(d, "ego_visible", path, where_, default=True), text))
+            out.append((t, visible, text))
     return out
 
 
+_TRUE, _FALSE = ("1", "true"), ("0", "false")
+
+
+def as_flag(val) -> bool | None:
+    """A flag as the releases write it: true/false, 1/0, "1"/"0", "true"/"false" (any case) -> bool;
+    None for anything else (null included)."""
+    if isinstance(val, bool):
+        return val
+    if isinstance(val, int) and val in (0, 1):
+        return bool(val)
+    if isinstance(val, str) and val.strip().lower() in _TRUE + _FALSE:
+        return val.strip().lower() in _TRUE
+    return None
+
+
 def _flag(obj, key: str, path: Path, at: str, default: bool) -> bool:
-    """A boolean field (absent or null -> default)."""
+    """A flag field (absent or null -> default); the Ego-Exo4D docs' own sample writes "1"/"0" strings."""
     if not isinstance(obj, dict):
         raise bad(path, at, key, f"cannot be read: the entry is {type(obj).__name__}, not an object")
     val = obj.get(key)
     if val is None:
         return default
-    if not isinstance(val, bool):
-        raise bad(path, at, key, f"must be true or false, got {type(val).__name__} {str(val)[:40]!r}")
-    return val
+    flag = as_flag(val)
+    if flag is None:
+        raise bad(path, at, key, f"must be true/false, 1/0, \"1\"/\"0\" or \"true\"/\"false\", "
+                                 f"got {type(val).__name__} {str(val)[:40]!r}")
+    return flag
 
 
 def attach_narrations(groups: list[dict], descs: dict[str, list[tuple]], stats: dict) -> None:

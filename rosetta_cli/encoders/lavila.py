@@ -16,7 +16,8 @@ with the same code, which is how the tests run). Heads are width // 64, as in CL
     txt = load_text("lavila:ckpt.pth")   # txt.encode(["#C C cuts a pepper"]) -> [1, 256], unit norm
 
 Loading never unpickles arbitrary objects: `torch.load(weights_only=True)` with only
-argparse.Namespace allowed.
+argparse.Namespace and the numpy globals of `best_acc1` allowed (LaViLa's main.py saves it from
+`np.mean(...)`, a numpy.float64: see `numpy_scalar_globals`).
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ def build_visual(vcfg: SpaceTimeConfig):
 def read_checkpoint(path: Path, spec: str) -> tuple[dict, dict]:
     """A LaViLa-style checkpoint → (state_dict without `module.`, args as a JSON-safe dict).
 
-    Only tensors, containers and argparse.Namespace are unpickled (weights_only=True).
+    Only tensors, containers, argparse.Namespace and numpy scalars are unpickled (weights_only=True).
     """
     import argparse
     import pickle
@@ -247,7 +248,7 @@ def read_checkpoint(path: Path, spec: str) -> tuple[dict, dict]:
     if not path.is_file():
         raise InputNotFound(f"{spec}: no such checkpoint file {path}", hint=f"download e.g. {PAPER_CHECKPOINT}")
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([argparse.Namespace, *numpy_scalar_globals()]):
             ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as e:
         first = (str(e).strip().splitlines() or [""])[0][:200]
@@ -260,6 +261,15 @@ def read_checkpoint(path: Path, spec: str) -> tuple[dict, dict]:
                               hint="expected an official LaViLa/EgoVLP dual-encoder checkpoint")
     sd = {(k[7:] if k.startswith("module.") else k): v for k, v in sd.items()}
     return sd, _args_dict(ckpt.get("args"))
+
+
+def numpy_scalar_globals() -> list:
+    """The globals a pickled numpy float64 needs, and no others: the scalar reconstructor under both
+    module names (a checkpoint saved with numpy 1 names numpy.core, one saved with numpy 2 numpy._core),
+    numpy.dtype, and the class of the float64 dtype it builds (numpy.dtypes.Float64DType since numpy 1.25)."""
+    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    return [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"), np.dtype,
+            type(np.dtype("float64"))]
 
 
 def _args_dict(args) -> dict:

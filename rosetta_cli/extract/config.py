@@ -27,6 +27,7 @@ class ExtractConfig:
     overwrite: bool = False              # delete an existing store and start afresh
     retry_failed: bool = False           # also redo rows that failed in an earlier run
     role: str | None = None              # ego | exo | paired: recorded in meta for workspaces
+    strict: bool = False                 # a bad annotation record aborts the load (default: skipped, exit 3)
     # Dataset options (None = the loader's default; only those given reach the loader).
     view: str | None = None
     window: float | None = None
@@ -36,6 +37,7 @@ class ExtractConfig:
     keep_unsure: bool | None = None
     skill_map: str | None = None
     split: str | None = None
+    label_space: str | None = None       # egoexo4d keystep labels: auto | benchmark | steps
 
     def check(self) -> None:
         """UsageError (one line naming the flag) for options no run could use."""
@@ -57,7 +59,8 @@ class ExtractConfig:
 
     def dataset_options(self) -> dict:
         opts = {"view": self.view, "window": self.window, "stride": self.stride, "narration_pass": self.narration_pass,
-                "keep_unsure": self.keep_unsure, "skill_map": self.skill_map, "split": self.split}
+                "keep_unsure": self.keep_unsure, "skill_map": self.skill_map, "split": self.split,
+                "label_space": self.label_space}
         if self.exo_cams is not None:
             opts["exo_cams"] = int(self.exo_cams) if str(self.exo_cams).isdigit() else self.exo_cams
         return {k: v for k, v in opts.items() if v is not None}

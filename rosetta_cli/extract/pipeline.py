@@ -39,6 +39,9 @@ class ExtractResult:
     seconds: float            # wall time of the row loop
     store_bytes: int
     failures: list = field(default_factory=list)   # (row, clip_id, video, error), at most 50
+    skipped_records: int = 0  # bad annotation records left out (each failed alone; exit 3)
+    skipped_by_reason: dict = field(default_factory=dict)  # {"<file>: <reason>": count}
+    skipped_examples: list = field(default_factory=list)   # {"file", "entry", "reason", "error", "hint"}, at most 50
     timings: dict = field(default_factory=dict)    # seconds in decode-wait / visual / text / write
     speaker: bool = True      # False on torchrun ranks > 0: rank 0 reports for the whole store
 
@@ -87,7 +90,7 @@ def load_clips(cfg: ExtractConfig, manifest=None):
         from rosetta_cli.video.reader import probe_duration
 
         manifest = load_manifest(Path(cfg.videos), cfg.dataset, duration_fn=_safe_duration(probe_duration),
-                                 **cfg.dataset_options())
+                                 strict=cfg.strict, **cfg.dataset_options())
     clips = manifest.clips.iloc[: cfg.limit].reset_index(drop=True) if cfg.limit else manifest.clips
     clips.attrs["labels"] = list(manifest.labels)
     if len(clips) == 0:
@@ -127,7 +130,11 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     timings = _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress)
     seconds = time.perf_counter() - t0
     processed = sum(b - a for a, b in chunks)
-    return _finish(store, cfg, ctx, chunks, processed, seconds, timings)
+    result = _finish(store, cfg, ctx, chunks, processed, seconds, timings)
+    result.skipped_records = len(manifest.skipped)
+    result.skipped_by_reason = manifest.skipped_by_reason()
+    result.skipped_examples = manifest.skipped[:50]
+    return result
 
 
 def _load_encoders(cfg: ExtractConfig, clips, device: str):
@@ -144,7 +151,8 @@ def _store_attrs(cfg, manifest, venc, tenc, sig) -> dict:
     root = manifest.options.get("root") or str(Path(cfg.videos).absolute())
     return {"encoder": venc.info(), "text_encoder": tenc.info() if tenc else None, "source_root": root,
             "dataset": manifest.dataset, "role": cfg.role or manifest.role, "extract": sig,
-            "dataset_options": manifest.options, "annotation_sources": list(manifest.sources)}
+            "dataset_options": manifest.options, "annotation_sources": list(manifest.sources),
+            "annotation_skipped": {"records": len(manifest.skipped), "by_reason": manifest.skipped_by_reason()}}
 
 
 def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):

@@ -9,7 +9,9 @@ Two ways to match a folder's windows to CSV rows:
   window i of a video covers [i*S, i*S + W) seconds; a clip [start, end] takes every window
   that overlaps it (starts before `end` and ends after `start`) and pools them into T frames
   (`pool_frames`). A clip must overlap at least one window and must not reach more than one
-  stride past the last window's end (a sign of the wrong fps/stride).
+  stride past the last window's end (a sign of the wrong fps/stride). With `--durations`
+  (Ego4D's ego4d.json) the last window is backed up to end with the video, as Ego4D's features
+  are (`window_starts`); without it the windows are taken as evenly spaced.
 
 Memory: rows are written chunk by chunk, and only one video's tensor is held at a time (the
 last one used; a CSV sorted by video loads each tensor once). A single .npy is memory-mapped.
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from rosetta_cli.errors import AnnotationError, DimensionMismatch, InputNotFound, UsageError
 from rosetta_cli.runtime.guard import Action, output_action
@@ -42,10 +45,12 @@ from rosetta_cli.store.core import Store
 from rosetta_cli.store.ops import load_array, read_clips_csv
 
 # Ego4D's official precomputed features (Ego4D docs, "Features"): SlowFast 8x8 R101 and Omnivore
-# Swin-L, both on 32-frame windows of the 30 fps canonical videos, strides 16 and 6 frames.
+# Swin-L, both on 32-frame windows of the 30 fps canonical videos at stride 16 frames (stride 6 is
+# only in a superseded revision of those docs). Ego4D backs the last window up to the video's final
+# 32 frames, so with the video's duration known (--durations) the last window ends at the video's end.
 PRESETS = {
     "ego4d-slowfast": {"fps": 30.0, "window": 32, "stride": 16},
-    "ego4d-omnivore": {"fps": 30.0, "window": 32, "stride": 6},
+    "ego4d-omnivore": {"fps": 30.0, "window": 32, "stride": 16},
 }
 POOLS = ("mean", "uniform")
 TENSOR_SUFFIXES = (".npy", ".pt", ".pth", ".pth.tar")
@@ -66,6 +71,7 @@ class ImportConfig:
     text_encoder: str | None = None     # recorded name; the encoder object is passed to run()
     kind: str = "features"
     preset: str | None = None           # ego4d-slowfast | ego4d-omnivore
+    durations: str | None = None        # Ego4D metadata (ego4d.json): the last window ends at the video's end
     fps: float | None = None            # with window/stride in frames
     window: int | None = None
     stride: int | None = None
@@ -106,8 +112,8 @@ class ImportConfig:
         if self.pool not in POOLS:
             raise UsageError(f"--pool {self.pool!r} is not a pooling", hint="use mean or uniform")
         if not self.by_time:
-            if self.frames is not None or self.pool != "mean":
-                raise UsageError("--frames and --pool apply to the by-time import only",
+            if self.frames is not None or self.pool != "mean" or self.durations is not None:
+                raise UsageError("--frames, --pool and --durations apply to the by-time import only",
                                  hint="add --window-sec/--stride-sec, --fps/--window/--stride or --preset")
             return
         self._check_timing()
@@ -155,9 +161,20 @@ class ImportResult:
 
 
 # --------------------------------------------------------------------------- pooling (pure)
-def overlapping_windows(n: int, window_sec: float, stride_sec: float, start: float, end: float) -> tuple[int, int]:
-    """[lo, hi): the windows i (of n, window i = [i*S, i*S + W)) with i*S < end and i*S + W > start."""
+def window_starts(n: int, window_sec: float, stride_sec: float, duration: float | None = None) -> np.ndarray:
+    """Start (s) of each of n windows: i*S, except that with the video's duration known the last one
+    starts at duration - W, backed up to end with the video (Ego4D's features; never after (n-1)*S)."""
     starts = np.arange(n) * stride_sec
+    if duration is not None and n > 1:
+        starts[-1] = min(starts[-1], max(starts[-2], duration - window_sec))
+    return starts
+
+
+def overlapping_windows(n: int, window_sec: float, stride_sec: float, start: float, end: float,
+                        duration: float | None = None) -> tuple[int, int]:
+    """[lo, hi): the windows i (of n, window i = [s_i, s_i + W), s_i from window_starts) with s_i < end
+    and s_i + W > start."""
+    starts = window_starts(n, window_sec, stride_sec, duration)
     lo = int(np.searchsorted(starts + window_sec, start, side="right"))
     hi = int(np.searchsorted(starts, end, side="left"))
     return lo, max(lo, hi)
@@ -198,11 +215,21 @@ class _Folder:
     def stem_of(video: str) -> str:
         return Path(video).name.split(".")[0] if video else ""
 
-    def get(self, video: str, where) -> tuple[np.ndarray, Path]:
-        """where: the row's description, or a callable giving it (built only for an error)."""
-        if video == self.video:
+    def key_of(self, clip_id: str, sync_id: str, video: str) -> str:
+        """The tensor name of a row: Ego-Exo4D's per-camera feature file `<take_uid>_<cam_id>_<stream_id>`
+        (its features/omnivore_video part; stream "rgb" for Aria, "0" for GoPros) when the folder has
+        it, else the video's stem (Ego4D's `<video_uid>`)."""
+        take = (sync_id or clip_id).split("/")[0].split("@")[0]
+        cam = clip_id.rsplit("/", 1)[-1].split("#")[0]
+        ee = f"{take}_{cam}_{'rgb' if cam.lower().startswith('aria') else '0'}"
+        return ee if "/" in clip_id and ee in self.files else self.stem_of(video)
+
+    def get(self, video: str, where, key: str | None = None) -> tuple[np.ndarray, Path]:
+        """where: the row's description, or a callable giving it (built only for an error); key: the
+        tensor name (key_of), default the video's stem."""
+        if video == self.video and key in (None, self.stem):
             return self.arr, self.files[self.stem]
-        stem = self.stem_of(video)
+        stem = key or self.stem_of(video)
         if stem not in self.files:
             where = where() if callable(where) else where
             raise InputNotFound(f"{where}: video {video!r} has no tensor {stem}.npy/.pt in {self.folder}",
@@ -298,6 +325,8 @@ class _RowSource:
         self.T = cfg.frames or 1
         self.pool = cfg.pool
         self.folder = _Folder(path) if path.is_dir() else None
+        self.durations = read_durations(Path(cfg.durations)) if cfg.durations else {}
+        self.durations_path = cfg.durations
         if self.folder is None:
             arr = np.load(path, mmap_mode="r", allow_pickle=False) if path.suffix == ".npy" else load_array(path)
             self.file, self.arr = path, arr[:, None, :] if arr.ndim == 2 else arr
@@ -305,8 +334,9 @@ class _RowSource:
                 raise AnnotationError(f"{clips_csv}: has {len(clips)} rows but {path} has {len(self.arr)} feature rows",
                                       hint="give one CSV row per feature row")
         else:
-            stems = clips["video"].map(_Folder.stem_of)
-            self.cursor = stems.groupby(stems).cumcount().to_numpy()  # k-th row of its video (in-order mode)
+            self.keys = [self.folder.key_of(c, s, v) for c, s, v in zip(self.ids, clips["sync_id"], self.videos)]
+            stems = pd.Series(self.keys)
+            self.cursor = stems.groupby(stems).cumcount().to_numpy()  # k-th row of its tensor (in-order mode)
         self.dim = None
 
     def where(self, i: int) -> str:
@@ -319,7 +349,7 @@ class _RowSource:
         elif len(self.clips) == 0:
             raise AnnotationError(f"{self.csv}: has no rows")
         else:
-            arr, _ = self.folder.get(self.videos[0], self.where(0))
+            arr, _ = self.folder.get(self.videos[0], self.where(0), self.keys[0])
         self.dim = int(arr.shape[-1])
         dtype = str(arr.dtype) if arr.dtype in (np.float16, np.float32) else "float32"
         frames = self.T if self.timing else (int(arr.shape[1]) if arr.ndim == 3 else 1)
@@ -328,7 +358,7 @@ class _RowSource:
     def row(self, i: int) -> np.ndarray:
         if self.folder is None:
             return self.arr[i]
-        arr, f = self.folder.get(self.videos[i], lambda: self.where(i))
+        arr, f = self.folder.get(self.videos[i], lambda: self.where(i), self.keys[i])
         if arr.shape[-1] != self.dim:
             raise DimensionMismatch(f"{self.where(i)}: {f} has D={arr.shape[-1]}, the store has D={self.dim} (from row 0)",
                                     hint="import tensors of one encoder only")
@@ -348,15 +378,53 @@ class _RowSource:
                                     "[windows, D] (one feature per window)")
         W, S_ = self.timing
         n = len(arr)
-        span = (n - 1) * S_ + W if n else 0.0
+        duration = self._duration(i, n, f)
+        span = float(window_starts(n, W, S_, duration)[-1]) + W if n else 0.0
         start = 0.0 if math.isnan(self.starts[i]) else float(self.starts[i])
         end = span if math.isnan(self.ends[i]) else float(self.ends[i])
-        lo, hi = overlapping_windows(n, W, S_, start, end)
+        lo, hi = overlapping_windows(n, W, S_, start, end, duration)
         if end < start or hi <= lo or end > span + S_:
             raise AnnotationError(f"{self.where(i)}: clip [{start:g}, {end:g}] s is outside the {n} windows of {f} "
                                   f"(0 to {span:g} s at window {W:g} s, stride {S_:g} s)",
                                   hint="check the clip times and --fps/--window/--stride (or --preset)")
         return pool_frames(np.asarray(arr[lo:hi]), self.T, self.pool)
+
+
+    def _duration(self, i: int, n: int, f: Path) -> float | None:
+        """The video's duration from --durations (None without it); one that the windows cannot span fails the row."""
+        if not self.durations:
+            return None
+        stem = _Folder.stem_of(self.videos[i])
+        d = self.durations.get(stem)
+        if d is None:
+            raise AnnotationError(f"{self.where(i)}: video {stem!r} has no duration in {self.durations_path}",
+                                  hint="add it, or drop --durations to assume evenly spaced windows")
+        W, S_ = self.timing
+        if n > 1 and not ((n - 2) * S_ + W - 1e-6 <= d <= (n - 1) * S_ + W + 1e-6):
+            raise AnnotationError(f"{self.where(i)}: {f} has {n} windows, which do not fit the {d:g} s that "
+                                  f"{self.durations_path} gives video {stem!r} (window {W:g} s, stride {S_:g} s)",
+                                  hint="check --durations and the timing flags (or --preset)")
+        return d
+
+
+def read_durations(path: Path) -> dict[str, float]:
+    """{video_uid: duration_sec} from Ego4D's metadata file ego4d.json ({"videos": [{video_uid, duration_sec}]})."""
+    import json
+
+    if not path.is_file():
+        raise InputNotFound(f"{path}: no such durations file", hint="pass Ego4D's ego4d.json")
+    try:
+        videos = json.loads(path.read_text(encoding="utf-8")).get("videos")
+    except (ValueError, AttributeError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{path}: not Ego4D metadata ({type(e).__name__})", hint="pass Ego4D's ego4d.json") from None
+    if not isinstance(videos, list):
+        raise AnnotationError(f"{path}: field 'videos' must be a list", hint="pass Ego4D's ego4d.json")
+    out = {}
+    for v in videos:  # entries without both fields cannot place a window: skipped, so their rows fail alone
+        uid, d = (v.get("video_uid"), v.get("duration_sec")) if isinstance(v, dict) else (None, None)
+        if isinstance(uid, str) and isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d) and d > 0:
+            out[uid] = float(d)
+    return out
 
 
 def _text_array(cfg: ImportConfig, n: int, clips_csv: Path):
@@ -377,6 +445,8 @@ def _signature(cfg: ImportConfig, clips_csv: Path, feats: Path, frames: int, dim
     t = None if timing is None else {"window_sec": timing[0], "stride_sec": timing[1], "frames": frames,
                                      "pool": cfg.pool, "preset": cfg.preset, "fps": cfg.fps,
                                      "window": cfg.window, "stride": cfg.stride}
+    if t is not None and cfg.durations:  # only when given, so the signatures of earlier stores still match
+        t["durations"] = str(Path(cfg.durations).absolute())
     return {"clips_sha256": _sha256(clips_csv), "features": str(feats.absolute()), "frames": frames, "dim": dim,
             "timing": t, "text": str(Path(cfg.text).absolute()) if cfg.text else None, "text_encoder": cfg.text_encoder}
 
