@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rosetta_cli.bench.run import FROZEN
-from rosetta_cli.claims import collect, preconditions
+from rosetta_cli.claims import collect, summary
 from rosetta_cli.claims.verdict import combine, comparison, figure, ordering, slope_terms
 from rosetta_cli.demo import (CLAIMS_MINING, GALLERIES, SCALING_CURVES, SCALING_FRACTIONS, VARIANTS, Stage, claims_config,
-                              paths, scaling_slug, scaling_variants)
+                              scaling_slug, scaling_variants)
 from rosetta_cli.demo import plan as demo_plan
 from rosetta_cli.demo import run_stage
 from rosetta_cli.errors import UsageError
-from rosetta_cli.mining.config import default_text_weight
 
 PROTOCOLS = {gallery or "paper": folder for folder, gallery in GALLERIES.items()}  # protocol → report folder of a seed
 TABLE1_BASELINES = ("no-rst", "paired-only", "random", FROZEN)                   # ours must beat each
@@ -105,22 +104,11 @@ def _previous_timings(out: Path) -> dict:
     return json.loads(f.read_text()).get("timings_sec", {}) if f.exists() else {}
 
 
-def seed_preconditions(d: Path) -> dict:
-    """P1-P3 of one seed's world (cached in DIR/seed-S/preconditions.json: the stores are final by now)."""
-    f = d / "preconditions.json"
-    if f.exists() and f.stat().st_mtime >= (paths(d)["exo"] / "zarr.json").stat().st_mtime:
-        return json.loads(f.read_text())
-    p = paths(d)
-    rec = preconditions.measure(p["world"], p["paired"], p["exo"], default_text_weight("rst"))
-    f.write_text(json.dumps(rec, indent=2) + "\n")
-    return rec
-
-
 def evaluate(cfg: ClaimsConfig) -> dict:
     """Collect every seed's numbers and judge the claims under both retrieval protocols."""
     dirs = [seed_dir(cfg, s) for s in cfg.seeds]
     results = {proto: [collect.read_results(d / folder) for d in dirs] for proto, folder in PROTOCOLS.items()}
-    pre = [seed_preconditions(d) for d in dirs]
+    pre = [summary.world_checks(d) for d in dirs]
     names = {slug: v.name for slug, v in (VARIANTS | scaling_variants(None) | scaling_variants(cfg.epochs)).items()}
     names[FROZEN] = FROZEN
     tables = {"1_table1": claim_table1, "2_scaling": claim_scaling, "3_ablations": claim_ablations}

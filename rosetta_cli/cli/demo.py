@@ -40,8 +40,33 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
     results = out / "report" / "results.md"
     if results.exists():
         typer.echo(results.read_text())
+        print_intervals(out)
     console.print(f"HTML report: {(out / 'report' / 'index.html').resolve()}")
     console.print(f"demo finished in {time.perf_counter() - t:.0f} s")
+
+
+def print_intervals(out: Path) -> None:
+    """The headline numbers with 95% bootstrap intervals over the benchmark's queries, then P1-P3."""
+    from rich.table import Table
+
+    from rosetta_cli.claims.summary import check_lines, intervals, world_checks
+
+    rows = intervals(out / "report")
+    t = Table(title="95% intervals (bootstrap over the benchmark's queries, this seed only)")
+    for col in ("method", "avg HR@5", "interval", "recog top-1", "interval"):
+        t.add_column(col)
+    for r in rows:
+        h, g = r["avg_hr5"], r["recog_top1"]
+        t.add_row(r["name"], f"{h['value']:.2f}", f"[{h['interval'][0]:.2f}, {h['interval'][1]:.2f}]",
+                  f"{g['value']:.2f}", f"[{g['interval'][0]:.2f}, {g['interval'][1]:.2f}]")
+    console.print(t)
+    checks = world_checks(out)
+    typer.echo("World preconditions (rosetta claims judges the paper only on a world that meets all three):")
+    for line in check_lines(checks):
+        typer.echo(f"  {line}")
+    if not checks["met"]:
+        typer.echo("  This world fails a precondition: its table measures this world, it cannot judge the paper's "
+                   "claims. `rosetta claims` (scale medium) can.")
 
 
 def call_stage(argv: list[str]) -> None:

@@ -18,6 +18,8 @@ def toy(
                                                "K > 0: it is filmed in K Ego-Exo4D kitchens that no paired take shows."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed renders the same world."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a toy world already in --out."),
+    check: bool = typer.Option(False, "--check", help="Also extract the paired and HTM stores (into OUT/check/) and "
+                                                      "measure the world's preconditions P1-P3 (about a minute for small)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ):
     """Render a synthetic ego-exo kitchen world as real H.264 MP4s with annotations in the
@@ -35,7 +37,11 @@ def toy(
 
     with rich_progress() as p:
         summary = run(ToyConfig(out=str(out), scale=scale, seed=seed, overwrite=overwrite,
-                           held_out_kitchens=held_out_kitchens), p).summary
+                                held_out_kitchens=held_out_kitchens), p).summary
+        if check:
+            from rosetta_cli.claims.summary import check_world
+
+            summary["preconditions"] = check_world(out, progress=p)
     if json_out:
         emit_json(summary)
     else:
@@ -44,7 +50,25 @@ def toy(
                       f"{summary['paired_val']} benchmark takes ({summary['benchmark_protocol']}, kitchens {_ids(summary['benchmark_kitchens'])}), "
                       f"{summary['ego4d_videos']} Ego4D + {summary['htm_videos']} HTM-AA videos, {summary['video_files']} MP4s, "
                       f"{summary['frames']} frames in {summary['seconds']:.1f} s")
+        _print_checks(summary)
         console.print(f"next: rosetta extract --videos {out}/egoexo4d --out features/paired.zarr  (also {out}/ego4d, {out}/htm-aa)")
+
+
+def _print_checks(summary: dict) -> None:
+    """P3 from the counts; P1 and P2 need features (--check, `rosetta demo` or `rosetta claims`)."""
+    from rosetta_cli.claims.summary import check_lines
+    from rosetta_cli.cli.common import console
+    from rosetta_cli.eval.preconditions import P3_MIN_GALLERY, P3_MIN_QUERIES
+
+    if "preconditions" in summary:
+        for line in check_lines(summary["preconditions"]):
+            console.print(f"  {line}", highlight=False)
+        return
+    q, g = summary["benchmark_ego_queries"], summary["benchmark_exo_clips"]
+    met = q >= P3_MIN_QUERIES and g >= P3_MIN_GALLERY
+    console.print(f"  P3 the benchmark can tell: {q} ego queries, {g} exo gallery clips (need {P3_MIN_QUERIES} and "
+                  f"{P3_MIN_GALLERY}) — {'met' if met else 'NOT met: this world cannot judge the paper claims'}; "
+                  "P1 and P2 need features: add --check", highlight=False)
 
 
 def _ids(ids: list[int]) -> str:

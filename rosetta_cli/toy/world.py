@@ -84,6 +84,8 @@ def summarize(out: Path, plans: list[VideoPlan], sc, seed: int, frames: int, sec
         "benchmark_protocol": "held-out kitchens" if sc.bench_new_kitchens else "held-out takes",
         "ego4d_kitchens": kitchens([p for p in plans if p.dataset == "ego4d"]),
         "htm_kitchens": kitchens([p for p in plans if p.dataset == "htm-aa"]),
+        "benchmark_ego_queries": sum(len(p.ep.segments) for p in val),
+        "benchmark_exo_clips": sum(len(p.ep.segments) * sum(c.startswith("cam") for c in p.files) for p in val),
         "clips": {"paired_train": _clips(train), "benchmark": _clips(val),
                   "ego4d": sum(len(p.narrations) for p in plans if p.dataset == "ego4d"),
                   "htm": sum(len(p.narrations) for p in plans if p.dataset == "htm-aa")},
