@@ -2,7 +2,7 @@
 
     python benchmarks/paper_scale.py [--scale 1.0|0.1|0.01] [--dim D] [--out DIR] [--keep]
 
-Paper sizes (METHOD.md), times --scale: 850k synchronized ego-exo pairs (a paired store of
+Paper sizes (docs/method.md), times --scale: 850k synchronized ego-exo pairs (a paired store of
 2 x 850k rows), 562k unpaired ego clips and 1.25M unpaired exo clips, T=4 frames of D=1280
 fp16 features (--dim to fit the disk), 384-d narration embeddings on every row. The bench
 stores are the paper's benchmark size whatever the scale: 2,936 ego x 5,872 exo retrieval

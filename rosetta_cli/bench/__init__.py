@@ -1,4 +1,4 @@
-"""The cross-view benchmark (METHOD.md stage 5): retrieval, recognition and skill assessment.
+"""The cross-view benchmark (docs/method.md stage 5): retrieval, recognition and skill assessment.
 
 Library entry point: `rosetta_cli.bench.run.run(cfg)` (`run_bench` is its shorthand); metrics are pure functions in
 `rosetta_cli.eval.metrics`. Heavy imports (sklearn, torch, matplotlib, av) happen inside functions.

@@ -1,4 +1,4 @@
-"""`run(cfg)`: the cross-view benchmark (METHOD.md stage 5) over an ego and an exo store.
+"""`run(cfg)`: the cross-view benchmark (docs/method.md stage 5) over an ego and an exo store.
 
 Rows of the report: "frozen features" (the stores' own mean-pooled features) and one row
 per dual encoder (both stores embedded through it), plus "<name> (fine-tuned)" rows with

@@ -1,14 +1,16 @@
-"""Stage-4 losses (docs: /work/shared/METHOD.md, "view-invariant dual encoder"), as small pure functions.
+"""Stage-4 losses (docs/method.md, "Stage 4"), as small pure functions.
 
 All inputs are embeddings that are already L2-normalised, so a dot product is the cosine
-`sim` of METHOD.md, and `logit_scale` = 1 / tau. Cross-rank gathering is NOT done here
+`sim` of docs/method.md, and `logit_scale` = 1 / tau. Cross-rank gathering is NOT done here
 (see rosetta_cli.runtime.dist.gather_with_grad): callers pass the local anchors plus the
 (possibly gathered, global) candidate set and the index of each anchor's positive in it.
 
     InfoNCE_i = -log[ exp(s * a_i·c_{t_i}) / sum_j exp(s * a_i·c_j) ]
 
-Reduction: the mean over anchors of w_i * InfoNCE_i (w = 1 unless given). Soft weights
-therefore scale each term, as in METHOD.md's L_vv; they are not renormalised by sum(w).
+Reduction: the mean over anchors of w_i * InfoNCE_i (w = 1 unless given), or the sum divided by
+`count`. Soft weights therefore scale each term, as in docs/method.md's L_vv; they are not
+renormalised by sum(w). The trainer divides L_vs (pseudo-paired anchors only) by every anchor of the
+batch (`count`), the paper's per-sample sum.
 
 Symmetric variants (option `symmetric=True`, not in the paper) average the anchor→candidate
 loss with the reverse direction (candidate→anchor, e.g. exo→ego), CLIP-style; soft weights

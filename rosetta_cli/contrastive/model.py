@@ -8,7 +8,7 @@ the pooled frozen feature. With P = the top singular directions of the training 
 ("pca") or a random orthogonal map, cosine similarities are close to the frozen ones, so
 training starts from frozen-encoder quality instead of from noise.
 
-The same f_theta encodes real ego/exo features and RST translations (METHOD.md: T(.) is a
+The same f_theta encodes real ego/exo features and RST translations (docs/method.md: T(.) is a
 feature, so f applies to it); inputs whose T differs from the configured one use
 positional embeddings interpolated to their length.
 """
