@@ -103,17 +103,19 @@ class DemoConfig:
     rst_steps: int = 1000
     rst_batch_size: int | None = None  # train-rst's default unless set (the tiny world has a handful of pairs)
     rst_val_frac: float | None = None  # train-rst's held-out share of takes (its default unless set)
+    held_out_kitchens: int = 0        # toy --held-out-kitchens: 0 = the benchmark holds out takes (the paper's regime)
     variants: dict[str, Variant] = field(default_factory=lambda: dict(VARIANTS))
     mining: tuple[str, ...] = DEMO_MINING
     galleries: dict = field(default_factory=lambda: {"report": None})
 
 
 def claims_config(out: Path, scale: str, seed: int, workers: int, steps: int, batch_size: int, epochs: int,
-                  rst_steps: int = 1000, rst_batch_size: int | None = None, rst_val_frac: float | None = None) -> DemoConfig:
+                  rst_steps: int = 1000, rst_batch_size: int | None = None, rst_val_frac: float | None = None,
+                  held_out_kitchens: int = 0) -> DemoConfig:
     """The demo plan extended by the stages `rosetta claims` needs for one seed."""
     variants = VARIANTS | scaling_variants(None) | scaling_variants(epochs)
     return DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps, batch_size=batch_size, rst_steps=rst_steps,
-                      rst_batch_size=rst_batch_size, rst_val_frac=rst_val_frac,
+                      rst_batch_size=rst_batch_size, rst_val_frac=rst_val_frac, held_out_kitchens=held_out_kitchens,
                       variants=variants, mining=CLAIMS_MINING, galleries=dict(GALLERIES))
 
 
@@ -162,8 +164,9 @@ def paths(d: Path) -> dict:
 def plan(cfg: DemoConfig) -> list[Stage]:
     d, s, p = cfg.out, str(cfg.seed), paths(cfg.out)
     world = p["world"]
-    stages = [Stage("toy world: render videos + annotations", ["toy", "--out", str(world), "--scale", cfg.scale, "--seed", s],
-                    world / "world.json")]
+    toy = ["toy", "--out", str(world), "--scale", cfg.scale, "--seed", s]
+    toy += ["--held-out-kitchens", str(cfg.held_out_kitchens)] if cfg.held_out_kitchens else []
+    stages = [Stage("toy world: render videos + annotations", toy, world / "world.json")]
     for name, store in (("egoexo4d", p["paired"]), ("ego4d", p["ego"]), ("htm-aa", p["exo"])):
         stages.append(Stage(f"extract {name}: efficientnet-lite0 + minilm", ["extract", "--videos", str(world / name),
                             "--out", str(store), "--workers", str(cfg.workers)], store))

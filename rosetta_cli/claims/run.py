@@ -52,6 +52,7 @@ class ClaimsConfig:
     rst_batch_size: int | None = None  # train-rst's default unless set
     rst_val_frac: float | None = 0.25  # held-out paired takes of the RST: 20 takes, 100 queries on medium
     n_boot: int = 2000       # bootstrap replicates of every interval
+    held_out_kitchens: int = 0  # > 0: the harder protocol, benchmark takes in kitchens no paired take shows
 
     def check(self) -> None:
         if not self.seeds:
@@ -68,7 +69,7 @@ def seed_dir(cfg: ClaimsConfig, seed: int) -> Path:
 
 def seed_config(cfg: ClaimsConfig, seed: int):
     return claims_config(seed_dir(cfg, seed), cfg.scale, seed, cfg.workers, cfg.steps, cfg.batch_size, cfg.epochs,
-                         cfg.rst_steps, cfg.rst_batch_size, cfg.rst_val_frac)
+                         cfg.rst_steps, cfg.rst_batch_size, cfg.rst_val_frac, cfg.held_out_kitchens)
 
 
 def plan(cfg: ClaimsConfig) -> list[tuple[int, Stage]]:

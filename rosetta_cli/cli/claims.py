@@ -25,6 +25,9 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
                                           help="Fig. 5 at equal epochs: passes over each variant's own data."),
                batch_size: int = typer.Option(ClaimsConfig.batch_size, "--batch-size",
                                               help="Global pretraining batch of every variant."),
+               held_out_kitchens: int = typer.Option(0, "--held-out-kitchens",
+                                                     help="0: the benchmark holds out takes (the paper's regime). K > 0: "
+                                                          "it is filmed in K Ego-Exo4D kitchens no paired take shows."),
                as_json: bool = typer.Option(False, "--json", help="Print claims.json on stdout."),
                ):
     """Measure the paper's claims with 95% intervals: Table 1 (ours beats text-align, paired-only,
@@ -50,7 +53,7 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
         print_stage(f"[{i}/{n}] seed {seed} · {title}", skipped, secs, eta)
 
     cfg = ClaimsConfig(out=out, seeds=tuple(parse_csv_ints(seeds, "--seeds")), scale=scale, workers=workers,
-                       steps=steps, epochs=epochs, batch_size=batch_size)
+                       steps=steps, epochs=epochs, batch_size=batch_size, held_out_kitchens=held_out_kitchens)
     claims = run(cfg, call_stage, log)
     console.print(Rule("[bold]claims"))
     typer.echo((out / "claims.md").read_text())
