@@ -93,7 +93,7 @@ def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info
     from rosetta_cli.runtime.dist import barrier
 
     out_path = Path(out_path)
-    ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.output_identity()}
+    ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.resume_identity()}
     action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite,
                            resume=not overwrite)  # translate resumes by default; --overwrite replaces
     if creator and action is not Action.RESUME:
