@@ -282,7 +282,8 @@ class CacheLock:
     """Exclusive build lock PATH.lock, so that shards sharing --index-cache build the index once.
 
     A filelock.FileLock (an OS lock on the file, fcntl on Unix): the OS drops it when its holder dies,
-    so a killed builder never leaves a lock to take over by hand."""
+    so a killed builder never leaves a lock to take over by hand. Keep the CacheLock referenced while
+    building: a collected FileLock releases its lock."""
 
     def __init__(self, path: Path, poll_s: float = 2.0):
         self.lock, self.poll_s = FileLock(f"{path}.lock"), poll_s
