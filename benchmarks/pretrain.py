@@ -89,7 +89,8 @@ def paper_stores(d: Path, steps: int, repeats: int, batch: int = 128) -> dict:
     import copy
 
     from rosetta_cli.contrastive.config import PretrainConfig
-    from rosetta_cli.contrastive.train import Trainer, make_feed, step_reads
+    from rosetta_cli.contrastive.batches import make_feed, step_reads
+    from rosetta_cli.contrastive.train import Trainer
     from rosetta_cli.store.stream import gather_window
 
     stores = {"paired": d / "paired.zarr", "ego": d / "ego.zarr", "exo": d / "exo.zarr",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rosetta_cli.bench import BenchConfig, run_bench
-from rosetta_cli.bench.plots import middle_frame
+from rosetta_cli.video.frames import middle_frame
 from rosetta_cli.bench.report import markdown, rich_table
 from rosetta_cli.store import DONE, Store
 

@@ -1,8 +1,9 @@
 """The package layering of docs/architecture.md, checked on the source (imports inside functions included).
 
-    cli ─▶ stages ─▶ store / encoders / video / datasets / eval ─▶ runtime / errors / provenance
+    cli ─▶ stages ─▶ store / encoders / video / datasets / eval / reports ─▶ runtime / errors / provenance
 
-An import may point sideways inside a layer or down, never up, and the package graph has no cycle.
+An import may point sideways inside a layer or down, never up; neither the package graph nor the module
+graph has a cycle (an import inside a function counts: it hides a circle, it does not break it).
 """
 
 import ast
@@ -15,7 +16,7 @@ LAYER = {
     "cli": 3,
     "extract": 2, "rst": 2, "mining": 2, "contrastive": 2, "bench": 2, "demo": 2, "claims": 2, "workspace": 2,
     "toy": 2, "synthetic": 2, "search": 2,
-    "store": 1, "encoders": 1, "video": 1, "datasets": 1, "eval": 1,
+    "store": 1, "encoders": 1, "video": 1, "datasets": 1, "eval": 1, "reports": 1,
     "runtime": 0, "errors": 0, "provenance": 0, "__init__": 0, "__main__": 3,
 }
 
@@ -43,20 +44,45 @@ def import_edges(root: Path = ROOT) -> set[tuple[str, str, str]]:
     return edges
 
 
-def test_every_package_has_a_layer():
-    packages = {p.relative_to(ROOT).parts[0].removesuffix(".py") for p in ROOT.rglob("*.py")}
-    assert packages - set(LAYER) == set(), "add new packages to LAYER and docs/architecture.md"
+def module_of(path: Path, root: Path) -> str:
+    """rosetta_cli.a.b for root/a/b.py (a package is its __init__: rosetta_cli.a)."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(("rosetta_cli",) + (parts[:-1] if parts[-1] == "__init__" else parts))
 
 
-def test_no_import_points_up():
-    up = sorted(f"{f}: {s} (layer {LAYER[s]}) imports {d} (layer {LAYER[d]})"
-                for s, d, f in import_edges() if LAYER[d] > LAYER[s])
-    assert up == []
+def module_edges(root: Path = ROOT) -> set[tuple[str, str]]:
+    """(importing module, imported module) for every `rosetta_cli.*` import under root, inside functions too.
+
+    `from rosetta_cli.a import b` imports module a.b when root/a/b.py (or a package a/b) exists, else
+    module a (b is a name in it); relative imports are resolved against the importing module."""
+    mods = {module_of(p, root) for p in root.rglob("*.py")}
+    edges = set()
+    for path in root.rglob("*.py"):
+        src = module_of(path, root)
+        pkg = src if path.name == "__init__.py" else src.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = pkg.split(".")[:len(pkg.split(".")) - (node.level - 1)]
+                    base = ".".join(up + ([base] if base else []))
+                for a in node.names:
+                    targets.append(f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base)
+            for t in targets:
+                while t and t not in mods:  # `import rosetta_cli.a.b.c` where c is a name: module a.b
+                    t = t.rpartition(".")[0]
+                if t.startswith("rosetta_cli") and t != src:
+                    edges.add((src, t))
+    return edges
 
 
-def test_package_graph_has_no_cycle():
+def cycles_of(edges) -> list[list[str]]:
+    """The cycles a depth-first search meets in the directed graph `edges` (none: [])."""
     graph: dict[str, set[str]] = {}
-    for s, d, _ in import_edges():
+    for s, d in edges:
         graph.setdefault(s, set()).add(d)
     done, stack, cycles = set(), [], []
 
@@ -74,7 +100,29 @@ def test_package_graph_has_no_cycle():
 
     for n in sorted(graph):
         visit(n)
-    assert cycles == []
+    return cycles
+
+
+def test_every_package_has_a_layer():
+    packages = {p.relative_to(ROOT).parts[0].removesuffix(".py") for p in ROOT.rglob("*.py")}
+    assert packages - set(LAYER) == set(), "add new packages to LAYER and docs/architecture.md"
+
+
+def test_no_import_points_up():
+    up = sorted(f"{f}: {s} (layer {LAYER[s]}) imports {d} (layer {LAYER[d]})"
+                for s, d, f in import_edges() if LAYER[d] > LAYER[s])
+    assert up == []
+
+
+def test_package_graph_has_no_cycle():
+    assert cycles_of((s, d) for s, d, _ in import_edges()) == []
+
+
+def test_module_graph_has_no_cycle():
+    """A package's __init__ re-exporting its modules is not a circle: a module importing its own package's
+    __init__ is left out (it loads the package's public names, which Python resolves before the module)."""
+    edges = {(s, d) for s, d in module_edges() if not s.startswith(d + ".")}
+    assert cycles_of(edges) == []
 
 
 def test_the_checker_sees_an_upward_import(tmp_path):
@@ -84,3 +132,18 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     (tmp_path / "store" / "ops.py").write_text("def f():\n    from rosetta_cli.cli.common import console\n")
     (tmp_path / "cli" / "app.py").write_text("from rosetta_cli import store\n")
     assert import_edges(tmp_path) == {("store", "cli", "store/ops.py"), ("cli", "store", "cli/app.py")}
+
+
+def test_the_checker_sees_a_module_circle_hidden_in_a_function(tmp_path):
+    """report → plots at the top, plots → report inside a function: a circle (the bench/ one of issue #30)."""
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "__init__.py").write_text("")
+    (tmp_path / "bench" / "report.py").write_text("from rosetta_cli.bench import plots\n")
+    (tmp_path / "bench" / "plots.py").write_text("def f():\n    from rosetta_cli.bench.report import columns\n")
+    (tmp_path / "bench" / "run.py").write_text("from . import report\nimport rosetta_cli.bench.plots\n")
+    edges = module_edges(tmp_path)
+    assert edges == {("rosetta_cli.bench.report", "rosetta_cli.bench.plots"),
+                     ("rosetta_cli.bench.plots", "rosetta_cli.bench.report"),
+                     ("rosetta_cli.bench.run", "rosetta_cli.bench.report"),
+                     ("rosetta_cli.bench.run", "rosetta_cli.bench.plots")}
+    assert cycles_of(edges) == [["rosetta_cli.bench.plots", "rosetta_cli.bench.report", "rosetta_cli.bench.plots"]]

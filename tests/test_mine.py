@@ -618,3 +618,43 @@ def test_add_blocks_onto_a_non_empty_ivf_keeps_its_entries():
         n = ref.invlists.list_size(l)
         assert ours.invlists.list_size(l) == n
         assert np.array_equal(faiss.rev_swig_ptr(ours.invlists.get_ids(l), n), faiss.rev_swig_ptr(ref.invlists.get_ids(l), n))
+
+
+def test_cache_lock_waits_for_the_builder_and_outlives_a_killed_one(tmp_path):
+    """CacheLock (filelock): a second builder waits until the index is ready instead of building it again,
+    and a builder killed with -9 leaves no lock behind (the OS drops it with the process)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rosetta_cli
+    from rosetta_cli.mining.index import CacheLock
+
+    path = tmp_path / "cache" / "index.faiss"
+    first = CacheLock(path, poll_s=0.05)
+    assert first.acquire(lambda: False) and first.held
+    polls = []
+    second = CacheLock(path, poll_s=0.05)
+    assert second.acquire(lambda: polls.append(1) or len(polls) >= 3) is False  # ready on the 3rd poll
+    assert not second.held and len(polls) == 3
+    first.release()
+    assert not first.held
+    # a holder killed mid-build
+    code = ("import sys, time; sys.path.insert(0, sys.argv[2]); from rosetta_cli.mining.index import CacheLock; "
+            "lock = CacheLock(sys.argv[1]); lock.acquire(lambda: False); print('held', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(Path(rosetta_cli.__file__).parents[1])],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        blocked = CacheLock(path, poll_s=0.05)
+        assert blocked.acquire(lambda: len(polls) >= 4 or polls.append(1)) is False  # held: gives up once ready
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        taker = CacheLock(path, poll_s=0.05)
+        assert taker.acquire(lambda: False) is True
+        taker.release()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -79,7 +79,7 @@ def test_equal_epochs_plan_trains_epochs_and_equal_steps_plan_trains_steps():
 
 def test_batch_mix_follows_the_data_unless_fixed():
     from rosetta_cli.contrastive.config import PretrainConfig
-    from rosetta_cli.contrastive.train import _split_batch
+    from rosetta_cli.contrastive.batches import _split_batch
 
     assert _split_batch(PretrainConfig(batch_size=64), 300, 100, 1) == (48, 16)      # 3:1 data → 3:1 batch
     assert _split_batch(PretrainConfig(batch_size=64, paired_ratio=0.5), 300, 100, 1) == (32, 32)

@@ -186,3 +186,24 @@ def test_prefetched_batches_equal_in_memory_batches(world, tmp_path, cache_chunk
                         assert torch.equal(x, y), (step, f)
     finally:
         fed.close()
+
+
+def test_nan_loss_stops_and_checkpoints_the_last_good_step(world, tmp_path, monkeypatch):
+    """The NaN policy of runtime.trainer, shared with train-rst: the loss of step 4 is NaN, so the weights
+    after step 3 (all finite) are checkpointed and the run stops naming step 4."""
+    from rosetta_cli.contrastive import objective
+    from rosetta_cli.errors import PipelineFailure
+
+    _, root = world
+    real, calls = objective.compute_losses, {"n": 0}
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        out = real(*a, **k)
+        return {**out, "loss": out["loss"] * float("nan")} if calls["n"] == 4 else out
+
+    monkeypatch.setattr(objective, "compute_losses", flaky)
+    with pytest.raises(PipelineFailure, match="step 4"):
+        pretrain(cfg_for(root, tmp_path / "m"))
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["step"] == 3
+    assert all(torch.isfinite(v).all() for v in load_weights(tmp_path / "m").values())

@@ -198,33 +198,34 @@ def test_overlapping_windows_do_not_depend_on_what_was_read_before(decoder):
     np.testing.assert_array_equal(reused.read(times_b), fresh)
 
 
-def test_keep_freed_memory_stops_the_page_faults_of_encoder_forwards():
-    """After keep_freed_memory(), repeated efficientnet-lite0 forwards (one T=4 clip each) reuse the heap:
-    far fewer minor page faults than with glibc's defaults, which fault each forward's activations in
-    afresh. A child process, so the test process keeps its allocator."""
-    import subprocess
-    import sys
+def test_keep_freed_memory_hands_glibc_the_intended_thresholds(monkeypatch):
+    """keep_freed_memory() sets M_MMAP_THRESHOLD to glibc's largest value (32 MiB) and M_TRIM_THRESHOLD to
+    512 MiB through mallopt, and reports whether both took. (What that does to page faults is a property
+    of glibc and of the machine's load: benchmarks/alloc_faults.py measures it.)"""
+    import ctypes
 
-    code = r'''
-import resource, torch
-from rosetta_cli.encoders import get_visual_encoder
-from rosetta_cli.runtime.alloc import keep_freed_memory
-torch.set_num_threads(1)
-enc = get_visual_encoder("efficientnet-lite0", device="cpu")
-x = torch.randint(0, 256, (4, 224, 224, 3), dtype=torch.uint8)
-def faults():
-    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(5):
-        enc.encode(x)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 5
-faults()
-before = faults()
-ok = keep_freed_memory()
-faults()
-print(ok, before, faults())
-'''
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    applied, before, after = out[0] == "True", float(out[1]), float(out[2])
-    assert applied
-    assert before > 1000               # glibc defaults: thousands of pages faulted in per forward
-    assert after < before / 10
+    from rosetta_cli.runtime import alloc
+
+    calls, results = [], []
+
+    class FakeLibc:
+        def __init__(self, *_a, **_k):
+            self.mallopt = self
+
+        def __call__(self, param, value):
+            calls.append((param, value))
+            return results.pop(0)
+
+    monkeypatch.setattr(ctypes, "CDLL", FakeLibc)
+    monkeypatch.setattr(alloc.sys, "platform", "linux")
+    results[:] = [1, 1]
+    assert alloc.keep_freed_memory() is True
+    assert calls == [(-3, 32 * 2**20), (-1, 512 * 2**20)]          # <malloc.h>: M_MMAP_THRESHOLD -3, M_TRIM_THRESHOLD -1
+    calls.clear()
+    results[:] = [1, 0]                                             # glibc refused the trim threshold
+    assert alloc.keep_freed_memory(mmap_threshold=1 << 20, trim_threshold=7) is False
+    assert calls == [(-3, 1 << 20), (-1, 7)]
+    monkeypatch.setattr(alloc.sys, "platform", "darwin")            # not glibc: left alone, mallopt never called
+    calls.clear()
+    assert alloc.keep_freed_memory() is False
+    assert calls == []

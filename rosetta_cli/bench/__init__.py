@@ -4,6 +4,7 @@ Library entry point: `rosetta_cli.bench.run.run(cfg)` (`run_bench` is its shorth
 `rosetta_cli.eval.metrics`. Heavy imports (sklearn, torch, matplotlib, av) happen inside functions.
 """
 
-from rosetta_cli.bench.run import FROZEN, GALLERIES, TASKS, BenchConfig, BenchResult, metric_keys, run_bench
+from rosetta_cli.bench.run import FROZEN, TASKS, BenchConfig, BenchResult, metric_keys, run_bench
+from rosetta_cli.bench.splits import GALLERIES
 
 __all__ = ["BenchConfig", "BenchResult", "FROZEN", "GALLERIES", "TASKS", "metric_keys", "run_bench"]

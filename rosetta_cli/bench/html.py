@@ -1,34 +1,11 @@
-"""index.html: one self-contained page (relative image paths) showing the whole report.
-
-A small onload script marks every <img> with data-loaded="1"/"0" (naturalWidth > 0) and
-fills #img-check, so a reader (or a headless-browser test) sees broken images at once.
-"""
+"""index.html: one self-contained page (relative image paths) showing the whole report, in reports.html's shell."""
 
 from __future__ import annotations
 
 from html import escape
 
 from rosetta_cli.bench.report import gallery_line, table_cells
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:75em}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
-code{background:#f4f4f4;padding:0 .2em}.muted{color:#666}"""
-
-_CHECK = """<script>
-window.addEventListener("load", function () {
-  var imgs = document.images, ok = 0;
-  for (var i = 0; i < imgs.length; i++) {
-    var good = imgs[i].complete && imgs[i].naturalWidth > 0;
-    imgs[i].setAttribute("data-loaded", good ? "1" : "0");
-    if (good) ok++;
-  }
-  var el = document.getElementById("img-check");
-  el.setAttribute("data-ok", ok); el.setAttribute("data-total", imgs.length);
-  el.textContent = ok + "/" + imgs.length + " images loaded";
-});
-</script>"""
-
+from rosetta_cli.reports.html import IMG_CHECK_SPAN, page
 
 def _table(results: dict) -> str:
     headers, rows = table_cells(results)
@@ -51,19 +28,13 @@ def render(results: dict) -> str:
                   for key, title in (("metrics", "Metrics per model"), ("gallery", "Retrieval gallery (ego → exo, top 3)"))
                   if key in imgs)
     notes = "".join(f"<li>{escape(n)}</li>" for n in results.get("notes", []))
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>rosetta bench</title><style>{_CSS}</style></head>
-<body>
-<h1>Cross-view benchmark</h1>
+    return page("rosetta bench", f"""<h1>Cross-view benchmark</h1>
 <p class="muted">seed {results['seed']} · {escape(str(results.get('created', '')))} ·
 <a href="results.json">results.json</a> · <a href="results.md">results.md</a> ·
-<span id="img-check">images not checked</span></p>
+{IMG_CHECK_SPAN}</p>
 <p>{escape(gallery_line(results))}</p>
 {_table(results)}
 <p class="muted">Percentages; best per column in bold.</p>
 <h2>Stores</h2>{_stores(results)}
 {fig}
-{f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
-{_CHECK}
-</body></html>
-"""
+{f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}""")

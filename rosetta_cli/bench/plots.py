@@ -1,4 +1,4 @@
-"""Report figures (matplotlib, Agg): grouped metric bars and a retrieval gallery of video frames."""
+"""Report figures: grouped metric bars and a retrieval gallery of video frames (video.frames)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.bench.report import columns
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+from rosetta_cli.runtime.plotting import pyplot
+from rosetta_cli.video.frames import middle_frame, resolve_video
 
 
 def bar_chart(results: dict, path: Path) -> str:
     """Grouped bars: one group per metric, one bar per model. Returns the file name."""
-    plt = _pyplot()
+    plt = pyplot()
     cols = [(k, h) for k, h in columns(results["config"]["ks"])
             if any(r["metrics"].get(k) is not None for r in results["models"])]
     models = results["models"]
@@ -40,39 +33,6 @@ def bar_chart(results: dict, path: Path) -> str:
     fig.savefig(path)
     plt.close(fig)
     return path.name
-
-
-def resolve_video(video: str, store) -> Path | None:
-    """A clip's video path: absolute, relative to the cwd, to the store's folder, or to meta video_root."""
-    if not video:
-        return None
-    p = Path(video)
-    roots = [Path.cwd(), store.path.parent] + ([Path(store.meta["video_root"])] if store.meta.get("video_root") else [])
-    cands = [p] if p.is_absolute() else [r / p for r in roots]
-    return next((c for c in cands if c.is_file()), None)
-
-
-def middle_frame(path: Path, start: float, end: float, max_side: int = 200) -> np.ndarray | None:
-    """RGB uint8 [h, w, 3] of the frame at the clip's middle (start/end in seconds), via PyAV. None on failure."""
-    import av
-
-    t = (start + end) / 2 if np.isfinite(start) and np.isfinite(end) else (start if np.isfinite(start) else 0.0)
-    try:
-        with av.open(str(path)) as c:
-            st = c.streams.video[0]
-            if t > 0 and st.time_base:
-                c.seek(int(t / st.time_base), stream=st, backward=True)
-            frame = None
-            for frame in c.decode(st):
-                if frame.time is None or frame.time >= t - 1e-3:
-                    break
-            if frame is None:
-                return None
-            s = max_side / max(frame.width, frame.height)
-            return frame.to_ndarray(format="rgb24", width=max(2, int(frame.width * s)),
-                                    height=max(2, int(frame.height * s)))
-    except (av.error.FFmpegError, IndexError, OSError):
-        return None
 
 
 class FrameSource:
@@ -114,7 +74,7 @@ def retrieval_gallery(gallery: dict, ego, exo, path: Path, notes: list[str]) -> 
 
 
 def _draw_gallery(grid, frames, ego, exo, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     ncol = 1 + max(len(top) for _, _, top in grid)
     fig, axes = plt.subplots(len(grid), ncol, figsize=(2.1 * ncol, 1.9 * len(grid)), dpi=100, squeeze=False)
     for r, ((q, name, top), row) in enumerate(zip(grid, frames)):

@@ -1,30 +1,11 @@
-"""REPORT_DIR writers: results.json, results.md, a Rich table (paper Table 1 layout), plots, index.html."""
+"""The benchmark's tables as text: columns in the paper's Table 1 order, results.md, and the Rich table.
+
+Writing REPORT_DIR is bench.output's (it draws on this module, bench.html and bench.plots).
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from rosetta_cli.errors import UsageError
-from rosetta_cli.provenance import now_iso, to_jsonable
-from rosetta_cli.runtime import atomic
-from rosetta_cli.runtime.guard import output_action
-
-OUTPUTS = ("results.json", "results.md", "index.html", "metrics.png", "gallery.png")
-
-
-def prepare_out(out_dir, overwrite: bool) -> Path:
-    """Create REPORT_DIR. An existing report is replaced only with overwrite (and only our own files)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: exists and is not a directory", hint="choose another --out")
-    ours = [out / f for f in OUTPUTS if (out / f).exists()]
-    output_action(out, bool(ours), what="a benchmark report", overwrite=overwrite, resumable=False)
-    for f in ours:
-        f.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
+from rosetta_cli.bench.splits import GALLERY_TEXT
 
 def columns(ks) -> list[tuple[str, str]]:
     """(metric key, header) in the paper's Table 1 order: retrieval, recognition, skill."""
@@ -69,16 +50,14 @@ def markdown(results: dict) -> str:
 
 def gallery_line(results: dict) -> str:
     """Which retrieval protocol produced the HR@k columns (reports written before it was recorded: "all")."""
-    from rosetta_cli.bench.run import GALLERY_TEXT
-
     g = results.get("gallery", "all")
     return f"Retrieval protocol `--gallery {g}`: the gallery of each query is {GALLERY_TEXT.get(g, g)}."
 
 
 def rich_table(results: dict):
+    """The paper's Table 1 layout (headline columns; the full table is in results.md)."""
     from rich.table import Table
 
-    """The paper's Table 1 layout (headline columns; the full table is in results.md)."""
     headers, rows = table_cells(results, headline_columns(results["config"]["ks"]))
     t = Table(title="Cross-view benchmark (%, best in bold; all k in results.md)", title_justify="left")
     for i, h in enumerate(headers):
@@ -86,19 +65,3 @@ def rich_table(results: dict):
     for cells in rows:
         t.add_row(*(f"[bold]{x}[/bold]" if b else x for x, b in cells))
     return t
-
-
-def write_all(out: Path, results: dict, cfg, ego, exo, plan, gallery: dict, log) -> None:
-    """Write every report file; results.json last, atomically (its presence marks a complete report)."""
-    from rosetta_cli.bench import html, plots
-
-    results["created"] = now_iso()
-    images = {}
-    if cfg.plots:
-        log("plotting")
-        images["metrics"] = plots.bar_chart(results, out / "metrics.png")
-        images["gallery"] = plots.retrieval_gallery(gallery, ego, exo, out / "gallery.png", results["notes"])
-    results["images"] = {k: v for k, v in images.items() if v}
-    (out / "results.md").write_text(markdown(results))
-    (out / "index.html").write_text(html.render(results))
-    atomic.write_text(out / "results.json", json.dumps(to_jsonable(results), indent=2))

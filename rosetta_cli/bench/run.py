@@ -14,18 +14,14 @@ from typing import Callable
 
 import numpy as np
 
-from rosetta_cli.bench import classify, data, splits
+from rosetta_cli.bench import classify, data, output, splits
+from rosetta_cli.bench.splits import GALLERIES
 from rosetta_cli.eval import metrics
 from rosetta_cli.errors import UsageError
 from rosetta_cli.runtime.progress import SILENT, Progress
 
 TASKS = ("retrieval", "recognition", "skill")
 FROZEN = "frozen features"
-# retrieval gallery protocols: "all" (the paper's: every clip of the other view, the query's own synchronized
-# clips included) or "other-takes" (the query's own take, sync_id prefix before '/', is removed from its gallery)
-GALLERIES = ("all", "other-takes")
-GALLERY_TEXT = {"all": "every clip of the other view, including the query's own take (the paper's protocol)",
-                "other-takes": "the other view's clips of other takes only (the query's own take is excluded)"}
 
 
 @dataclass
@@ -89,10 +85,8 @@ def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[s
     encoders: (name, already-loaded encoder) pairs, e.g. test fakes with the same interface;
     loader: how cfg.models are loaded (default: load_dual_encoder).
     """
-    from rosetta_cli.bench import report
-
     _check_cfg(cfg)
-    out = report.prepare_out(cfg.out, cfg.overwrite)
+    out = output.prepare_out(cfg.out, cfg.overwrite)
     ego, exo = data.open_view(cfg.ego, "ego", "--ego"), data.open_view(cfg.exo, "exo", "--exo")
     vocab = data.assign_labels(ego, exo, need_labels=bool({"retrieval", "recognition"} & set(cfg.tasks)))
     tasks, notes = _usable_tasks(cfg, ego, exo, cfg.tasks_explicit)
@@ -118,7 +112,7 @@ def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[s
     results = {"models": rows, "seed": cfg.seed, "stores": {"ego": _store_info(ego), "exo": _store_info(exo)},
                "counts": counts, "labels": len(vocab), "notes": plan.notes + notes, "gallery": cfg.gallery,
                "config": _jsonable_cfg(cfg, tasks)}
-    report.write_all(out, results, cfg, ego, exo, plan, gallery, log)
+    output.write_all(out, results, cfg, ego, exo, plan, gallery, log)
     return BenchResult(out, results)
 
 

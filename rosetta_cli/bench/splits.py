@@ -15,6 +15,12 @@ import numpy as np
 
 from rosetta_cli.bench.data import TEST_SPLITS, View
 
+# retrieval gallery protocols: "all" (the paper's: every clip of the other view, the query's own synchronized
+# clips included) or "other-takes" (the query's own take, sync_id prefix before '/', is removed from its gallery)
+GALLERIES = ("all", "other-takes")
+GALLERY_TEXT = {"all": "every clip of the other view, including the query's own take (the paper's protocol)",
+                "other-takes": "the other view's clips of other takes only (the query's own take is excluded)"}
+
 
 @dataclass
 class Plan:

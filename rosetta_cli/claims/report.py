@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 from rosetta_cli.claims.collect import METRICS
+from rosetta_cli.reports.html import IMG_CHECK_SPAN, page
+from rosetta_cli.runtime.plotting import pyplot
 
 PLOTS = ("table1.png", "scaling.png", "ablations.png", "mining.png")
 CLAIM_TITLES = {"1_table1": "Table 1", "2_scaling": "Fig. 5 (scaling)", "3_ablations": "Fig. 7 (ablations)"}
@@ -113,13 +115,6 @@ def markdown(c: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- plots
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def _err(recs: list[dict]):
     """Asymmetric error bars of the pooled intervals."""
     return [[r["mean"] - r["pooled_interval"][0] for r in recs], [r["pooled_interval"][1] - r["mean"] for r in recs]]
@@ -128,7 +123,7 @@ def _err(recs: list[dict]):
 def plot_bars(c: dict, key: str, title: str, path: Path) -> None:
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     a = c["claims"][key]
     names, protos, metrics = a["variants"], list(a["protocols"]), list(METRICS)
     groups = [(p, m) for p in protos for m in metrics]
@@ -149,7 +144,7 @@ def plot_bars(c: dict, key: str, title: str, path: Path) -> None:
 
 
 def plot_scaling(c: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     s = c["claims"]["2_scaling"]
     protos = list(s["protocols"])
     budgets = list(s["protocols"][protos[0]])
@@ -170,7 +165,7 @@ def plot_scaling(c: dict, path: Path) -> None:
 
 
 def plot_mining(c: dict, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     m = c["diagnostics"]["mining"]
     names = list(m["values"])
     recs = [m["values"][n] for n in names]
@@ -197,13 +192,9 @@ def render_html(c: dict) -> str:
         "<p class='no'>This world fails a precondition (P1-P3): it cannot judge the paper's claims.</p>"
     imgs = "".join(f"<figure><img src='{p}' alt='{p}'></figure>" for p in PLOTS)
     md = html.escape(markdown(c))
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>rosetta claims</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} td{{padding:2px 10px}}
-.ok{{color:#070;font-weight:bold}} .no{{color:#a00;font-weight:bold}} img{{max-width:100%}}
-pre{{background:#f6f6f6;padding:1em;white-space:pre-wrap}}</style></head><body>
-<h1>Paper claims on the toy world</h1>
+    return page("rosetta claims", f"""<h1>Paper claims on the toy world</h1>
 <p>Scale {html.escape(str(c['config']['scale']))}, seeds {', '.join(map(str, c['seeds']))};
-Table 1 and Fig. 7 variants train {c['steps']} steps at batch {c['batch_size']}; Fig. 5 at equal epochs and equal steps.</p>
+Table 1 and Fig. 7 variants train {c['steps']} steps at batch {c['batch_size']}; Fig. 5 at equal epochs and equal steps.
+<span class="muted">{IMG_CHECK_SPAN}</span></p>
 {warn}<table><tr><th>claim</th><th>protocol</th><th>measure</th><th>verdict</th></tr>{rows}</table>{imgs}
-<h2>Details (claims.md)</h2><pre>{md}</pre></body></html>
-"""
+<h2>Details (claims.md)</h2><pre>{md}</pre>""")

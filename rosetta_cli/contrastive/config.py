@@ -10,6 +10,14 @@ from dataclasses import dataclass
 
 from rosetta_cli.errors import UsageError
 
+# Options a --resume must keep (they change what the saved state means); the others (steps, epochs, device,
+# caches, logging) may change.
+RESUME_KEYS = ("batch_size", "lr", "weight_decay", "warmup_frac", "lambda1", "lambda2", "paired_ratio", "soft",
+               "synthetic", "symmetric", "max_rank", "val_frac", "seed", "dim", "tau", "learn_tau", "arch", "layers", "init",
+               "unpaired_fraction", "mask_moments")
+# What a checkpoint written before an option existed was trained with (resume compares against these).
+LEGACY_VALUES = {"unpaired_fraction": 1.0, "mask_moments": False}
+
 
 @dataclass
 class ModelConfig:
@@ -82,6 +90,10 @@ class PretrainConfig:
     threads: int = 0               # torch CPU threads (0: torch's default); 1 is fastest on a busy shared machine
     resume: bool = False           # continue the checkpoint in `out` exactly (runtime.guard)
     overwrite: bool = False        # replace the checkpoint in `out`
+
+    def resume_identity(self) -> dict:
+        """The options a --resume must keep (runtime.trainer.check_resume compares them)."""
+        return {k: getattr(self, k) for k in RESUME_KEYS}
 
     def check(self) -> None:
         """Validate the options (one-line UsageErrors naming the flag)."""

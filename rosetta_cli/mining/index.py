@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from rosetta_cli.errors import UsageError
-from rosetta_cli.mining import config as C
+from rosetta_cli.mining import config
 from rosetta_cli.mining.vectors import VectorSource, groups, sample_rows
 from rosetta_cli.runtime import atomic
 
@@ -42,26 +41,26 @@ class IndexPlan:
         return " (assign, add)" if self.passes > 1 else ""
 
 
-def plan_index(cfg: C.MineConfig, n_q: int, n_c: int, dim: int) -> IndexPlan:
+def plan_index(cfg: config.MineConfig, n_q: int, n_c: int, dim: int) -> IndexPlan:
     """Resolve --index/--nlist/--nprobe into a concrete plan (rules in config.py)."""
     kind, reason = cfg.index, "--index " + cfg.index
     if kind == "auto":
         work = float(n_q) * n_c * dim
-        small = n_c < C.IVF_MIN_CANDIDATES or work <= C.FLAT_MAX_WORK
+        small = n_c < config.IVF_MIN_CANDIDATES or work <= config.FLAT_MAX_WORK
         kind = "flat" if small else "ivf"
-        reason = f"auto: n_query*n_cand*dim = {work:.3g} {'<=' if small else '>'} {C.FLAT_MAX_WORK:.0e}" + (
-            f" or n_cand < {C.IVF_MIN_CANDIDATES}" if small else "")
+        reason = f"auto: n_query*n_cand*dim = {work:.3g} {'<=' if small else '>'} {config.FLAT_MAX_WORK:.0e}" + (
+            f" or n_cand < {config.IVF_MIN_CANDIDATES}" if small else "")
     if kind == "flat":
         return IndexPlan("flat", reason=reason)
     if kind == "hnsw":
-        return IndexPlan("hnsw", nprobe=cfg.nprobe or C.HNSW_EF_SEARCH, hnsw_m=C.HNSW_M, reason=reason)
-    nlist = cfg.nlist or max(1, min(int(round(4 * math.sqrt(n_c))), n_c // C.IVF_TRAIN_PER_LIST))
+        return IndexPlan("hnsw", nprobe=cfg.nprobe or config.HNSW_EF_SEARCH, hnsw_m=config.HNSW_M, reason=reason)
+    nlist = cfg.nlist or max(1, min(int(round(4 * math.sqrt(n_c))), n_c // config.IVF_TRAIN_PER_LIST))
     if nlist > n_c:
         raise UsageError(f"--nlist {nlist}: more lists than candidates ({n_c})", hint="use a smaller --nlist or --index flat")
     nprobe = min(cfg.nprobe, nlist) if cfg.nprobe else None
-    storage = "fp16" if float(n_c) * dim * 4 > C.IVF_FP32_MAX_BYTES else "fp32"
+    storage = "fp16" if float(n_c) * dim * 4 > config.IVF_FP32_MAX_BYTES else "fp32"
     if storage == "fp16":
-        reason += f"; vectors stored as fp16 ({n_c * dim * 4 / 2**30:.1f} GB in fp32 > {C.IVF_FP32_MAX_BYTES / 2**30:.0f} GB)"
+        reason += f"; vectors stored as fp16 ({n_c * dim * 4 / 2**30:.1f} GB in fp32 > {config.IVF_FP32_MAX_BYTES / 2**30:.0f} GB)"
     return IndexPlan("ivf", nlist=nlist, nprobe=nprobe, calibrate=nprobe is None, reason=reason, storage=storage)
 
 
@@ -73,7 +72,7 @@ def new_index(plan: IndexPlan, d: int, seed: int):
         return faiss.IndexFlatIP(d)
     if plan.kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, plan.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = C.HNSW_EF_CONSTRUCTION
+        index.hnsw.efConstruction = config.HNSW_EF_CONSTRUCTION
         return index
     if plan.storage == "fp16":
         index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, plan.nlist, faiss.ScalarQuantizer.QT_fp16,
@@ -81,7 +80,7 @@ def new_index(plan: IndexPlan, d: int, seed: int):
         index.by_residual = False  # fp16 of the vector itself: no per-list decoding work, same precision
     else:
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, plan.nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.niter, index.cp.seed, index.cp.spherical = C.IVF_KMEANS_ITERS, seed, True
+    index.cp.niter, index.cp.seed, index.cp.spherical = config.IVF_KMEANS_ITERS, seed, True
     return index
 
 
@@ -97,7 +96,7 @@ def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: in
 
     index = new_index(plan, src.dim, seed)
     if plan.kind == "ivf":
-        train = sample_rows(c_rows, src.span, plan.nlist * C.IVF_TRAIN_PER_LIST, seed)
+        train = sample_rows(c_rows, src.span, plan.nlist * config.IVF_TRAIN_PER_LIST, seed)
         index.train(src.vectors(train))
     added = add_blocks(index, lambda: (src.vectors(part) for _, part in groups(c_rows, src.span)), tick)
     if probe is None:
@@ -176,7 +175,7 @@ def set_search_params(index, plan: IndexPlan) -> None:
         index.hnsw.efSearch = plan.nprobe
 
 
-def calibrate_nprobe(index, plan: IndexPlan, xq: np.ndarray, target: float = C.AUTO_RECALL_TARGET,
+def calibrate_nprobe(index, plan: IndexPlan, xq: np.ndarray, target: float = config.AUTO_RECALL_TARGET,
                      reference: tuple | None = None) -> dict:
     """Smallest power-of-two nprobe whose top-1 agrees with the reference on xq for `target` of the queries.
 
@@ -280,44 +279,37 @@ def save_cached(path: Path, key: dict, index, proj: np.ndarray | None, extra: di
 
 
 class CacheLock:
-    """Exclusive build lock PATH.lock so that shards sharing --index-cache build the index once.
+    """Exclusive build lock PATH.lock, so that shards sharing --index-cache build the index once.
 
-    Holders that died on this host are detected by pid and their lock is taken over.
-    """
+    A filelock.FileLock (an OS lock on the file, fcntl on Unix): the OS drops it when its holder dies,
+    so a killed builder never leaves a lock to take over by hand. Keep the CacheLock referenced while
+    building: a collected FileLock releases its lock."""
 
     def __init__(self, path: Path, poll_s: float = 2.0):
-        self.lock, self.poll_s, self.held = Path(f"{path}.lock"), poll_s, False
+        self.lock, self.poll_s = FileLock(f"{path}.lock"), poll_s
+
+    @property
+    def held(self) -> bool:
+        return self.lock.is_locked
 
     def acquire(self, ready) -> bool:
         """True: we hold the lock (build). False: `ready()` became true while another process built it."""
-        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        Path(self.lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, f"{socket.gethostname()} {os.getpid()}".encode())
-                os.close(fd)
-                self.held = True
-                return True
-            except FileExistsError:
+                self.lock.acquire(timeout=self.poll_s)
+            except Timeout:
                 if ready():
                     return False
-                self._drop_if_stale()
-                time.sleep(self.poll_s)
-
-    def _drop_if_stale(self) -> None:
-        try:
-            host, pid = self.lock.read_text().split()
-            if host == socket.gethostname():
-                os.kill(int(pid), 0)
-        except ProcessLookupError:
-            self.lock.unlink(missing_ok=True)
-        except (OSError, ValueError):
-            pass
+                continue
+            if ready():  # built by the holder we waited for: nothing left to build
+                self.lock.release()
+                return False
+            return True
 
     def release(self) -> None:
-        if self.held:
-            self.lock.unlink(missing_ok=True)
-            self.held = False
+        if self.lock.is_locked:
+            self.lock.release()
 
 
 def plan_meta(plan: IndexPlan) -> dict:

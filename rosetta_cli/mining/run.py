@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from rosetta_cli.errors import UsageError
-from rosetta_cli.mining import config as C
-from rosetta_cli.mining import index as IX
+from rosetta_cli.mining import config
+from rosetta_cli.mining import index as mining_index
 from rosetta_cli.mining.search import exact_topk, random_candidates, recall_at, search_topk
 from rosetta_cli.mining.vectors import Inputs, VectorSource, fit_pca, groups, normalized_text, open_inputs, \
     sample_rows, sources
@@ -48,7 +48,7 @@ from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store import Store
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
 
 
 GPU_MAX_K = 2048
@@ -109,7 +109,7 @@ def _round_up(n: int, m: int) -> int:
     return max(m, -(-n // m) * m)
 
 
-def run(cfg: C.MineConfig, progress: Progress = SILENT) -> MineResult:
+def run(cfg: config.MineConfig, progress: Progress = SILENT) -> MineResult:
     """Run stage 3 for cfg; see the module docstring for blocks, shards, resume and the recall check."""
     cfg.check()
     shard = resolve_shard(parse_shard(cfg.shard))
@@ -124,7 +124,7 @@ def run(cfg: C.MineConfig, progress: Progress = SILENT) -> MineResult:
         inp.close()
 
 
-def _check_sizes(cfg: C.MineConfig, inp: Inputs) -> None:
+def _check_sizes(cfg: config.MineConfig, inp: Inputs) -> None:
     n_c = len(inp.c_rows)
     if n_c == 0:
         raise UsageError(f"{inp.exo.path}: no candidates (0 done rows of {inp.exo.n_rows})",
@@ -136,7 +136,7 @@ def _check_sizes(cfg: C.MineConfig, inp: Inputs) -> None:
         raise UsageError(f"--topk {cfg.topk}: must be between 1 and the number of candidates ({n_c})")
 
 
-def _run(cfg: C.MineConfig, shard: tuple[int, int], inp: Inputs, out: Path, progress: Progress) -> MineResult:
+def _run(cfg: config.MineConfig, shard: tuple[int, int], inp: Inputs, out: Path, progress: Progress) -> MineResult:
     t0, seconds = time.perf_counter(), {}
     _check_sizes(cfg, inp)
     for note in inp.notes:
@@ -178,7 +178,7 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _run_key(cfg: C.MineConfig, shard: tuple[int, int], inp: Inputs, span_q: int) -> dict:
+def _run_key(cfg: config.MineConfig, shard: tuple[int, int], inp: Inputs, span_q: int) -> dict:
     """Everything that changes the mined rows of a block (so that resumed blocks stay valid)."""
     c = to_jsonable(cfg)
     for drop in ("ego", "exo", "out", "translated", "index_cache", "check_recall", "overwrite", "resume",
@@ -190,7 +190,7 @@ def _run_key(cfg: C.MineConfig, shard: tuple[int, int], inp: Inputs, span_q: int
 
 
 # ---------------------------------------------------------------- preparing the index
-def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, progress: Progress) -> Engine:
+def _prepare(cfg: config.MineConfig, inp: Inputs, span_q: int, span_c: int, progress: Progress) -> Engine:
     qsrc, csrc = sources(inp, span_q, span_c)
     eng = Engine(cfg.strategy, cfg.topk, inp.c_rows, qsrc, csrc)
     if cfg.strategy == "random":
@@ -198,22 +198,22 @@ def _prepare(cfg: C.MineConfig, inp: Inputs, span_q: int, span_c: int, progress:
     else:
         t = time.perf_counter()
         dim = cfg.pca or csrc.raw_dim
-        plan = IX.plan_index(cfg, len(inp.q_rows), len(inp.c_rows), dim)
+        plan = mining_index.plan_index(cfg, len(inp.q_rows), len(inp.c_rows), dim)
         progress.note(f"index: {plan.kind} ({plan.reason})")
-        cal_rows = sample_rows(inp.q_rows, inp.ego.chunk_rows, C.CALIBRATION_QUERIES, cfg.seed) if plan.calibrate else None
+        cal_rows = sample_rows(inp.q_rows, inp.ego.chunk_rows, config.CALIBRATION_QUERIES, cfg.seed) if plan.calibrate else None
         index, pca, cached, ref = _load_or_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
         qsrc.proj = csrc.proj
         cal = None
         if plan.calibrate:
-            cal = IX.calibrate_nprobe(index, plan, qsrc.vectors(cal_rows), reference=ref)
+            cal = mining_index.calibrate_nprobe(index, plan, qsrc.vectors(cal_rows), reference=ref)
             progress.note(f"nprobe {plan.nprobe} of {plan.nlist} lists (calibrated on {cal['queries']} queries against "
                           f"{cal['reference']}; the recall check below measures it against exact search)")
-        eng.index, device = IX.to_device(index, plan, cfg.device)
-        IX.set_search_params(eng.index, plan)
+        eng.index, device = mining_index.to_device(index, plan, cfg.device)
+        mining_index.set_search_params(eng.index, plan)
         eng.max_k = GPU_MAX_K if device.startswith("cuda") else None
         if eng.max_k and cfg.topk > eng.max_k:
             raise UsageError(f"--topk {cfg.topk}: faiss-gpu returns at most {GPU_MAX_K}", hint="use --device cpu")
-        eng.meta = {**IX.plan_meta(plan), "device": device, "dim": int(csrc.dim), "pca": pca, "calibration": cal,
+        eng.meta = {**mining_index.plan_meta(plan), "device": device, "dim": int(csrc.dim), "pca": pca, "calibration": cal,
                     "from_cache": cached, "seconds": round(time.perf_counter() - t, 2)}
     if inp.has_text:
         dtype = np.float16 if len(inp.c_rows) * inp.exo.text_dim * 4 > (1 << 30) else np.float32
@@ -231,7 +231,7 @@ def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, pla
         qsrc.proj = csrc.proj
         probe = qsrc.vectors(cal_rows)
     progress.start(f"index {plan.kind}{plan.build_phases}", plan.passes * len(inp.c_rows), unit="rows")
-    index, ref = IX.build_index(plan, csrc, inp.c_rows, cfg.seed, progress.advance, probe=probe)
+    index, ref = mining_index.build_index(plan, csrc, inp.c_rows, cfg.seed, progress.advance, probe=probe)
     return index, pca, ref
 
 
@@ -242,17 +242,17 @@ def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, pla
         index, pca, ref = _fit_and_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
         return index, pca, False, ref
     path = Path(cfg.index_cache)
-    key = IX.cache_key(inp.exo, csrc, plan, cfg.pca, cfg.seed, inp.c_rows)
-    lock = IX.CacheLock(path)
-    if IX.cache_matches(path, key) or not lock.acquire(lambda: IX.cache_matches(path, key)):
-        index, csrc.proj, extra = IX.load_cached(path, key)
+    key = mining_index.cache_key(inp.exo, csrc, plan, cfg.pca, cfg.seed, inp.c_rows)
+    lock = mining_index.CacheLock(path)
+    if mining_index.cache_matches(path, key) or not lock.acquire(lambda: mining_index.cache_matches(path, key)):
+        index, csrc.proj, extra = mining_index.load_cached(path, key)
         progress.note(f"index: reused {path}")
         return index, extra.get("pca"), True, None
     try:
         if path.exists():
             progress.note(f"{path}: cached index does not match these inputs/parameters; rebuilding it")
         index, pca, ref = _fit_and_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
-        IX.save_cached(path, key, index, csrc.proj, {"pca": pca})
+        mining_index.save_cached(path, key, index, csrc.proj, {"pca": pca})
     finally:
         lock.release()
     return index, pca, False, ref
@@ -284,7 +284,7 @@ def _mine_block(eng: Engine, inp: Inputs, b: int, rows: np.ndarray, seed: int) -
     valid = pos >= 0
     w = _weights(eng, inp, rows, pos)
     q = np.repeat(rows, k).reshape(-1, k)
-    rank = np.broadcast_to(np.arange(k, dtype=np.int32) + C.RANK_BASE, pos.shape)
+    rank = np.broadcast_to(np.arange(k, dtype=np.int32) + config.RANK_BASE, pos.shape)
     cand = eng.c_rows[np.where(valid, pos, 0)]
     return {"query_row": q[valid], "candidate_row": cand[valid], "rank": rank[valid],
             "score": D[valid].astype(np.float32), "weight": w[valid]}
@@ -304,7 +304,7 @@ def _is_exact(index_meta: dict) -> bool:
     return index_meta.get("kind") == "flat" and not index_meta.get("pca")
 
 
-def _recall(cfg: C.MineConfig, inp: Inputs, index_meta: dict | None, table: dict, rows: np.ndarray, spans,
+def _recall(cfg: config.MineConfig, inp: Inputs, index_meta: dict | None, table: dict, rows: np.ndarray, spans,
             progress: Progress) -> dict | None:
     """The recall check: recall@1 / recall@k of the mined top-k vs exact search in the full space.
 
@@ -320,7 +320,7 @@ def _recall(cfg: C.MineConfig, inp: Inputs, index_meta: dict | None, table: dict
             progress.note("--check-recall: not applicable to --strategy random")
         return None
     k = cfg.topk
-    base = {"target": C.RECALL_WARN_BELOW}
+    base = {"target": config.RECALL_WARN_BELOW}
     if _is_exact(index_meta):
         return {"check": "exact", "recall@1": 1.0, f"recall@{k}": 1.0, "queries": 0,
                 "space": "exact search (flat index, no PCA): nothing to check", "seconds": 0.0, **base}
@@ -331,8 +331,8 @@ def _recall(cfg: C.MineConfig, inp: Inputs, index_meta: dict | None, table: dict
            **base}
     at_k = f", recall@{k} {rec[f'recall@{k}']:.4f}" if k > 1 else ""
     msg = f"recall@1 {rec['recall@1']:.4f}{at_k} vs exact search on {rec['queries']} sampled queries"
-    if min(rec["recall@1"], rec[f"recall@{k}"]) < C.RECALL_WARN_BELOW:
-        rec["warning"] = (f"warning: {msg}, below {C.RECALL_WARN_BELOW}: the pairs differ from exact search; "
+    if min(rec["recall@1"], rec[f"recall@{k}"]) < config.RECALL_WARN_BELOW:
+        rec["warning"] = (f"warning: {msg}, below {config.RECALL_WARN_BELOW}: the pairs differ from exact search; "
                           "raise --nprobe, drop --pca, or use --index flat")
         msg = rec["warning"]
     progress.note(msg)
@@ -348,7 +348,7 @@ def sampled_recall(inp: Inputs, table: dict, rows: np.ndarray, n: int, k: int, s
     blocks = (csrc.vectors(p, project=False) for _, p in groups(inp.c_rows, csrc.span))
     _, pos = exact_topk(xq, blocks, k)
     approx = np.full((len(sample), k), -1, np.int64)
-    qr, rk = table["query_row"], table["rank"] - C.RANK_BASE
+    qr, rk = table["query_row"], table["rank"] - config.RANK_BASE
     sel = np.isin(qr, sample)
     approx[np.searchsorted(sample, qr[sel]), rk[sel]] = table["candidate_row"][sel]
     return recall_at(approx, inp.c_rows[pos])
@@ -430,8 +430,8 @@ def _attrs(cfg, shard, inp: Inputs, index_meta, recall, my_rows, table, row_rang
     if index_meta and index_meta.get("pca"):
         score += f" computed after PCA to {index_meta['pca']['dim']} dims (approximate)"
     counts = np.bincount(np.searchsorted(my_rows, table["query_row"]), minlength=len(my_rows)) if len(my_rows) else []
-    return {"strategy": cfg.strategy, "topk": cfg.topk, "text_weight": inp.w, "rank_base": C.RANK_BASE,
-            "tie_rule": C.TIE_RULE, "score": score,
+    return {"strategy": cfg.strategy, "topk": cfg.topk, "text_weight": inp.w, "rank_base": config.RANK_BASE,
+            "tie_rule": config.TIE_RULE, "score": score,
             "weight": "cos(e_ego, e_exo) clipped to [0, 1]; 1.0 when a store has no narration embeddings",
             "index": index_meta, "recall": recall, "skipped": inp.skipped, "queries": int(len(my_rows)),
             "candidates": int(len(inp.c_rows)), "incomplete_queries": int(np.sum(np.asarray(counts) < cfg.topk)),
@@ -446,7 +446,7 @@ def _write(out: Path, cfg, inp: Inputs, table: dict, attrs: dict) -> None:
     df["candidate_clip_id"] = _clip_ids(inp.exo, df["candidate_row"].to_numpy())
     tmp = out.with_name(f".{out.name[:-len(out.suffix)]}.tmp-{os.getpid()}{out.suffix}")  # keeps the backend suffix
     try:
-        store = Store.create_pairs(tmp, df[list(S.PAIR_COLUMNS)], attrs=attrs, config=cfg, overwrite=True)
+        store = Store.create_pairs(tmp, df[list(schema.PAIR_COLUMNS)], attrs=attrs, config=cfg, overwrite=True)
         try:
             for role, s in (("ego", inp.ego), ("exo", inp.exo), ("translated", inp.translated)):
                 if s is not None:

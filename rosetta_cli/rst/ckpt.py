@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.errors import CheckpointError, DimensionMismatch
+from rosetta_cli.rst import diffusion
+from rosetta_cli.rst.config import SAMPLERS, RSTModelConfig
+from rosetta_cli.rst.models import build_model
 from rosetta_cli.runtime.checkpoint import load_weights, read_config, verify_weights
 
 RST_KIND = "rst"
@@ -49,8 +52,6 @@ class Translator:
     def __init__(self, rst_dir, device: str = "cpu", weights: str = "ema"):
         import torch
 
-        from rosetta_cli.rst.config import RSTModelConfig
-        from rosetta_cli.rst.models import build_model
 
         self.dir = ckpt_dir(rst_dir)
         self.meta = read_rst_config(rst_dir)
@@ -73,7 +74,6 @@ class Translator:
 
     def _scheduler_config(self) -> dict:
         """The saved {"ddpm", "ddim"} scheduler configs; for an older checkpoint, the schedule it sampled with."""
-        from rosetta_cli.rst.diffusion import SAMPLERS, legacy_scheduler_config
 
         saved = self.meta.get("scheduler")
         if saved is None:
@@ -84,7 +84,7 @@ class Translator:
                               f"its original 'leading' timestep spacing (DDIM-25 starts at t=960, not "
                               f"{tc['diffusion_steps'] - 1}); retrain with `rosetta train-rst --overwrite` for the "
                               "trailing schedule")
-            return legacy_scheduler_config(tc["diffusion_steps"], tc["beta_schedule"])
+            return diffusion.legacy_scheduler_config(tc["diffusion_steps"], tc["beta_schedule"])
         if not isinstance(saved, dict) or any(not isinstance(saved.get(k), dict) for k in SAMPLERS):
             raise CheckpointError(f"{self.dir}: the saved scheduler config needs {list(SAMPLERS)} entries",
                                   hint="the checkpoint is damaged; retrain it")
@@ -92,9 +92,8 @@ class Translator:
 
     def scheduler(self, kind: str):
         """A fresh diffusers scheduler `kind` (ddim | ddpm) built with from_config from the checkpoint's config."""
-        from rosetta_cli.rst.diffusion import scheduler_from_config
 
-        return scheduler_from_config(kind, self.scheduler_config)
+        return diffusion.scheduler_from_config(kind, self.scheduler_config)
 
     @property
     def timestep_spacing(self) -> str | None:
@@ -119,7 +118,6 @@ class Translator:
         """ego [b, T_ego, D] → mean of `samples` draws [b, T_exo, D] (float32, raw units)."""
         import torch
 
-        from rosetta_cli.rst.diffusion import row_generators, sample
 
         x = torch.as_tensor(np.asarray(ego, dtype=np.float32), device=self.device)
         x = (x - self.norm["ego_mean"]) / self.norm["ego_std"]                   # [b, T_ego, D]
@@ -130,8 +128,8 @@ class Translator:
             else:
                 sched = self.scheduler(sampler)
                 xk = x.repeat_interleave(samples, dim=0)                            # [b*K, T_ego, D]
-                gens = row_generators(seed, rows, samples)
-                y = sample(self.model, sched, xk, gens, (c.exo_frames, c.exo_dim), steps, guidance)
+                gens = diffusion.row_generators(seed, rows, samples)
+                y = diffusion.sample(self.model, sched, xk, gens, (c.exo_frames, c.exo_dim), steps, guidance)
                 y = y.view(len(x), samples, c.exo_frames, c.exo_dim).mean(1)        # [b, T_exo, D]
         y = y * self.norm["exo_std"] + self.norm["exo_mean"]
         return y.cpu().numpy()

@@ -1,7 +1,7 @@
 """RST configs and choices, torch-free (the CLI builds these without importing torch).
 
 `RSTTrainConfig` and `TranslateConfig` are the whole input of `rst.train.run` and `rst.translate.run`:
-paths, resume/overwrite and options, validated by `check()`. `to_dict()` / `output_identity()` give
+paths, resume/overwrite and options, validated by `check()`. `to_dict()` / `resume_identity()` give
 the options a checkpoint or store records (never the paths).
 """
 
@@ -16,6 +16,8 @@ SIZES = ("tiny", "S", "B")          # models.RST_MODELS keys (S, B: DiT-S/B shap
 MODELS = ("dit", "regression")      # diffusion RST, or the MLP regression baseline (MSE)
 SAMPLERS = ("ddim", "ddpm")
 JOB_FIELDS = ("paired", "out", "model", "baselines", "resume", "overwrite")  # inputs, not options
+# training options that may differ between a run and its --resume (every other one must match the checkpoint)
+RESUMABLE = ("steps", "device", "ckpt_every", "log_every", "eval_max_queries")
 
 
 def _one_of(value: str, choices, opt: str) -> None:
@@ -80,6 +82,10 @@ class RSTTrainConfig:
         """The training options the checkpoint records (no paths)."""
         return {k: v for k, v in asdict(self).items() if k not in JOB_FIELDS}
 
+    def resume_identity(self) -> dict:
+        """The training options a --resume must keep (runtime.trainer.check_resume compares them)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RESUMABLE}
+
     def check(self) -> None:
         """Validate, and make the paths plain strings (the config is recorded as JSON)."""
         self.paired, self.baselines, self.out = [str(p) for p in self.paired], [str(b) for b in self.baselines], str(self.out)
@@ -112,7 +118,7 @@ class TranslateConfig:
     batch_size: int = 256
     device: str = "auto"
 
-    def output_identity(self) -> dict:
+    def resume_identity(self) -> dict:
         """The options that decide the output values (a resumed run must use the same)."""
         d = asdict(self)
         for k in ("rst", "ego", "out", "shard", "overwrite", "batch_size", "device"):

@@ -14,7 +14,6 @@ import pandas as pd
 
 from rosetta_cli.errors import DimensionMismatch, UsageError
 from rosetta_cli.eval.split import held_out_takes, in_takes, take_of
-from rosetta_cli.store import schema as S
 from rosetta_cli.store.stream import ChunkCache, batches, chunk_shuffled_order, shard
 
 NEED = ("a paired store needs done rows of view 'ego' and of view 'exo' that share a non-empty sync_id "

@@ -9,7 +9,6 @@ between give the same weights, bit for bit on CPU, as K uninterrupted steps.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,18 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
-from rosetta_cli.errors import CheckpointError, PipelineFailure, UsageError
-from rosetta_cli.rst.ckpt import RST_KIND, RST_VERSION, ckpt_dir
-from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
+from rosetta_cli.errors import CheckpointError, UsageError
+from rosetta_cli.eval.translation import evaluate, held_out_sets
+from rosetta_cli.rst import diffusion
+from rosetta_cli.rst.ckpt import RST_KIND, RST_VERSION, Translator, ckpt_dir, read_rst_config
 from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
-from rosetta_cli.rst.models import build_model
+from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
+from rosetta_cli.rst.models import RST_MODELS, auto_tokens, build_model
+from rosetta_cli.runtime import dist
+from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng, save_checkpoint
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.schedule import ema, warmup_cosine
-
-
-# options that may differ between a run and its --resume (everything else must match the checkpoint)
-RESUMABLE = ("steps", "device", "ckpt_every", "log_every", "eval_max_queries")
+from rosetta_cli.runtime.trainer import MetricsLog, check_resume, loss_png, read_metrics, stop_if_not_finite, wrap_ddp
+from rosetta_cli.store.core import Store
+from rosetta_cli.store.stream import ChunkCache
 
 
 @dataclass
@@ -60,11 +62,8 @@ class Run:
 
 def run(cfg: RSTTrainConfig, progress: Progress = SILENT) -> TrainResult:
     """Train, checkpoint to cfg.out/checkpoint, validate (rank 0)."""
-    from rosetta_cli.runtime import dist as D
-    from rosetta_cli.store.core import Store
-
     cfg.check()
-    info = D.init_from_env(cfg.device)
+    info = dist.init_from_env(cfg.device)
     stores = [Store.open(p, kind="features") for p in cfg.paired]
     try:
         dims = check_dims(stores)
@@ -80,12 +79,12 @@ def run(cfg: RSTTrainConfig, progress: Progress = SILENT) -> TrainResult:
         if info.is_main:
             plot_loss(out_dir)
             metrics = validate(out_dir, stores, pairs.subset(pairs.val), info.device, cfg.baselines)
-        D.barrier(info)
+        dist.barrier(info)
         return TrainResult(out_dir, run_.step, metrics)
     finally:
         for s in stores:
             s.close()
-        D.cleanup(info)
+        dist.cleanup(info)
 
 
 def _check_batch(cfg: RSTTrainConfig, world: int) -> None:
@@ -98,15 +97,13 @@ def _start(out_dir, stores, train, pairs, held, dims, cfg, info, progress) -> Ru
     """Fresh run (model from the seed, stats from the training pairs) or the state of the checkpoint."""
     import torch
 
-    from rosetta_cli.runtime.dist import barrier
-
     _check_batch(cfg, info.world)
     ck = ckpt_dir(out_dir)
     action = output_action(out_dir, (ck / "config.json").exists(), what="an RST checkpoint",
                            overwrite=cfg.overwrite, resume=cfg.resume)
     if action is Action.REPLACE and info.is_main:
         _clear(out_dir)
-    barrier(info)
+    dist.barrier(info)
     model_cfg = RSTModelConfig(**{**cfg.model.to_dict(), **{k: dims[k] for k in
                                                            ("ego_frames", "ego_dim", "exo_frames", "exo_dim")}})
     model_cfg = _check_tokens(model_cfg)
@@ -123,18 +120,14 @@ def _start(out_dir, stores, train, pairs, held, dims, cfg, info, progress) -> Ru
             "split": {"by": "take (sync_id prefix before '/') or sync_id", "held_out_takes": held,
                       "val_pairs": int(pairs.val.sum()), "train_pairs": int(len(train))}}
     if model_cfg.model != "regression":
-        from rosetta_cli.rst.diffusion import scheduler_config
-
         # saved as diffusers configs and rebuilt with from_config: the checkpoint keeps its sampling schedule
         # whatever diffusers' defaults become
-        meta["scheduler"] = scheduler_config(cfg.diffusion_steps, cfg.beta_schedule, clip_range=absmax)
+        meta["scheduler"] = diffusion.scheduler_config(cfg.diffusion_steps, cfg.beta_schedule, clip_range=absmax)
     return _make_run(model, meta, cfg, info)
 
 
 def _check_tokens(c: RSTModelConfig) -> RSTModelConfig:
     """Resolve tokens=0 (auto) from the model width; the tokens must divide D."""
-    from rosetta_cli.rst.models import RST_MODELS, auto_tokens
-
     if c.tokens == 0:
         c.tokens = auto_tokens(c.exo_dim, RST_MODELS[c.size].shape["width"])
     for dim, what in ((c.exo_dim, "exo"), (c.ego_dim, "ego")):
@@ -158,10 +151,7 @@ def _make_run(model, meta: dict, cfg: RSTTrainConfig, info) -> Run:
     import torch
 
     model.to(info.device)
-    net = model
-    if info.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        net = DDP(model, device_ids=[info.local_rank] if info.device.startswith("cuda") else None)
+    net = wrap_ddp(model, info)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     norm = {k: torch.tensor(v, dtype=torch.float32, device=info.device) for k, v in meta["norm"].items()}
     return Run(model=model, net=net, opt=opt, sched=warmup_cosine(opt, cfg.warmup, cfg.steps),
@@ -169,14 +159,12 @@ def _make_run(model, meta: dict, cfg: RSTTrainConfig, info) -> Run:
 
 
 def _resume(ck: Path, stores, model_cfg, cfg, info, progress) -> Run:
-    from rosetta_cli.rst.ckpt import read_rst_config
-    from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng
-
     meta = read_rst_config(ck)
-    _same_inputs(ck, meta, stores, model_cfg, cfg)
+    check_resume(ck, _identity(meta["train"], meta["model"], meta["stores"]),
+                 _identity(cfg.resume_identity(), model_cfg.to_dict(), [_store_ref(s) for s in stores]))
     model = build_model(model_cfg)
     model.load_state_dict(load_weights(ck, "model"))
-    meta["train"] = cfg.to_dict()  # only RESUMABLE fields can differ (checked above)
+    meta["train"] = cfg.to_dict()  # only config.RESUMABLE fields can differ (checked above)
     run = _make_run(model, meta, cfg, info)
     state = load_train_state(ck)
     if state is None:
@@ -195,23 +183,16 @@ def _resume(ck: Path, stores, model_cfg, cfg, info, progress) -> Run:
     return run
 
 
-def _same_inputs(ck: Path, meta: dict, stores, model_cfg, cfg) -> None:
-    """A resumed run must see the same stores (by fingerprint), model and non-resumable options."""
-    now = [_store_ref(s) for s in stores]
-    if [(r["id"], r["fingerprint"]) for r in now] != [(r["id"], r["fingerprint"]) for r in meta["stores"]]:
-        raise CheckpointError(f"{ck}: the --paired stores differ from those the checkpoint was trained on",
-                              hint="pass the same stores, or start again with --overwrite")
-    diffs = [k for k, v in model_cfg.to_dict().items() if meta["model"].get(k) != v]
-    diffs += [k for k, v in cfg.to_dict().items() if k not in RESUMABLE and meta["train"].get(k) != v]
-    if diffs:
-        raise UsageError(f"{ck}: options differ from the checkpoint's: {', '.join(diffs)}",
-                         hint="rerun with the original options to resume, or --overwrite to start again")
+def _identity(train: dict, model: dict, stores: list) -> dict:
+    """What a resumed run must share with its checkpoint: the training options (a recorded train dict has
+    the resumable ones too; check_resume compares only the keys of the live run's identity), the resolved
+    model, and the --paired stores by fingerprint."""
+    return {**train, **{f"model.{k}": v for k, v in model.items()},
+            "--paired stores": [[r["id"], r["fingerprint"]] for r in stores]}
 
 
 def save(run: Run, out_dir: Path) -> None:
     import torch
-
-    from rosetta_cli.runtime.checkpoint import save_checkpoint
 
     meta = {**run.meta, "step": run.step}
     ema_state = run.ema.state_dict()
@@ -223,51 +204,42 @@ def save(run: Run, out_dir: Path) -> None:
 
 
 def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info, progress: Progress) -> None:
-    from rosetta_cli.runtime.dist import all_reduce_mean, barrier
-
     noise = _noise_schedule(run, cfg)
-    metrics_file = _open_metrics(out_dir, run.step, info.is_main)
+    log = MetricsLog(out_dir / "metrics.jsonl", run.step) if info.is_main else None
     t0, done0 = time.perf_counter(), run.step
     progress.start("train-rst", cfg.steps, done=run.step, unit="steps")
     while run.step < cfg.steps:
         lr = run.sched.get_last_lr()[0]
         loss = _forward(run, stream, noise, cfg, info)
-        value = all_reduce_mean(float(loss.detach()), info)  # every rank sees the same verdict before backward
-        if not math.isfinite(value):
-            _stop_on_nan(run, out_dir, info, value)
+        value = dist.all_reduce_mean(float(loss.detach()), info)  # every rank sees the same verdict before backward
+        stop_if_not_finite(value, run.step, ckpt_dir(out_dir), lambda: save(run, out_dir), info)
         _update(run, loss, cfg)
         run.step += 1
         if info.is_main:
             sps = (run.step - done0) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
             if run.step % cfg.log_every == 0 or run.step == cfg.steps:
-                metrics_file.write(json.dumps({"step": run.step, "loss": value, "lr": lr,
-                                               "samples_per_s": round(sps, 1)}) + "\n")
-                metrics_file.flush()
+                log.write({"step": run.step, "loss": value, "lr": lr, "samples_per_s": round(sps, 1)})
             progress.advance(completed=run.step, info=f"loss {value:.4f}, {sps:,.0f} samples/s")
         if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
             if info.is_main:
                 save(run, out_dir)
-            barrier(info)
-    if metrics_file:
-        metrics_file.close()
+            dist.barrier(info)
+    if log:
+        log.close()
 
 
 def _noise_schedule(run: Run, cfg: RSTTrainConfig):
     if run.meta["model"]["model"] == "regression":
         return None
-    from rosetta_cli.rst.diffusion import legacy_scheduler_config, scheduler_from_config
-
     # the training noise schedule q(z_t | z_0); a checkpoint from before the schedule was saved (resumed)
     # trains on the same betas and keeps sampling with its legacy schedule
-    saved = run.meta.get("scheduler") or legacy_scheduler_config(cfg.diffusion_steps, cfg.beta_schedule)
-    return scheduler_from_config("ddpm", saved)
+    saved = run.meta.get("scheduler") or diffusion.legacy_scheduler_config(cfg.diffusion_steps, cfg.beta_schedule)
+    return diffusion.scheduler_from_config("ddpm", saved)
 
 
 def _forward(run: Run, stream: PairStream, noise, cfg: RSTTrainConfig, info):
     """Loss of step run.step on this rank's batch (bf16 autocast on CUDA). → scalar tensor with grad."""
     import torch
-
-    from rosetta_cli.rst.diffusion import diffusion_loss, regression_loss, step_generator
 
     ego, exo = stream.batch(run.step)
     dev = info.device
@@ -277,9 +249,10 @@ def _forward(run: Run, stream: PairStream, noise, cfg: RSTTrainConfig, info):
     cuda = dev.startswith("cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
         if noise is None:
-            loss = regression_loss(run.net, exo, ego)
+            loss = diffusion.regression_loss(run.net, exo, ego)
         else:
-            loss = diffusion_loss(run.net, noise, exo, ego, step_generator(cfg.seed, run.step, info.rank), cfg.cond_drop)
+            loss = diffusion.diffusion_loss(run.net, noise, exo, ego, diffusion.step_generator(cfg.seed, run.step, info.rank),
+                                            cfg.cond_drop)
     return loss
 
 
@@ -295,59 +268,18 @@ def _update(run: Run, loss, cfg: RSTTrainConfig) -> None:
     run.ema.step(run.model.parameters())
 
 
-def _stop_on_nan(run: Run, out_dir: Path, info, value: float) -> None:
-    """The weights are still those before the bad step: checkpoint them, then stop."""
-    if info.is_main:
-        save(run, out_dir)
-    raise PipelineFailure(f"loss became {value} at step {run.step + 1}; training stopped, the last good state "
-                          f"(step {run.step}) is checkpointed in {ckpt_dir(out_dir)}",
-                          hint="lower --lr, check the stores with `rosetta store validate`, then --resume")
-
-
-def _open_metrics(out_dir: Path, step: int, main: bool):
-    """metrics.jsonl opened for append, dropping lines past `step` (left by a killed run)."""
-    if not main:
-        return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    f = out_dir / "metrics.jsonl"
-    keep = []
-    if f.exists():
-        keep = [ln for ln in f.read_text().splitlines() if _step_of(ln) is not None and _step_of(ln) <= step]
-    f.write_text("".join(ln + "\n" for ln in keep))
-    return f.open("a")
-
-
-def _step_of(line: str) -> int | None:
-    """The step of one metrics.jsonl line; None for blank or half-written lines (a killed run)."""
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (ValueError, AttributeError):
-        return None
-
-
 def plot_loss(out_dir: Path) -> Path | None:
     """out_dir/loss.png from metrics.jsonl."""
-    rows = [json.loads(ln) for ln in (out_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
+    rows = read_metrics(out_dir / "metrics.jsonl")
     if not rows:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
-    ax.set(xlabel="step", ylabel="training loss (normalised MSE)", yscale="log", title="RST training loss")
-    fig.tight_layout()
-    fig.savefig(out_dir / "loss.png", dpi=100)
-    plt.close(fig)
+    (out_dir / "loss.png").write_bytes(loss_png(rows, ylabel="training loss (normalised MSE)", log_y=True,
+                                                title="RST training loss"))
     return out_dir / "loss.png"
 
 
 def validate(out_dir: Path, stores, val, device: str, baselines=(), batch: int = 256) -> dict:
     """Held-out metrics of the saved RST (EMA weights) and any baseline RST dirs → out_dir/metrics.json."""
-    from rosetta_cli.rst.ckpt import Translator, read_rst_config
-    from rosetta_cli.eval.translation import evaluate, held_out_sets
-
     meta = read_rst_config(out_dir)
     tc = meta["train"]
     result = {"step": meta.get("step"), "val_pairs": int(len(val)), "held_out_takes": len(meta["split"]["held_out_takes"])}
@@ -380,8 +312,6 @@ def read_keys(stores, keys: np.ndarray, pool: bool = False, block: int = 8192) -
     one block of [block, T, D]: the gallery of 85k held-out exo clips at the paper's size is 0.4 GB
     pooled, 1.7 GB unpooled.
     """
-    from rosetta_cli.store.stream import ChunkCache
-
     s0 = stores[0]
     out = np.empty((len(keys), s0.dim) if pool else (len(keys), s0.frames, s0.dim), dtype=np.float32)
     for i, s in enumerate(stores):

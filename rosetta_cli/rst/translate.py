@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.errors import InputNotFound, PartialFailure, StoreError, UsageError
+from rosetta_cli.rst.ckpt import Translator
 from rosetta_cli.rst.config import TranslateConfig
+from rosetta_cli.runtime import dist
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.shard import parse_shard
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
+from rosetta_cli.store.core import Store
 
 
 @dataclass
@@ -45,13 +48,9 @@ class TranslateResult:
 
 def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
     """Translate every done ego row of this process's blocks (resuming cfg.out when it matches)."""
-    from rosetta_cli.rst.ckpt import Translator
-    from rosetta_cli.store.core import Store
-    from rosetta_cli.runtime import dist as D
-
     cfg.check()
     rst_dir, ego_path, out_path, overwrite = Path(cfg.rst), Path(cfg.ego), Path(cfg.out), cfg.overwrite
-    info = D.init_from_env(cfg.device)
+    info = dist.init_from_env(cfg.device)
     index, count = _shard(parse_shard(cfg.shard), info)
     if Path(out_path).resolve() == Path(ego_path).resolve():
         raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
@@ -70,13 +69,13 @@ def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
         for a, b in blocks:
             n, nb = _translate_block(tr, ego, out, a, b, cfg, progress)
             done_now, bad = done_now + n, bad + nb
-        D.barrier(info)
+        dist.barrier(info)
         summary = _finish(out, done_now, bad, time.perf_counter() - t0, index, info)
         out.close()
         return summary
     finally:
         ego.close()
-        D.cleanup(info)
+        dist.cleanup(info)
 
 
 def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
@@ -89,17 +88,14 @@ def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
 
 def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info):
     """Create the output (the creator) or open it to resume / join; check it matches this run."""
-    from rosetta_cli.store.core import Store
-    from rosetta_cli.runtime.dist import barrier
-
     out_path = Path(out_path)
-    ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.output_identity()}
+    ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.resume_identity()}
     action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite,
                            resume=not overwrite)  # translate resumes by default; --overwrite replaces
     if creator and action is not Action.RESUME:
         out = _create(out_path, ego, tr, cfg, rst_dir, ident, overwrite)
         out.close()
-    barrier(info)
+    dist.barrier(info)
     out = _wait_open(out_path, creator)
     if out.meta.get("translate") != ident:
         old = out.meta.get("translate") or {}
@@ -112,8 +108,6 @@ def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info
 
 
 def _create(out_path, ego, tr, cfg, rst_dir, ident: dict, overwrite: bool):
-    from rosetta_cli.store.core import Store
-
     clips = ego.clips()
     clips.attrs["labels"], clips.attrs["skills"] = ego.labels, ego.skills  # keep the vocabulary order
     c = tr.cfg
@@ -130,8 +124,6 @@ def _create(out_path, ego, tr, cfg, rst_dir, ident: dict, overwrite: bool):
 
 def _wait_open(out_path: Path, creator: bool, timeout_s: float = 120.0):
     """Non-creator shards (--shard I/N, I > 0) wait for shard 0 to create the store."""
-    from rosetta_cli.store.core import Store
-
     deadline = time.monotonic() + (0 if creator else timeout_s)
     while True:
         try:
@@ -147,8 +139,8 @@ def _wait_open(out_path: Path, creator: bool, timeout_s: float = 120.0):
 def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, progress: Progress) -> tuple[int, int]:
     """Rows [a, b): translate done ego rows still pending; mirror failed/pending ego rows. → (done, failed)."""
     st_ego, st_out = ego.status(slice(a, b)), out.status(slice(a, b))
-    todo = (st_out == S.PENDING) & (st_ego == S.DONE)
-    mirror = (st_ego != S.DONE) & (st_out == S.PENDING)
+    todo = (st_out == schema.PENDING) & (st_ego == schema.DONE)
+    mirror = (st_ego != schema.DONE) & (st_out == schema.PENDING)
     if not (todo.any() or mirror.any()):
         return 0, 0
     feats = out.features(slice(a, b)).astype(np.float32)
@@ -163,7 +155,7 @@ def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, progres
                          guidance=cfg.guidance, seed=cfg.seed)                 # [b, T_exo, D]
         ok = np.isfinite(y).all(axis=(1, 2))
         feats[sel] = np.where(ok[:, None, None], y, 0.0)
-        status[sel] = np.where(ok, S.DONE, S.FAILED)
+        status[sel] = np.where(ok, schema.DONE, schema.FAILED)
         errors[sel] = np.where(ok, "", "translation produced NaN/Inf")
         bad += int((~ok).sum())
         progress.advance(len(sel))
@@ -174,7 +166,7 @@ def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, progres
 
 def _todo(ego, out, blocks) -> int:
     """Rows of these blocks still to translate (done in ego, pending in out): the progress total."""
-    todo = (out.status() == S.PENDING) & (ego.status() == S.DONE)
+    todo = (out.status() == schema.PENDING) & (ego.status() == schema.DONE)
     return int(sum(todo[a:b].sum() for a, b in blocks))
 
 
@@ -184,19 +176,17 @@ def _mirror(ego, a, b, st_ego, mirror, status, errors) -> None:
         return
     ego_err = ego.errors(slice(a, b))
     for j in np.flatnonzero(mirror):
-        if st_ego[j] == S.FAILED:
-            status[j], errors[j] = S.FAILED, f"ego row failed: {ego_err[j]}"
+        if st_ego[j] == schema.FAILED:
+            status[j], errors[j] = schema.FAILED, f"ego row failed: {ego_err[j]}"
         else:
             errors[j] = "ego row pending (not extracted yet); rerun translate after extraction"
 
 
 def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> TranslateResult:
-    from rosetta_cli.runtime.dist import all_reduce_mean
-
     counts = out.status_counts()
     # complete when every translatable row is done; one process then marks the new revision,
     # and only if some rank wrote rows (a no-op rerun must not make downstream stages stale)
-    changed = all_reduce_mean(float(done_now + bad), info) > 0 or out.meta.get("revision") is None
+    changed = dist.all_reduce_mean(float(done_now + bad), info) > 0 or out.meta.get("revision") is None
     if (counts["pending"] == 0 or _nothing_left(out)) and changed:
         if (info.distributed and info.is_main) or not info.distributed:
             out.finalize()
@@ -211,4 +201,4 @@ def _finish(out, done_now: int, bad: int, seconds: float, index: int, info) -> T
 def _nothing_left(out) -> bool:
     errs = out.errors()
     st = out.status()
-    return bool(np.all((st != S.PENDING) | (errs != "")))
+    return bool(np.all((st != schema.PENDING) | (errs != "")))

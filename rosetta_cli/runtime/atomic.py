@@ -93,14 +93,16 @@ def publish_new(tmp, path) -> bool:
 
 def remove_stale_temps(path, tag: str = "tmp") -> None:
     """Remove `temp_sibling(path, tag)` leftovers of writers that were killed (their pid is gone)."""
+    import psutil
+
     path = Path(path)
     for p in path.parent.glob(f".{path.name}.{tag}-*"):
         try:
-            os.kill(int(p.name.rsplit("-", 1)[1].split(".")[0]), 0)
-        except ProcessLookupError:
+            pid = int(p.name.rsplit("-", 1)[1].split(".")[0])
+        except (ValueError, IndexError):
+            continue  # not one of ours
+        if not psutil.pid_exists(pid):
             _remove(p)
-        except (ValueError, IndexError, OSError):
-            continue
 
 
 def _remove(p: Path) -> None:

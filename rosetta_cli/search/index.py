@@ -25,12 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
+from rosetta_cli.contrastive.api import load_dual_encoder
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.metrics import l2_normalize
+from rosetta_cli.mining import config as mining_config
+from rosetta_cli.mining.index import add_blocks, new_index, plan_index, plan_meta, set_search_params
+from rosetta_cli.provenance import command_line, now_iso, to_jsonable
 from rosetta_cli.runtime import atomic
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
+from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store import DONE, Store
+from rosetta_cli.store.schema import CLIP_COLUMNS
 
 FORMAT = "rosetta-index"
 FORMAT_VERSION = 1
@@ -170,8 +176,6 @@ def _create_embeddings(path: Path, stores, src, dim: int, key: dict, cfg: IndexC
     """embeddings.zarr with N pending rows, made under a temp name and renamed (racing shards: one wins)."""
     import pandas as pd
 
-    from rosetta_cli.store.schema import CLIP_COLUMNS
-
     parts = []
     for i, s in enumerate(stores):
         rows = src[src[:, 0] == i, 1]
@@ -245,8 +249,6 @@ def read_embeddings(emb: Store) -> np.ndarray:
 
 def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None):
     """(index, plan, calibration) over x [N, d] unit vectors, chosen by mining's plan_index."""
-    from rosetta_cli.mining import config as C
-    from rosetta_cli.mining.index import add_blocks, new_index, plan_index, set_search_params
 
     n, d = x.shape
     # A search index serves many queries over its life: plan as if every clip were queried once.
@@ -255,7 +257,7 @@ def build_faiss(cfg: IndexConfig, x: np.ndarray, progress: Progress, clock=None)
     index = new_index(plan, d, cfg.seed)
     if plan.kind == "ivf":
         rng = np.random.default_rng(cfg.seed)
-        train = np.sort(rng.choice(n, min(n, plan.nlist * C.IVF_TRAIN_PER_LIST), replace=False))
+        train = np.sort(rng.choice(n, min(n, plan.nlist * mining_config.IVF_TRAIN_PER_LIST), replace=False))
         index.train(x[train])
     if clock:
         clock.lap("train")
@@ -332,8 +334,6 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     """Embed the stores' done rows into cfg.out and (unless sharded) build and publish the faiss index."""
     import resource
 
-    from rosetta_cli.runtime.shard import parse_shard
-
     cfg.check()
     t0 = time.perf_counter()
     share = parse_shard(cfg.shard)
@@ -364,8 +364,6 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     out = Path(cfg.out)
     atomic.write_with(out / FAISS, lambda p: faiss.write_index(index, p))
     clock.lap("write")
-    from rosetta_cli.mining.index import plan_meta
-    from rosetta_cli.provenance import command_line, now_iso, to_jsonable
 
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -383,8 +381,6 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
 def _load_model(cfg: IndexConfig, store: Store):
     if not cfg.model:
         return None
-    from rosetta_cli.contrastive.api import load_dual_encoder
-
     enc = load_dual_encoder(cfg.model, device=cfg.device)
     if store.dim != enc.input_dim:
         raise DimensionMismatch(f"{store.path}: features are {store.dim}-d but {cfg.model} expects {enc.input_dim}-d",

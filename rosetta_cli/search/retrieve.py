@@ -20,8 +20,10 @@ import numpy as np
 
 from rosetta_cli.errors import CheckpointError, DimensionMismatch, StoreError, UsageError
 from rosetta_cli.runtime.progress import SILENT, Progress
-from rosetta_cli.search import index as I
+from rosetta_cli.search import index as search_index
+from rosetta_cli.search.html import prepare_out, write_page
 from rosetta_cli.store import DONE, Store
+from rosetta_cli.video.frames import resolve_video
 
 VIEWS = ("exo", "ego")
 OVERFETCH = 4  # a --view filter searches OVERFETCH x topk first, then widens until topk hits of that view
@@ -113,15 +115,15 @@ class Searcher:
 
         path = Path(path)
         meta = read_meta(path)
-        index = faiss.read_index(str(path / I.FAISS))
+        index = faiss.read_index(str(path / search_index.FAISS))
         if index.ntotal != meta["ntotal"] or index.d != meta["dim"]:
-            raise UsageError(f"{path / I.FAISS}: holds {index.ntotal} x {index.d}-d vectors but index.json says "
+            raise UsageError(f"{path / search_index.FAISS}: holds {index.ntotal} x {index.d}-d vectors but index.json says "
                              f"{meta['ntotal']} x {meta['dim']}-d", hint="rebuild it: rosetta index ... --overwrite")
         _set_params(index, meta["index"])
-        emb = Store.open(path / I.EMB, kind="embeddings")
+        emb = Store.open(path / search_index.EMB, kind="embeddings")
         clips = emb.clips()
         emb.close()
-        sources = np.load(path / I.SOURCES, allow_pickle=False)
+        sources = np.load(path / search_index.SOURCES, allow_pickle=False)
         model = _load_model(meta, device)
         return cls(path, meta, index, clips, sources, model, device)
 
@@ -146,9 +148,9 @@ class Searcher:
                 raise UsageError(f"{self.path}: its stores record no frozen encoder, so a video cannot be encoded",
                                  hint="query with --store/--rows instead")
             enc = get_visual_encoder(rec["name"], device=self.device, precision=self.store0.get("precision") or "fp32")
-            if I.encoder_id(enc.info()) != I.encoder_id(rec):
-                raise UsageError(f"{self.path}: was built with encoder {I.encoder_id(rec)} but the installed one is "
-                                 f"{I.encoder_id(enc.info())}", hint="query with the encoder the index was made with, or rebuild the index")
+            if search_index.encoder_id(enc.info()) != search_index.encoder_id(rec):
+                raise UsageError(f"{self.path}: was built with encoder {search_index.encoder_id(rec)} but the installed one is "
+                                 f"{search_index.encoder_id(enc.info())}", hint="query with the encoder the index was made with, or rebuild the index")
             self._venc = enc
         return self._venc
 
@@ -174,7 +176,7 @@ class Searcher:
         want = self.store0.get("encoder", {}).get("dim") or (self.meta["model"] or {}).get("input_dim")
         if want and feats.shape[-1] != int(want) and self.model is None:
             raise DimensionMismatch(f"query features are {feats.shape[-1]}-d, index {self.path} holds {want}-d")
-        return I.encode_features(feats, self.model)
+        return search_index.encode_features(feats, self.model)
 
     def frames(self, video: str, start=None, end=None) -> np.ndarray:
         """uint8 [T, H, W, 3]: the T frames the index's stores sampled, with their decoder."""
@@ -210,9 +212,9 @@ class Searcher:
     def query_rows(self, store_path: str, rows: list[int]) -> tuple[np.ndarray, Store]:
         s = Store.open(store_path, kind=("features", "translations"))
         rec = self.store0.get("encoder")
-        if I.encoder_id(s.meta.get("encoder")) != I.encoder_id(rec):
-            raise UsageError(f"{store_path}: made with encoder {I.encoder_id(s.meta.get('encoder'))}, but {self.path} "
-                             f"was built with {I.encoder_id(rec)}", hint="query with a store of the index's encoder")
+        if search_index.encoder_id(s.meta.get("encoder")) != search_index.encoder_id(rec):
+            raise UsageError(f"{store_path}: made with encoder {search_index.encoder_id(s.meta.get('encoder'))}, but {self.path} "
+                             f"was built with {search_index.encoder_id(rec)}", hint="query with a store of the index's encoder")
         bad = [r for r in rows if not 0 <= r < s.n_rows]
         if bad:
             raise UsageError(f"--rows {bad[0]}: {store_path} has rows 0..{s.n_rows - 1}")
@@ -220,7 +222,7 @@ class Searcher:
         if notdone:
             raise StoreError(f"{store_path}: row {notdone[0]} is not done (no features)", hint="choose done rows")
         order = np.argsort(rows)
-        feats = I._read_rows(s, np.asarray(rows, np.int64)[order])
+        feats = search_index._read_rows(s, np.asarray(rows, np.int64)[order])
         vec = np.empty((len(rows), self.dim), np.float32)
         vec[order] = self.to_space(feats)
         return vec, s
@@ -287,20 +289,20 @@ def _num(x) -> float | None:
 
 def read_meta(path: Path) -> dict:
     """index.json of a complete index; a partial or foreign one is refused."""
-    f = path / I.META
+    f = path / search_index.META
     if not path.is_dir():
         raise UsageError(f"{path}: no such index directory", hint="build one with `rosetta index --store STORE --out DIR`")
     if not f.is_file():
         hint = ("its build did not finish (or is still running): rerun `rosetta index ... --resume`"
-                if (path / I.EMB).exists() else "build one with `rosetta index --store STORE --out DIR`")
-        raise UsageError(f"{path}: not a complete search index (no {I.META})", hint=hint)
+                if (path / search_index.EMB).exists() else "build one with `rosetta index --store STORE --out DIR`")
+        raise UsageError(f"{path}: not a complete search index (no {search_index.META})", hint=hint)
     try:
         meta = json.loads(f.read_text())
     except json.JSONDecodeError as e:
         raise UsageError(f"{f}: damaged ({e})", hint="rebuild: rosetta index ... --overwrite") from None
-    if meta.get("format") != I.FORMAT or meta.get("status") != "complete":
+    if meta.get("format") != search_index.FORMAT or meta.get("status") != "complete":
         raise UsageError(f"{path}: not a complete rosetta search index", hint="rebuild: rosetta index ... --overwrite")
-    if meta.get("format_version", 0) > I.FORMAT_VERSION:
+    if meta.get("format_version", 0) > search_index.FORMAT_VERSION:
         raise UsageError(f"{path}: index format v{meta['format_version']} is newer than this rosetta", hint="upgrade rosetta")
     return meta
 
@@ -376,8 +378,6 @@ def run(cfg: RetrieveConfig, progress: Progress = SILENT, searcher: Searcher | N
         s.text_encoder()
     load = time.perf_counter() - t0
     if cfg.out:
-        from rosetta_cli.search.html import prepare_out
-
         prepare_out(Path(cfg.out), cfg.overwrite)
     progress.start("retrieve", len(cfg.queries), unit="queries")
     answers = []
@@ -394,8 +394,6 @@ def run(cfg: RetrieveConfig, progress: Progress = SILENT, searcher: Searcher | N
         progress.advance(1)
     html = None
     if cfg.out:
-        from rosetta_cli.search.html import write_page
-
         html = str(write_page(Path(cfg.out), s, answers))
     return RetrieveResult(str(cfg.index), answers, html, round(load, 3))
 
@@ -408,8 +406,6 @@ def _encode(s: Searcher, q: Query, cfg: RetrieveConfig):
         return s.query_text(q.text), q.label, None, None
     vec, st = s.query_rows(q.store, [q.row])
     c = st.clips(slice(q.row, q.row + 1)).iloc[0]
-    from rosetta_cli.bench.plots import resolve_video
-
     video = resolve_video(str(c["video"]), st)
     where = {"video": str(video), "start": _num(c["start"]), "end": _num(c["end"])} if video else None
     excl = s.self_ids(st, [q.row])[0] if cfg.exclude_self else None

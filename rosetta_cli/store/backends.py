@@ -320,32 +320,35 @@ def _is_lock_error(e: OSError) -> bool:
         or "unable to lock file" in str(e)
 
 
-def holders(path) -> list[tuple[int, str]]:
-    """(pid, command line) of every other process with `path` open, found through /proc/*/fd (Linux).
+def holders(path) -> list[tuple[int, str, int | None]]:
+    """(pid, command line, parent pid) of every other process with `path` open (psutil's open files).
 
     Files are compared by device and inode, so a hard link or another spelling of the path counts.
-    Processes of other users cannot be inspected and are missed; elsewhere than Linux this is [].
+    Processes of other users cannot be inspected and are missed.
     """
+    import psutil
+
     try:
         st = os.stat(path)
-        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
     except OSError:
         return []
     me, out = os.getpid(), []
-    for pid in pids:
-        if pid != me and _has_open(pid, st.st_dev, st.st_ino):
-            out.append((pid, _cmdline(pid)))
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        if proc.pid != me and _has_open(proc, st.st_dev, st.st_ino):
+            out.append((proc.pid, _cmdline(proc.info["cmdline"]), proc.info["ppid"]))
     return out
 
 
-def _has_open(pid: int, dev: int, ino: int) -> bool:
+def _has_open(proc, dev: int, ino: int) -> bool:
+    import psutil
+
     try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:  # gone, or another user's
+        files = proc.open_files()
+    except (psutil.Error, OSError):  # gone, or another user's
         return False
-    for fd in fds:
+    for f in files:
         try:
-            s = os.stat(f"/proc/{pid}/fd/{fd}")
+            s = os.stat(f.path)
         except OSError:
             continue
         if s.st_ino == ino and s.st_dev == dev:
@@ -353,20 +356,9 @@ def _has_open(pid: int, dev: int, ino: int) -> bool:
     return False
 
 
-def _cmdline(pid: int, limit: int = 100) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return "?"
-    text = " ".join(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+def _cmdline(argv: list | None, limit: int = 100) -> str:
+    text = " ".join(argv) if argv else "?"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def locked_error(path, mode: str) -> StoreError:
@@ -375,8 +367,8 @@ def locked_error(path, mode: str) -> StoreError:
     Children that share their parent's open file (e.g. decoding workers) are counted, not listed.
     """
     found = holders(path)
-    pids = {pid for pid, _ in found}
-    top = [(pid, cmd) for pid, cmd in found if _ppid(pid) not in pids]
+    pids = {pid for pid, _, _ in found}
+    top = [(pid, cmd) for pid, cmd, ppid in found if ppid not in pids]
     if top:
         who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in top[:3])
         if len(found) > len(top):

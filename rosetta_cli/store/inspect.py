@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.errors import RosettaError
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
 from rosetta_cli.store.core import Store
 
 
@@ -50,7 +50,7 @@ def _provenance(meta: dict) -> dict:
 
 def _views(store: Store) -> dict:
     v = store.column("view")
-    return {name: int((v == name).sum()) for name in S.VIEWS}
+    return {name: int((v == name).sum()) for name in schema.VIEWS}
 
 
 def _label_counts(store: Store) -> dict:
@@ -74,7 +74,7 @@ def validate(store: Store) -> list[str]:
 
 
 def _check_layout(store: Store) -> list[str]:
-    need = [f"clips/{c}" for c in S.CLIP_COLUMNS] + ["features", "status", "errors"]
+    need = [f"clips/{c}" for c in schema.CLIP_COLUMNS] + ["features", "status", "errors"]
     problems = [f"missing array '{n}'" for n in need if not store.b.has(n)]
     if problems:
         return problems
@@ -102,14 +102,14 @@ def _check_values(store: Store) -> list[str]:
         status = store.status()
     except Exception as e:
         return [f"status unreadable: {type(e).__name__}: {e}"]
-    bad = set(np.unique(status).tolist()) - set(S.STATUS_NAMES)
+    bad = set(np.unique(status).tolist()) - set(schema.STATUS_NAMES)
     if bad:
         problems.append(f"status has unknown codes {sorted(bad)}")
-    views = set(store.column("view").tolist()) - set(S.VIEWS) - {""}
+    views = set(store.column("view").tolist()) - set(schema.VIEWS) - {""}
     if views:
         problems.append(f"clips/view has values {sorted(views)}; expected ego or exo")
     for start, stop in store.blocks():
-        done = status[start:stop] == S.DONE
+        done = status[start:stop] == schema.DONE
         for name in ("features", "text"):
             if name == "text" and not store.b.has("text"):
                 continue
@@ -135,7 +135,7 @@ def _check_zarr_chunks(store: Store) -> list[str]:
         arr = store.b.get(name)
         c = arr.chunks[0]
         for ci in range(0, -(-store.n_rows // c)):
-            if not (status[ci * c:(ci + 1) * c] == S.DONE).any():
+            if not (status[ci * c:(ci + 1) * c] == schema.DONE).any():
                 continue
             key = os.path.join(str(store.path), name, "c", str(ci), *["0"] * (arr.ndim - 1))
             if not os.path.exists(key):
@@ -146,7 +146,7 @@ def _check_zarr_chunks(store: Store) -> list[str]:
 def _validate_pairs(store: Store) -> list[str]:
     problems = []
     lens = {}
-    for col in S.PAIR_COLUMNS:
+    for col in schema.PAIR_COLUMNS:
         try:
             lens[col] = store.b.get(f"pairs/{col}").shape[0]
         except Exception as e:
