@@ -62,3 +62,9 @@ def require(cond: bool, message: str, *, hint: str | None = None, cls: type[Rose
     """Raise `cls(message)` unless `cond` holds."""
     if not cond:
         raise cls(message, hint=hint)
+
+
+class Interrupted(RosettaError):
+    """Ctrl-C (SIGINT) stopped the run (exit 130). The message says what was kept."""
+
+    exit_code = 130

@@ -69,22 +69,30 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        app(args=argv, standalone_mode=False, prog_name="rosetta")
+        # standalone_mode=False: typer *returns* the code of an Exit (its KeyboardInterrupt becomes
+        # Exit(130)) instead of exiting, so a returned int is an exit code, never to be dropped
+        code = app(args=argv, standalone_mode=False, prog_name="rosetta")
     except RosettaError as e:
         _fail(e, debug, e.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("rosetta: interrupted; rerun the same command to resume\n")
-        sys.exit(130)
+        _interrupted()
     except SystemExit:
         raise
     except Exception as e:
         if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's (or typer's vendored click's) usage errors
             e.show()
             sys.exit(e.exit_code)
-        if type(e).__name__ == "Abort":
-            sys.exit(130)
+        if type(e).__name__ == "Abort":  # click's Ctrl-C at a prompt
+            _interrupted()
         _fail(e, debug, 1, prefix=f"unexpected {type(e).__name__}: ")
-    sys.exit(0)
+    if code == 130:
+        _interrupted()
+    sys.exit(code if type(code) is int else 0)
+
+
+def _interrupted() -> None:
+    sys.stderr.write("rosetta: error: interrupted (rerun the same command to resume)\n")
+    sys.exit(130)
 
 
 def _fail(e: BaseException, debug: bool, code: int, prefix: str = "") -> None:

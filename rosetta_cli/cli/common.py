@@ -28,7 +28,15 @@ def progress(transient: bool = False):
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"))
     with Progress(*cols, console=console, transient=transient) as p:
-        yield p
+        try:
+            yield p
+        except BaseException:
+            # The error line must come first: an unfinished bar (or an empty one, which Rich would
+            # print as a blank line) is cleared rather than left above it.
+            p.live.transient = True
+            p.live.stop()
+            p.disable = True  # Progress.stop would print an empty line when output is not a terminal
+            raise
 
 
 class RichProgress:

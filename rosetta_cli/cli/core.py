@@ -88,12 +88,15 @@ class StageCommand(TyperCommand):
 
     def invoke(self, ctx):
         from rosetta_cli import provenance
-        from rosetta_cli.errors import RosettaError
+        from rosetta_cli.errors import Interrupted, RosettaError
 
         session = _session(ctx)
         with provenance.recording(resolved_argv(ctx)):
             try:
                 rv = super().invoke(ctx)
+            except KeyboardInterrupt:
+                # typer would turn it into Exit(130), which standalone_mode=False returns as a value
+                raise Interrupted(f"{ctx.info_name} interrupted", hint="rerun the same command to resume") from None
             except RosettaError as e:
                 if session is not None and e.exit_code == 3:  # finished with some failed rows: the output exists
                     session.register(ctx.info_name, param_getter(ctx))

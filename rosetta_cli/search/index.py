@@ -199,10 +199,31 @@ def _save_npy(path: str, arr: np.ndarray) -> None:
         np.save(f, arr, allow_pickle=False)
 
 
+def _stale_only(emb: Store, stores: list[Store], key: dict) -> bool:
+    """The same store paths (in order) and model as the index was built from, but a store rewritten
+    since (new fingerprint, or a new id after --overwrite): the index is stale, not foreign."""
+    was = [Path(p["path"]).resolve() for p in emb.meta.get("parents", []) if str(p.get("role", "")).startswith("store")]
+    return was == [Path(s.path).resolve() for s in stores] and (emb.meta.get("search_key") or {}).get("model") == key["model"]
+
+
+def _discard(out: Path) -> None:
+    for f in (META, FAISS, SOURCES):
+        (out / f).unlink(missing_ok=True)
+    shutil.rmtree(out / EMB, ignore_errors=True)
+
+
 def _prepare(cfg: IndexConfig, stores, enc, dim: int, progress: Progress) -> tuple[Store, np.ndarray]:
     out = Path(cfg.out)
     key = source_key(stores, enc)
     src = done_rows(stores)
+    if (out / EMB).exists() and cfg.resume:
+        with Store.open(out / EMB, kind="embeddings") as old:
+            stale = (json.loads(json.dumps(old.meta.get("search_key"))) != json.loads(json.dumps(key))
+                     and _stale_only(old, stores, key))
+        if stale:
+            # a stale index (its stores were rewritten): nothing in it can be reused, so --resume rebuilds
+            progress.note(f"{out}: its stores changed since it was built; rebuilding it")
+            _discard(out)
     if not (out / SOURCES).exists():
         atomic.write_with(out / SOURCES, lambda p: _save_npy(p, src))
     if not (out / EMB).exists():
@@ -320,18 +341,53 @@ def _guard(cfg: IndexConfig, sharded: bool) -> None:
     action = output_action(out, holds, what="a search index", overwrite=cfg.overwrite and not sharded,
                            resume=cfg.resume or sharded)
     if action is Action.REPLACE:
-        for f in (META, FAISS, SOURCES):
-            (out / f).unlink(missing_ok=True)
-        shutil.rmtree(out / EMB, ignore_errors=True)
+        _discard(out)
     if not sharded:
         (out / META).unlink(missing_ok=True)  # from here on, the index is incomplete until index.json is back
-    out.mkdir(parents=True, exist_ok=True)
+
+
+LOCK = ".lock"  # held by the run that builds the index (no --shard); a --shard I/N run holds .shard-I-of-N.lock
+
+
+def _lock(out: Path, share: tuple[int, int]):
+    """Hold the folder's lock for this run, or fail naming the process that holds it.
+
+    Two builders in one folder would mix their files (index.json of one, sources.npy of the other);
+    shards share the folder by design (disjoint blocks), so each holds its own lock, and a builder
+    and a shard never run together."""
+    from filelock import FileLock
+
+    own = out / (LOCK if share[1] == 1 else f".shard-{share[0]}-of-{share[1]}.lock")
+    others = [out / LOCK] if share[1] > 1 else sorted(out.glob(".shard-*-of-*.lock"))
+    lock = FileLock(own)
+    _acquire(lock, out)
+    for f in others:  # held elsewhere now? (taken and let go at once)
+        try:
+            _acquire(FileLock(f), out)
+            FileLock(f).release()
+        except BaseException:
+            lock.release()
+            raise
+    return lock
+
+
+def _acquire(lock, out: Path) -> None:
+    from filelock import Timeout
+
+    from rosetta_cli.store.backends import holders
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        found = holders(lock.lock_file)
+        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in found[:2]) or "pid not found: another user or machine"
+        stop = f"or stop it (kill {found[0][0]})" if found else "or stop it"
+        raise UsageError(f"{out}: another `rosetta index` is writing this index ({who})",
+                         hint=f"wait for it to finish, {stop}, then rerun with --resume") from None
 
 
 def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     """Embed the stores' done rows into cfg.out and (unless sharded) build and publish the faiss index."""
-    import resource
-
     from rosetta_cli.runtime.shard import parse_shard
 
     cfg.check()
@@ -342,6 +398,49 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     stores = open_sources(cfg.stores)
     enc = _load_model(cfg, stores[0])
     dim = enc.dim if enc is not None else stores[0].dim
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", hint="pass a directory path")
+    _make_dir(out)
+    lock = _lock(out, share)
+    try:
+        return _run_locked(cfg, stores, enc, dim, share, t0, progress)
+    except KeyboardInterrupt:
+        raise _interrupted(out) from None
+    finally:
+        lock.release()
+
+
+def _make_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise UsageError(f"--out {out}: cannot create it (permission denied in {_first_existing(out)})",
+                         hint="choose an --out in a folder you can write") from None
+
+
+def _first_existing(p: Path) -> Path:
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _interrupted(out: Path):
+    from rosetta_cli.errors import Interrupted
+
+    done = 0
+    if (out / EMB).exists():
+        with Store.open(out / EMB, kind="embeddings") as emb:
+            done, n = int((emb.status() == DONE).sum()), emb.n_rows
+        kept = f"{done} of {n} clips embedded are kept"
+    else:
+        kept = "nothing was embedded yet"
+    return Interrupted(f"{out}: index interrupted; {kept}", hint="rerun the same command with --resume to continue")
+
+
+def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progress: Progress) -> IndexResult:
+    import resource
+
     _guard(cfg, share[1] > 1)
     clock = _Clock()
     emb, src = _prepare(cfg, stores, enc, dim, progress)

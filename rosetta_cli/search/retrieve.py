@@ -119,9 +119,16 @@ class Searcher:
                              f"{meta['ntotal']} x {meta['dim']}-d", hint="rebuild it: rosetta index ... --overwrite")
         _set_params(index, meta["index"])
         emb = Store.open(path / I.EMB, kind="embeddings")
-        clips = emb.clips()
-        emb.close()
+        try:
+            check_embeddings(path, meta, emb)
+            clips = emb.clips()
+        finally:
+            emb.close()
         sources = np.load(path / I.SOURCES, allow_pickle=False)
+        if len(sources) != meta["ntotal"]:
+            raise UsageError(f"{path / I.SOURCES}: {len(sources)} rows but index.json says {meta['ntotal']} clips "
+                             "(written by another build)", hint="rebuild it: rosetta index ... --overwrite")
+        check_stores(path, meta)
         model = _load_model(meta, device)
         return cls(path, meta, index, clips, sources, model, device)
 
@@ -171,7 +178,7 @@ class Searcher:
     # ------------------------------------------------------------ query → vector [1, d]
     def to_space(self, feats: np.ndarray) -> np.ndarray:
         """Frozen features [n, T, D] → [n, d] unit vectors in the index's space."""
-        want = self.store0.get("encoder", {}).get("dim") or (self.meta["model"] or {}).get("input_dim")
+        want = (self.store0.get("encoder") or {}).get("dim") or (self.meta["model"] or {}).get("input_dim")
         if want and feats.shape[-1] != int(want) and self.model is None:
             raise DimensionMismatch(f"query features are {feats.shape[-1]}-d, index {self.path} holds {want}-d")
         return I.encode_features(feats, self.model)
@@ -303,6 +310,32 @@ def read_meta(path: Path) -> dict:
     if meta.get("format_version", 0) > I.FORMAT_VERSION:
         raise UsageError(f"{path}: index format v{meta['format_version']} is newer than this rosetta", hint="upgrade rosetta")
     return meta
+
+
+def check_embeddings(path: Path, meta: dict, emb: Store) -> None:
+    """embeddings.zarr must be the one index.json was built from (two builds in one folder mix them)."""
+    rec = meta.get("embeddings") or {}
+    if rec and (rec.get("id"), rec.get("fingerprint")) != (emb.id, emb.fingerprint):
+        raise UsageError(f"{path / I.EMB}: is not the embeddings index.json was built from (id {emb.id}, "
+                         f"index.json records {rec.get('id')}): two builds wrote this folder",
+                         hint="rebuild it: rosetta index ... --overwrite")
+
+
+def check_stores(path: Path, meta: dict) -> None:
+    """Each source store still present must be the one indexed: a rewritten store makes the recorded rows
+    and clip ids wrong. (A store that is gone is not needed: the index holds its clip table.)"""
+    for rec in meta["stores"]:
+        if not Path(rec["path"]).exists():
+            continue
+        try:
+            with Store.open(rec["path"]) as s:
+                now = (s.id, s.fingerprint)
+        except StoreError:
+            now = (None, None)
+        if now != (rec["id"], rec["fingerprint"]):
+            raise UsageError(f"{path}: stale index: {rec['path']} changed since it was built (fingerprint {now[1]}, "
+                             f"indexed {rec['fingerprint']}), so its rows and clip ids would be wrong",
+                             hint=f"rebuild with `rosetta index --store {rec['path']} ... --out {path} --resume`")
 
 
 def _set_params(index, plan: dict) -> None:
