@@ -59,16 +59,24 @@ def _print_info(d: dict) -> None:
 
 
 @store_app.command("validate")
-def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")):
-    """Check schema, shapes, NaN/Inf in done rows, missing chunks and truncation. Exit 0 if valid, 1 if not.
+def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+                 mark: bool = typer.Option(False, "--mark-failed",
+                                           help="Mark the rows of missing chunks failed, so that the stage that "
+                                                "wrote the store redoes them with --retry-failed.")):
+    """Check schema, shapes, clip ids and times, NaN/Inf in done rows, missing chunks and truncation.
+    Exit 0 if valid, 1 if not.
 
     Example: rosetta store validate features/ego4d.zarr
     """
     from rosetta_cli.errors import PipelineFailure
     from rosetta_cli.store.core import Store
-    from rosetta_cli.store.inspect import validate
+    from rosetta_cli.store.inspect import mark_failed, validate
 
-    with Store.open(store) as s:
+    with Store.open(store, mode="r+" if mark else "r") as s:
+        if mark:
+            n = mark_failed(s)
+            console.print(f"{store}: marked {n} row(s) of missing chunks failed; redo them with the stage that "
+                          "wrote the store (`rosetta extract ... --retry-failed`, `rosetta store import ... --resume`)")
         problems = validate(s)
     if problems:
         for p in problems:

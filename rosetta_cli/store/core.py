@@ -96,6 +96,9 @@ class Store:
         backend.create("errors", (n,), "str", (c,), incremental=True)
         if n:
             backend.write("errors", slice(None), np.array([""] * n, dtype=object))
+            # every status chunk exists from now on, so a missing one is damage (Store.status)
+            backend.write("status", slice(None), np.zeros(n, np.uint8))
+        meta["status_prefilled"] = True
         backend.set_meta(meta)
         return cls(path, backend, meta, writable=True)
 
@@ -238,8 +241,24 @@ class Store:
         return self.b.read(f"clips/{col}", rows)
 
     def features(self, rows=slice(None)) -> np.ndarray:
-        """[n, T, D] in the stored dtype."""
-        return self.b.read("features", rows)
+        """[n, T, D] in the stored dtype. A done row whose chunk file is gone raises StoreError."""
+        out = self.b.read("features", rows)
+        self._check_chunks("features", rows)
+        return out
+
+    def _check_chunks(self, name: str, rows) -> None:
+        """Refuse to hand out zeros for rows marked done whose chunk file is missing: that is damage
+        (a deleted or lost file), not a fill value. Chunks of rows not done are just never written."""
+        missing = self.b.missing_chunks(name, rows)
+        if not missing:
+            return
+        status, c = self.status(), self.b.get(name).chunks[0]
+        for ci, f in missing:
+            lo, hi = ci * c, min((ci + 1) * c, len(status))
+            done = int((status[lo:hi] == S.DONE).sum())
+            if done:
+                raise StoreError(f"{f}: chunk file missing, but {done} of its rows ({lo}-{hi - 1}) are marked done",
+                                 hint=self.lost_hint())
 
     def pooled(self, rows=slice(None)) -> np.ndarray:
         """Clip-level features: mean over T, float32 [n, D]."""
@@ -249,10 +268,32 @@ class Store:
         if not self.b.has("text"):
             raise StoreError(f"{self.path}: has no text embeddings",
                              hint="extract or import with a text encoder (e.g. --text-encoder minilm)")
-        return self.b.read("text", rows).astype(np.float32)
+        out = self.b.read("text", rows).astype(np.float32)
+        self._check_chunks("text", rows)
+        return out
 
     def status(self, rows=slice(None)) -> np.ndarray:
-        return self.b.read("status", rows)
+        """[n] uint8. A missing status chunk of a store whose status is all written raises StoreError:
+        its rows would silently read as pending."""
+        out = self.b.read("status", rows)
+        if self.status_complete:
+            missing = self.b.missing_chunks("status", rows)
+            if missing:
+                c = self.chunk_rows
+                ci, f = missing[0]
+                raise StoreError(f"{f}: status chunk missing (rows {ci * c}-{min((ci + 1) * c, self.n_rows) - 1} "
+                                 "would read as pending)", hint=self.lost_hint())
+        return out
+
+    def lost_hint(self) -> str:
+        """The fix for a lost chunk file (one wording for every reader)."""
+        return (f"restore the file, or run `rosetta store validate {self.path} --mark-failed` and redo those rows: "
+                "`rosetta extract ... --retry-failed` or `rosetta store import ... --resume`")
+
+    @property
+    def status_complete(self) -> bool:
+        """Whether every status chunk must exist: written at creation (`status_prefilled`), or finalized."""
+        return bool(self.meta.get("status_prefilled") or self.meta.get("finalized"))
 
     def errors(self, rows=slice(None)) -> np.ndarray:
         return self.b.read("errors", rows)
