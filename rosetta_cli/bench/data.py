@@ -43,11 +43,8 @@ def open_view(path, view: str, option: str) -> View:
     store = Store.open(path, kind=KINDS)
     clips = store.clips()
     views = clips["view"].str.lower()
-    other = "exo" if view == "ego" else "ego"
     of_view = (views == view) | (views == "")
-    if not of_view.any() and (views == other).any():
-        raise UsageError(f"{store.path}: given as {option}, but its clips are all {other!r} views",
-                         hint="swap --ego and --exo")
+    store.require_view(view, option)
     done = store.status() == DONE
     keep = of_view.to_numpy() & done
     dropped = {"other_view": int((~of_view).sum()), "not_done": int((of_view.to_numpy() & ~done).sum())}

@@ -194,6 +194,18 @@ class Store:
             raise StoreError(f"{self.path}: is a {self.kind!r} store, but this needs {' or '.join(map(repr, kinds))}",
                              hint="check which store you passed to which option")
 
+    def require_view(self, view: str, option: str, hint: str = "swap --ego and --exo") -> None:
+        """Refuse a store given for `view` ("ego" or "exo") that was made for the other role (`role`
+        metadata) or holds only the other view's clips. Stages would otherwise run on it without an
+        error, e.g. mine an ego store against itself (every clip its own pair, score 1.0)."""
+        other = "exo" if view == "ego" else "ego"
+        role = self.meta.get("role")
+        views = pd.Series(self.column("view"), dtype=object).astype(str).str.lower()
+        only_other = not ((views == view) | (views == "")).any() and bool((views == other).any())
+        if role == other or only_other:
+            what = f"it was made as the {other!r} store (role)" if role == other else f"its clips are all {other!r} views"
+            raise StoreError(f"{self.path}: given as {option}, but {what}", hint=hint)
+
     def update_meta(self, **fields) -> None:
         self.meta.update(fields)
         self.b.set_meta(self.meta)
@@ -358,6 +370,31 @@ class Store:
 
 def open_store(path, kind=None, mode: str = "r") -> Store:
     return Store.open(path, mode=mode, kind=kind)
+
+
+def check_ego_exo(ego: Store, exo: Store) -> None:
+    """--ego and --exo must be two stores of their views (bench, mine and pretrain check the same way):
+    one store as both, or a swapped pair, would pair clips of one view without an error."""
+    if ego.id == exo.id:
+        raise StoreError(f"{exo.path}: the same store is given as --ego and --exo",
+                         hint="pass the ego store as --ego and the exo store as --exo")
+    ego.require_view("ego", "--ego")
+    exo.require_view("exo", "--exo")
+
+
+def check_translations(tr: Store, ego: Store) -> list[str]:
+    """A translations store must be made from this ego store (a parent with its id) and row-aligned
+    with it. → notes (a changed ego store since the translation)."""
+    fix = f"translate this ego store: rosetta translate --rst RST_DIR --ego {ego.path} --out TRANSLATED.zarr"
+    parents = tr.meta.get("parents") or []
+    if parents and not any(p.get("id") == ego.id for p in parents):
+        made = next((p.get("path") for p in parents if p.get("role") == "ego"), None) or parents[0].get("path", "?")
+        raise StoreError(f"{tr.path}: was not translated from {ego.path} (it was made from {made})", hint=fix)
+    if tr.n_rows != ego.n_rows:
+        raise StoreError(f"{tr.path}: has {tr.n_rows} rows but ego store {ego.path} has {ego.n_rows}", hint=fix)
+    if parents and not any(p.get("fingerprint") == ego.fingerprint for p in parents):
+        return [f"{ego.path} changed after {tr.path} was translated (fingerprint differs); re-translate if rows changed"]
+    return []
 
 
 def parent_entry(role: str, store: Store) -> dict:
