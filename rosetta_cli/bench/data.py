@@ -10,6 +10,7 @@ import pandas as pd
 from rosetta_cli.errors import DimensionMismatch, PipelineFailure, StoreError, UsageError
 from rosetta_cli.eval.split import take_of
 from rosetta_cli.store import DONE, Store
+from rosetta_cli.store.core import require_finite
 
 KINDS = ("features", "embeddings")
 TEST_SPLITS = ("test", "val")  # the Ego-Exo4D importer writes val as test; accept both
@@ -111,6 +112,7 @@ def embed(view: View, encoder=None, block_rows: int | None = None, on_block=None
         if len(sel) == 0:
             continue
         feats = store.features(slice(s, e))[sel - s]
+        require_finite(store, feats, sel)
         x = feats.astype(np.float32).mean(axis=1) if encoder is None else _encode(encoder, feats, store)
         if out is None:
             out = np.empty((len(rows), x.shape[1]), dtype=np.float32)
@@ -118,9 +120,12 @@ def embed(view: View, encoder=None, block_rows: int | None = None, on_block=None
         out[at] = x
         if on_block:
             on_block(len(sel))
-    if not np.isfinite(out).all():
-        who = "the store's features" if encoder is None else f"model {getattr(encoder, 'name', '?')!r}"
-        raise PipelineFailure(f"{store.path}: non-finite values in {who}", hint="re-extract the failed rows")
+    if encoder is None:
+        require_finite(store, out, rows)
+    elif not np.isfinite(out).all():  # finite inputs (checked per block), so the model itself diverged
+        r = int(rows[np.flatnonzero(~np.isfinite(out).all(axis=1))[0]])
+        raise PipelineFailure(f"model {getattr(encoder, 'name', '?')!r} gives NaN/Inf for {store.path} row {r}, "
+                              "whose features are finite", hint="the model diverged: retrain it with a lower --lr")
     return out
 
 

@@ -75,7 +75,7 @@ def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")
     with Store.open(store, mode="r+" if mark else "r") as s:
         if mark:
             n = mark_failed(s)
-            console.print(f"{store}: marked {n} row(s) of missing chunks failed; redo them with the stage that "
+            console.print(f"{store}: marked {n} row(s) failed (missing chunks, NaN/Inf); redo them with the stage that "
                           "wrote the store (`rosetta extract ... --retry-failed`, `rosetta store import ... --resume`)")
         problems = validate(s)
     if problems:
@@ -156,8 +156,13 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.mode}, "
-                      f"T={r.frames}, D={r.dim}) → {out}")
+        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.failed} failed; "
+                      f"{r.mode}, T={r.frames}, D={r.dim}) → {out}")
+    if r.failed:
+        from rosetta_cli.errors import PartialFailure
+
+        raise PartialFailure(f"{out}: {r.failed} row(s) failed, e.g. {r.failures[0][1]}",
+                             hint="every reader skips them; fix the features and rerun with --resume")
 
 
 @store_app.command("export")

@@ -25,7 +25,7 @@ import numpy as np
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, in_takes, take_of
 from rosetta_cli.store import Store
-from rosetta_cli.store.core import check_ego_exo, check_translations
+from rosetta_cli.store.core import check_ego_exo, check_translations, require_finite
 from rosetta_cli.store.stream import ChunkCache, chunk_shuffled_order, feature_reader
 
 
@@ -281,7 +281,9 @@ def pooled_sample(src: Sources, n: int, seed: int) -> np.ndarray:
         for start, stop in sorted(_random_blocks(s, want, rng)):
             keep = trainable[start:stop]
             if keep.any():
-                parts.append(s.pooled(slice(start, stop))[keep])
+                x = s.pooled(slice(start, stop))[keep]
+                require_finite(s, x, start + np.flatnonzero(keep))  # the PCA init's SVD would fail on them
+                parts.append(x)
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, 1), np.float32)
 
 

@@ -21,7 +21,7 @@ from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.metrics import l2_normalize
 from rosetta_cli.mining.config import PCA_SAMPLE_ROWS, MineConfig, default_text_weight
 from rosetta_cli.store import DONE, Store
-from rosetta_cli.store.core import check_ego_exo, check_translations
+from rosetta_cli.store.core import check_ego_exo, check_translations, require_finite
 
 
 def pooled(store: Store, lo: int, hi: int) -> np.ndarray:
@@ -70,9 +70,11 @@ class VectorSource:
         x = np.empty((len(rows), self.raw_dim), np.float32)
         if self.w < 1:
             x[:, :dv] = pooled(self.visual, lo, hi)[sel]
+            require_finite(self.visual, x[:, :dv], rows)
             _scale_rows(x[:, :dv], np.sqrt(1 - self.w))
         if self.w > 0:
             x[:, dv:] = self.textstore.text(slice(lo, hi))[sel]
+            require_finite(self.textstore, x[:, dv:], rows, "text embeddings")
             _scale_rows(x[:, dv:], np.sqrt(self.w))
         if project and self.proj is not None:
             x = x @ self.proj

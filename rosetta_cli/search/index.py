@@ -31,6 +31,7 @@ from rosetta_cli.runtime import atomic
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store import DONE, Store
+from rosetta_cli.store.core import require_finite
 
 FORMAT = "rosetta-index"
 FORMAT_VERSION = 1
@@ -154,7 +155,9 @@ def encode_features(feats: np.ndarray, enc) -> np.ndarray:
 def _read_rows(store: Store, rows: np.ndarray) -> np.ndarray:
     """features of sorted rows [n] → [n, T, D]: one contiguous read of their span."""
     lo, hi = int(rows[0]), int(rows[-1]) + 1
-    return store.features(slice(lo, hi))[rows - lo]
+    out = store.features(slice(lo, hi))[rows - lo]
+    require_finite(store, out, rows)
+    return out
 
 
 def embed_block(stores: list[Store], src: np.ndarray, enc) -> np.ndarray:

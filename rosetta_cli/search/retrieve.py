@@ -240,6 +240,9 @@ class Searcher:
     def search(self, q: np.ndarray, topk: int = 10, view: str | None = None, exclude: set | None = None) -> list[list[dict]]:
         """q [n, d] → per query the topk hits (dicts), optionally of one view, without the `exclude` index ids."""
         q = np.ascontiguousarray(q, np.float32)
+        if not np.isfinite(q).all():  # faiss would return no hits at all, with exit 0
+            raise UsageError("the query's vector holds NaN/Inf (its features or its encoder output are not finite)",
+                             hint="query another clip, or check the query video and the encoder")
         if q.shape[1] != self.dim:
             raise DimensionMismatch(f"query vectors are {q.shape[1]}-d but {self.path} holds {self.dim}-d")
         import faiss

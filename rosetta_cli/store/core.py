@@ -372,6 +372,27 @@ def open_store(path, kind=None, mode: str = "r") -> Store:
     return Store.open(path, mode=mode, kind=kind)
 
 
+def nonfinite_rows(x: np.ndarray | None) -> np.ndarray:
+    """[n] bool: rows of x [n, ...] holding a NaN or Inf (all False for None). Writers mark such rows
+    failed, alone: a done row must hold finite features (readers would score NaN or never match it)."""
+    if x is None:
+        return np.zeros(0, bool)
+    n = len(x)
+    return ~np.isfinite(np.asarray(x).reshape(n, -1)).all(axis=1) if n else np.zeros(0, bool)
+
+
+def require_finite(store: Store, x: np.ndarray, rows, what: str = "features") -> None:
+    """Refuse done rows holding NaN/Inf (a store written before writers failed such rows, or edited
+    since): a reader would score NaN, or silently never match them. Names the first row and the fix."""
+    bad = nonfinite_rows(x)
+    if bad.any():
+        r = int(np.asarray(rows).reshape(-1)[np.flatnonzero(bad)[0]])
+        raise StoreError(f"{store.path}: row {r} is marked done but its {what} hold NaN/Inf "
+                         f"({int(bad.sum())} such row(s) in this read)",
+                         hint=f"run `rosetta store validate {store.path} --mark-failed` to mark them failed "
+                         "(every stage then skips them), or redo them with the stage that wrote the store")
+
+
 def check_ego_exo(ego: Store, exo: Store) -> None:
     """--ego and --exo must be two stores of their views (bench, mine and pretrain check the same way):
     one store as both, or a swapped pair, would pair clips of one view without an error."""

@@ -9,7 +9,7 @@ import pandas as pd
 
 from rosetta_cli.errors import RosettaError
 from rosetta_cli.store import schema as S
-from rosetta_cli.store.core import Store
+from rosetta_cli.store.core import Store, nonfinite_rows
 
 
 def disk_size(path: Path) -> int:
@@ -185,11 +185,28 @@ def lost_rows(store: Store) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def nonfinite_done(store: Store) -> np.ndarray:
+    """Done rows whose features or text hold NaN/Inf (readers refuse them: core.require_finite)."""
+    status, out = _raw_status(store), []
+    for a, b in store.blocks():
+        done = np.flatnonzero(status[a:b] == S.DONE)
+        bad = np.zeros(b - a, bool)
+        for name in ("features", "text"):
+            if store.b.has(name):
+                bad[done] |= nonfinite_rows(store.b.read(name, slice(a, b))[done].astype(np.float32))
+        out.append(a + np.flatnonzero(bad))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
 def mark_failed(store: Store) -> int:
-    """Mark the rows of lost chunks failed (errors say why), so `--retry-failed` redoes them. → rows marked.
+    """Mark the rows of lost chunks, and done rows holding NaN/Inf, failed (errors say why), so readers skip
+    them and `--retry-failed` redoes them. → rows marked.
 
     Writes whole chunks of `status` and `errors`, which also puts a missing status chunk back."""
     lost = lost_rows(store)
+    nan = nonfinite_done(store)
+    if len(nan):
+        lost.append(("NaN/Inf in a done row's features or text; ", nan))
     if not lost:
         return 0
     status, errors = _raw_status(store), store.b.read("errors")

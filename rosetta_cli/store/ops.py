@@ -140,8 +140,36 @@ def read_clips_csv(path) -> pd.DataFrame:
     if bad_view:
         raise AnnotationError(f"{path}: field 'view' has values {bad_view[:5]}", hint="use ego or exo")
     for col in S.CLIP_FLOAT_COLUMNS:
-        df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
+        df[col] = _seconds(path, df, col)
+    df["start"] = df["start"].fillna(0.0)  # empty start = the video's start; empty end = its end (NaN)
+    _check_times(path, df)
     return df[IMPORT_COLUMNS]
+
+
+def _seconds(path: Path, df: pd.DataFrame, col: str) -> pd.Series:
+    """A time column as float seconds; a value that is not a number names its line."""
+    raw = df[col].str.strip()
+    vals = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
+    bad = np.flatnonzero(vals.isna().to_numpy() & (raw != "").to_numpy())
+    if len(bad):
+        i = int(bad[0])
+        raise AnnotationError(f"{path}: line {i + 2} (clip {df['clip_id'].iat[i]!r}): field {col!r} is "
+                              f"{df[col].iat[i]!r}, not a number of seconds",
+                              hint=f"give {col} in seconds (empty {col}: the video's {'start' if col == 'start' else 'end'})")
+    return vals
+
+
+def _check_times(path: Path, df: pd.DataFrame) -> None:
+    """start finite and >= 0; end (when given) finite and not before start."""
+    start, end = df["start"].to_numpy(float), df["end"].to_numpy(float)
+    checks = (("start", ~np.isfinite(start) | (start < 0), "must be a finite number >= 0"),
+              ("end", np.isinf(end) | (end < start), "must not be before start"))
+    for col, bad, rule in checks:
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            i = int(rows[0])
+            raise AnnotationError(f"{path}: line {i + 2} (clip {df['clip_id'].iat[i]!r}): {col} {df[col].iat[i]:g} "
+                                  f"{rule} (start {start[i]:g}, end {end[i]:g})", hint="fix the clip's times in the CSV")
 
 
 def load_array(f: Path) -> np.ndarray:
