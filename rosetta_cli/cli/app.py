@@ -64,7 +64,7 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Exits with the documented codes."""
-    from rosetta_cli.errors import RosettaError
+    from rosetta_cli.errors import RosettaError, cannot_write
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -76,18 +76,36 @@ def main(argv: list[str] | None = None) -> None:
         _fail(e, debug, e.exit_code)
     except KeyboardInterrupt:
         _interrupted()
+    except (PermissionError, OSError) as e:
+        if not _is_write_error(e):
+            _fail(e, debug, 1, prefix=f"unexpected {type(e).__name__}: ")
+        _fail(cannot_write(e), debug, 2)
     except SystemExit:
         raise
     except Exception as e:
-        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's (or typer's vendored click's) usage errors
-            e.show()
-            sys.exit(e.exit_code)
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click's (typer's vendored click's) usage errors
+            _usage_error(e)
         if type(e).__name__ == "Abort":  # click's Ctrl-C at a prompt
             _interrupted()
         _fail(e, debug, 1, prefix=f"unexpected {type(e).__name__}: ")
     if code == 130:
         _interrupted()
     sys.exit(code if type(code) is int else 0)
+
+
+def _is_write_error(e: OSError) -> bool:
+    """Permission denied, or a read-only file system: the user's --out, not a bug."""
+    import errno
+
+    return isinstance(e, PermissionError) or e.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _usage_error(e) -> None:
+    """One line, like every other error: the problem, then where the options are explained."""
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    sys.stderr.write(f"rosetta: error: {e.format_message()}{where}\n")
+    sys.exit(e.exit_code)
 
 
 def _interrupted() -> None:

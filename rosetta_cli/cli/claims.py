@@ -16,9 +16,9 @@ def register(app: typer.Typer) -> None:
 def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every seed's outputs and claims.json/.md/index.html."),
                seeds: str = typer.Option("0,1,2", "--seeds", help="Comma list of seeds (one world and one run each)."),
                scale: str = typer.Option("small", "--scale", help="Toy world size: tiny, small or medium."),
-               workers: int = typer.Option(2, "--workers", help="Decoding worker processes for extract."),
-               steps: int = typer.Option(500, "--steps", help="Pretraining steps of every variant (the equal budget)."),
-               batch_size: int = typer.Option(64, "--batch-size", help="Global pretraining batch of every variant."),
+               workers: int = typer.Option(2, "--workers", min=0, help="Decoding worker processes for extract."),
+               steps: int = typer.Option(500, "--steps", min=1, help="Pretraining steps of every variant (the equal budget)."),
+               batch_size: int = typer.Option(64, "--batch-size", min=1, help="Global pretraining batch of every variant."),
                as_json: bool = typer.Option(False, "--json", help="Print claims.json on stdout."),
                ):
     """Measure the paper's three claims: (1) RST mining beats text beats random, (2) gains grow

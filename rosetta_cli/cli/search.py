@@ -61,7 +61,7 @@ def retrieve(
     queries: Path = typer.Option(None, "--queries", help="Batch: CSV or JSONL, one query per line "
                                  "(video,start,end | store,row | text; optional label)."),
     label: str = typer.Option(None, "--label", help="The query's label, to mark hits and misses."),
-    topk: int = typer.Option(10, "--topk", "-k"),
+    topk: int = typer.Option(10, "--topk", "-k", min=1),
     view: str = typer.Option(None, "--view", help="Only hits of this view: exo | ego."),
     out: Path = typer.Option(None, "--out", "-o", help="Write DIR/index.html with the query frames and hits."),
     include_self: bool = typer.Option(False, "--include-self", help="Let a stored-row query return its own clip."),

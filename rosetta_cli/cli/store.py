@@ -124,9 +124,9 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
                fps: Optional[float] = typer.Option(None, "--fps", help="Or the timing in frames: frames per second ..."),
                window: Optional[int] = typer.Option(None, "--window", help="... window length in frames ..."),
                stride: Optional[int] = typer.Option(None, "--stride", help="... and stride in frames."),
-               frames: Optional[int] = typer.Option(None, "--frames", help="By time: pool each clip's overlapping windows into T frames (default 1)."),
+               frames: Optional[int] = typer.Option(None, "--frames", min=1, help="By time: pool each clip's overlapping windows into T frames (default 1)."),
                pool: str = typer.Option("mean", "--pool", help="By time: mean (of contiguous groups of windows) | uniform (sample T windows)."),
-               chunk_rows: int = typer.Option(1024, "--chunk-rows", help="Rows per store chunk (and per write)."),
+               chunk_rows: int = typer.Option(1024, "--chunk-rows", min=1, help="Rows per store chunk (and per write)."),
                resume: bool = typer.Option(False, "--resume", help="Continue an import that stopped (same inputs and options)."),
                overwrite: bool = typer.Option(False, "--overwrite"),
                as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout.")):

@@ -404,7 +404,7 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file", hint="pass a directory path")
-    _make_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out, share)
     try:
         return _run_locked(cfg, stores, enc, dim, share, t0, progress)
@@ -412,20 +412,6 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
         raise _interrupted(out) from None
     finally:
         lock.release()
-
-
-def _make_dir(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except PermissionError:
-        raise UsageError(f"--out {out}: cannot create it (permission denied in {_first_existing(out)})",
-                         hint="choose an --out in a folder you can write") from None
-
-
-def _first_existing(p: Path) -> Path:
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    return p
 
 
 def _interrupted(out: Path):

@@ -56,6 +56,11 @@ class Query:
             raise UsageError("a query needs exactly one of --video, --store with --rows, or --text")
         if self.store and self.row is None:
             raise UsageError("--store needs --rows", hint="e.g. --rows 0,5")
+        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
+            raise UsageError(f"--start {self.start:g}: must be a time in seconds >= 0")
+        if self.end is not None and self.start is not None and not self.end > self.start:
+            raise UsageError(f"--end {self.end:g} is not after --start {self.start:g}",
+                             hint="give the query window as --start S --end E with E > S (seconds)")
 
 
 def _fmt_t(t) -> str:

@@ -27,6 +27,10 @@ class ZarrBackend:
         self._arrays: dict = {}  # opened array handles: re-opening re-reads zarr.json each time
         try:
             self.root = zarr.open_group(str(path), mode=mode)
+        except PermissionError as e:
+            from rosetta_cli.errors import cannot_write
+
+            raise cannot_write(e, path) from e
         except Exception as e:  # zarr raises several types for "not a group"
             raise StoreError(f"{path}: not a readable zarr store ({type(e).__name__}: {e})",
                              hint="give a store written by `rosetta extract` or `rosetta store import`") from e

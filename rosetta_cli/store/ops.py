@@ -72,6 +72,13 @@ def _common_parents(srcs: list[Store]) -> list[dict]:
 
 def _check_mergeable(srcs: list[Store]) -> None:
     first = srcs[0]
+    seen = {}
+    for s in srcs:  # the same shard twice would duplicate every clip id (and pair)
+        if s.id in seen:
+            raise UsageError(f"{s.path}: given twice (also as {seen[s.id]})", hint="give each shard once")
+        seen[s.id] = s.path
+    if first.kind != "pairs":
+        _check_unique_ids(srcs)
     for s in srcs[1:]:
         if s.kind != first.kind:
             raise StoreError(f"cannot merge a {s.kind!r} store ({s.path}) into {first.kind!r} stores",
@@ -85,6 +92,17 @@ def _check_mergeable(srcs: list[Store]) -> None:
         if _enc_id(s.meta.get("encoder")) != _enc_id(first.meta.get("encoder")):
             raise StoreError(f"{s.path}: encoder {_enc_id(s.meta.get('encoder'))} differs from {first.path}: "
                              f"{_enc_id(first.meta.get('encoder'))}", hint="merge only shards extracted with one encoder")
+
+
+def _check_unique_ids(srcs: list[Store]) -> None:
+    """Clip ids stay unique in the merged store (stages join on them)."""
+    where: dict = {}
+    for s in srcs:
+        for cid in s.column("clip_id"):
+            if cid in where:
+                raise StoreError(f"{s.path}: clip id {cid!r} is also in {where[cid]}",
+                                 hint="merge shards that hold disjoint clips (each shard once)")
+            where[cid] = s.path
 
 
 def _enc_id(enc) -> str | None:
