@@ -88,7 +88,8 @@ def _check_status_chunks(store: Store) -> list[str]:
 
 
 def _check_clips(store: Store) -> list[str]:
-    """Clip ids unique (stages join on them); times finite, start >= 0 and end >= start (NaN end = to the end)."""
+    """Clip ids unique (stages join on them); times sane: start >= 0 and end >= start (NaN start = from the
+    video's start, NaN end = to its end)."""
     out = []
     ids = pd.Series(store.column("clip_id"), dtype=object)
     dup = ids[ids.duplicated(keep=False)]
@@ -96,8 +97,8 @@ def _check_clips(store: Store) -> list[str]:
         out.append(f"clips/clip_id: {dup.nunique()} id(s) occur more than once, e.g. {dup.iloc[0]!r} at rows "
                    f"{', '.join(map(str, dup.index[dup == dup.iloc[0]][:3].tolist()))}")
     start, end = store.column("start").astype(np.float64), store.column("end").astype(np.float64)
-    for what, bad in (("start is not a finite number >= 0", ~(np.isfinite(start) & (start >= 0))),
-                      ("end is before start", np.isfinite(end) & (end < start)),
+    for what, bad in (("start is not a finite number >= 0", np.isinf(start) | (start < 0)),
+                      ("end is before start", np.isfinite(end) & (end < np.nan_to_num(start))),
                       ("end is infinite", np.isinf(end))):
         rows = np.flatnonzero(bad)
         if len(rows):

@@ -77,8 +77,6 @@ def _check_mergeable(srcs: list[Store]) -> None:
         if s.id in seen:
             raise UsageError(f"{s.path}: given twice (also as {seen[s.id]})", hint="give each shard once")
         seen[s.id] = s.path
-    if first.kind != "pairs":
-        _check_unique_ids(srcs)
     for s in srcs[1:]:
         if s.kind != first.kind:
             raise StoreError(f"cannot merge a {s.kind!r} store ({s.path}) into {first.kind!r} stores",
@@ -92,6 +90,8 @@ def _check_mergeable(srcs: list[Store]) -> None:
         if _enc_id(s.meta.get("encoder")) != _enc_id(first.meta.get("encoder")):
             raise StoreError(f"{s.path}: encoder {_enc_id(s.meta.get('encoder'))} differs from {first.path}: "
                              f"{_enc_id(first.meta.get('encoder'))}", hint="merge only shards extracted with one encoder")
+    if first.kind != "pairs":
+        _check_unique_ids(srcs)
 
 
 def _check_unique_ids(srcs: list[Store]) -> None:
@@ -159,8 +159,7 @@ def read_clips_csv(path) -> pd.DataFrame:
         raise AnnotationError(f"{path}: field 'view' has values {bad_view[:5]}", hint="use ego or exo")
     for col in S.CLIP_FLOAT_COLUMNS:
         df[col] = _seconds(path, df, col)
-    df["start"] = df["start"].fillna(0.0)  # empty start = the video's start; empty end = its end (NaN)
-    _check_times(path, df)
+    _check_times(path, df)  # empty start (NaN) = the video's start; empty end = its end
     return df[IMPORT_COLUMNS]
 
 
@@ -178,10 +177,10 @@ def _seconds(path: Path, df: pd.DataFrame, col: str) -> pd.Series:
 
 
 def _check_times(path: Path, df: pd.DataFrame) -> None:
-    """start finite and >= 0; end (when given) finite and not before start."""
+    """start (when given) finite and >= 0; end (when given) finite and not before start."""
     start, end = df["start"].to_numpy(float), df["end"].to_numpy(float)
-    checks = (("start", ~np.isfinite(start) | (start < 0), "must be a finite number >= 0"),
-              ("end", np.isinf(end) | (end < start), "must not be before start"))
+    checks = (("start", np.isinf(start) | (start < 0), "must be a finite number >= 0"),
+              ("end", np.isinf(end) | (end < np.nan_to_num(start)), "must not be before start"))
     for col, bad, rule in checks:
         rows = np.flatnonzero(bad)
         if len(rows):
