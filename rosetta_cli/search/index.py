@@ -29,6 +29,7 @@ from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.metrics import l2_normalize
 from rosetta_cli.runtime import atomic
 from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.interrupt import StopAtStep
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store import DONE, Store
 from rosetta_cli.store.core import require_finite
@@ -47,7 +48,7 @@ class IndexConfig:
     stores: list = field(default_factory=list)  # features stores whose done rows are indexed
     out: str = ""
     model: str | None = None     # dual-encoder MODEL_DIR; None: frozen pooled features
-    index: str = "auto"          # auto (as `mine` chooses: flat below 50k clips, else IVF) | flat | ivf | hnsw
+    index: str = "auto"          # auto (as `mine` chooses: flat below 50k clips or while N*N*d <= 2e13, else IVF) | flat | ivf | hnsw
     nlist: int | None = None
     nprobe: int | None = None    # None: calibrated to RECALL_TARGET recall@10 against exact
     recall: float = RECALL_TARGET
@@ -242,8 +243,9 @@ def _prepare(cfg: IndexConfig, stores, enc, dim: int, progress: Progress) -> tup
     return emb, src
 
 
-def _embed(cfg, stores, enc, emb: Store, src: np.ndarray, share: tuple[int, int], progress: Progress) -> int:
-    """Embed the pending blocks of this share. Returns rows embedded."""
+def _embed(cfg, stores, enc, emb: Store, src: np.ndarray, share: tuple[int, int], progress: Progress,
+           halt=lambda: False) -> int:
+    """Embed the pending blocks of this share, until `halt()` (Ctrl-C) between two blocks. Returns rows embedded."""
     i, n = share
     blocks = list(emb.blocks(max(emb.chunk_rows, (cfg.batch_rows // emb.chunk_rows) * emb.chunk_rows)))
     mine = [blocks[k] for k in np.array_split(np.arange(len(blocks)), n)[i]] if blocks else []
@@ -252,6 +254,8 @@ def _embed(cfg, stores, enc, emb: Store, src: np.ndarray, share: tuple[int, int]
     progress.start("embed", sum(b - a for a, b in mine), done=sum(b - a for a, b in mine) - sum(b - a for a, b in todo),
                    unit="clips")
     for a, b in todo:
+        if halt():
+            break
         vec = embed_block(stores, src[a:b], enc)
         emb.write_rows(a, features=vec[:, None, :], status=DONE)
         progress.advance(b - a)
@@ -407,7 +411,9 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out, share)
     try:
-        return _run_locked(cfg, stores, enc, dim, share, t0, progress)
+        # the first Ctrl-C stops between two blocks (zarr's writes are never cut), keeping every block done
+        with StopAtStep() as ctrl_c:
+            return _run_locked(cfg, stores, enc, dim, share, t0, progress, halt=lambda: ctrl_c.requested)
     except KeyboardInterrupt:
         raise _interrupted(out) from None
     finally:
@@ -427,17 +433,22 @@ def _interrupted(out: Path):
     return Interrupted(f"{out}: index interrupted; {kept}", hint="rerun the same command with --resume to continue")
 
 
-def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progress: Progress) -> IndexResult:
+def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progress: Progress,
+                halt=lambda: False) -> IndexResult:
     import resource
 
     _guard(cfg, share[1] > 1)
     clock = _Clock()
     emb, src = _prepare(cfg, stores, enc, dim, progress)
+    if halt():
+        raise KeyboardInterrupt
     if share[1] > 1 and (emb.status() != DONE).any():
         # A shard that will write rows makes the index incomplete. One on a complete index (same inputs,
         # every row done: _prepare refused any other) writes nothing, so the served index stays served.
         (Path(cfg.out) / META).unlink(missing_ok=True)
-    embedded = _embed(cfg, stores, enc, emb, src, share, progress)
+    embedded = _embed(cfg, stores, enc, emb, src, share, progress, halt)
+    if halt():
+        raise KeyboardInterrupt
     clock.lap("embed")
     space = "model" if enc is not None else "frozen"
     if share[1] > 1:
