@@ -396,3 +396,23 @@ def test_ctrl_c_index_exits_130_and_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     res = json.loads(done.stdout)
     assert res["rows"] == 6000 and 0 < res["embedded"] <= 6000 - 32
+
+
+# ----------------------------------------------------------------------------- the toy world's next steps
+@pytest.mark.slow
+def test_toy_tiny_next_steps_run_as_printed(tmp_path):
+    """`rosetta toy --scale tiny` prints the pipeline's commands; each runs as printed (exit 0)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def rosetta(args: list) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "rosetta_cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, env=env)
+
+    r = rosetta(["toy", "--scale", "tiny", "--out", "world"])
+    assert r.returncode == 0, r.stderr
+    steps = [ln.strip() for ln in r.stderr.splitlines() if ln.strip().startswith("rosetta ")]
+    assert len(steps) == 8 and steps[-1].startswith("rosetta bench")
+    for step in steps:
+        done = rosetta(step.split()[1:])
+        assert done.returncode == 0, (step, done.stderr[-2000:])
+    assert (tmp_path / "report" / "results.json").exists()
