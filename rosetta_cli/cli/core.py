@@ -20,14 +20,57 @@ GIVEN = ("COMMANDLINE", "ENVIRONMENT", "DEFAULT_MAP")  # parameter sources a ret
 
 
 def _quiet_flags(cmd, ctx) -> None:
-    """Give flags (and --help) an empty metavar so the help's type column stays blank for them,
-    recursing into groups. click caches the help option, so setting it once lasts."""
+    """Tidy the help of `cmd` and its subcommands, once (click caches the help option, so this lasts):
+    - flags (and --help) get an empty metavar, so the help's type column stays blank for them;
+    - an argument shows its name (STORE, SRCS...) and a repeatable option its item type (<path>),
+      not typer's internal `{store}` or `<list[Path]>`;
+    - docstring paragraphs are reflowed (`reflow`), so no sentence breaks mid-line."""
     helper = cmd.get_help_option(ctx) if hasattr(cmd, "get_help_option") else None
     for p in [*getattr(cmd, "params", ()), *([helper] if helper is not None else [])]:
         if getattr(p, "is_flag", False) and p.metavar is None:
             p.metavar = ""
+        elif p.metavar is None and p.param_type_name == "argument":
+            _plain_argument(p)
+        elif p.metavar is None and getattr(p, "multiple", False):
+            p.metavar = f"<{_item_type(p)}>"
+    if getattr(cmd, "help", None) and not getattr(cmd, "_reflowed", False):
+        cmd.help, cmd._reflowed = reflow(cmd.help), True
+        if cmd.short_help is None:  # the command list shows one sentence, not the whole first paragraph
+            first = cmd.help.split("\n\n")[0]
+            cmd.short_help = first.split(". ")[0].rstrip(".") + "."
     for sub in getattr(cmd, "commands", {}).values():
         _quiet_flags(sub, ctx)
+
+
+def _plain_argument(p) -> None:
+    """Usage `rosetta store merge [OPTIONS] SRCS...` and type <path>, as the docs write them (typer's
+    own are `{srcs}...` and <list[Path]>). Instance attributes: typer has no setting for these."""
+    name = p.name.upper() + ("..." if p.nargs != 1 else "")
+    p.metavar = name
+    p._usage_display_name = lambda: name if p.required else f"[{name}]"
+    item = f"<{_item_type(p)}>"
+    p.display_type_rich = lambda ctx: item
+
+
+def _item_type(p) -> str:
+    """The word typer shows for one value of a repeatable option (path, str, int), from its annotation."""
+    from typing import get_args
+
+    ann = getattr(getattr(p, "type_descriptor", None), "annotation", None)
+    item = (get_args(ann) or (ann,))[0]
+    return getattr(item, "__name__", "value").lower()
+
+
+def reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each docstring paragraph into one line (the help renderer keeps
+    single newlines, so a source line break would show mid-sentence). Paragraphs are separated by blank
+    lines; indented lines (examples, commands) and list items keep their own lines."""
+    out = []
+    for para in text.split("\n\n"):
+        lines = para.split("\n")
+        keep = [ln for ln in lines if ln.startswith((" ", "\t", "-", "*", "•")) or ln[:2].rstrip(")").isdigit()]
+        out.append(para if keep else " ".join(ln.strip() for ln in lines if ln.strip()))
+    return "\n\n".join(out)
 
 
 class RosettaGroup(TyperGroup):

@@ -40,7 +40,7 @@ def pretrain_cmd(
     init: str = typer.Option("pca", "--init", help="Input projection init: pca | orthogonal."),
     max_rank: int = typer.Option(1, "--max-rank", help="Use pseudo-pairs with rank < this (1 = top-1, as the paper)."),
     val_frac: float = typer.Option(0.1, "--val-frac", help="Share of paired takes held out for the retrieval monitor."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights and the batches (a rerun is identical)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default; 1 on a busy machine)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out exactly where it stopped."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),

@@ -64,12 +64,12 @@ def retrieve(
     queries: Path = typer.Option(None, "--queries", help="Batch: CSV or JSONL, one query per line "
                                  "(video,start,end | store,row | text; optional label)."),
     label: str = typer.Option(None, "--label", help="The query's label, to mark hits and misses."),
-    topk: int = typer.Option(10, "--topk", "-k", min=1),
+    topk: int = typer.Option(10, "--topk", "-k", min=1, help="Hits per query."),
     view: str = typer.Option(None, "--view", help="Only hits of this view: exo | ego."),
     out: Path = typer.Option(None, "--out", "-o", help="Write DIR/index.html with the query frames and hits."),
     include_self: bool = typer.Option(False, "--include-self", help="Let a stored-row query return its own clip."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the page in --out."),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (the query encoders and the model)."),
     json_out: bool = typer.Option(False, "--json", help="Print the hits as JSON on stdout."),
 ):
     """Cross-view retrieval: the top clips of an index for a video window, stored rows or text.
