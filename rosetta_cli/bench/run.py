@@ -96,6 +96,9 @@ def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[s
     ego, exo = data.open_view(cfg.ego, "ego", "--ego"), data.open_view(cfg.exo, "exo", "--exo")
     vocab = data.assign_labels(ego, exo, need_labels=bool({"retrieval", "recognition"} & set(cfg.tasks)))
     tasks, notes = _usable_tasks(cfg, ego, exo, cfg.tasks_explicit)
+    skipped = {v.view: v.dropped["not_done"] for v in (ego, exo) if v.dropped.get("not_done")}
+    if skipped:  # failed or pending rows are left out, and said so
+        notes.append("skipped rows (not done): " + ", ".join(f"{k} {n}" for k, n in skipped.items()))
     loader = loader or default_loader
     loaded = [(name or getattr(enc, "name", None) or Path(p).name, enc)
               for name, p in cfg.models for enc in [loader(p)]] + list(encoders)

@@ -45,7 +45,8 @@ def index(
         emit_json(r.to_dict())
     elif r.built:
         cal = f", nprobe {r.calibration['nprobe']} (recall@10 {r.calibration['recall@10']})" if r.calibration else ""
-        console.print(f"[green]index[/green] {r.rows} clips, {r.dim}-d {r.space} space, {r.plan.get('kind')}{cal} → {out} "
+        console.print(f"[green]index[/green] {r.rows} clips (skipped rows: {r.skipped or 'none'}), {r.dim}-d {r.space} "
+                      f"space, {r.plan.get('kind')}{cal} → {out} "
                       f"in {r.seconds:.1f} s (peak RSS {r.peak_rss_mb:.0f} MB)")
         console.print(f"next: rosetta retrieve --index {out} --video CLIP.mp4")
     else:

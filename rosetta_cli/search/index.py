@@ -80,6 +80,7 @@ class IndexResult:
     dim: int
     space: str                 # "model" or "frozen"
     built: bool                # False for a --shard run (the final run builds)
+    skipped: int = 0           # rows of the stores not indexed because not done (failed or pending)
     plan: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -451,8 +452,10 @@ def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progr
         raise KeyboardInterrupt
     clock.lap("embed")
     space = "model" if enc is not None else "frozen"
+    skipped = sum(s.n_rows for s in stores) - len(src)
     if share[1] > 1:
-        return IndexResult(str(cfg.out), len(src), embedded, dim, space, built=False, seconds=time.perf_counter() - t0)
+        return IndexResult(str(cfg.out), len(src), embedded, dim, space, built=False, skipped=skipped,
+                           seconds=time.perf_counter() - t0)
     emb.finalize()
     x = read_embeddings(emb)
     clock.lap("read")
@@ -475,8 +478,8 @@ def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progr
             "index": {**plan_meta(plan), "faiss": type(index).__name__}, "calibration": calib,
             "seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1), "timings": clock.out}
     atomic.write_text(out / META, json.dumps(meta, indent=2))
-    return IndexResult(str(out), len(src), embedded, dim, space, True, plan_meta(plan), calib, round(seconds, 2),
-                       round(peak, 1), clock.out)
+    return IndexResult(str(out), len(src), embedded, dim, space, True, skipped, plan_meta(plan), calib,
+                       round(seconds, 2), round(peak, 1), clock.out)
 
 
 def _load_model(cfg: IndexConfig, store: Store):
