@@ -416,3 +416,32 @@ def test_toy_tiny_next_steps_run_as_printed(tmp_path):
         done = rosetta(step.split()[1:])
         assert done.returncode == 0, (step, done.stderr[-2000:])
     assert (tmp_path / "report" / "results.json").exists()
+
+
+def test_ctrl_c_mine_exits_130_and_resumes(tmp_path):
+    """mine keeps its finished query blocks on Ctrl-C; the rerun reuses them and gives the full table."""
+    w = World(dim=16, text_dim=4)
+    make_unpaired(w, tmp_path, n_ego=40000, n_exo=4000, seed=0, chunk_rows=256, translate=False)
+    argv = ["mine", "--ego", tmp_path / "ego.zarr", "--exo", tmp_path / "exo.zarr", "--strategy", "visual",
+            "--block-rows", "256", "--out", tmp_path / "p.zarr"]
+    r = _child(argv, tmp_path / "p.zarr.partial" / "block-000002.npz")
+    assert r.returncode == 130, r.stderr
+    line = error_line(r.stderr)
+    assert "mine interrupted" in line and "query blocks are kept" in line
+    done = subprocess.run([sys.executable, "-m", "rosetta_cli", *map(str, argv), "--json"], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr
+    res = json.loads(done.stdout)
+    assert res["pairs"] == 40000 and res["resumed_blocks"] >= 3
+
+
+def test_extract_fails_a_nan_encoder_row_alone():
+    """extract's chunk buffer: a clip whose encoder output holds NaN is failed with the reason; the others are done."""
+    from rosetta_cli.extract.loop import ChunkBuffer
+
+    buf = ChunkBuffer(10, 13, 1, 2)
+    feats = np.array([[[1.0, 2.0]], [[np.nan, 0.0]]], np.float32)
+    buf.add([10, 11, 12], [True, True, False], ["", "", "decode error: x.mp4"], feats)
+    assert list(buf.status) == [DONE, FAILED, FAILED]
+    assert "NaN/Inf" in buf.errors[1] and buf.errors[2] == "decode error: x.mp4"
+    np.testing.assert_array_equal(buf.features[0, 0], [1.0, 2.0])
