@@ -30,6 +30,8 @@ class ZarrBackend:
         except PermissionError as e:
             from rosetta_cli.errors import cannot_write
 
+            if mode == "r":
+                raise StoreError(f"{path}: cannot read it ({e.strerror})", hint="check the store's permissions") from e
             raise cannot_write(e, path) from e
         except Exception as e:  # zarr raises several types for "not a group"
             raise StoreError(f"{path}: not a readable zarr store ({type(e).__name__}: {e})",
