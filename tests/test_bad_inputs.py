@@ -445,3 +445,64 @@ def test_extract_fails_a_nan_encoder_row_alone():
     assert list(buf.status) == [DONE, FAILED, FAILED]
     assert "NaN/Inf" in buf.errors[1] and buf.errors[2] == "decode error: x.mp4"
     np.testing.assert_array_equal(buf.features[0, 0], [1.0, 2.0])
+
+
+def test_pretrain_ctrl_c_between_checkpoints_resumes_exactly(world, tmp_path, monkeypatch):
+    """A real SIGINT at step 11 (between the checkpoints at 8 and 16): the run saves step 11 and stops;
+    --resume from there ends with the same weights as an uninterrupted run."""
+    import torch
+
+    from rosetta_cli.contrastive import train
+    from rosetta_cli.contrastive.config import PretrainConfig
+    from rosetta_cli.errors import Interrupted
+    from rosetta_cli.runtime.checkpoint import load_weights
+
+    def cfg(out, **kw):
+        return PretrainConfig(out=str(out), paired=str(world / "paired.zarr"), steps=20, eval_every=8, batch_size=16,
+                              dim=16, layers=1, device="cpu", threads=1, **kw)
+
+    train.run(cfg(tmp_path / "full"))
+    step = train.Trainer.train_step
+
+    def step_then_ctrl_c(self):
+        out = step(self)
+        if self.step == 11:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+    monkeypatch.setattr(train.Trainer, "train_step", step_then_ctrl_c)
+    with pytest.raises(Interrupted, match="checkpoint saved at step 11/20"):
+        train.run(cfg(tmp_path / "part"))
+    monkeypatch.undo()
+    assert json.loads((tmp_path / "part" / "config.json").read_text())["step"] == 11
+    train.run(cfg(tmp_path / "part", resume=True))
+    a, b = load_weights(tmp_path / "full"), load_weights(tmp_path / "part")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_rst_ctrl_c_between_checkpoints_resumes_exactly(world, tmp_path, monkeypatch, cli):
+    """The same for train-rst, through the CLI: exit 130 at step 11 with its checkpoint, then --resume."""
+    import torch
+
+    from rosetta_cli.rst import train
+    from rosetta_cli.runtime.checkpoint import load_weights
+
+    def argv(out, *more):
+        return ["train-rst", "--paired", world / "paired.zarr", "--out", out, "--steps", "20", "--ckpt-every", "8",
+                "--batch-size", "8", "--device", "cpu", *more]
+
+    assert cli(*argv(tmp_path / "full")).code == 0
+    update = train._update
+
+    def update_then_ctrl_c(run, loss, cfg):
+        update(run, loss, cfg)
+        if run.step == 10:  # this step becomes step 11
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(train, "_update", update_then_ctrl_c)
+    r = cli(*argv(tmp_path / "part"))
+    assert r.code == 130, r
+    assert "interrupted at step 11/20; checkpoint saved at this step" in error_line(r.err)
+    monkeypatch.undo()
+    assert cli(*argv(tmp_path / "part", "--resume")).code == 0
+    for name in ("model", "ema"):
+        a, b = (load_weights(tmp_path / d / "checkpoint", name) for d in ("full", "part"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
