@@ -139,7 +139,9 @@ class StageCommand(TyperCommand):
                 rv = super().invoke(ctx)
             except KeyboardInterrupt:
                 # typer would turn it into Exit(130), which standalone_mode=False returns as a value
-                raise Interrupted(f"{ctx.info_name} interrupted", hint="rerun the same command to resume") from None
+                raise Interrupted(f"{ctx.info_name} interrupted",
+                                  hint="rerun the same command: stages that resume continue where they stopped; "
+                                  "one that cannot will ask for --overwrite") from None
             except RosettaError as e:
                 if session is not None and e.exit_code == 3:  # finished with some failed rows: the output exists
                     session.register(ctx.info_name, param_getter(ctx))
