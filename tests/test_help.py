@@ -61,3 +61,20 @@ def test_extract_out_default_is_stated_not_dynamic(cli):
     r = cli("extract", "--help")
     line = next(ln for ln in r.out.splitlines() if "--out" in ln)
     assert "[required]" not in line and "(dynamic)" not in line and "features/" in r.out
+
+
+def test_reflow_keeps_examples_and_lists_and_literal_brackets():
+    from rosetta_cli.cli.core import escape, reflow
+
+    doc = "One sentence\nwrapped here. With\n--preset, a clip [start, end] pools.\n\nExample:\n\n    rosetta x --a\n    rosetta y\n\n- one\n- two"
+    assert reflow(doc).split("\n\n") == ["One sentence wrapped here. With --preset, a clip [start, end] pools.", "Example:",
+                                         "    rosetta x --a\n    rosetta y", "- one\n- two"]
+    assert escape("a clip [start, end]") == "a clip \\[start, end]"
+
+
+def test_store_import_help_keeps_its_clip_window(cli, monkeypatch):
+    import typer.rich_utils
+
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 1000)
+    r = cli("store", "import", "--help")
+    assert "each clip [start, end] pools the tensor rows" in r.out

@@ -33,8 +33,11 @@ def _quiet_flags(cmd, ctx) -> None:
             _plain_argument(p)
         elif p.metavar is None and getattr(p, "multiple", False):
             p.metavar = f"<{_item_type(p)}>"
+    for p in getattr(cmd, "params", ()):
+        if getattr(p, "help", None) and not getattr(p, "_escaped", False):
+            p.help, p._escaped = escape(p.help), True
     if getattr(cmd, "help", None) and not getattr(cmd, "_reflowed", False):
-        cmd.help, cmd._reflowed = reflow(cmd.help), True
+        cmd.help, cmd._reflowed = escape(reflow(cmd.help)), True
         if cmd.short_help is None:  # the command list shows one sentence, not the whole first paragraph
             first = cmd.help.split("\n\n")[0]
             cmd.short_help = first.split(". ")[0].rstrip(".") + "."
@@ -61,6 +64,13 @@ def _item_type(p) -> str:
     return getattr(item, "__name__", "value").lower()
 
 
+def escape(text: str) -> str:
+    """Help is rendered as Rich markup, which would swallow a literal `[start, end]` as a tag."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def reflow(text: str) -> str:
     """Join the hard-wrapped lines of each docstring paragraph into one line (the help renderer keeps
     single newlines, so a source line break would show mid-sentence). Paragraphs are separated by blank
@@ -68,7 +78,7 @@ def reflow(text: str) -> str:
     out = []
     for para in text.split("\n\n"):
         lines = para.split("\n")
-        keep = [ln for ln in lines if ln.startswith((" ", "\t", "-", "*", "•")) or ln[:2].rstrip(")").isdigit()]
+        keep = [ln for ln in lines if ln.startswith((" ", "\t", "- ", "* ", "• ")) or ln[:2].rstrip(")").isdigit()]
         out.append(para if keep else " ".join(ln.strip() for ln in lines if ln.strip()))
     return "\n\n".join(out)
 
