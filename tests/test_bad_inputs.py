@@ -506,3 +506,9 @@ def test_train_rst_ctrl_c_between_checkpoints_resumes_exactly(world, tmp_path, m
     for name in ("model", "ema"):
         a, b = (load_weights(tmp_path / d / "checkpoint", name) for d in ("full", "part"))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_validate_a_pairs_store(world, cli):
+    r = cli("store", "validate", world / "pairs.zarr")
+    assert r.code == 0, r
+    assert "valid" in r.err

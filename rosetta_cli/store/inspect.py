@@ -222,3 +222,23 @@ def mark_failed(store: Store) -> int:
         store.b.write("status", slice(a, b), status[a:b])
     store.flush()
     return int(len(np.unique(rows)))
+
+
+def _validate_pairs(store: Store) -> list[str]:
+    problems = []
+    lens = {}
+    for col in S.PAIR_COLUMNS:
+        try:
+            lens[col] = store.b.get(f"pairs/{col}").shape[0]
+        except Exception as e:
+            problems.append(f"pairs/{col}: missing or unreadable ({type(e).__name__})")
+    if len(set(lens.values())) > 1:
+        problems.append(f"pairs columns have different lengths: {lens}")
+    if not problems:
+        try:
+            df = store.pairs()
+            if not np.isfinite(df["score"].to_numpy(np.float64)).all() and store.meta.get("strategy") != "random":
+                problems.append("pairs/score has NaN/Inf")
+        except RosettaError as e:
+            problems.append(str(e))
+    return problems
