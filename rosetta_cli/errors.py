@@ -58,7 +58,21 @@ class PartialFailure(RosettaError):
     exit_code = 3
 
 
+def cannot_write(e: OSError, path=None) -> UsageError:
+    """The error for an output that cannot be written (permission denied, read-only file system)."""
+    where = e.filename or path
+    why = e.strerror or type(e).__name__
+    return UsageError(f"{where}: cannot write here ({why})",
+                      hint="choose an --out in a folder you can write, or fix that folder's permissions")
+
+
 def require(cond: bool, message: str, *, hint: str | None = None, cls: type[RosettaError] = UsageError) -> None:
     """Raise `cls(message)` unless `cond` holds."""
     if not cond:
         raise cls(message, hint=hint)
+
+
+class Interrupted(RosettaError):
+    """Ctrl-C (SIGINT) stopped the run (exit 130). The message says what was kept."""
+
+    exit_code = 130

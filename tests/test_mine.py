@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
+from rosetta_cli.errors import DimensionMismatch, Interrupted, StoreError, UsageError
 from rosetta_cli.mining import MineConfig, shard_output_path
 from rosetta_cli.mining.run import run as mine_run
 from rosetta_cli.store import DONE, FAILED, PENDING, Store
@@ -209,7 +209,7 @@ def test_interrupted_run_resumes_to_the_same_result(data):
     _, single, _ = run(data, "single.zarr", strategy="rst", topk=2, block_rows=8)
     cfg = MineConfig(ego=data["ego"], exo=data["exo"], translated=data["tr"], out=data["dir"] / "p.zarr",
                      strategy="rst", topk=2, block_rows=8)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="2 of 4 query blocks are kept"):
         mine_run(cfg, _Interrupt(after=2))
     assert len(list((data["dir"] / "p.zarr.partial").glob("block-*.npz"))) == 2
     res = mine_run(MineConfig(**{**cfg.__dict__, "shard": None}))
@@ -380,7 +380,7 @@ def test_fully_resumed_run_checks_recall_without_an_index(tmp_path):
     kw, _, _ = _ivf_stores(tmp_path, clustered=True)
     cfg = MineConfig(**kw, out=tmp_path / "p.zarr", index="ivf", nlist=32, topk=2)
     single = mine_run(MineConfig(**{**cfg.__dict__, "out": tmp_path / "single.zarr"}))
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="query blocks are kept"):
         mine_run(cfg, _Interrupt(after=3))          # after the last of the 3 blocks is saved, before the write
     res = mine_run(cfg)
     assert res.resumed_blocks == 3
@@ -396,7 +396,7 @@ def test_fully_resumed_run_checks_recall_without_an_index(tmp_path):
 def test_no_resume_discards_the_partial_run(data):
     cfg = MineConfig(ego=data["ego"], exo=data["exo"], translated=data["tr"], out=data["dir"] / "p.zarr",
                      strategy="rst", topk=2, block_rows=8)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="query blocks are kept"):
         mine_run(cfg, _Interrupt(after=2))
     prog = _Notes()
     res = mine_run(MineConfig(**{**cfg.__dict__, "resume": False}), prog)

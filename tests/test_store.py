@@ -134,7 +134,9 @@ def test_convert_roundtrip_bit_for_bit(tmp_path, cli):
 
 def test_merge_and_mismatch(tmp_path, cli):
     make_store(tmp_path / "s0.zarr", n=5, seed=0)[0].close()
-    make_store(tmp_path / "s1.h5", n=7, seed=1)[0].close()
+    s1 = make_store(tmp_path / "s1.h5", n=7, seed=1)[0]
+    s1.write_clip_column("clip_id", [f"s1/{i}" for i in range(7)])  # shards hold disjoint clips
+    s1.close()
     r = cli("store", "merge", tmp_path / "s0.zarr", tmp_path / "s1.h5", "--out", tmp_path / "m.zarr")
     assert r.code == 0, r
     m, a, b = (Store.open(tmp_path / p) for p in ("m.zarr", "s0.zarr", "s1.h5"))

@@ -25,8 +25,8 @@ def ws(tmp_path, monkeypatch):
     return init_workspace(tmp_path)
 
 
-def make(path, parents=(), n=4):
-    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": ["ego"] * n})
+def make(path, parents=(), n=4, view="ego"):
+    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": [view] * n})
     s = Store.create(path, kind="features", clips=clips, frames=1, dim=3)
     s.write_rows(0, features=np.ones((n, 1, 3)), status=DONE)
     for role, p in parents:
@@ -143,7 +143,7 @@ def test_workspace_option_from_another_folder(tmp_path, monkeypatch, cli):
     assert not (elsewhere / "rosetta.toml").exists()
     ws = load(root)
     ws.set_role("ego", make(root / "features/ego.zarr"))
-    ws.set_role("exo", make(root / "features/exo.zarr"))
+    ws.set_role("exo", make(root / "features/exo.zarr", view="exo"))
     r = cli("--workspace", root, "mine", "--strategy", "visual", "--topk", "1")
     assert r.code == 0, r.err
     pairs = root / "pairs" / "visual-top1.zarr"
@@ -194,7 +194,7 @@ def test_stage_run_by_the_demo_records_its_own_command(ws, tmp_path):
     from rosetta_cli import provenance
     from rosetta_cli.cli.demo import call_stage
 
-    ego, exo = make(tmp_path / "e.zarr"), make(tmp_path / "x.zarr")
+    ego, exo = make(tmp_path / "e.zarr"), make(tmp_path / "x.zarr", view="exo")
     out = tmp_path / "pairs.zarr"
     with provenance.recording(["rosetta", "demo", "--out", "d"]):
         call_stage(["mine", "--ego", str(ego), "--exo", str(exo), "--strategy", "visual", "--topk", "1", "--out", str(out)])

@@ -10,6 +10,7 @@ import pandas as pd
 from rosetta_cli.errors import DimensionMismatch, PipelineFailure, StoreError, UsageError
 from rosetta_cli.eval.split import take_of
 from rosetta_cli.store import DONE, Store
+from rosetta_cli.store.core import require_finite
 
 KINDS = ("features", "embeddings")
 TEST_SPLITS = ("test", "val")  # the Ego-Exo4D importer writes val as test; accept both
@@ -43,11 +44,8 @@ def open_view(path, view: str, option: str) -> View:
     store = Store.open(path, kind=KINDS)
     clips = store.clips()
     views = clips["view"].str.lower()
-    other = "exo" if view == "ego" else "ego"
     of_view = (views == view) | (views == "")
-    if not of_view.any() and (views == other).any():
-        raise UsageError(f"{store.path}: given as {option}, but its clips are all {other!r} views",
-                         hint="swap --ego and --exo")
+    store.require_view(view, option)
     done = store.status() == DONE
     keep = of_view.to_numpy() & done
     dropped = {"other_view": int((~of_view).sum()), "not_done": int((of_view.to_numpy() & ~done).sum())}
@@ -114,6 +112,7 @@ def embed(view: View, encoder=None, block_rows: int | None = None, on_block=None
         if len(sel) == 0:
             continue
         feats = store.features(slice(s, e))[sel - s]
+        require_finite(store, feats, sel)
         x = feats.astype(np.float32).mean(axis=1) if encoder is None else _encode(encoder, feats, store)
         if out is None:
             out = np.empty((len(rows), x.shape[1]), dtype=np.float32)
@@ -121,9 +120,12 @@ def embed(view: View, encoder=None, block_rows: int | None = None, on_block=None
         out[at] = x
         if on_block:
             on_block(len(sel))
-    if not np.isfinite(out).all():
-        who = "the store's features" if encoder is None else f"model {getattr(encoder, 'name', '?')!r}"
-        raise PipelineFailure(f"{store.path}: non-finite values in {who}", hint="re-extract the failed rows")
+    if encoder is None:
+        require_finite(store, out, rows)
+    elif not np.isfinite(out).all():  # finite inputs (checked per block), so the model itself diverged
+        r = int(rows[np.flatnonzero(~np.isfinite(out).all(axis=1))[0]])
+        raise PipelineFailure(f"model {getattr(encoder, 'name', '?')!r} gives NaN/Inf for {store.path} row {r}, "
+                              "whose features are finite", hint="the model diverged: retrain it with a lower --lr")
     return out
 
 

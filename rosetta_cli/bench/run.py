@@ -90,10 +90,16 @@ def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[s
     ego, exo = data.open_view(cfg.ego, "ego", "--ego"), data.open_view(cfg.exo, "exo", "--exo")
     vocab = data.assign_labels(ego, exo, need_labels=bool({"retrieval", "recognition"} & set(cfg.tasks)))
     tasks, notes = _usable_tasks(cfg, ego, exo, cfg.tasks_explicit)
+    skipped = {v.view: v.dropped["not_done"] for v in (ego, exo) if v.dropped.get("not_done")}
+    if skipped:  # failed or pending rows are left out, and said so
+        notes.append("skipped rows (not done): " + ", ".join(f"{k} {n}" for k, n in skipped.items()))
     loader = loader or default_loader
     loaded = [(name or getattr(enc, "name", None) or Path(p).name, enc)
               for name, p in cfg.models for enc in [loader(p)]] + list(encoders)
     data.check_dims(ego, exo, loaded)
+    warnings = [w for name, enc in loaded for w in [unfinished(name, enc)] if w]
+    for w in warnings:
+        progress.note(f"warning: {w}")
     plan = splits.make_plan(ego, exo, cfg.seed)
     rows, gallery = [], {}
     progress.start("bench", 1 + len(loaded), unit="models")
@@ -110,10 +116,22 @@ def run(cfg: BenchConfig, progress: Progress = SILENT, *, encoders: list[tuple[s
             rows.append(_finetune_row(name, enc, ego, exo, plan, cfg, tasks, len(vocab), notes, log))
         progress.advance(1, info=name)
     results = {"models": rows, "seed": cfg.seed, "stores": {"ego": _store_info(ego), "exo": _store_info(exo)},
-               "counts": counts, "labels": len(vocab), "notes": plan.notes + notes, "gallery": cfg.gallery,
+               "counts": counts, "labels": len(vocab), "notes": plan.notes + notes, "warnings": warnings,
+               "gallery": cfg.gallery,
                "config": _jsonable_cfg(cfg, tasks)}
     output.write_all(out, results, cfg, ego, exo, plan, gallery, log)
     return BenchResult(out, results)
+
+
+def unfinished(name: str, enc) -> str | None:
+    """A warning for a model whose training stopped early (interrupted, or a --stop-after run): its scores
+    are not the method's. Recorded in results.json ("warnings") and shown before the table."""
+    meta = getattr(enc, "meta", None) or {}
+    step, total = meta.get("step"), meta.get("total_steps")
+    if isinstance(step, int) and isinstance(total, int) and step < total:
+        return (f"model {name!r} stopped at step {step} of {total}: its training did not finish "
+                f"(finish it with `rosetta pretrain ... --out {getattr(enc, 'path', 'MODEL_DIR')} --resume`)")
+    return None
 
 
 def _check_cfg(cfg: BenchConfig) -> None:

@@ -64,27 +64,53 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Exits with the documented codes."""
-    from rosetta_cli.errors import RosettaError
+    from rosetta_cli.errors import RosettaError, cannot_write
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        app(args=argv, standalone_mode=False, prog_name="rosetta")
+        # standalone_mode=False: typer *returns* the code of an Exit (its KeyboardInterrupt becomes
+        # Exit(130)) instead of exiting, so a returned int is an exit code, never to be dropped
+        code = app(args=argv, standalone_mode=False, prog_name="rosetta")
     except RosettaError as e:
         _fail(e, debug, e.exit_code)
     except KeyboardInterrupt:
-        sys.stderr.write("rosetta: interrupted; rerun the same command to resume\n")
-        sys.exit(130)
+        _interrupted()
+    except (PermissionError, OSError) as e:
+        if not _is_write_error(e):
+            _fail(e, debug, 1, prefix=f"unexpected {type(e).__name__}: ")
+        _fail(cannot_write(e), debug, 2)
     except SystemExit:
         raise
     except Exception as e:
-        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's (or typer's vendored click's) usage errors
-            e.show()
-            sys.exit(e.exit_code)
-        if type(e).__name__ == "Abort":
-            sys.exit(130)
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # click's (typer's vendored click's) usage errors
+            _usage_error(e)
+        if type(e).__name__ == "Abort":  # click's Ctrl-C at a prompt
+            _interrupted()
         _fail(e, debug, 1, prefix=f"unexpected {type(e).__name__}: ")
-    sys.exit(0)
+    if code == 130:
+        _interrupted()
+    sys.exit(code if type(code) is int else 0)
+
+
+def _is_write_error(e: OSError) -> bool:
+    """Permission denied, or a read-only file system: the user's --out, not a bug."""
+    import errno
+
+    return isinstance(e, PermissionError) or e.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _usage_error(e) -> None:
+    """One line, like every other error: the problem, then where the options are explained."""
+    ctx = getattr(e, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    sys.stderr.write(f"rosetta: error: {e.format_message()}{where}\n")
+    sys.exit(e.exit_code)
+
+
+def _interrupted() -> None:
+    sys.stderr.write("rosetta: error: interrupted (rerun the same command to resume)\n")
+    sys.exit(130)
 
 
 def _fail(e: BaseException, debug: bool, code: int, prefix: str = "") -> None:

@@ -64,6 +64,8 @@ def bench(
     console.print(gallery_line(results), markup=False, highlight=False)
     for n in results["notes"]:
         console.print(f"[dim]note: {n}[/dim]")
+    for w in results.get("warnings", []):  # again after the table, where the numbers are read
+        console.print(f"[yellow]warning:[/yellow] {w}", markup=True, highlight=False)
     console.print(f"report: {out / 'index.html'}")
     if json_out:
         emit_json(results)

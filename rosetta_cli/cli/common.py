@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 
@@ -10,8 +11,20 @@ from rich.console import Console
 
 from rosetta_cli.errors import UsageError
 
-console = Console(stderr=True)  # human output goes to stderr; stdout stays machine-readable
-out = Console()
+# Off a terminal (a pipe, a file, CI logs) Rich would assume 80 columns and cut tables ("availa…") and
+# wrap sentences; there nothing is gained by a width, so lines keep their full length. COLUMNS still wins.
+UNBOUNDED = 100_000
+
+
+def make_console(stderr: bool) -> Console:
+    c = Console(stderr=stderr)
+    if not c.is_terminal and "COLUMNS" not in os.environ:
+        c.width = UNBOUNDED
+    return c
+
+
+console = make_console(stderr=True)  # human output goes to stderr; stdout stays machine-readable
+out = make_console(stderr=False)
 
 
 def emit_json(obj) -> None:
@@ -28,7 +41,15 @@ def progress(transient: bool = False):
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"))
     with Progress(*cols, console=console, transient=transient) as p:
-        yield p
+        try:
+            yield p
+        except BaseException:
+            # The error line must come first: an unfinished bar (or an empty one, which Rich would
+            # print as a blank line) is cleared rather than left above it.
+            p.live.transient = True
+            p.live.stop()
+            p.disable = True  # Progress.stop would print an empty line when output is not a terminal
+            raise
 
 
 class RichProgress:

@@ -20,14 +20,67 @@ GIVEN = ("COMMANDLINE", "ENVIRONMENT", "DEFAULT_MAP")  # parameter sources a ret
 
 
 def _quiet_flags(cmd, ctx) -> None:
-    """Give flags (and --help) an empty metavar so the help's type column stays blank for them,
-    recursing into groups. click caches the help option, so setting it once lasts."""
+    """Tidy the help of `cmd` and its subcommands, once (click caches the help option, so this lasts):
+    - flags (and --help) get an empty metavar, so the help's type column stays blank for them;
+    - an argument shows its name (STORE, SRCS...) and a repeatable option its item type (<path>),
+      not typer's internal `{store}` or `<list[Path]>`;
+    - docstring paragraphs are reflowed (`reflow`), so no sentence breaks mid-line."""
     helper = cmd.get_help_option(ctx) if hasattr(cmd, "get_help_option") else None
     for p in [*getattr(cmd, "params", ()), *([helper] if helper is not None else [])]:
         if getattr(p, "is_flag", False) and p.metavar is None:
             p.metavar = ""
+        elif p.metavar is None and p.param_type_name == "argument":
+            _plain_argument(p)
+        elif p.metavar is None and getattr(p, "multiple", False):
+            p.metavar = f"<{_item_type(p)}>"
+    for p in getattr(cmd, "params", ()):
+        if getattr(p, "help", None) and not getattr(p, "_escaped", False):
+            p.help, p._escaped = escape(p.help), True
+    if getattr(cmd, "help", None) and not getattr(cmd, "_reflowed", False):
+        cmd.help, cmd._reflowed = escape(reflow(cmd.help)), True
+        if cmd.short_help is None:  # the command list shows one sentence, not the whole first paragraph
+            first = cmd.help.split("\n\n")[0]
+            cmd.short_help = first.split(". ")[0].rstrip(".") + "."
     for sub in getattr(cmd, "commands", {}).values():
         _quiet_flags(sub, ctx)
+
+
+def _plain_argument(p) -> None:
+    """Usage `rosetta store merge [OPTIONS] SRCS...` and type <path>, as the docs write them (typer's
+    own are `{srcs}...` and <list[Path]>). Instance attributes: typer has no setting for these."""
+    name = p.name.upper() + ("..." if p.nargs != 1 else "")
+    p.metavar = name
+    p._usage_display_name = lambda: name if p.required else f"[{name}]"
+    item = f"<{_item_type(p)}>"
+    p.display_type_rich = lambda ctx: item
+
+
+def _item_type(p) -> str:
+    """The word typer shows for one value of a repeatable option (path, str, int), from its annotation."""
+    from typing import get_args
+
+    ann = getattr(getattr(p, "type_descriptor", None), "annotation", None)
+    item = (get_args(ann) or (ann,))[0]
+    return getattr(item, "__name__", "value").lower()
+
+
+def escape(text: str) -> str:
+    """Help is rendered as Rich markup, which would swallow a literal `[start, end]` as a tag."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def reflow(text: str) -> str:
+    """Join the hard-wrapped lines of each docstring paragraph into one line (the help renderer keeps
+    single newlines, so a source line break would show mid-sentence). Paragraphs are separated by blank
+    lines; indented lines (examples, commands) and list items keep their own lines."""
+    out = []
+    for para in text.split("\n\n"):
+        lines = para.split("\n")
+        keep = [ln for ln in lines if ln.startswith((" ", "\t", "- ", "* ", "• ")) or ln[:2].rstrip(")").isdigit()]
+        out.append(para if keep else " ".join(ln.strip() for ln in lines if ln.strip()))
+    return "\n\n".join(out)
 
 
 class RosettaGroup(TyperGroup):
@@ -88,12 +141,17 @@ class StageCommand(TyperCommand):
 
     def invoke(self, ctx):
         from rosetta_cli import provenance
-        from rosetta_cli.errors import RosettaError
+        from rosetta_cli.errors import Interrupted, RosettaError
 
         session = _session(ctx)
         with provenance.recording(resolved_argv(ctx)):
             try:
                 rv = super().invoke(ctx)
+            except KeyboardInterrupt:
+                # typer would turn it into Exit(130), which standalone_mode=False returns as a value
+                raise Interrupted(f"{ctx.info_name} interrupted",
+                                  hint="rerun the same command: stages that resume continue where they stopped; "
+                                  "one that cannot will ask for --overwrite") from None
             except RosettaError as e:
                 if session is not None and e.exit_code == 3:  # finished with some failed rows: the output exists
                     session.register(ctx.info_name, param_getter(ctx))

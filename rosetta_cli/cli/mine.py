@@ -21,7 +21,7 @@ def mine_cmd(
     translated: Optional[Path] = typer.Option(None, "--translated",
                                               help="Translations of the ego store (kind 'translations'); needed by rst."),
     strategy: str = typer.Option("rst", "--strategy", help="rst | visual | text | random."),
-    topk: int = typer.Option(1, "--topk", help="Candidates kept per query (ranks 0..k-1)."),
+    topk: int = typer.Option(1, "--topk", min=1, help="Candidates kept per query (ranks 0..k-1)."),
     text_weight: Optional[float] = typer.Option(
         None, "--text-weight", help="W in score = (1-W)*cos_visual + W*cos_text. Default 0.5 (rst), 0 (visual)."),
     index: str = typer.Option("auto", "--index", help="auto | flat (exact) | ivf | hnsw."),
@@ -36,7 +36,7 @@ def mine_cmd(
                                      "queries; warns below 0.95. Default 256; 0: off. Exact search records 1.0."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda (faiss-gpu)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="I/N: mine query shard I of N (default: torchrun RANK/WORLD_SIZE)."),
-    block_rows: int = typer.Option(16384, "--block-rows", help="Query rows per block (rounded up to the chunk size)."),
+    block_rows: int = typer.Option(16384, "--block-rows", min=1, help="Query rows per block (rounded up to the chunk size)."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling (PCA, IVF training, calibration, random)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
     resume: bool = typer.Option(True, "--resume/--no-resume",

@@ -18,12 +18,12 @@ def pretrain_cmd(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs store mined from --ego × --exo."),
     translated: Optional[Path] = typer.Option(None, "--translated", help="RST translations of --ego (positives of L_vs)."),
     epochs: int = typer.Option(8, "--epochs", help="Epochs: passes over the largest source (the paper: 5 over far more data)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Optimisation steps of the run (replaces --epochs): "
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimisation steps of the run (replaces --epochs): "
                                         "the same budget for every variant, whatever its data."),
     eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between held-out evaluations and checkpoints [default: one epoch]."),
     unpaired_fraction: float = typer.Option(1.0, "--unpaired-fraction", help="Share (0, 1] of the ego queries of --pairs "
                                             "used: seeded, nested subsets (0.25 within 0.5 within 1)."),
-    batch_size: int = typer.Option(128, "--batch-size", help="Global batch (all ranks); negatives per anchor."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Global batch (all ranks); negatives per anchor."),
     dim: int = typer.Option(256, "--dim", help="Embedding dimension d."),
     tau: float = typer.Option(0.07, "--tau", help="InfoNCE temperature (initial value with --learn-tau)."),
     learn_tau: bool = typer.Option(False, "--learn-tau", help="Learn the temperature (CLIP-style)."),
@@ -40,7 +40,7 @@ def pretrain_cmd(
     init: str = typer.Option("pca", "--init", help="Input projection init: pca | orthogonal."),
     max_rank: int = typer.Option(1, "--max-rank", help="Use pseudo-pairs with rank < this (1 = top-1, as the paper)."),
     val_frac: float = typer.Option(0.1, "--val-frac", help="Share of paired takes held out for the retrieval monitor."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights and the batches (a rerun is identical)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default; 1 on a busy machine)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out exactly where it stopped."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -107,7 +107,7 @@ def embed_cmd(
     store: Path = typer.Option(..., "--store", help="Features store to embed."),
     out: Path = typer.Option(..., "--out", help="Embeddings store to write (.zarr or .h5)."),
     text: bool = typer.Option(False, "--text", help="Also embed the narrations with the text head (as `text`)."),
-    batch_size: int = typer.Option(4096, "--batch-size", help="Rows per forward pass."),
+    batch_size: int = typer.Option(4096, "--batch-size", min=1, help="Rows per forward pass."),
     device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),

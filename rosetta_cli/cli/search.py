@@ -11,12 +11,15 @@ def index(
     store: list[Path] = typer.Option(..., "--store", "-s", help="Features store to index (repeat for several)."),
     out: Path = typer.Option(..., "--out", "-o", help="INDEX_DIR to write."),
     model: Path = typer.Option(None, "--model", "-m", help="Dual-encoder MODEL_DIR (default: frozen pooled features)."),
-    kind: str = typer.Option("auto", "--index", help="auto (as `mine`: exact below 50k clips, else IVF) | flat | ivf | hnsw."),
+    kind: str = typer.Option("auto", "--index", help="auto | flat | ivf | hnsw. auto, as `mine` chooses: flat (exact) below "
+                             "50k clips or while clips² × dim ≤ 2e13 (about 280k clips of 256-d), else IVF."),
     nlist: int = typer.Option(None, "--nlist", help="IVF lists (default 4*sqrt(N))."),
     nprobe: int = typer.Option(None, "--nprobe", help="IVF lists probed / HNSW efSearch (default: calibrated to --recall)."),
     recall: float = typer.Option(0.95, "--recall", help="recall@10 against exact that the IVF calibration reaches."),
     shard: str = typer.Option(None, "--shard", help="I/N: embed this share only; a final run without --shard builds the index."),
-    seed: int = typer.Option(0, "--seed"),
+    batch_rows: int = typer.Option(16384, "--batch-rows", min=1, help="Rows read and embedded per block (and per "
+                                   "resume unit); fewer use less memory."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the IVF training sample and the calibration queries."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (the model's forward passes)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted build in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the index in --out."),
@@ -35,14 +38,15 @@ def index(
 
     cfg = IndexConfig(stores=[str(s) for s in store], out=str(out), model=str(model) if model else None, index=kind,
                       nlist=nlist, nprobe=nprobe, recall=recall, shard=shard, seed=seed, device=device, resume=resume,
-                      overwrite=overwrite)
+                      overwrite=overwrite, batch_rows=batch_rows)
     with rich_progress() as p:
         r = run(cfg, p)
     if json_out:
         emit_json(r.to_dict())
     elif r.built:
         cal = f", nprobe {r.calibration['nprobe']} (recall@10 {r.calibration['recall@10']})" if r.calibration else ""
-        console.print(f"[green]index[/green] {r.rows} clips, {r.dim}-d {r.space} space, {r.plan.get('kind')}{cal} → {out} "
+        console.print(f"[green]index[/green] {r.rows} clips (skipped rows: {r.skipped or 'none'}), {r.dim}-d {r.space} "
+                      f"space, {r.plan.get('kind')}{cal} → {out} "
                       f"in {r.seconds:.1f} s (peak RSS {r.peak_rss_mb:.0f} MB)")
         console.print(f"next: rosetta retrieve --index {out} --video CLIP.mp4")
     else:
@@ -61,12 +65,12 @@ def retrieve(
     queries: Path = typer.Option(None, "--queries", help="Batch: CSV or JSONL, one query per line "
                                  "(video,start,end | store,row | text; optional label)."),
     label: str = typer.Option(None, "--label", help="The query's label, to mark hits and misses."),
-    topk: int = typer.Option(10, "--topk", "-k"),
+    topk: int = typer.Option(10, "--topk", "-k", min=1, help="Hits per query."),
     view: str = typer.Option(None, "--view", help="Only hits of this view: exo | ego."),
     out: Path = typer.Option(None, "--out", "-o", help="Write DIR/index.html with the query frames and hits."),
     include_self: bool = typer.Option(False, "--include-self", help="Let a stored-row query return its own clip."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the page in --out."),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (the query encoders and the model)."),
     json_out: bool = typer.Option(False, "--json", help="Print the hits as JSON on stdout."),
 ):
     """Cross-view retrieval: the top clips of an index for a video window, stored rows or text.

@@ -59,16 +59,24 @@ def _print_info(d: dict) -> None:
 
 
 @store_app.command("validate")
-def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")):
-    """Check schema, shapes, NaN/Inf in done rows, missing chunks and truncation. Exit 0 if valid, 1 if not.
+def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+                 mark: bool = typer.Option(False, "--mark-failed",
+                                           help="Mark the rows of missing chunks failed, so that the stage that "
+                                                "wrote the store redoes them with --retry-failed.")):
+    """Check schema, shapes, clip ids and times, NaN/Inf in done rows, missing chunks and truncation.
+    Exit 0 if valid, 1 if not.
 
     Example: rosetta store validate features/ego4d.zarr
     """
     from rosetta_cli.errors import PipelineFailure
     from rosetta_cli.store.core import Store
-    from rosetta_cli.store.inspect import validate
+    from rosetta_cli.store.inspect import mark_failed, validate
 
-    with Store.open(store) as s:
+    with Store.open(store, mode="r+" if mark else "r") as s:
+        if mark:
+            n = mark_failed(s)
+            console.print(f"{store}: marked {n} row(s) failed (missing chunks, NaN/Inf); redo them with the stage that "
+                          "wrote the store (`rosetta extract ... --retry-failed`, `rosetta store import ... --resume`)")
         problems = validate(s)
     if problems:
         for p in problems:
@@ -78,8 +86,9 @@ def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")
 
 
 @store_app.command("convert")
-def convert_cmd(src: Path = typer.Argument(...), dst: Path = typer.Argument(..., help="Path ending .zarr or .h5."),
-                overwrite: bool = typer.Option(False, "--overwrite")):
+def convert_cmd(src: Path = typer.Argument(..., help="The store to convert (.zarr or .h5)."),
+                dst: Path = typer.Argument(..., help="Path ending .zarr or .h5."),
+                overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing DST.")):
     """Convert zarr ↔ HDF5 losslessly (arrays and metadata bit-for-bit).
 
     Example: rosetta store convert ego.zarr ego.h5
@@ -93,7 +102,7 @@ def convert_cmd(src: Path = typer.Argument(...), dst: Path = typer.Argument(...,
 @store_app.command("merge")
 def merge_cmd(srcs: List[Path] = typer.Argument(..., help="Shards of one kind and one encoder."),
               out: Path = typer.Option(..., "--out", help="Merged store path."),
-              overwrite: bool = typer.Option(False, "--overwrite")):
+              overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out.")):
     """Concatenate shards of one kind and one encoder.
 
     Example: rosetta store merge shard0.zarr shard1.zarr --out all.zarr
@@ -106,22 +115,22 @@ def merge_cmd(srcs: List[Path] = typer.Argument(..., help="Shards of one kind an
 
 @store_app.command("import")
 def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]/[N,T,D], or a folder of per-video .npy/.pt"),
-               clips: Path = typer.Option(..., "--clips", help="CSV: clip_id,video,start,end,view,sync_id,narration,label,skill,split"),
-               out: Path = typer.Option(..., "--out"),
+               clips: Path = typer.Option(..., "--clips", help="CSV whose header has the columns clip_id, video, start, end, view, sync_id, narration, label, skill, split (values may be empty; empty start and end: the whole video)."),
+               out: Path = typer.Option(..., "--out", help="Store to write (.zarr or .h5)."),
                text: Optional[Path] = typer.Option(None, "--text", help=".npy [N,Dt] narration embeddings"),
                text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Embed the narration column (e.g. minilm)."),
                preset: Optional[str] = typer.Option(None, "--preset", help="Window timing of known features: ego4d-slowfast (32 frames, stride 16, 30 fps) | ego4d-omnivore (32, stride 16, 30 fps)."),
                durations: Optional[Path] = typer.Option(None, "--durations", help="By time: Ego4D's ego4d.json; the last window then ends at the video's end, as in Ego4D's features."),
-               window_sec: Optional[float] = typer.Option(None, "--window-sec", help="Each tensor row covers W seconds ..."),
-               stride_sec: Optional[float] = typer.Option(None, "--stride-sec", help="... and row i starts at i*S seconds."),
-               fps: Optional[float] = typer.Option(None, "--fps", help="Or the timing in frames: frames per second ..."),
-               window: Optional[int] = typer.Option(None, "--window", help="... window length in frames ..."),
-               stride: Optional[int] = typer.Option(None, "--stride", help="... and stride in frames."),
-               frames: Optional[int] = typer.Option(None, "--frames", help="By time: pool each clip's overlapping windows into T frames (default 1)."),
+               window_sec: Optional[float] = typer.Option(None, "--window-sec", help="By time: each tensor row (window) covers W seconds (with --stride-sec)."),
+               stride_sec: Optional[float] = typer.Option(None, "--stride-sec", help="By time: tensor row i starts at i*S seconds (with --window-sec)."),
+               fps: Optional[float] = typer.Option(None, "--fps", help="By time, in frames: the video's frames per second (with --window and --stride)."),
+               window: Optional[int] = typer.Option(None, "--window", help="By time, in frames: the window length (with --fps)."),
+               stride: Optional[int] = typer.Option(None, "--stride", help="By time, in frames: the stride between windows (with --fps)."),
+               frames: Optional[int] = typer.Option(None, "--frames", min=1, help="By time: pool each clip's overlapping windows into T frames (default 1)."),
                pool: str = typer.Option("mean", "--pool", help="By time: mean (of contiguous groups of windows) | uniform (sample T windows)."),
-               chunk_rows: int = typer.Option(1024, "--chunk-rows", help="Rows per store chunk (and per write)."),
+               chunk_rows: int = typer.Option(1024, "--chunk-rows", min=1, help="Rows per store chunk (and per write)."),
                resume: bool = typer.Option(False, "--resume", help="Continue an import that stopped (same inputs and options)."),
-               overwrite: bool = typer.Option(False, "--overwrite"),
+               overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
                as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout.")):
     """Bring in features made elsewhere; rows are marked done.
 
@@ -149,12 +158,17 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.mode}, "
-                      f"T={r.frames}, D={r.dim}) → {out}")
+        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.failed} failed; "
+                      f"{r.mode}, T={r.frames}, D={r.dim}) → {out}")
+    if r.failed:
+        from rosetta_cli.errors import PartialFailure
+
+        raise PartialFailure(f"{out}: {r.failed} row(s) failed, e.g. {r.failures[0][1]}",
+                             hint="every reader skips them; fix the features and rerun with --resume")
 
 
 @store_app.command("export")
-def export_cmd(store: Path = typer.Argument(...), out: Path = typer.Option(..., "--out", help="Output folder.")):
+def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."), out: Path = typer.Option(..., "--out", help="Output folder.")):
     """Write plain files: features.npy, text.npy, clips.csv, clips.parquet (pairs stores: pairs.csv).
 
     Example: rosetta store export ego.zarr --out ego_export/

@@ -51,7 +51,34 @@ def toy(
                       f"{summary['ego4d_videos']} Ego4D + {summary['htm_videos']} HTM-AA videos, {summary['video_files']} MP4s, "
                       f"{summary['frames']} frames in {summary['seconds']:.1f} s")
         _print_checks(summary)
-        console.print(f"next: rosetta extract --videos {out}/egoexo4d --out features/paired.zarr  (also {out}/ego4d, {out}/htm-aa)")
+        console.print("next, the pipeline on this world (runs as printed):", highlight=False)
+        for line in next_steps(out, summary["scale"]):
+            console.print(f"  {line}", markup=False, highlight=False)
+
+
+# The default batches (64 RST pairs, 128 pretraining items) exceed the `tiny` world's 4 RST training pairs
+# and 4 paired items per source, so its steps carry batches that fit.
+STEP_BATCHES = {"tiny": {"train-rst": 4, "pretrain": 8}}
+
+
+def next_steps(out: Path, scale: str) -> list[str]:
+    """The stage commands that take this world from videos to a benchmark report (tested as printed)."""
+    b = STEP_BATCHES.get(scale, {})
+
+    def batch(stage: str) -> str:
+        return f" --batch-size {b[stage]}" if stage in b else ""
+
+    f = "features"
+    return [f"rosetta extract --videos {out}/egoexo4d --out {f}/paired.zarr",
+            f"rosetta extract --videos {out}/ego4d --out {f}/ego4d.zarr",
+            f"rosetta extract --videos {out}/htm-aa --out {f}/htm-aa.zarr",
+            f"rosetta train-rst --paired {f}/paired.zarr --out rst{batch('train-rst')}",
+            f"rosetta translate --rst rst --ego {f}/ego4d.zarr --out {f}/ego4d.translated.zarr",
+            f"rosetta mine --ego {f}/ego4d.zarr --exo {f}/htm-aa.zarr --translated {f}/ego4d.translated.zarr "
+            "--out pairs/rst.zarr",
+            f"rosetta pretrain --paired {f}/paired.zarr --ego {f}/ego4d.zarr --exo {f}/htm-aa.zarr --pairs pairs/rst.zarr "
+            f"--translated {f}/ego4d.translated.zarr --out models/ours{batch('pretrain')}",
+            f"rosetta bench --ego {f}/paired.zarr --exo {f}/paired.zarr --model models/ours --out report"]
 
 
 def _print_checks(summary: dict) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, in_takes, take_of
 from rosetta_cli.store import Store
+from rosetta_cli.store.core import check_ego_exo, check_translations, require_finite
 from rosetta_cli.store.stream import ChunkCache, chunk_shuffled_order, feature_reader
 
 
@@ -54,11 +55,12 @@ def open_sources(cfg) -> Sources:
     src = Sources(paired=Store.open(cfg.paired, kind="features") if cfg.paired else None)
     if cfg.pairs:
         src.ego, src.exo = Store.open(cfg.ego, kind="features"), Store.open(cfg.exo, kind="features")
+        check_ego_exo(src.ego, src.exo)
         src.pairs = Store.open(cfg.pairs, kind="pairs")
         check_pairs_provenance(src.pairs, src.ego, src.exo)
         if cfg.translated and cfg.synthetic:
             src.translated = Store.open(cfg.translated, kind=("translations", "features"))
-            check_translations(src.translated, src.ego)
+            src.notes += check_translations(src.translated, src.ego)
         elif not cfg.translated and cfg.synthetic:
             src.notes.append("no --translated store: training without the video-synthetic loss L_vs")
     check_dims(src)
@@ -80,17 +82,6 @@ def check_pairs_provenance(pairs: Store, ego: Store, exo: Store) -> None:
     n = pairs.n_rows
     if n and (pairs.b.read("pairs/query_row").max() >= ego.n_rows or pairs.b.read("pairs/candidate_row").max() >= exo.n_rows):
         raise StoreError(f"{pairs.path}: row indices exceed the ego/exo stores", hint="re-mine against these stores")
-
-
-def check_translations(tr: Store, ego: Store) -> None:
-    """Translations are row-aligned with the ego store they were made from."""
-    ids = [p.get("id") for p in tr.meta.get("parents", [])]
-    if ids and ego.id not in ids:
-        raise StoreError(f"{tr.path}: is not a translation of ego store {ego.path} (its parents: {ids})",
-                         hint="pass the --translated store made by `rosetta translate` from this --ego store")
-    if tr.n_rows != ego.n_rows:
-        raise StoreError(f"{tr.path}: has {tr.n_rows} rows but ego store {ego.path} has {ego.n_rows}",
-                         hint="translations must be row-aligned with the ego store; re-run `rosetta translate`")
 
 
 def check_dims(src: Sources) -> None:
@@ -297,7 +288,9 @@ def pooled_sample(src: Sources, n: int, seed: int) -> np.ndarray:
         for start, stop in sorted(_random_blocks(s, want, rng)):
             keep = trainable[start:stop]
             if keep.any():
-                parts.append(s.pooled(slice(start, stop))[keep])
+                x = s.pooled(slice(start, stop))[keep]
+                require_finite(s, x, start + np.flatnonzero(keep))  # the PCA init's SVD would fail on them
+                parts.append(x)
     return np.concatenate(parts, axis=0) if parts else np.zeros((0, 1), np.float32)
 
 

@@ -62,6 +62,8 @@ def run(cfg: EmbedConfig, progress: Progress = SILENT) -> EmbedResult:
     """Encode every DONE row of cfg.store into cfg.out."""
     from rosetta_cli.runtime.dist import resolve_device
 
+    if cfg.batch_size < 1:
+        raise UsageError(f"--batch-size {cfg.batch_size}: must be >= 1")
     enc = load_dual_encoder(cfg.model, device=resolve_device(cfg.device))
     src = Store.open(cfg.store, kind=("features", "translations"))
     if src.dim != enc.input_dim:

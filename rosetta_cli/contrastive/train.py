@@ -15,6 +15,7 @@ model.safetensors, state.pt (optimizer, scheduler, step), metrics.jsonl and loss
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +28,11 @@ from rosetta_cli.contrastive.batches import Part, assemble, build_plan, local_ba
 from rosetta_cli.contrastive.config import LEGACY_VALUES, ModelConfig, PretrainConfig
 from rosetta_cli.contrastive.model import DualEncoderModel, build_model
 from rosetta_cli.contrastive.objective import compute_losses, step_module
-from rosetta_cli.errors import CheckpointError, UsageError
+from rosetta_cli.errors import CheckpointError, Interrupted, UsageError
 from rosetta_cli.provenance import new_id
 from rosetta_cli.runtime import checkpoint, dist
 from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.interrupt import StopAtStep
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.schedule import warmup_cosine
 from rosetta_cli.runtime.trainer import check_resume, loss_png, metrics_text, read_metrics, stop_if_not_finite
@@ -328,19 +330,22 @@ class Trainer:
             rec[key] = dist.all_reduce_mean(float(np.mean(vals)), self.info) if vals else None
         self.records.append(rec)
 
-    def run_until(self, stop: int) -> dict:
-        """Train steps until self.step == stop; returns the segment's "epoch" record (without heldout)."""
+    def run_until(self, stop: int, halt=lambda: False) -> dict:
+        """Train steps until self.step == stop, or until `halt()` (Ctrl-C) between two steps; returns
+        the segment's "epoch" record (without heldout)."""
         t0, window, losses = time.perf_counter(), [], []
-        while self.step < stop:
+        while self.step < stop and not halt():
             window.append(self.train_step())
             losses.append(window[-1]["loss"])
-            if len(window) == self.cfg.log_every or self.step == stop:
+            if len(window) == self.cfg.log_every or self.step == stop or halt():
                 self._log_step(window)
                 window = []
             self.rep.advance(completed=self.step, info=f"loss {losses[-1]:.3f}")
+        if window:  # Ctrl-C came between the log check and the loop's
+            self._log_step(window)
         secs = time.perf_counter() - t0
         return {"type": "epoch", "epoch": self.epoch_of(self.step), "step": self.step,
-                "loss": dist.all_reduce_mean(float(np.mean(losses)), self.info),
+                "loss": dist.all_reduce_mean(float(np.mean(losses)) if losses else math.nan, self.info),
                 "seconds": round(secs, 3), "samples_per_s": round(len(losses) * self.cfg.batch_size / max(secs, 1e-9), 1)}
 
     def run(self, stop_after_epochs: int | None = None) -> dict:
@@ -353,15 +358,34 @@ class Trainer:
             self.records.append({"type": "frozen", "heldout": monitor.frozen(self.monitor)})
             self.records.append({"type": "epoch", "epoch": 0, "step": 0, "heldout": self.evaluate()})
         self.rep.start("pretrain", self.total_steps, done=self.step, unit="steps")
-        for stop in points:
-            rec = self.run_until(stop)
-            if self.info.is_main:
-                rec["heldout"] = self.evaluate()
-                self.records.append(rec)
-                self.save()
-                self.rep.note(epoch_line(rec))
-            dist.barrier(self.info)
+        saved = self.step if self.step else None
+        # one process: the first Ctrl-C ends the current step, then checkpoints (cheap) and stops
+        with StopAtStep(enabled=self.info.world == 1) as ctrl_c:
+            try:
+                for stop in points:
+                    rec = self.run_until(stop, halt=lambda: ctrl_c.requested)
+                    if ctrl_c.requested:
+                        self._save_and_stop()
+                    if self.info.is_main:
+                        rec["heldout"] = self.evaluate()
+                        self.records.append(rec)
+                        self.save()
+                        saved = self.step
+                        self.rep.note(epoch_line(rec))
+                    dist.barrier(self.info)
+            except KeyboardInterrupt:
+                kept = f"the checkpoint of step {saved} is kept" if saved else "no checkpoint was written yet"
+                raise Interrupted(f"{self.out}: pretrain interrupted at step {self.step}/{self.total_steps}; {kept}",
+                                  hint="rerun the same command with --resume to continue" if saved
+                                  else "rerun the same command to start again") from None
         return self.summary()
+
+    def _save_and_stop(self) -> None:
+        """Ctrl-C between two steps: checkpoint this step, then stop with exit 130."""
+        if self.info.is_main:
+            self.save()
+        raise Interrupted(f"{self.out}: pretrain interrupted; checkpoint saved at step {self.step}/{self.total_steps}",
+                          hint="rerun the same command with --resume to continue")
 
     def summary(self) -> PretrainResult:
         epochs = [r for r in self.records if r["type"] == "epoch"]

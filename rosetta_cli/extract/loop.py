@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from rosetta_cli.extract.data import ClipDataset, chunk_batches, make_loader
+from rosetta_cli.store.core import nonfinite_rows
 from rosetta_cli.store.schema import DONE, FAILED
 
 
@@ -25,7 +26,10 @@ class ChunkBuffer:
         k = 0
         for row, good, err in zip(rows, ok, errors):
             i = row - self.start
-            if good:
+            if good and nonfinite_rows(feats[k:k + 1])[0]:
+                self.errors[i] = "the encoder returned NaN/Inf features for this clip"  # failed, alone
+                k += 1
+            elif good:
                 self.features[i], self.status[i] = feats[k], DONE
                 k += 1
             else:
@@ -54,6 +58,9 @@ def embed_text(tenc, narrations: list[str]) -> np.ndarray:
 def write_chunk(store, buf: ChunkBuffer, tenc, narrations, timings: dict) -> None:
     t0 = time.perf_counter()
     text = embed_text(tenc, narrations[buf.start:buf.stop]) if tenc is not None else None
+    if text is not None:
+        for i in np.flatnonzero(nonfinite_rows(text) & (buf.status == DONE)):
+            buf.status[i], buf.errors[i] = FAILED, "the text encoder returned NaN/Inf for this narration"
     t1 = time.perf_counter()
     # write_rows stores content first and status last, each durable before the next (HDF5 flushes):
     # a kill at any point leaves the chunk done with its data, or pending, to be redone identically.

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rosetta_cli.errors import UsageError
+from rosetta_cli.errors import Interrupted, UsageError
 from rosetta_cli.mining import config
 from rosetta_cli.mining import index as mining_index
 from rosetta_cli.mining.search import exact_topk, random_candidates, recall_at, search_topk
@@ -155,7 +155,12 @@ def _run(cfg: config.MineConfig, shard: tuple[int, int], inp: Inputs, out: Path,
         partial.save_meta("index", engine.meta)
         seconds["prepare"] = round(time.perf_counter() - t0, 2)
         t1 = time.perf_counter()
-        _search_blocks(engine, inp, mine_blocks, pending, span_q, cfg.seed, partial, progress)
+        try:
+            _search_blocks(engine, inp, mine_blocks, pending, span_q, cfg.seed, partial, progress)
+        except KeyboardInterrupt:
+            kept = sum(partial.has(b) for b in mine_blocks)
+            raise Interrupted(f"{out}: mine interrupted; {kept} of {len(mine_blocks)} query blocks are kept in "
+                              f"{partial.dir}", hint="rerun the same command to resume") from None
         seconds["search"] = round(time.perf_counter() - t1, 2)
     else:
         seconds["search"] = 0.0

@@ -21,6 +21,7 @@ from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.metrics import l2_normalize
 from rosetta_cli.mining.config import PCA_SAMPLE_ROWS, MineConfig, default_text_weight
 from rosetta_cli.store import DONE, Store
+from rosetta_cli.store.core import check_ego_exo, check_translations, require_finite
 
 
 def pooled(store: Store, lo: int, hi: int) -> np.ndarray:
@@ -69,9 +70,11 @@ class VectorSource:
         x = np.empty((len(rows), self.raw_dim), np.float32)
         if self.w < 1:
             x[:, :dv] = pooled(self.visual, lo, hi)[sel]
+            require_finite(self.visual, x[:, :dv], rows)
             _scale_rows(x[:, :dv], np.sqrt(1 - self.w))
         if self.w > 0:
             x[:, dv:] = self.textstore.text(slice(lo, hi))[sel]
+            require_finite(self.textstore, x[:, dv:], rows, "text embeddings")
             _scale_rows(x[:, dv:], np.sqrt(self.w))
         if project and self.proj is not None:
             x = x @ self.proj
@@ -176,6 +179,7 @@ def open_inputs(cfg: MineConfig) -> Inputs:
     w = _text_weight(cfg)
     ego = Store.open(cfg.ego, kind="features")
     exo = Store.open(cfg.exo, kind="features")
+    check_ego_exo(ego, exo)
     tr = Store.open(cfg.translated, kind="translations") if cfg.translated else None
     inp = Inputs(ego, exo, tr, cfg.strategy, w, np.zeros(0, np.int64), np.zeros(0, np.int64))
     try:
@@ -201,9 +205,9 @@ def _text_weight(cfg: MineConfig) -> float:
 def _check(inp: Inputs, cfg: MineConfig) -> None:
     if inp.strategy == "rst":
         if inp.translated is None:
-            raise UsageError("--strategy rst needs --translated (the ego store translated by `rosetta rst translate`)",
+            raise UsageError("--strategy rst needs --translated (the ego store translated by `rosetta translate`)",
                              hint="pass --translated TR.zarr, or use --strategy visual/text/random")
-        _check_translations(inp.translated, inp.ego, inp.notes)
+        inp.notes += check_translations(inp.translated, inp.ego)
     elif inp.translated is not None:
         inp.notes.append(f"--translated is ignored by --strategy {inp.strategy}")
         inp.translated.close()
@@ -226,19 +230,6 @@ def _check_text(inp: Inputs, cfg: MineConfig) -> None:
     if inp.ego.text_dim != inp.exo.text_dim:
         raise DimensionMismatch(f"{inp.ego.path}: text dim {inp.ego.text_dim} != {inp.exo.path}: {inp.exo.text_dim}",
                                 hint="embed both narrations with the same text encoder")
-
-
-def _check_translations(tr: Store, ego: Store, notes: list) -> None:
-    ego_parents = [p for p in tr.meta.get("parents") or [] if p.get("role") == "ego"]
-    if not any(p.get("id") == ego.id for p in ego_parents):
-        made_from = ego_parents[0].get("path") if ego_parents else "an unrecorded store"
-        raise StoreError(f"{tr.path}: was not translated from {ego.path} (it was made from {made_from})",
-                         hint="translate this ego store first: rosetta rst translate --ego EGO ...")
-    if tr.n_rows != ego.n_rows:
-        raise StoreError(f"{tr.path}: has {tr.n_rows} rows but {ego.path} has {ego.n_rows}",
-                         hint="the translations must be row-aligned with the ego store; re-run the translation")
-    if not any(p.get("fingerprint") == ego.fingerprint for p in ego_parents):
-        notes.append(f"{ego.path} changed after {tr.path} was translated (fingerprint differs); re-translate if rows changed")
 
 
 def _select_rows(inp: Inputs) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rosetta_cli.errors import CheckpointError, UsageError
+from rosetta_cli.errors import CheckpointError, Interrupted, UsageError
 from rosetta_cli.eval.translation import evaluate, held_out_sets
 from rosetta_cli.rst import diffusion
 from rosetta_cli.rst.ckpt import RST_KIND, RST_VERSION, Translator, ckpt_dir, read_rst_config
@@ -26,6 +26,7 @@ from rosetta_cli.rst.models import RST_MODELS, auto_tokens, build_model
 from rosetta_cli.runtime import dist
 from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng, save_checkpoint
 from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.interrupt import StopAtStep
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.schedule import ema, warmup_cosine
 from rosetta_cli.runtime.trainer import MetricsLog, check_resume, loss_png, read_metrics, stop_if_not_finite, wrap_ddp
@@ -206,9 +207,40 @@ def save(run: Run, out_dir: Path) -> None:
 def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info, progress: Progress) -> None:
     noise = _noise_schedule(run, cfg)
     log = MetricsLog(out_dir / "metrics.jsonl", run.step) if info.is_main else None
-    t0, done0 = time.perf_counter(), run.step
     progress.start("train-rst", cfg.steps, done=run.step, unit="steps")
-    while run.step < cfg.steps:
+    # one process: the first Ctrl-C ends the current step, then checkpoints and stops (exit 130)
+    with StopAtStep(enabled=info.world == 1) as ctrl_c:
+        try:
+            _steps(run, stream, noise, cfg, out_dir, info, progress, log, ctrl_c)
+        except KeyboardInterrupt:
+            raise _interrupted(out_dir, run, cfg, saved=False) from None
+        finally:
+            if log:
+                log.close()
+    if ctrl_c.requested:
+        if info.is_main:
+            save(run, out_dir)
+        raise _interrupted(out_dir, run, cfg, saved=True)
+
+
+def _interrupted(out_dir: Path, run: Run, cfg: RSTTrainConfig, saved: bool) -> Interrupted:
+    """The exit-130 error, saying which checkpoint a --resume continues from."""
+    cfgfile = ckpt_dir(out_dir) / "config.json"
+    last = json.loads(cfgfile.read_text()).get("step") if cfgfile.exists() else None
+    if saved:
+        kept = "checkpoint saved at this step"
+    else:
+        kept = f"the checkpoint of step {last} is kept" if last else "no checkpoint was written yet"
+    return Interrupted(f"{out_dir}: train-rst interrupted at step {run.step}/{cfg.steps}; {kept}",
+                       hint="rerun the same command with --resume to continue" if saved or last
+                       else "rerun the same command to start again")
+
+
+def _steps(run: Run, stream: PairStream, noise, cfg: RSTTrainConfig, out_dir: Path, info, progress: Progress,
+           log, ctrl_c) -> None:
+    """The training steps, from run.step to cfg.steps or to a Ctrl-C between two steps."""
+    t0, done0 = time.perf_counter(), run.step
+    while run.step < cfg.steps and not ctrl_c.requested:
         lr = run.sched.get_last_lr()[0]
         loss = _forward(run, stream, noise, cfg, info)
         value = dist.all_reduce_mean(float(loss.detach()), info)  # every rank sees the same verdict before backward
@@ -224,8 +256,6 @@ def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info
             if info.is_main:
                 save(run, out_dir)
             dist.barrier(info)
-    if log:
-        log.close()
 
 
 def _noise_schedule(run: Run, cfg: RSTTrainConfig):

@@ -56,6 +56,7 @@ def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
         raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
     ego = Store.open(ego_path, kind="features")
     try:
+        ego.require_view("ego", "--ego", hint="pass the ego store (the RST translates ego clips into the exo view)")
         tr = Translator(rst_dir, device=info.device)
         tr.check_input(ego.frames, ego.dim, str(ego_path))
         if index == 0:  # once, not once per shard or rank

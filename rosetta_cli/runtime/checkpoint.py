@@ -76,6 +76,8 @@ def read_config(path, kind: str | None = None) -> dict:
     if not path.exists():
         raise InputNotFound(f"{path}: no such checkpoint", hint="train one first, or check the path")
     cfg_file = path / "config.json"
+    if not cfg_file.exists():
+        raise _not_a_checkpoint(path, kind)
     try:
         meta = json.loads(cfg_file.read_text())
     except (OSError, ValueError) as e:
@@ -87,8 +89,34 @@ def read_config(path, kind: str | None = None) -> dict:
         raise CheckpointError(f"{path}: checkpoint format v{meta.get('format_version')} but this rosetta reads v{CKPT_VERSION}",
                               hint="retrain with this version")
     if kind is not None and meta.get("kind") != kind:
-        raise CheckpointError(f"{path}: is a {meta.get('kind')!r} checkpoint, expected {kind!r}")
+        raise CheckpointError(f"{path}: is a {meta.get('kind')!r} checkpoint ({MADE_BY.get(meta.get('kind'), '?')}), "
+                              f"but this needs a {kind!r} one", hint=_want(kind))
     return meta
+
+
+# which command writes each checkpoint kind (for messages that name the right input)
+MADE_BY = {"rst": "from `rosetta train-rst`", "dual-encoder": "from `rosetta pretrain`"}
+
+
+def _want(kind: str | None) -> str:
+    return f"give a directory {MADE_BY[kind]}" if kind in MADE_BY else "give a directory written by rosetta"
+
+
+def _not_a_checkpoint(path: Path, kind: str | None) -> CheckpointError:
+    """No config.json: name what the directory is when it is another stage's output (an RST_DIR holds
+    its checkpoint in checkpoint/), rather than calling it damaged."""
+    inner = path / "checkpoint" / "config.json"
+    if inner.exists():
+        try:
+            other = json.loads(inner.read_text()).get("kind")
+        except (OSError, ValueError):
+            other = None
+        if other != kind:
+            return CheckpointError(f"{path}: is a {other!r} checkpoint directory ({MADE_BY.get(other, '?')}), "
+                                   f"not a {kind!r} checkpoint", hint=_want(kind))
+    if path.is_file():
+        return CheckpointError(f"{path}: is a file, not a checkpoint directory", hint=_want(kind))
+    return CheckpointError(f"{path}: not a checkpoint (no config.json)", hint=_want(kind))
 
 
 def load_weights(path, name: str = "model") -> dict:

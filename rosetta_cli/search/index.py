@@ -33,10 +33,12 @@ from rosetta_cli.mining.index import add_blocks, new_index, plan_index, plan_met
 from rosetta_cli.provenance import command_line, now_iso, to_jsonable
 from rosetta_cli.runtime import atomic
 from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.interrupt import StopAtStep
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store import DONE, Store
 from rosetta_cli.store.schema import CLIP_COLUMNS
+from rosetta_cli.store.core import require_finite
 
 FORMAT = "rosetta-index"
 FORMAT_VERSION = 1
@@ -52,7 +54,7 @@ class IndexConfig:
     stores: list = field(default_factory=list)  # features stores whose done rows are indexed
     out: str = ""
     model: str | None = None     # dual-encoder MODEL_DIR; None: frozen pooled features
-    index: str = "auto"          # auto (as `mine` chooses: flat below 50k clips, else IVF) | flat | ivf | hnsw
+    index: str = "auto"          # auto (as `mine` chooses: flat below 50k clips or while N*N*d <= 2e13, else IVF) | flat | ivf | hnsw
     nlist: int | None = None
     nprobe: int | None = None    # None: calibrated to RECALL_TARGET recall@10 against exact
     recall: float = RECALL_TARGET
@@ -84,6 +86,7 @@ class IndexResult:
     dim: int
     space: str                 # "model" or "frozen"
     built: bool                # False for a --shard run (the final run builds)
+    skipped: int = 0           # rows of the stores not indexed because not done (failed or pending)
     plan: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -160,7 +163,9 @@ def encode_features(feats: np.ndarray, enc) -> np.ndarray:
 def _read_rows(store: Store, rows: np.ndarray) -> np.ndarray:
     """features of sorted rows [n] → [n, T, D]: one contiguous read of their span."""
     lo, hi = int(rows[0]), int(rows[-1]) + 1
-    return store.features(slice(lo, hi))[rows - lo]
+    out = store.features(slice(lo, hi))[rows - lo]
+    require_finite(store, out, rows)
+    return out
 
 
 def embed_block(stores: list[Store], src: np.ndarray, enc) -> np.ndarray:
@@ -203,10 +208,31 @@ def _save_npy(path: str, arr: np.ndarray) -> None:
         np.save(f, arr, allow_pickle=False)
 
 
+def _stale_only(emb: Store, stores: list[Store], key: dict) -> bool:
+    """The same store paths (in order) and model as the index was built from, but a store rewritten
+    since (new fingerprint, or a new id after --overwrite): the index is stale, not foreign."""
+    was = [Path(p["path"]).resolve() for p in emb.meta.get("parents", []) if str(p.get("role", "")).startswith("store")]
+    return was == [Path(s.path).resolve() for s in stores] and (emb.meta.get("search_key") or {}).get("model") == key["model"]
+
+
+def _discard(out: Path) -> None:
+    for f in (META, FAISS, SOURCES):
+        (out / f).unlink(missing_ok=True)
+    shutil.rmtree(out / EMB, ignore_errors=True)
+
+
 def _prepare(cfg: IndexConfig, stores, enc, dim: int, progress: Progress) -> tuple[Store, np.ndarray]:
     out = Path(cfg.out)
     key = source_key(stores, enc)
     src = done_rows(stores)
+    if (out / EMB).exists() and cfg.resume:
+        with Store.open(out / EMB, kind="embeddings") as old:
+            stale = (json.loads(json.dumps(old.meta.get("search_key"))) != json.loads(json.dumps(key))
+                     and _stale_only(old, stores, key))
+        if stale:
+            # a stale index (its stores were rewritten): nothing in it can be reused, so --resume rebuilds
+            progress.note(f"{out}: its stores changed since it was built; rebuilding it")
+            _discard(out)
     if not (out / SOURCES).exists():
         atomic.write_with(out / SOURCES, lambda p: _save_npy(p, src))
     if not (out / EMB).exists():
@@ -222,8 +248,9 @@ def _prepare(cfg: IndexConfig, stores, enc, dim: int, progress: Progress) -> tup
     return emb, src
 
 
-def _embed(cfg, stores, enc, emb: Store, src: np.ndarray, share: tuple[int, int], progress: Progress) -> int:
-    """Embed the pending blocks of this share. Returns rows embedded."""
+def _embed(cfg, stores, enc, emb: Store, src: np.ndarray, share: tuple[int, int], progress: Progress,
+           halt=lambda: False) -> int:
+    """Embed the pending blocks of this share, until `halt()` (Ctrl-C) between two blocks. Returns rows embedded."""
     i, n = share
     blocks = list(emb.blocks(max(emb.chunk_rows, (cfg.batch_rows // emb.chunk_rows) * emb.chunk_rows)))
     mine = [blocks[k] for k in np.array_split(np.arange(len(blocks)), n)[i]] if blocks else []
@@ -232,6 +259,8 @@ def _embed(cfg, stores, enc, emb: Store, src: np.ndarray, share: tuple[int, int]
     progress.start("embed", sum(b - a for a, b in mine), done=sum(b - a for a, b in mine) - sum(b - a for a, b in todo),
                    unit="clips")
     for a, b in todo:
+        if halt():
+            break
         vec = embed_block(stores, src[a:b], enc)
         emb.write_rows(a, features=vec[:, None, :], status=DONE)
         progress.advance(b - a)
@@ -322,18 +351,53 @@ def _guard(cfg: IndexConfig, sharded: bool) -> None:
     action = output_action(out, holds, what="a search index", overwrite=cfg.overwrite and not sharded,
                            resume=cfg.resume or sharded)
     if action is Action.REPLACE:
-        for f in (META, FAISS, SOURCES):
-            (out / f).unlink(missing_ok=True)
-        shutil.rmtree(out / EMB, ignore_errors=True)
+        _discard(out)
     if not sharded:
         (out / META).unlink(missing_ok=True)  # from here on, the index is incomplete until index.json is back
-    out.mkdir(parents=True, exist_ok=True)
+
+
+LOCK = ".lock"  # held by the run that builds the index (no --shard); a --shard I/N run holds .shard-I-of-N.lock
+
+
+def _lock(out: Path, share: tuple[int, int]):
+    """Hold the folder's lock for this run, or fail naming the process that holds it.
+
+    Two builders in one folder would mix their files (index.json of one, sources.npy of the other);
+    shards share the folder by design (disjoint blocks), so each holds its own lock, and a builder
+    and a shard never run together."""
+    from filelock import FileLock
+
+    own = out / (LOCK if share[1] == 1 else f".shard-{share[0]}-of-{share[1]}.lock")
+    others = [out / LOCK] if share[1] > 1 else sorted(out.glob(".shard-*-of-*.lock"))
+    lock = FileLock(own)
+    _acquire(lock, out)
+    for f in others:  # held elsewhere now? (taken and let go at once)
+        try:
+            _acquire(FileLock(f), out)
+            FileLock(f).release()
+        except BaseException:
+            lock.release()
+            raise
+    return lock
+
+
+def _acquire(lock, out: Path) -> None:
+    from filelock import Timeout
+
+    from rosetta_cli.store.backends import holders
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        found = holders(lock.lock_file)
+        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in found[:2]) or "pid not found: another user or machine"
+        stop = f"or stop it (kill {found[0][0]})" if found else "or stop it"
+        raise UsageError(f"{out}: another `rosetta index` is writing this index ({who})",
+                         hint=f"wait for it to finish, {stop}, then rerun with --resume") from None
 
 
 def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     """Embed the stores' done rows into cfg.out and (unless sharded) build and publish the faiss index."""
-    import resource
-
     cfg.check()
     t0 = time.perf_counter()
     share = parse_shard(cfg.shard)
@@ -342,18 +406,56 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
     stores = open_sources(cfg.stores)
     enc = _load_model(cfg, stores[0])
     dim = enc.dim if enc is not None else stores[0].dim
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file", hint="pass a directory path")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out, share)
+    try:
+        # the first Ctrl-C stops between two blocks (zarr's writes are never cut), keeping every block done
+        with StopAtStep() as ctrl_c:
+            return _run_locked(cfg, stores, enc, dim, share, t0, progress, halt=lambda: ctrl_c.requested)
+    except KeyboardInterrupt:
+        raise _interrupted(out) from None
+    finally:
+        lock.release()
+
+
+def _interrupted(out: Path):
+    from rosetta_cli.errors import Interrupted
+
+    done = 0
+    if (out / EMB).exists():
+        with Store.open(out / EMB, kind="embeddings") as emb:
+            done, n = int((emb.status() == DONE).sum()), emb.n_rows
+        kept = f"{done} of {n} clips embedded are kept"
+    else:
+        kept = "nothing was embedded yet"
+    return Interrupted(f"{out}: index interrupted; {kept}", hint="rerun the same command with --resume to continue")
+
+
+def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progress: Progress,
+                halt=lambda: False) -> IndexResult:
+    import resource
+
     _guard(cfg, share[1] > 1)
     clock = _Clock()
     emb, src = _prepare(cfg, stores, enc, dim, progress)
+    if halt():
+        raise KeyboardInterrupt
     if share[1] > 1 and (emb.status() != DONE).any():
         # A shard that will write rows makes the index incomplete. One on a complete index (same inputs,
         # every row done: _prepare refused any other) writes nothing, so the served index stays served.
         (Path(cfg.out) / META).unlink(missing_ok=True)
-    embedded = _embed(cfg, stores, enc, emb, src, share, progress)
+    embedded = _embed(cfg, stores, enc, emb, src, share, progress, halt)
+    if halt():
+        raise KeyboardInterrupt
     clock.lap("embed")
     space = "model" if enc is not None else "frozen"
+    skipped = sum(s.n_rows for s in stores) - len(src)
     if share[1] > 1:
-        return IndexResult(str(cfg.out), len(src), embedded, dim, space, built=False, seconds=time.perf_counter() - t0)
+        return IndexResult(str(cfg.out), len(src), embedded, dim, space, built=False, skipped=skipped,
+                           seconds=time.perf_counter() - t0)
     emb.finalize()
     x = read_embeddings(emb)
     clock.lap("read")
@@ -374,8 +476,8 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
             "index": {**plan_meta(plan), "faiss": type(index).__name__}, "calibration": calib,
             "seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1), "timings": clock.out}
     atomic.write_text(out / META, json.dumps(meta, indent=2))
-    return IndexResult(str(out), len(src), embedded, dim, space, True, plan_meta(plan), calib, round(seconds, 2),
-                       round(peak, 1), clock.out)
+    return IndexResult(str(out), len(src), embedded, dim, space, True, skipped, plan_meta(plan), calib,
+                       round(seconds, 2), round(peak, 1), clock.out)
 
 
 def _load_model(cfg: IndexConfig, store: Store):

@@ -58,6 +58,11 @@ class Query:
             raise UsageError("a query needs exactly one of --video, --store with --rows, or --text")
         if self.store and self.row is None:
             raise UsageError("--store needs --rows", hint="e.g. --rows 0,5")
+        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
+            raise UsageError(f"--start {self.start:g}: must be a time in seconds >= 0")
+        if self.end is not None and self.start is not None and not self.end > self.start:
+            raise UsageError(f"--end {self.end:g} is not after --start {self.start:g}",
+                             hint="give the query window as --start S --end E with E > S (seconds)")
 
 
 def _fmt_t(t) -> str:
@@ -121,9 +126,16 @@ class Searcher:
                              f"{meta['ntotal']} x {meta['dim']}-d", hint="rebuild it: rosetta index ... --overwrite")
         _set_params(index, meta["index"])
         emb = Store.open(path / search_index.EMB, kind="embeddings")
-        clips = emb.clips()
-        emb.close()
+        try:
+            check_embeddings(path, meta, emb)
+            clips = emb.clips()
+        finally:
+            emb.close()
         sources = np.load(path / search_index.SOURCES, allow_pickle=False)
+        if len(sources) != meta["ntotal"]:
+            raise UsageError(f"{path / search_index.SOURCES}: {len(sources)} rows but index.json says {meta['ntotal']} clips "
+                             "(written by another build)", hint="rebuild it: rosetta index ... --overwrite")
+        check_stores(path, meta)
         model = _load_model(meta, device)
         return cls(path, meta, index, clips, sources, model, device)
 
@@ -173,7 +185,7 @@ class Searcher:
     # ------------------------------------------------------------ query → vector [1, d]
     def to_space(self, feats: np.ndarray) -> np.ndarray:
         """Frozen features [n, T, D] → [n, d] unit vectors in the index's space."""
-        want = self.store0.get("encoder", {}).get("dim") or (self.meta["model"] or {}).get("input_dim")
+        want = (self.store0.get("encoder") or {}).get("dim") or (self.meta["model"] or {}).get("input_dim")
         if want and feats.shape[-1] != int(want) and self.model is None:
             raise DimensionMismatch(f"query features are {feats.shape[-1]}-d, index {self.path} holds {want}-d")
         return search_index.encode_features(feats, self.model)
@@ -235,6 +247,9 @@ class Searcher:
     def search(self, q: np.ndarray, topk: int = 10, view: str | None = None, exclude: set | None = None) -> list[list[dict]]:
         """q [n, d] → per query the topk hits (dicts), optionally of one view, without the `exclude` index ids."""
         q = np.ascontiguousarray(q, np.float32)
+        if not np.isfinite(q).all():  # faiss would return no hits at all, with exit 0
+            raise UsageError("the query's vector holds NaN/Inf (its features or its encoder output are not finite)",
+                             hint="query another clip, or check the query video and the encoder")
         if q.shape[1] != self.dim:
             raise DimensionMismatch(f"query vectors are {q.shape[1]}-d but {self.path} holds {self.dim}-d")
         import faiss
@@ -305,6 +320,32 @@ def read_meta(path: Path) -> dict:
     if meta.get("format_version", 0) > search_index.FORMAT_VERSION:
         raise UsageError(f"{path}: index format v{meta['format_version']} is newer than this rosetta", hint="upgrade rosetta")
     return meta
+
+
+def check_embeddings(path: Path, meta: dict, emb: Store) -> None:
+    """embeddings.zarr must be the one index.json was built from (two builds in one folder mix them)."""
+    rec = meta.get("embeddings") or {}
+    if rec and (rec.get("id"), rec.get("fingerprint")) != (emb.id, emb.fingerprint):
+        raise UsageError(f"{path / search_index.EMB}: is not the embeddings index.json was built from (id {emb.id}, "
+                         f"index.json records {rec.get('id')}): two builds wrote this folder",
+                         hint="rebuild it: rosetta index ... --overwrite")
+
+
+def check_stores(path: Path, meta: dict) -> None:
+    """Each source store still present must be the one indexed: a rewritten store makes the recorded rows
+    and clip ids wrong. (A store that is gone is not needed: the index holds its clip table.)"""
+    for rec in meta["stores"]:
+        if not Path(rec["path"]).exists():
+            continue
+        try:
+            with Store.open(rec["path"]) as s:
+                now = (s.id, s.fingerprint)
+        except StoreError:
+            now = (None, None)
+        if now != (rec["id"], rec["fingerprint"]):
+            raise UsageError(f"{path}: stale index: {rec['path']} changed since it was built (fingerprint {now[1]}, "
+                             f"indexed {rec['fingerprint']}), so its rows and clip ids would be wrong",
+                             hint=f"rebuild with `rosetta index --store {rec['path']} ... --out {path} --resume`")
 
 
 def _set_params(index, plan: dict) -> None:

@@ -27,6 +27,12 @@ class ZarrBackend:
         self._arrays: dict = {}  # opened array handles: re-opening re-reads zarr.json each time
         try:
             self.root = zarr.open_group(str(path), mode=mode)
+        except PermissionError as e:
+            from rosetta_cli.errors import cannot_write
+
+            if mode == "r":
+                raise StoreError(f"{path}: cannot read it ({e.strerror})", hint="check the store's permissions") from e
+            raise cannot_write(e, path) from e
         except Exception as e:  # zarr raises several types for "not a group"
             raise StoreError(f"{path}: not a readable zarr store ({type(e).__name__}: {e})",
                              hint="give a store written by `rosetta extract` or `rosetta store import`") from e
@@ -84,6 +90,36 @@ class ZarrBackend:
 
     def write(self, name: str, sel, values) -> None:
         self.get(name)[sel] = values
+
+    def missing_chunks(self, name: str, sel=slice(None)) -> list[tuple[int, Path]]:
+        """(row-chunk index, its file) of each chunk that the rows `sel` touch and that is absent on disk.
+
+        zarr reads an absent chunk as the fill value (zeros), so the caller decides whether that is
+        "never written" (pending rows) or lost data (rows marked done). Chunks seen present are
+        remembered: a read then costs one stat per new chunk."""
+        from zarr.storage import LocalStore
+
+        arr = self.get(name)
+        if not isinstance(arr.store_path.store, LocalStore):
+            return []
+        c, n = arr.chunks[0], arr.shape[0]
+        if isinstance(sel, slice):
+            start, stop, _ = sel.indices(n)
+            chunks = range(start // c, -(-stop // c)) if stop > start else range(0)
+        else:
+            idx = np.asarray(sel, dtype=np.int64).reshape(-1)
+            chunks = np.unique(np.where(idx < 0, idx + n, idx) // c).tolist()
+        present = self.__dict__.setdefault("_present", {}).setdefault(name, set())
+        out = []
+        for ci in chunks:
+            if ci in present:
+                continue
+            f = self.path / name / arr.metadata.encode_chunk_key((int(ci),) + (0,) * (arr.ndim - 1))
+            if f.exists():
+                present.add(ci)
+            else:
+                out.append((int(ci), f))
+        return out
 
     def resize(self, name: str, n: int) -> None:
         self.get(name).resize((n, *self.get(name).shape[1:]))
@@ -290,6 +326,10 @@ class HDF5Backend:
 
     def write(self, name: str, sel, values) -> None:
         self.f[name][sel] = values
+
+    def missing_chunks(self, name: str, sel=slice(None)) -> list:
+        """Always []: every chunk of a row array is allocated when it is created."""
+        return []
 
     def resize(self, name: str, n: int) -> None:
         ds = self.f[name]

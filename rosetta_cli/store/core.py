@@ -96,6 +96,9 @@ class Store:
         backend.create("errors", (n,), "str", (c,), incremental=True)
         if n:
             backend.write("errors", slice(None), np.array([""] * n, dtype=object))
+            # every status chunk exists from now on, so a missing one is damage (Store.status)
+            backend.write("status", slice(None), np.zeros(n, np.uint8))
+        meta["status_prefilled"] = True
         backend.set_meta(meta)
         return cls(path, backend, meta, writable=True)
 
@@ -191,6 +194,18 @@ class Store:
             raise StoreError(f"{self.path}: is a {self.kind!r} store, but this needs {' or '.join(map(repr, kinds))}",
                              hint="check which store you passed to which option")
 
+    def require_view(self, view: str, option: str, hint: str = "swap --ego and --exo") -> None:
+        """Refuse a store given for `view` ("ego" or "exo") that was made for the other role (`role`
+        metadata) or holds only the other view's clips. Stages would otherwise run on it without an
+        error, e.g. mine an ego store against itself (every clip its own pair, score 1.0)."""
+        other = "exo" if view == "ego" else "ego"
+        role = self.meta.get("role")
+        views = pd.Series(self.column("view"), dtype=object).astype(str).str.lower()
+        only_other = not ((views == view) | (views == "")).any() and bool((views == other).any())
+        if role == other or only_other:
+            what = f"it was made as the {other!r} store (role)" if role == other else f"its clips are all {other!r} views"
+            raise StoreError(f"{self.path}: given as {option}, but {what}", hint=hint)
+
     def update_meta(self, **fields) -> None:
         self.meta.update(fields)
         self.b.set_meta(self.meta)
@@ -238,8 +253,24 @@ class Store:
         return self.b.read(f"clips/{col}", rows)
 
     def features(self, rows=slice(None)) -> np.ndarray:
-        """[n, T, D] in the stored dtype."""
-        return self.b.read("features", rows)
+        """[n, T, D] in the stored dtype. A done row whose chunk file is gone raises StoreError."""
+        out = self.b.read("features", rows)
+        self._check_chunks("features", rows)
+        return out
+
+    def _check_chunks(self, name: str, rows) -> None:
+        """Refuse to hand out zeros for rows marked done whose chunk file is missing: that is damage
+        (a deleted or lost file), not a fill value. Chunks of rows not done are just never written."""
+        missing = self.b.missing_chunks(name, rows)
+        if not missing:
+            return
+        status, c = self.status(), self.b.get(name).chunks[0]
+        for ci, f in missing:
+            lo, hi = ci * c, min((ci + 1) * c, len(status))
+            done = int((status[lo:hi] == S.DONE).sum())
+            if done:
+                raise StoreError(f"{f}: chunk file missing, but {done} of its rows ({lo}-{hi - 1}) are marked done",
+                                 hint=self.lost_hint())
 
     def pooled(self, rows=slice(None)) -> np.ndarray:
         """Clip-level features: mean over T, float32 [n, D]."""
@@ -249,10 +280,32 @@ class Store:
         if not self.b.has("text"):
             raise StoreError(f"{self.path}: has no text embeddings",
                              hint="extract or import with a text encoder (e.g. --text-encoder minilm)")
-        return self.b.read("text", rows).astype(np.float32)
+        out = self.b.read("text", rows).astype(np.float32)
+        self._check_chunks("text", rows)
+        return out
 
     def status(self, rows=slice(None)) -> np.ndarray:
-        return self.b.read("status", rows)
+        """[n] uint8. A missing status chunk of a store whose status is all written raises StoreError:
+        its rows would silently read as pending."""
+        out = self.b.read("status", rows)
+        if self.status_complete:
+            missing = self.b.missing_chunks("status", rows)
+            if missing:
+                c = self.chunk_rows
+                ci, f = missing[0]
+                raise StoreError(f"{f}: status chunk missing (rows {ci * c}-{min((ci + 1) * c, self.n_rows) - 1} "
+                                 "would read as pending)", hint=self.lost_hint())
+        return out
+
+    def lost_hint(self) -> str:
+        """The fix for a lost chunk file (one wording for every reader)."""
+        return (f"restore the file, or run `rosetta store validate {self.path} --mark-failed` and redo those rows: "
+                "`rosetta extract ... --retry-failed` or `rosetta store import ... --resume`")
+
+    @property
+    def status_complete(self) -> bool:
+        """Whether every status chunk must exist: written at creation (`status_prefilled`), or finalized."""
+        return bool(self.meta.get("status_prefilled") or self.meta.get("finalized"))
 
     def errors(self, rows=slice(None)) -> np.ndarray:
         return self.b.read("errors", rows)
@@ -317,6 +370,52 @@ class Store:
 
 def open_store(path, kind=None, mode: str = "r") -> Store:
     return Store.open(path, mode=mode, kind=kind)
+
+
+def nonfinite_rows(x: np.ndarray | None) -> np.ndarray:
+    """[n] bool: rows of x [n, ...] holding a NaN or Inf (all False for None). Writers mark such rows
+    failed, alone: a done row must hold finite features (readers would score NaN or never match it)."""
+    if x is None:
+        return np.zeros(0, bool)
+    n = len(x)
+    return ~np.isfinite(np.asarray(x).reshape(n, -1)).all(axis=1) if n else np.zeros(0, bool)
+
+
+def require_finite(store: Store, x: np.ndarray, rows, what: str = "features") -> None:
+    """Refuse done rows holding NaN/Inf (a store written before writers failed such rows, or edited
+    since): a reader would score NaN, or silently never match them. Names the first row and the fix."""
+    bad = nonfinite_rows(x)
+    if bad.any():
+        r = int(np.asarray(rows).reshape(-1)[np.flatnonzero(bad)[0]])
+        raise StoreError(f"{store.path}: row {r} is marked done but its {what} hold NaN/Inf "
+                         f"({int(bad.sum())} such row(s) in this read)",
+                         hint=f"run `rosetta store validate {store.path} --mark-failed` to mark them failed "
+                         "(every stage then skips them), or redo them with the stage that wrote the store")
+
+
+def check_ego_exo(ego: Store, exo: Store) -> None:
+    """--ego and --exo must be two stores of their views (bench, mine and pretrain check the same way):
+    one store as both, or a swapped pair, would pair clips of one view without an error."""
+    if ego.id == exo.id:
+        raise StoreError(f"{exo.path}: the same store is given as --ego and --exo",
+                         hint="pass the ego store as --ego and the exo store as --exo")
+    ego.require_view("ego", "--ego")
+    exo.require_view("exo", "--exo")
+
+
+def check_translations(tr: Store, ego: Store) -> list[str]:
+    """A translations store must be made from this ego store (a parent with its id) and row-aligned
+    with it. → notes (a changed ego store since the translation)."""
+    fix = f"translate this ego store: rosetta translate --rst RST_DIR --ego {ego.path} --out TRANSLATED.zarr"
+    parents = tr.meta.get("parents") or []
+    if parents and not any(p.get("id") == ego.id for p in parents):
+        made = next((p.get("path") for p in parents if p.get("role") == "ego"), None) or parents[0].get("path", "?")
+        raise StoreError(f"{tr.path}: was not translated from {ego.path} (it was made from {made})", hint=fix)
+    if tr.n_rows != ego.n_rows:
+        raise StoreError(f"{tr.path}: has {tr.n_rows} rows but ego store {ego.path} has {ego.n_rows}", hint=fix)
+    if parents and not any(p.get("fingerprint") == ego.fingerprint for p in parents):
+        return [f"{ego.path} changed after {tr.path} was translated (fingerprint differs); re-translate if rows changed"]
+    return []
 
 
 def parent_entry(role: str, store: Store) -> dict:

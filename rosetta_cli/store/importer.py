@@ -41,7 +41,7 @@ from rosetta_cli.errors import AnnotationError, DimensionMismatch, InputNotFound
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store import schema as S
-from rosetta_cli.store.core import Store
+from rosetta_cli.store.core import Store, nonfinite_rows
 from rosetta_cli.store.ops import load_array, read_clips_csv
 
 # Ego4D's official precomputed features (Ego4D docs, "Features"): SlowFast 8x8 R101 and Omnivore
@@ -155,6 +155,8 @@ class ImportResult:
     text_dim: int | None
     mode: str                           # "in-order" | "by-time"
     timing: dict = field(default_factory=dict)
+    failed: int = 0                     # rows failed (NaN/Inf features or text), each with its reason
+    failures: list = field(default_factory=list)  # [(row, error)] of the first few
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -286,8 +288,11 @@ def run(cfg: ImportConfig, progress: Progress = SILENT, text_encoder: TextEncode
         store.close()
     with Store.open(cfg.out, mode="r+") as s:
         s.finalize()
+        st = s.status()
+        failed = [(int(i), str(s.errors(slice(int(i), int(i) + 1))[0])) for i in np.flatnonzero(st == S.FAILED)[:3]]
+        n_failed = int((st == S.FAILED).sum())
     return ImportResult(str(cfg.out), len(clips), imported, skipped, frames, dim, text_dim,
-                        "by-time" if timing else "in-order", sig.get("timing") or {})
+                        "by-time" if timing else "in-order", sig.get("timing") or {}, n_failed, failed)
 
 
 def _import_block(store: Store, rows: "_RowSource", clips, a: int, b: int, text, text_encoder) -> int:
@@ -302,8 +307,22 @@ def _import_block(store: Store, rows: "_RowSource", clips, a: int, b: int, text,
                                  status=S.DONE)
             store.write_rows(i, status=[S.FAILED], errors=[str(e)])
             raise
-    store.write_rows(a, features=out, text=_text_block(clips, a, b, text, text_encoder), status=S.DONE)
-    return b - a
+    txt = _text_block(clips, a, b, text, text_encoder)
+    status, errors = finite_status(out, txt, lambda i: rows.where(a + i))
+    store.write_rows(a, features=out, text=txt, status=status, errors=errors)
+    return int((status == S.DONE).sum())
+
+
+def finite_status(feats: np.ndarray, text: np.ndarray | None, where) -> tuple[np.ndarray, list[str]]:
+    """(status [n], errors [n]) of a block: a row with NaN or Inf in its features or text is failed, alone,
+    with the reason (a reader would otherwise get NaN scores, or silently never match it)."""
+    n = len(feats)
+    bad_f = nonfinite_rows(feats)
+    bad_t = nonfinite_rows(text) if text is not None else np.zeros(n, bool)
+    status = np.where(bad_f | bad_t, S.FAILED, S.DONE).astype(np.uint8)
+    errors = [f"{where(i)}: NaN/Inf in its {'features' if bad_f[i] else 'text embedding'}" if bad_f[i] or bad_t[i]
+              else "" for i in range(n)]
+    return status, errors
 
 
 def _text_block(clips, a: int, b: int, text, text_encoder):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rosetta_cli.errors import RosettaError
 from rosetta_cli.store import schema
-from rosetta_cli.store.core import Store
+from rosetta_cli.store.core import Store, nonfinite_rows
 
 
 def disk_size(path: Path) -> int:
@@ -67,10 +67,44 @@ def validate(store: Store) -> list[str]:
     problems = _check_layout(store)
     if problems:
         return problems
+    problems += _check_status_chunks(store)
+    problems += _check_clips(store)
     problems += _check_values(store)
-    if store.b.name == "zarr":
-        problems += _check_zarr_chunks(store)
+    problems += [msg for msg, _ in lost_rows(store) if msg]
     return problems
+
+
+def _check_status_chunks(store: Store) -> list[str]:
+    """A missing status chunk silently turns its rows pending: damage wherever status must all exist
+    (Store.status_complete) or the rows' features were written."""
+    out = []
+    c = store.chunk_rows
+    feats = {ci for ci, _ in store.b.missing_chunks("features")}
+    for ci, f in store.b.missing_chunks("status"):
+        if store.status_complete or ci not in feats:
+            out.append(f"status: chunk {ci} (rows {ci * c}-{min((ci + 1) * c, store.n_rows) - 1}) is missing on disk "
+                       f"({f}); its rows would read as pending")
+    return out
+
+
+def _check_clips(store: Store) -> list[str]:
+    """Clip ids unique (stages join on them); times sane: start >= 0 and end >= start (NaN start = from the
+    video's start, NaN end = to its end)."""
+    out = []
+    ids = pd.Series(store.column("clip_id"), dtype=object)
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        out.append(f"clips/clip_id: {dup.nunique()} id(s) occur more than once, e.g. {dup.iloc[0]!r} at rows "
+                   f"{', '.join(map(str, dup.index[dup == dup.iloc[0]][:3].tolist()))}")
+    start, end = store.column("start").astype(np.float64), store.column("end").astype(np.float64)
+    for what, bad in (("start is not a finite number >= 0", np.isinf(start) | (start < 0)),
+                      ("end is before start", np.isfinite(end) & (end < np.nan_to_num(start))),
+                      ("end is infinite", np.isinf(end))):
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            out.append(f"clips: {len(rows)} row(s) where {what}, e.g. row {rows[0]} "
+                       f"(start {start[rows[0]]}, end {end[rows[0]]})")
+    return out
 
 
 def _check_layout(store: Store) -> list[str]:
@@ -99,7 +133,7 @@ def _check_layout(store: Store) -> list[str]:
 def _check_values(store: Store) -> list[str]:
     problems = []
     try:
-        status = store.status()
+        status = _raw_status(store)
     except Exception as e:
         return [f"status unreadable: {type(e).__name__}: {e}"]
     bad = set(np.unique(status).tolist()) - set(schema.STATUS_NAMES)
@@ -125,22 +159,69 @@ def _check_values(store: Store) -> list[str]:
     return problems
 
 
-def _check_zarr_chunks(store: Store) -> list[str]:
-    """A done row whose feature chunk file is missing means lost data (zarr would read zeros)."""
-    problems = []
-    status = store.status()
+def _raw_status(store: Store) -> np.ndarray:
+    """status as stored (a missing chunk reads as pending here; _check_status_chunks reports it)."""
+    return store.b.read("status")
+
+
+def lost_rows(store: Store) -> list[tuple[str, np.ndarray]]:
+    """(problem, rows) for each missing chunk that holds rows marked done (features, text) and each
+    missing status chunk that must exist: the rows `mark_failed` fails."""
+    out = []
+    status, c, n = _raw_status(store), store.chunk_rows, store.n_rows
     for name in ("features", "text"):
         if not store.b.has(name):
             continue
-        arr = store.b.get(name)
-        c = arr.chunks[0]
-        for ci in range(0, -(-store.n_rows // c)):
-            if not (status[ci * c:(ci + 1) * c] == schema.DONE).any():
-                continue
-            key = os.path.join(str(store.path), name, "c", str(ci), *["0"] * (arr.ndim - 1))
-            if not os.path.exists(key):
-                problems.append(f"{name}: chunk {ci} (rows {ci * c}-{min((ci + 1) * c, store.n_rows)}) is missing on disk")
-    return problems
+        cr = store.b.get(name).chunks[0]
+        for ci, _ in store.b.missing_chunks(name):
+            rows = np.arange(ci * cr, min((ci + 1) * cr, n))
+            done = rows[status[rows] == schema.DONE]
+            if len(done):
+                out.append((f"{name}: chunk {ci} (rows {rows[0]}-{rows[-1]}) is missing on disk; "
+                            f"{len(done)} of its rows are marked done", done))
+    feats = {ci for ci, _ in store.b.missing_chunks("features")}
+    for ci, _ in store.b.missing_chunks("status"):
+        if store.status_complete or ci not in feats:
+            out.append(("", np.arange(ci * c, min((ci + 1) * c, n))))
+    return out
+
+
+def nonfinite_done(store: Store) -> np.ndarray:
+    """Done rows whose features or text hold NaN/Inf (readers refuse them: core.require_finite)."""
+    status, out = _raw_status(store), []
+    for a, b in store.blocks():
+        done = np.flatnonzero(status[a:b] == schema.DONE)
+        bad = np.zeros(b - a, bool)
+        for name in ("features", "text"):
+            if store.b.has(name):
+                bad[done] |= nonfinite_rows(store.b.read(name, slice(a, b))[done].astype(np.float32))
+        out.append(a + np.flatnonzero(bad))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def mark_failed(store: Store) -> int:
+    """Mark the rows of lost chunks, and done rows holding NaN/Inf, failed (errors say why), so readers skip
+    them and `--retry-failed` redoes them. → rows marked.
+
+    Writes whole chunks of `status` and `errors`, which also puts a missing status chunk back."""
+    lost = lost_rows(store)
+    nan = nonfinite_done(store)
+    if len(nan):
+        lost.append(("NaN/Inf in a done row's features or text; ", nan))
+    if not lost:
+        return 0
+    status, errors = _raw_status(store), store.b.read("errors")
+    for msg, rows in lost:
+        status[rows] = schema.FAILED
+        errors[rows] = "lost: " + (msg.split(";")[0] if msg else "status chunk missing on disk")
+    c = store.chunk_rows
+    rows = np.concatenate([r for _, r in lost])
+    for ci in sorted({int(r) // c for r in rows}):
+        a, b = ci * c, min((ci + 1) * c, store.n_rows)
+        store.b.write("errors", slice(a, b), errors[a:b])
+        store.b.write("status", slice(a, b), status[a:b])
+    store.flush()
+    return int(len(np.unique(rows)))
 
 
 def _validate_pairs(store: Store) -> list[str]:

@@ -72,6 +72,11 @@ def _common_parents(srcs: list[Store]) -> list[dict]:
 
 def _check_mergeable(srcs: list[Store]) -> None:
     first = srcs[0]
+    seen = {}
+    for s in srcs:  # the same shard twice would duplicate every clip id (and pair)
+        if s.id in seen:
+            raise UsageError(f"{s.path}: given twice (also as {seen[s.id]})", hint="give each shard once")
+        seen[s.id] = s.path
     for s in srcs[1:]:
         if s.kind != first.kind:
             raise StoreError(f"cannot merge a {s.kind!r} store ({s.path}) into {first.kind!r} stores",
@@ -85,6 +90,19 @@ def _check_mergeable(srcs: list[Store]) -> None:
         if _enc_id(s.meta.get("encoder")) != _enc_id(first.meta.get("encoder")):
             raise StoreError(f"{s.path}: encoder {_enc_id(s.meta.get('encoder'))} differs from {first.path}: "
                              f"{_enc_id(first.meta.get('encoder'))}", hint="merge only shards extracted with one encoder")
+    if first.kind != "pairs":
+        _check_unique_ids(srcs)
+
+
+def _check_unique_ids(srcs: list[Store]) -> None:
+    """Clip ids stay unique in the merged store (stages join on them)."""
+    where: dict = {}
+    for s in srcs:
+        for cid in s.column("clip_id"):
+            if cid in where:
+                raise StoreError(f"{s.path}: clip id {cid!r} is also in {where[cid]}",
+                                 hint="merge shards that hold disjoint clips (each shard once)")
+            where[cid] = s.path
 
 
 def _enc_id(enc) -> str | None:
@@ -140,8 +158,35 @@ def read_clips_csv(path) -> pd.DataFrame:
     if bad_view:
         raise AnnotationError(f"{path}: field 'view' has values {bad_view[:5]}", hint="use ego or exo")
     for col in S.CLIP_FLOAT_COLUMNS:
-        df[col] = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
+        df[col] = _seconds(path, df, col)
+    _check_times(path, df)  # empty start (NaN) = the video's start; empty end = its end
     return df[IMPORT_COLUMNS]
+
+
+def _seconds(path: Path, df: pd.DataFrame, col: str) -> pd.Series:
+    """A time column as float seconds; a value that is not a number names its line."""
+    raw = df[col].str.strip()
+    vals = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
+    bad = np.flatnonzero(vals.isna().to_numpy() & (raw != "").to_numpy())
+    if len(bad):
+        i = int(bad[0])
+        raise AnnotationError(f"{path}: line {i + 2} (clip {df['clip_id'].iat[i]!r}): field {col!r} is "
+                              f"{df[col].iat[i]!r}, not a number of seconds",
+                              hint=f"give {col} in seconds (empty {col}: the video's {'start' if col == 'start' else 'end'})")
+    return vals
+
+
+def _check_times(path: Path, df: pd.DataFrame) -> None:
+    """start (when given) finite and >= 0; end (when given) finite and not before start."""
+    start, end = df["start"].to_numpy(float), df["end"].to_numpy(float)
+    checks = (("start", np.isinf(start) | (start < 0), "must be a finite number >= 0"),
+              ("end", np.isinf(end) | (end < np.nan_to_num(start)), "must not be before start"))
+    for col, bad, rule in checks:
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            i = int(rows[0])
+            raise AnnotationError(f"{path}: line {i + 2} (clip {df['clip_id'].iat[i]!r}): {col} {df[col].iat[i]:g} "
+                                  f"{rule} (start {start[i]:g}, end {end[i]:g})", hint="fix the clip's times in the CSV")
 
 
 def load_array(f: Path) -> np.ndarray:
