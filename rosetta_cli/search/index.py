@@ -390,7 +390,7 @@ def _acquire(lock, out: Path) -> None:
         lock.acquire(timeout=0)
     except Timeout:
         found = holders(lock.lock_file)
-        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in found[:2]) or "pid not found: another user or machine"
+        who = "; ".join(f"pid {pid}: {cmd}" for pid, cmd, *_ in found[:2]) or "pid not found: another user or machine"
         stop = f"or stop it (kill {found[0][0]})" if found else "or stop it"
         raise UsageError(f"{out}: another `rosetta index` is writing this index ({who})",
                          hint=f"wait for it to finish, {stop}, then rerun with --resume") from None
