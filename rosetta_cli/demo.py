@@ -111,9 +111,10 @@ class DemoConfig:
 
 def claims_config(out: Path, scale: str, seed: int, workers: int, steps: int, batch_size: int, epochs: int,
                   rst_steps: int = 1000, rst_batch_size: int | None = None, rst_val_frac: float | None = None,
-                  held_out_kitchens: int = 0) -> DemoConfig:
-    """The demo plan extended by the stages `rosetta claims` needs for one seed."""
-    variants = VARIANTS | scaling_variants(None) | scaling_variants(epochs)
+                  held_out_kitchens: int = 0, scaling: bool = True) -> DemoConfig:
+    """The demo plan extended by the stages `rosetta claims` needs for one seed (without Fig. 5's runs
+    when `scaling` is off)."""
+    variants = VARIANTS | (scaling_variants(None) | scaling_variants(epochs) if scaling else {})
     return DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps, batch_size=batch_size, rst_steps=rst_steps,
                       rst_batch_size=rst_batch_size, rst_val_frac=rst_val_frac, held_out_kitchens=held_out_kitchens,
                       variants=variants, mining=CLAIMS_MINING, galleries=dict(GALLERIES))

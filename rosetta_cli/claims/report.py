@@ -20,7 +20,8 @@ def write_all(out: Path, claims: dict) -> None:
     (out / "claims.md").write_text(markdown(claims))
     plot_bars(claims, "1_table1", "Table 1: ours vs baselines", out / "table1.png")
     plot_bars(claims, "3_ablations", "Fig. 7: ablations", out / "ablations.png")
-    plot_scaling(claims, out / "scaling.png")
+    if "2_scaling" in claims["claims"]:
+        plot_scaling(claims, out / "scaling.png")
     plot_mining(claims, out / "mining.png")
     (out / "index.html").write_text(render_html(claims))
 
@@ -79,7 +80,7 @@ def markdown(c: dict) -> str:
     lines += preconditions_md(c)
     lines += ["## Verdicts", "", "| claim | protocol | measure | verdict |", "|---|---|---|---|"]
     for key, title in CLAIM_TITLES.items():
-        for proto, per in cl[key]["verdict"].items():
+        for proto, per in cl.get(key, {"verdict": {}})["verdict"].items():
             lines += [f"| {title} | {proto} | {METRICS.get(m, m)} | **{v}** |" for m, v in per.items()]
     lines += ["", "## Rules", ""] + [f"- {r}" for r in c["rules"]]
     for key in ("1_table1", "3_ablations"):
@@ -90,10 +91,21 @@ def markdown(c: dict) -> str:
                 lines += [f"### {proto} protocol, {METRICS[metric]} — **{rec['verdict']}**", ""] + FIG_HEADER
                 lines += [f"| {n} | {_fig(v)} |" for n, v in rec["values"].items()]
                 lines += [""] + [_comp_line(o) for o in rec["comparisons"]] + [""]
-    s = cl["2_scaling"]
-    lines += ["", f"## {CLAIM_TITLES['2_scaling']}: {s['statement']}", "",
-              f"{METRICS[s['metric']]} at {', '.join(f'{round(100 * f)}%' for f in s['fractions'])} of the unpaired "
-              "data: mean [pooled 95% interval].", ""]
+    lines += scaling_md(cl["2_scaling"]) if "2_scaling" in cl else ["", "Fig. 5 was not run (`--no-scaling`).", ""]
+    m = c["diagnostics"]["mining"]
+    lines += ["", f"## Mining ({m['statement']})", ""] + FIG_HEADER
+    lines += [f"| {n} | {_fig(v)} |" for n, v in m["values"].items()]
+    b = m["perfect_translator_bound"]
+    lines += ["", f"- perfect-translator bound (per seed): {', '.join(f'{v:.2f}' for v in b['perfect_translator'])}; "
+                  f"text alone on the same queries: {', '.join(f'{v:.2f}' for v in b['text'])}. {m['bound_note']}."]
+    lines += [_comp_line(o) for o in m["comparisons"]]
+    return "\n".join(lines) + "\n"
+
+
+def scaling_md(s: dict) -> list[str]:
+    lines = ["", f"## {CLAIM_TITLES['2_scaling']}: {s['statement']}", "",
+             f"{METRICS[s['metric']]} at {', '.join(f'{round(100 * f)}%' for f in s['fractions'])} of the unpaired "
+             "data: mean [pooled 95% interval].", ""]
     for proto, per_budget in s["protocols"].items():
         for budget, rec in per_budget.items():
             lines += [f"### {proto} protocol, {budget} — **{rec['verdict']}**", "",
@@ -104,14 +116,7 @@ def markdown(c: dict) -> str:
             lines += [""] + [_comp_line(o) for o in rec["comparisons"]]
             lines += ["- beside the claim: " + _comp_line(o)[2:] for n, o in rec["slopes"].items() if "ViewpointRosetta" not in n]
             lines.append("")
-    m = c["diagnostics"]["mining"]
-    lines += ["", f"## Mining ({m['statement']})", ""] + FIG_HEADER
-    lines += [f"| {n} | {_fig(v)} |" for n, v in m["values"].items()]
-    b = m["perfect_translator_bound"]
-    lines += ["", f"- perfect-translator bound (per seed): {', '.join(f'{v:.2f}' for v in b['perfect_translator'])}; "
-                  f"text alone on the same queries: {', '.join(f'{v:.2f}' for v in b['text'])}. {m['bound_note']}."]
-    lines += [_comp_line(o) for o in m["comparisons"]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ---------------------------------------------------------------------------- plots
@@ -187,10 +192,11 @@ def render_html(c: dict) -> str:
     cl = c["claims"]
     rows = "".join(f"<tr><td>{html.escape(CLAIM_TITLES[key])}</td><td>{html.escape(proto)}</td>"
                    f"<td>{html.escape(METRICS.get(m, m))}</td><td class='{'ok' if v == 'holds' else 'no'}'>{v}</td></tr>"
-                   for key in CLAIM_TITLES for proto, per in cl[key]["verdict"].items() for m, v in per.items())
+                   for key in CLAIM_TITLES if key in cl for proto, per in cl[key]["verdict"].items() for m, v in per.items())
     warn = "" if c["preconditions"]["met"] else \
         "<p class='no'>This world fails a precondition (P1-P3): it cannot judge the paper's claims.</p>"
-    imgs = "".join(f"<figure><img src='{p}' alt='{p}'></figure>" for p in PLOTS)
+    imgs = "".join(f"<figure><img src='{p}' alt='{p}'></figure>" for p in PLOTS
+                   if p != "scaling.png" or "2_scaling" in cl)
     md = html.escape(markdown(c))
     return page("rosetta claims", f"""<h1>Paper claims on the toy world</h1>
 <p>Scale {html.escape(str(c['config']['scale']))}, seeds {', '.join(map(str, c['seeds']))};

@@ -53,6 +53,7 @@ class ClaimsConfig:
     rst_val_frac: float | None = 0.25  # held-out paired takes of the RST: 20 takes, 100 queries on medium
     n_boot: int = 2000       # bootstrap replicates of every interval
     held_out_kitchens: int = 0  # > 0: the harder protocol, benchmark takes in kitchens no paired take shows
+    scaling: bool = True     # Fig. 5's 16 extra pretraining runs per seed (off: Table 1 and Fig. 7 only)
 
     def check(self) -> None:
         if not self.seeds:
@@ -69,7 +70,7 @@ def seed_dir(cfg: ClaimsConfig, seed: int) -> Path:
 
 def seed_config(cfg: ClaimsConfig, seed: int):
     return claims_config(seed_dir(cfg, seed), cfg.scale, seed, cfg.workers, cfg.steps, cfg.batch_size, cfg.epochs,
-                         cfg.rst_steps, cfg.rst_batch_size, cfg.rst_val_frac, cfg.held_out_kitchens)
+                         cfg.rst_steps, cfg.rst_batch_size, cfg.rst_val_frac, cfg.held_out_kitchens, cfg.scaling)
 
 
 def plan(cfg: ClaimsConfig) -> list[tuple[int, Stage]]:
@@ -113,6 +114,8 @@ def evaluate(cfg: ClaimsConfig) -> dict:
     names = {slug: v.name for slug, v in (VARIANTS | scaling_variants(None) | scaling_variants(cfg.epochs)).items()}
     names[FROZEN] = FROZEN
     tables = {"1_table1": claim_table1, "2_scaling": claim_scaling, "3_ablations": claim_ablations}
+    if not cfg.scaling:
+        del tables["2_scaling"]
     claims = {key: fn(results, names, cfg) for key, fn in tables.items()}
     return {"config": _jsonable(cfg), "seeds": list(cfg.seeds), "steps": cfg.steps, "epochs": cfg.epochs,
             "batch_size": cfg.batch_size, "world": collect.world_summary(dirs[0]), "rules": RULES,

@@ -28,6 +28,8 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
                held_out_kitchens: int = typer.Option(0, "--held-out-kitchens", min=0,
                                                      help="0: the benchmark holds out takes (the paper's regime). K > 0: "
                                                           "it is filmed in K Ego-Exo4D kitchens no paired take shows."),
+               no_scaling: bool = typer.Option(False, "--no-scaling",
+                                               help="Skip Fig. 5's 16 extra pretraining runs per seed (Table 1 and Fig. 7 only)."),
                as_json: bool = typer.Option(False, "--json", help="Print claims.json on stdout."),
                ):
     """Measure the paper's claims with 95% intervals: Table 1 (ours beats text-align, paired-only,
@@ -53,7 +55,8 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
         print_stage(f"[{i}/{n}] seed {seed} · {title}", skipped, secs, eta)
 
     cfg = ClaimsConfig(out=out, seeds=tuple(parse_csv_ints(seeds, "--seeds")), scale=scale, workers=workers,
-                       steps=steps, epochs=epochs, batch_size=batch_size, held_out_kitchens=held_out_kitchens)
+                       steps=steps, epochs=epochs, batch_size=batch_size, held_out_kitchens=held_out_kitchens,
+                       scaling=not no_scaling)
     claims = run(cfg, call_stage, log)
     console.print(Rule("[bold]claims"))
     typer.echo((out / "claims.md").read_text())
