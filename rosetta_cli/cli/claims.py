@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from rosetta_cli.claims.run import ClaimsConfig
-from rosetta_cli.cli.common import console, emit_json, parse_csv_ints
+from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rule
 
 
 def register(app: typer.Typer) -> None:
@@ -44,8 +44,6 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
 
     Example: rosetta claims --out claims --seeds 0,1,2   (about 25 minutes per seed on 2 CPU cores)
     """
-    from rich.rule import Rule
-
     from rosetta_cli.claims.report import PLOTS
     from rosetta_cli.claims.run import run
     from rosetta_cli.cli.demo import call_stage, print_stage
@@ -58,7 +56,7 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
                        steps=steps, epochs=epochs, batch_size=batch_size, held_out_kitchens=held_out_kitchens,
                        scaling=not no_scaling)
     claims = run(cfg, call_stage, log)
-    console.print(Rule("[bold]claims"))
+    rule("[bold]claims")
     typer.echo((out / "claims.md").read_text())
     console.print(f"HTML: {(out / 'index.html').resolve()}  (plots: {', '.join(PLOTS)})")
     if as_json:

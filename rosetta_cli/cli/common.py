@@ -27,6 +27,14 @@ console = make_console(stderr=True)  # human output goes to stderr; stdout stays
 out = make_console(stderr=False)
 
 
+def rule(title: str) -> None:
+    """A section rule on stderr: as wide as the terminal, and 100 columns off one (an unbounded console
+    would draw it 100,000 characters wide in a log)."""
+    from rich.rule import Rule
+
+    console.print(Rule(title), width=min(console.width, 100))
+
+
 def emit_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rosetta_cli.cli.common import console
+from rosetta_cli.cli.common import console, rule
 
 
 def register(app: typer.Typer) -> None:
@@ -29,14 +29,12 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
     """
     import time
 
-    from rich.rule import Rule
-
     from rosetta_cli.demo import DemoConfig, run
 
     cfg = DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps)
     t = time.perf_counter()
     run(cfg, fresh, call_stage, print_stage)
-    console.print(Rule("[bold]result"))
+    rule("[bold]result")
     results = out / "report" / "results.md"
     if results.exists():
         typer.echo(results.read_text())
@@ -79,10 +77,8 @@ def call_stage(argv: list[str]) -> None:
 
 def print_stage(title: str, skipped: bool | None, seconds: float, eta: str = "") -> None:
     """A rule when a stage starts (skipped None), then a tick with its time, or 'reused'."""
-    from rich.rule import Rule
-
     if skipped is None:
-        console.print(Rule(f"[bold cyan]{title}[/][dim]{eta}"))
+        rule(f"[bold cyan]{title}[/][dim]{eta}")
     elif skipped:
         console.print(f"[green]✓[/green] {title} [dim](already done, reused)[/dim]")
     else:
