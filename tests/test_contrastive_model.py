@@ -102,5 +102,5 @@ def test_damaged_checkpoints_raise_checkpoint_error(tmp_path):
         load_dual_encoder(tmp_path / "m")
     meta["kind"] = "rst"
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="expected 'dual-encoder'"):
+    with pytest.raises(CheckpointError, match=r"is a 'rst' checkpoint \(from `rosetta train-rst`\), but this needs a 'dual-encoder' one"):
         load_dual_encoder(tmp_path / "m")
