@@ -511,4 +511,4 @@ def test_train_rst_ctrl_c_between_checkpoints_resumes_exactly(world, tmp_path, m
 def test_validate_a_pairs_store(world, cli):
     r = cli("store", "validate", world / "pairs.zarr")
     assert r.code == 0, r
-    assert "valid" in r.err
+    assert f"{world / 'pairs.zarr'}: valid" in r.out  # the report is a result: stdout

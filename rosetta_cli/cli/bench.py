@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rich_progress
+from rosetta_cli.cli.common import console, emit_json, out as stdout, parse_csv_ints, rich_progress
 
 
 def bench(
@@ -60,13 +60,14 @@ def bench(
                       unmatched=unmatched, gallery=gallery, plots=not no_plots)
     with rich_progress() as p:
         results = run(cfg, p).results
-    console.print(rich_table(results))
-    console.print(gallery_line(results), markup=False, highlight=False)
+    table = console if json_out else stdout  # --json: stdout carries results.json alone
+    table.print(rich_table(results))
+    table.print(gallery_line(results), markup=False, highlight=False)
     for n in results["notes"]:
         console.print(f"[dim]note: {n}[/dim]")
     for w in results.get("warnings", []):  # again after the table, where the numbers are read
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True, highlight=False)
-    console.print(f"report: {out / 'index.html'}")
+    table.print(f"report: {out / 'index.html'}")
     if json_out:
         emit_json(results)
 

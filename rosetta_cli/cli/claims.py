@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from rosetta_cli.claims.run import ClaimsConfig
-from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rule
+from rosetta_cli.cli.common import console, emit_json, out as stdout, parse_csv_ints, rule
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +57,8 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
                        scaling=not no_scaling)
     claims = run(cfg, call_stage, log)
     rule("[bold]claims")
-    typer.echo((out / "claims.md").read_text())
-    console.print(f"HTML: {(out / 'index.html').resolve()}  (plots: {', '.join(PLOTS)})")
+    table = console if as_json else stdout  # --json: stdout carries claims.json alone
+    typer.echo((out / "claims.md").read_text(), err=as_json)
+    table.print(f"HTML: {(out / 'index.html').resolve()}  (plots: {', '.join(PLOTS)})")
     if as_json:
         emit_json(claims)

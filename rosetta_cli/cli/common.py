@@ -23,7 +23,9 @@ def make_console(stderr: bool) -> Console:
     return c
 
 
-console = make_console(stderr=True)  # human output goes to stderr; stdout stays machine-readable
+# Results (tables, listings, summaries) go to `out`, so they can be piped or redirected; progress bars,
+# notes, warnings and errors go to `console`. Under --json a command writes nothing to stdout but the JSON.
+console = make_console(stderr=True)
 out = make_console(stderr=False)
 
 

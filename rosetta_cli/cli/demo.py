@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from rosetta_cli.cli.common import console, rule
+from rosetta_cli.cli.common import console, out as stdout, rule
 
 
 def register(app: typer.Typer) -> None:
@@ -39,7 +39,7 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
     if results.exists():
         typer.echo(results.read_text())
         print_intervals(out)
-    console.print(f"HTML report: {(out / 'report' / 'index.html').resolve()}")
+    stdout.print(f"HTML report: {(out / 'report' / 'index.html').resolve()}")
     console.print(f"demo finished in {time.perf_counter() - t:.0f} s")
 
 
@@ -57,7 +57,7 @@ def print_intervals(out: Path) -> None:
         h, g = r["avg_hr5"], r["recog_top1"]
         t.add_row(r["name"], f"{h['value']:.2f}", f"[{h['interval'][0]:.2f}, {h['interval'][1]:.2f}]",
                   f"{g['value']:.2f}", f"[{g['interval'][0]:.2f}, {g['interval'][1]:.2f}]")
-    console.print(t)
+    stdout.print(t)
     checks = world_checks(out)
     typer.echo("World preconditions (rosetta claims judges the paper only on a world that meets all three):")
     for line in check_lines(checks):
@@ -68,11 +68,18 @@ def print_intervals(out: Path) -> None:
 
 
 def call_stage(argv: list[str]) -> None:
-    """Run one stage's `rosetta ...` command in this process, echoing it as a user would type it."""
+    """Run one stage's `rosetta ...` command in this process, echoing it as a user would type it.
+
+    The stage's own result goes to stderr: for demo and claims it is progress, and their stdout
+    carries only their final tables (or pure JSON)."""
+    import contextlib
+    import sys
+
     from rosetta_cli.cli.app import app
 
     console.print(f"[dim]$ rosetta {' '.join(argv)}[/dim]")
-    app(args=argv, standalone_mode=False, prog_name="rosetta")
+    with contextlib.redirect_stdout(sys.stderr):
+        app(args=argv, standalone_mode=False, prog_name="rosetta")
 
 
 def print_stage(title: str, skipped: bool | None, seconds: float, eta: str = "") -> None:

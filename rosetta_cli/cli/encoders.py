@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.cli.common import emit_json, out
 
 
 def register(app: typer.Typer) -> None:
@@ -31,4 +31,4 @@ def encoders_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSO
     for r in rows:
         t.add_row(r["name"], r["kind"], r["dim"], r["weights"], "[green]yes[/green]" if r["available"] else "[red]no[/red]",
                   r["note"])
-    console.print(t)
+    out.print(t)

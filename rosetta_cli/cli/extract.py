@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -85,11 +85,11 @@ def _print_summary(r) -> None:
             t.add_row(str(row), cid, err)
         if r.failed > len(r.failures):
             t.caption = f"... and {r.failed - len(r.failures)} more (store.errors() has them all)"
-        console.print(t)
+        stdout.print(t)
     if r.skipped_records:
-        console.print(skipped_table(r.skipped_records, r.skipped_by_reason, r.skipped_examples))
+        stdout.print(skipped_table(r.skipped_records, r.skipped_by_reason, r.skipped_examples))
     others = f" ({r.pending_store} pending in other shards)" if r.pending_store > r.pending else ""
-    console.print(f"[bold]{r.out}[/bold]: {r.done}/{r.rows} done, {r.failed} failed{others} · "
+    stdout.print(f"[bold]{r.out}[/bold]: {r.done}/{r.rows} done, {r.failed} failed{others} · "
                   f"this run {r.processed} clips in {r.seconds:.1f}s ({r.clips_per_s:.2f} clips/s) · "
                   f"store {r.store_bytes / 1e6:.1f} MB")
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -70,18 +70,18 @@ def mine_cmd(
 
 def _summary(res) -> None:
     skipped = ", ".join(f"{k}={v}" for k, v in res.skipped.items() if v) or "none"
-    console.print(f"[green]wrote[/green] {res.out}: {res.pairs} pairs for {res.queries} queries "
+    stdout.print(f"[green]wrote[/green] {res.out}: {res.pairs} pairs for {res.queries} queries "
                   f"over {res.candidates} candidates (skipped rows: {skipped})")
     idx = res.index or {}
-    console.print(f"index {idx.get('kind')} on {idx.get('device')}"
+    stdout.print(f"index {idx.get('kind')} on {idx.get('device')}"
                   + (f", nlist {idx['nlist']} nprobe {idx['nprobe']}" if idx.get("nlist") else "")
                   + (f", resumed {res.resumed_blocks} blocks" if res.resumed_blocks else "")
                   + f"; {res.seconds.get('total')} s, peak RSS {res.peak_rss_mb:.0f} MB")
     rec = res.recall
     if rec and rec.get("check") == "exact":
-        console.print("recall 1.0: exact search (flat index, no PCA)")
+        stdout.print("recall 1.0: exact search (flat index, no PCA)")
     elif rec:
         k = [key for key in rec if key.startswith("recall@") and key != "recall@1"]
         line = (f"recall@1 {rec['recall@1']:.4f}" + (f", {k[0]} {rec[k[0]]:.4f}" if k else "")
                 + f" vs exact on {rec['queries']} sampled queries")
-        console.print(f"[yellow]{line}, below {rec['target']}[/yellow]" if rec.get("warning") else line)
+        stdout.print(f"[yellow]{line}, below {rec['target']}[/yellow]" if rec.get("warning") else line)

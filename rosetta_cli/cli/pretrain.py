@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 
 
 def pretrain_cmd(
@@ -97,8 +97,8 @@ def _print_summary(r, as_json: bool) -> None:
     f, h = r.frozen or {}, r.heldout or {}
     for key in ("hr1", "hr5", "label_hr5"):
         if key in h:
-            console.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
-    console.print(f"[green]model written to[/] {r.out}  ({r.step}/{r.total_steps} steps of "
+            stdout.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
+    stdout.print(f"[green]model written to[/] {r.out}  ({r.step}/{r.total_steps} steps of "
                   f"{r.batch_size}; metrics.jsonl, loss.png inside)")
 
 
@@ -125,7 +125,7 @@ def embed_cmd(
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"[green]embedded[/] {r.done}/{r.rows} rows → {r.out} ({r.dim}-d)")
+        stdout.print(f"[green]embedded[/] {r.done}/{r.rows} rows → {r.out} ({r.dim}-d)")
 
 
 def register(app: typer.Typer) -> None:

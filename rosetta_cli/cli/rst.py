@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 from rosetta_cli.rst.config import MODELS, SAMPLERS, SIZES, RSTModelConfig, RSTTrainConfig, TranslateConfig
 
 
@@ -60,7 +60,7 @@ def _print_validation(m: dict, out: Path) -> None:
 
     names = [k for k, v in m.items() if isinstance(v, dict) and "R@1" in v and k != "chance"]
     if not names:
-        console.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
+        stdout.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
         return
     t = Table(title=f"held-out validation: {m['val_pairs']} pairs, {m['held_out_takes']} take(s)")
     for col in ("query", "cosine to true exo", "R@1", "R@5", "median rank"):
@@ -72,11 +72,11 @@ def _print_validation(m: dict, out: Path) -> None:
     if "chance" in m:  # a random ranking of the same queries and gallery: what each figure must beat
         c = m["chance"]
         t.add_row("chance (random ranking)", "", f"{c['R@1']:.3f}", f"{c['R@5']:.3f}", f"{c['median_rank']:.0f}")
-    console.print(t)
+    stdout.print(t)
     smp = m.get("sampler") or {}
     if smp.get("timestep_spacing"):
-        console.print(f"sampler: {smp['kind']}-{smp['steps']}, {smp['timestep_spacing']} timestep spacing")
-    console.print(f"gallery: every held-out exo clip; written to {out}/metrics.json, loss curve {out}/loss.png")
+        stdout.print(f"sampler: {smp['kind']}-{smp['steps']}, {smp['timestep_spacing']} timestep spacing")
+    stdout.print(f"gallery: every held-out exo clip; written to {out}/metrics.json, loss curve {out}/loss.png")
 
 
 def translate_cmd(
@@ -108,5 +108,5 @@ def translate_cmd(
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"{r.store}: {r.done}/{r.rows} rows done ({r.translated_now} now, {r.rows_per_s} rows/s), "
+        stdout.print(f"{r.store}: {r.done}/{r.rows} rows done ({r.translated_now} now, {r.rows_per_s} rows/s), "
                       f"{r.failed} failed, {r.pending} pending")

@@ -33,7 +33,7 @@ def index(
 
         rosetta index --store features/htm-aa.zarr --model models/ours --out search/htm
     """
-    from rosetta_cli.cli.common import console, emit_json, rich_progress
+    from rosetta_cli.cli.common import console, emit_json, out as stdout, rich_progress
     from rosetta_cli.search.index import IndexConfig, run
 
     cfg = IndexConfig(stores=[str(s) for s in store], out=str(out), model=str(model) if model else None, index=kind,
@@ -45,12 +45,12 @@ def index(
         emit_json(r.to_dict())
     elif r.built:
         cal = f", nprobe {r.calibration['nprobe']} (recall@10 {r.calibration['recall@10']})" if r.calibration else ""
-        console.print(f"[green]index[/green] {r.rows} clips (skipped rows: {r.skipped or 'none'}), {r.dim}-d {r.space} "
+        stdout.print(f"[green]index[/green] {r.rows} clips (skipped rows: {r.skipped or 'none'}), {r.dim}-d {r.space} "
                       f"space, {r.plan.get('kind')}{cal} → {out} "
                       f"in {r.seconds:.1f} s (peak RSS {r.peak_rss_mb:.0f} MB)")
         console.print(f"next: rosetta retrieve --index {out} --video CLIP.mp4")
     else:
-        console.print(f"[green]shard {shard}[/green] embedded {r.embedded} rows into {out}; "
+        stdout.print(f"[green]shard {shard}[/green] embedded {r.embedded} rows into {out}; "
                       f"when every shard has finished, run the same command without --shard to build the index")
 
 
@@ -79,7 +79,7 @@ def retrieve(
 
         rosetta retrieve --index search/htm --video ego.mp4 --start 2 --end 6 --view exo --out hits/
     """
-    from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rich_progress
+    from rosetta_cli.cli.common import emit_json, out as stdout, parse_csv_ints, rich_progress
     from rosetta_cli.errors import UsageError
     from rosetta_cli.search.retrieve import Query, RetrieveConfig, read_queries, run
 
@@ -100,9 +100,9 @@ def retrieve(
         emit_json(r.to_dict())
         return
     for a in r.queries:
-        console.print(_table(a))
+        stdout.print(_table(a))
     if r.html:
-        console.print(f"page: {r.html}")
+        stdout.print(f"page: {r.html}")
 
 
 def _table(a: dict):

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.cli.common import console, emit_json, out as stdout
 
 store_app = typer.Typer(help="Inspect, validate, convert, merge, import and export feature stores.",
                         no_args_is_help=True)
@@ -55,7 +55,7 @@ def _print_info(d: dict) -> None:
         t.add_row("labels", f"{len(d['labels'])} classes; top: " + ", ".join(f"{k}={v}" for k, v in top))
     for msg in d["damage"]:
         t.add_row("[red]damage[/red]", msg)
-    console.print(t)
+    stdout.print(t)
 
 
 @store_app.command("validate")
@@ -80,9 +80,9 @@ def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")
         problems = validate(s)
     if problems:
         for p in problems:
-            console.print(f"[red]✗[/red] {store}: {p}")
+            stdout.print(f"[red]✗[/red] {store}: {p}")
         raise PipelineFailure(f"{store}: {len(problems)} problem(s) found", hint="see the list above")
-    console.print(f"[green]✓[/green] {store}: valid")
+    stdout.print(f"[green]✓[/green] {store}: valid")
 
 
 @store_app.command("convert")
@@ -96,7 +96,7 @@ def convert_cmd(src: Path = typer.Argument(..., help="The store to convert (.zar
     from rosetta_cli.store.ops import convert
 
     convert(src, dst, overwrite=overwrite).close()
-    console.print(f"[green]✓[/green] wrote {dst}")
+    stdout.print(f"[green]✓[/green] wrote {dst}")
 
 
 @store_app.command("merge")
@@ -110,7 +110,7 @@ def merge_cmd(srcs: List[Path] = typer.Argument(..., help="Shards of one kind an
     from rosetta_cli.store.ops import merge
 
     s = merge(srcs, out, overwrite=overwrite)
-    console.print(f"[green]✓[/green] merged {len(srcs)} stores → {out} ({s.n_rows} rows)")
+    stdout.print(f"[green]✓[/green] merged {len(srcs)} stores → {out} ({s.n_rows} rows)")
 
 
 @store_app.command("import")
@@ -158,7 +158,7 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.failed} failed; "
+        stdout.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.failed} failed; "
                       f"{r.mode}, T={r.frames}, D={r.dim}) → {out}")
     if r.failed:
         from rosetta_cli.errors import PartialFailure
@@ -176,4 +176,4 @@ def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."), 
     from rosetta_cli.store.ops import export
 
     for f in export(store, out):
-        console.print(f"[green]✓[/green] {f}")
+        stdout.print(f"[green]✓[/green] {f}")

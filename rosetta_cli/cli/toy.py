@@ -32,7 +32,7 @@ def toy(
 
         rosetta toy --out toy-world --scale small --seed 0
     """
-    from rosetta_cli.cli.common import console, emit_json, rich_progress
+    from rosetta_cli.cli.common import console, emit_json, out as stdout, rich_progress
     from rosetta_cli.toy.stage import ToyConfig, run
 
     with rich_progress() as p:
@@ -45,7 +45,7 @@ def toy(
     if json_out:
         emit_json(summary)
     else:
-        console.print(f"[green]toy world[/green] {summary['scale']} (seed {seed}) → {out}: {summary['kitchens']} kitchens, "
+        stdout.print(f"[green]toy world[/green] {summary['scale']} (seed {seed}) → {out}: {summary['kitchens']} kitchens, "
                       f"{summary['paired_train']} paired training takes (kitchens {_ids(summary['paired_train_kitchens'])}) + "
                       f"{summary['paired_val']} benchmark takes ({summary['benchmark_protocol']}, kitchens {_ids(summary['benchmark_kitchens'])}), "
                       f"{summary['ego4d_videos']} Ego4D + {summary['htm_videos']} HTM-AA videos, {summary['video_files']} MP4s, "
@@ -84,16 +84,16 @@ def next_steps(out: Path, scale: str) -> list[str]:
 def _print_checks(summary: dict) -> None:
     """P3 from the counts; P1 and P2 need features (--check, `rosetta demo` or `rosetta claims`)."""
     from rosetta_cli.claims.summary import check_lines
-    from rosetta_cli.cli.common import console
+    from rosetta_cli.cli.common import out as stdout
     from rosetta_cli.eval.preconditions import P3_MIN_GALLERY, P3_MIN_QUERIES
 
     if "preconditions" in summary:
         for line in check_lines(summary["preconditions"]):
-            console.print(f"  {line}", highlight=False)
+            stdout.print(f"  {line}", highlight=False)
         return
     q, g = summary["benchmark_ego_queries"], summary["benchmark_exo_clips"]
     met = q >= P3_MIN_QUERIES and g >= P3_MIN_GALLERY
-    console.print(f"  P3 the benchmark can tell: {q} ego queries, {g} exo gallery clips (need {P3_MIN_QUERIES} and "
+    stdout.print(f"  P3 the benchmark can tell: {q} ego queries, {g} exo gallery clips (need {P3_MIN_QUERIES} and "
                   f"{P3_MIN_GALLERY}) — {'met' if met else 'NOT met: this world cannot judge the paper claims'}; "
                   "P1 and P2 need features: add --check", highlight=False)
 
