@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from rosetta_cli.cli import options
+from rosetta_cli.demo import DemoConfig
 from rosetta_cli.cli.common import console, out as stdout, rule
 
 
@@ -14,10 +16,10 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folder for every output of the demo."),
-             scale: str = typer.Option("small", "--scale", help="Toy world size: tiny, small or medium."),
-             seed: int = typer.Option(0, "--seed", help="Seed of the toy world and of every stage."),
-             workers: int = typer.Option(2, "--workers", min=0, help="Decoding worker processes for extract."),
-             steps: int = typer.Option(500, "--steps", min=1, help="Pretraining steps of every variant (one budget for all)."),
+             scale: str = typer.Option(DemoConfig.scale, "--scale", help="Toy world size: tiny, small or medium."),
+             seed: int = options.seed(DemoConfig.seed),
+             workers: int = options.workers(DemoConfig.workers),
+             steps: int = typer.Option(DemoConfig.steps, "--steps", min=1, help="Pretraining steps of every variant (one budget for all)."),
              fresh: bool = typer.Option(False, "--fresh", help="Delete OUT and start over (default: reuse finished stages)."),
              ):
     """Run the whole method on a synthetic ego-exo world, with the real bundled encoders, no downloads.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from rosetta_cli.cli import options
 from rosetta_cli.cli.common import emit_json, out
 
 
@@ -11,7 +12,7 @@ def register(app: typer.Typer) -> None:
     app.command("encoders")(encoders_cmd)
 
 
-def encoders_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout.")):
+def encoders_cmd(as_json: bool = options.as_json()):
     """List encoders usable with `rosetta extract --encoder/--text-encoder` and whether they are installed.
 
     Example: rosetta encoders --json | jq '.[] | select(.available) | .name'

@@ -6,21 +6,23 @@ from pathlib import Path
 
 import typer
 
+from rosetta_cli.cli import options
+from rosetta_cli.toy.stage import ToyConfig
 
 
 def toy(
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the world into (must be new or empty)."),
-    scale: str = typer.Option("small", "--scale",
+    scale: str = typer.Option(ToyConfig.scale, "--scale",
                               help="tiny (unit tests, 3 kitchens) | small (the demo, 18 kitchens, 72 benchmark queries) | "
                                    "medium (`rosetta claims`, 30 kitchens, 500 benchmark queries)."),
-    held_out_kitchens: int = typer.Option(0, "--held-out-kitchens",
+    held_out_kitchens: int = typer.Option(ToyConfig.held_out_kitchens, "--held-out-kitchens",
                                           help="0: the benchmark holds out takes of the paired kitchens (the paper's regime). "
                                                "K > 0: it is filmed in K Ego-Exo4D kitchens that no paired take shows."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed renders the same world."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a toy world already in --out."),
+    seed: int = options.seed(ToyConfig.seed),
+    overwrite: bool = options.overwrite(ToyConfig.overwrite),
     check: bool = typer.Option(False, "--check", help="Also extract the paired and HTM stores (into OUT/check/) and "
                                                       "measure the world's preconditions P1-P3 (about a minute for small)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    json_out: bool = options.as_json(),
 ):
     """Render a synthetic ego-exo kitchen world as real H.264 MP4s with annotations in the
     Ego-Exo4D, Ego4D and HTM-AA formats (plus world.json ground truth), ready for

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from rosetta_cli.cli import options
 from rosetta_cli.cli.common import emit_json, out
 
 
@@ -35,7 +36,7 @@ def init_cmd(ctx: typer.Context, force: bool = typer.Option(False, "--force", he
     out.print(f"[green]✓[/green] workspace ready: {ws.file}")
 
 
-def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout."),
+def status_cmd(ctx: typer.Context, as_json: bool = options.as_json(),
                commands: bool = typer.Option(False, "--commands", help="Print a shell script that rebuilds the workspace.")):
     """Show every stage's output, state (missing / partial / done / stale), size and age.
 
