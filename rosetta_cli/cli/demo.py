@@ -8,7 +8,7 @@ import typer
 
 from rosetta_cli.cli import options
 from rosetta_cli.demo import DemoConfig
-from rosetta_cli.cli.common import console, out as stdout, rule
+from rosetta_cli.cli.common import console, nested_command, out as stdout, rule
 
 
 def register(app: typer.Typer) -> None:
@@ -80,7 +80,7 @@ def call_stage(argv: list[str]) -> None:
     from rosetta_cli.cli.app import app
 
     console.print(f"[dim]$ rosetta {' '.join(argv)}[/dim]")
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), nested_command():
         app(args=argv, standalone_mode=False, prog_name="rosetta")
 
 
