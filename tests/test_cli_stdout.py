@@ -91,3 +91,14 @@ def test_init_and_status(tmp_path):
     assert "rosetta workspace" in r.stdout and "stage" in r.stdout and r.stderr == ""
     states = as_json(rosetta("status", "--json", cwd=tmp_path))
     assert isinstance(states, list) and states and all("state" in s for s in states)
+
+
+def test_stages_inside_demo_and_claims_print_to_stderr(capsys):
+    """demo and claims run each stage in-process: a stage's result is their progress (stderr), so that
+    their stdout holds only their final tables, and `rosetta claims --json` only claims.json."""
+    from rosetta_cli.cli.demo import call_stage
+
+    call_stage(["encoders"])
+    got = capsys.readouterr()
+    assert got.out == ""
+    assert "$ rosetta encoders" in got.err and "efficientnet-lite0" in got.err
