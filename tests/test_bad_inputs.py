@@ -297,8 +297,9 @@ def test_validate_finds_duplicate_ids_and_bad_times(world, tmp_path, cli):
         s.write_clip_column("end", end)
     r = cli("store", "validate", ego)
     assert r.code == 1
-    assert "1 id(s) occur more than once, e.g. 'ego2' at rows 2, 7" in r.err
-    assert "end is before start, e.g. row 4" in r.err
+    assert "1 id(s) occur more than once, e.g. 'ego2' at rows 2, 7" in r.out  # the report: stdout
+    assert "end is before start, e.g. row 4" in r.out
+    assert "2 problem(s) found" in r.err  # the failure: stderr
 
 
 def test_bench_warns_about_an_unfinished_model(world, tmp_path, cli):
@@ -511,4 +512,4 @@ def test_train_rst_ctrl_c_between_checkpoints_resumes_exactly(world, tmp_path, m
 def test_validate_a_pairs_store(world, cli):
     r = cli("store", "validate", world / "pairs.zarr")
     assert r.code == 0, r
-    assert "valid" in r.err
+    assert f"{world / 'pairs.zarr'}: valid" in r.out  # the report is a result: stdout

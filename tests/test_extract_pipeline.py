@@ -111,7 +111,7 @@ def test_rerun_resumes_nothing_and_keeps_store(reference, dataset, cli):
     before = arrays(reference)
     r = cli("extract", "--videos", dataset, "--out", reference, "--workers", "0", *COMMON)
     assert r.code == 3
-    assert "this run 0 clips" in " ".join(r.err.split())
+    assert "this run 0 clips" in " ".join(r.out.split())
     assert_same(before, arrays(reference))
 
 
@@ -131,7 +131,7 @@ def test_shards_equal_single_run(reference, dataset, tmp_path, cli):
     # shard 1 created the store and failed only its own bad row; shard 0's rows are still pending
     assert r1.code == 3
     assert "1 clip(s) failed" in r1.err
-    assert "8 pending in other shards" in " ".join(r1.err.split())
+    assert "8 pending in other shards" in " ".join(r1.out.split())
     with Store.open(out) as s:
         st = s.status()
         assert (st[:8] == PENDING).all()

@@ -235,7 +235,7 @@ def test_extract_lists_skipped_records_and_exits_3(tmp_path, cli):
         assert len(s) == 3  # the good segment's 3 cameras
         assert s.meta["annotation_skipped"] == {"records": 1, "by_reason": res["skipped_by_reason"]}
     r = cli(*args, "--overwrite")
-    assert "Skipped annotation records (1)" in r.err and "end_time <= start_time" in r.err  # the summary table
+    assert "Skipped annotation records (1)" in r.out and "end_time <= start_time" in r.out  # the summary table
     r = cli(*args, "--overwrite", "--strict")
     assert r.code == 2 and "segments[1]: field 'end_time' must be greater" in r.err
 

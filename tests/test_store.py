@@ -257,7 +257,7 @@ def test_damaged_store_info_and_validate(tmp_path, cli):
     shutil.rmtree(tmp_path / "d.zarr" / "features" / "c" / "1")
     r = cli("store", "validate", tmp_path / "d.zarr")
     assert r.code == 1
-    assert "chunk 1" in r.err
+    assert "chunk 1" in r.out
     (tmp_path / "d.zarr" / "status" / "zarr.json").write_text("{broken")
     r = cli("store", "info", tmp_path / "d.zarr", "--json")
     assert r.code == 0
@@ -271,8 +271,8 @@ def test_validate_nan_and_truncated_h5(tmp_path, cli):
     s.close()
     r = cli("store", "validate", tmp_path / "n.h5")
     assert r.code == 1
-    assert "row 2" in r.err
-    assert "row 3" not in r.err
+    assert "row 2" in r.out
+    assert "row 3" not in r.out
     data = (tmp_path / "n.h5").read_bytes()
     (tmp_path / "t.h5").write_bytes(data[: len(data) // 2])
     r = cli("store", "info", tmp_path / "t.h5")

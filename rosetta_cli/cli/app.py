@@ -48,8 +48,15 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     workspace: str = typer.Option(None, "--workspace", envvar="ROSETTA_WORKSPACE",
                                   help="Workspace directory holding rosetta.toml (default: the current one)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show debug messages (the resolved command, timings)."),
+    log_file: str = typer.Option(None, "--log-file", metavar="FILE",
+                                 help="Append every message, debug included, with timestamps to FILE."),
 ):
-    """Global options. --debug is read by main(); --workspace by RosettaGroup (the session's root)."""
+    """Global options. --debug is read by main(); --workspace by RosettaGroup (the session's root);
+    --verbose and --log-file route the `rosetta` logger."""
+    from rosetta_cli.cli.common import setup_logging
+
+    setup_logging(verbose, log_file)
 
 
 def _register_all() -> None:
@@ -108,8 +115,16 @@ def _usage_error(e) -> None:
     sys.exit(e.exit_code)
 
 
+def _log_only(msg: str) -> None:
+    """The error line in --log-file too (stderr has it already)."""
+    import logging
+
+    logging.getLogger("rosetta").error(msg, extra={"console": False})
+
+
 def _interrupted() -> None:
     sys.stderr.write("rosetta: error: interrupted (rerun the same command to resume)\n")
+    _log_only("error: interrupted")
     sys.exit(130)
 
 
@@ -118,6 +133,7 @@ def _fail(e: BaseException, debug: bool, code: int, prefix: str = "") -> None:
         traceback.print_exc()
     msg = e.one_line() if hasattr(e, "one_line") else str(e)
     sys.stderr.write(f"rosetta: error: {prefix}{msg}\n")
+    _log_only(f"error: {prefix}{msg}")
     if not debug and code == 1 and not prefix == "":
         sys.stderr.write("rosetta: rerun with --debug for the traceback\n")
     sys.exit(code)

@@ -7,7 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rich_progress
+from rosetta_cli.cli import options
+from rosetta_cli.bench.run import BenchConfig
+from rosetta_cli.cli.common import console, emit_json, out as stdout, parse_csv_ints, rich_progress
 
 
 def bench(
@@ -19,21 +21,21 @@ def bench(
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma list of retrieval,recognition,skill "
                                         "(default: all; skill is skipped when the stores lack skill labels)."),
     k: str = typer.Option("1,5,10", "--k", help="Retrieval cut-offs for HR@k."),
-    seed: int = typer.Option(0, "--seed", help="Seed for split fallbacks, gallery sampling and fine-tuning."),
-    finetune: bool = typer.Option(False, "--finetune", help="Also fine-tune each model end to end (needs model.module)."),
-    finetune_epochs: int = typer.Option(10, "--finetune-epochs", help="Epochs of --finetune."),
-    skill_positive: Optional[str] = typer.Option(None, "--skill-positive",
+    seed: int = options.seed(BenchConfig.seed),
+    finetune: bool = typer.Option(BenchConfig.finetune, "--finetune", help="Also fine-tune each model end to end (needs model.module)."),
+    finetune_epochs: int = typer.Option(BenchConfig.finetune_epochs, "--finetune-epochs", help="Epochs of --finetune."),
+    skill_positive: Optional[str] = typer.Option(BenchConfig.skill_positive, "--skill-positive",
                                                  help="Skill values counted as skilled, comma list "
                                                  "(default for Ego-Exo4D levels: Intermediate Expert,Late Expert)."),
-    unmatched: str = typer.Option("miss", "--unmatched", help="Retrieval queries whose label is not in the "
+    unmatched: str = typer.Option(BenchConfig.unmatched, "--unmatched", help="Retrieval queries whose label is not in the "
                                   "gallery: miss (count as misses) or exclude."),
-    gallery: str = typer.Option("all", "--gallery", help="Retrieval protocol: all (the paper's: the gallery "
+    gallery: str = typer.Option(BenchConfig.gallery, "--gallery", help="Retrieval protocol: all (the paper's: the gallery "
                                 "holds every clip of the other view, the query's own synchronized clips included) or "
                                 "other-takes (each query's own take, the sync_id prefix before '/', is removed from "
                                 "its gallery)."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the figures (tables and index.html only)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report in --out."),
-    json_out: bool = typer.Option(False, "--json", help="Also print results.json to stdout."),
+    overwrite: bool = options.overwrite(BenchConfig.overwrite),
+    json_out: bool = options.as_json(),
 ):
     """Benchmark frozen features and pretrained dual encoders on cross-view retrieval (HR@k),
     recognition (top-1/top-5) and skill assessment (accuracy), training on exo and testing on ego.
@@ -60,13 +62,14 @@ def bench(
                       unmatched=unmatched, gallery=gallery, plots=not no_plots)
     with rich_progress() as p:
         results = run(cfg, p).results
-    console.print(rich_table(results))
-    console.print(gallery_line(results), markup=False, highlight=False)
+    table = console if json_out else stdout  # --json: stdout carries results.json alone
+    table.print(rich_table(results))
+    table.print(gallery_line(results), markup=False, highlight=False)
     for n in results["notes"]:
         console.print(f"[dim]note: {n}[/dim]")
     for w in results.get("warnings", []):  # again after the table, where the numbers are read
         console.print(f"[yellow]warning:[/yellow] {w}", markup=True, highlight=False)
-    console.print(f"report: {out / 'index.html'}")
+    table.print(f"report: {out / 'index.html'}")
     if json_out:
         emit_json(results)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -23,8 +24,60 @@ def make_console(stderr: bool) -> Console:
     return c
 
 
-console = make_console(stderr=True)  # human output goes to stderr; stdout stays machine-readable
+# Results (tables, listings, summaries) go to `out`, so they can be piped or redirected; progress bars,
+# notes, warnings and errors go to `console`. Under --json a command writes nothing to stdout but the JSON.
+console = make_console(stderr=True)
 out = make_console(stderr=False)
+
+
+# Stages report through the Progress protocol; its notes go to this logger, which the CLI routes:
+# to the stderr console (INFO, DEBUG with --verbose) and, with --log-file, to a file (DEBUG).
+log = logging.getLogger("rosetta")
+_nested = 0  # > 0 while demo/claims run a stage in this process: the outer command's logging stays
+
+
+class ConsoleHandler(logging.Handler):
+    """Records on the stderr console, printed through Rich so that a live progress bar stays below them.
+    Records marked `console=False` (errors main() has already written) go to the log file only."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "console", True):
+            return
+        try:
+            console.print(record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
+def setup_logging(verbose: bool = False, log_file: str | None = None) -> None:
+    """Route the `rosetta` logger: the console at INFO (DEBUG if verbose), plus log_file at DEBUG.
+    Called once per invocation (again by each test's invocation, replacing the previous handlers)."""
+    if _nested:
+        return
+    for h in [h for h in log.handlers if getattr(h, "rosetta", False)]:
+        log.removeHandler(h)
+        h.close()
+    log.setLevel(logging.DEBUG)
+    log.propagate = False  # the root logger of an embedding program would print every note twice
+    handlers = [ConsoleHandler(logging.DEBUG if verbose else logging.INFO)]
+    if log_file:
+        fh = logging.FileHandler(log_file, encoding="utf-8")  # appends: one file can log several runs
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handlers.append(fh)
+    for h in handlers:
+        h.rosetta = True
+        log.addHandler(h)
+
+
+@contextmanager
+def nested_command():
+    """A stage run inside another command (demo, claims) keeps the outer command's logging."""
+    global _nested
+    _nested += 1
+    try:
+        yield
+    finally:
+        _nested -= 1
 
 
 def rule(title: str) -> None:
@@ -87,7 +140,7 @@ class RichProgress:
 
     def note(self, msg: str) -> None:
         if not self.quiet:
-            self.bar.console.print(msg)
+            log.info(msg)  # shown on the console above the bar (ConsoleHandler), and in --log-file
 
 
 @contextmanager

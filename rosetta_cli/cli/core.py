@@ -143,8 +143,13 @@ class StageCommand(TyperCommand):
         from rosetta_cli import provenance
         from rosetta_cli.errors import Interrupted, RosettaError
 
+        import logging
+        import time
+
         session = _session(ctx)
-        with provenance.recording(resolved_argv(ctx)):
+        argv, log, t0 = resolved_argv(ctx), logging.getLogger("rosetta"), time.perf_counter()
+        log.debug("running: %s", " ".join(argv))
+        with provenance.recording(argv):
             try:
                 rv = super().invoke(ctx)
             except KeyboardInterrupt:
@@ -158,6 +163,7 @@ class StageCommand(TyperCommand):
                 raise
         if session is not None:
             session.register(ctx.info_name, param_getter(ctx))
+        log.debug("%s finished in %.1f s", ctx.command_path, time.perf_counter() - t0)
         return rv
 
 

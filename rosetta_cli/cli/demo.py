@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from rosetta_cli.cli.common import console, rule
+from rosetta_cli.cli import options
+from rosetta_cli.demo import DemoConfig
+from rosetta_cli.cli.common import console, nested_command, out as stdout, rule
 
 
 def register(app: typer.Typer) -> None:
@@ -14,10 +16,10 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folder for every output of the demo."),
-             scale: str = typer.Option("small", "--scale", help="Toy world size: tiny, small or medium."),
-             seed: int = typer.Option(0, "--seed", help="Seed of the toy world and of every stage."),
-             workers: int = typer.Option(2, "--workers", min=0, help="Decoding worker processes for extract."),
-             steps: int = typer.Option(500, "--steps", min=1, help="Pretraining steps of every variant (one budget for all)."),
+             scale: str = typer.Option(DemoConfig.scale, "--scale", help="Toy world size: tiny, small or medium."),
+             seed: int = options.seed(DemoConfig.seed),
+             workers: int = options.workers(DemoConfig.workers),
+             steps: int = typer.Option(DemoConfig.steps, "--steps", min=1, help="Pretraining steps of every variant (one budget for all)."),
              fresh: bool = typer.Option(False, "--fresh", help="Delete OUT and start over (default: reuse finished stages)."),
              ):
     """Run the whole method on a synthetic ego-exo world, with the real bundled encoders, no downloads.
@@ -39,7 +41,7 @@ def demo_cmd(out: Path = typer.Option(Path("rosetta-demo"), "--out", help="Folde
     if results.exists():
         typer.echo(results.read_text())
         print_intervals(out)
-    console.print(f"HTML report: {(out / 'report' / 'index.html').resolve()}")
+    stdout.print(f"HTML report: {(out / 'report' / 'index.html').resolve()}")
     console.print(f"demo finished in {time.perf_counter() - t:.0f} s")
 
 
@@ -57,7 +59,7 @@ def print_intervals(out: Path) -> None:
         h, g = r["avg_hr5"], r["recog_top1"]
         t.add_row(r["name"], f"{h['value']:.2f}", f"[{h['interval'][0]:.2f}, {h['interval'][1]:.2f}]",
                   f"{g['value']:.2f}", f"[{g['interval'][0]:.2f}, {g['interval'][1]:.2f}]")
-    console.print(t)
+    stdout.print(t)
     checks = world_checks(out)
     typer.echo("World preconditions (rosetta claims judges the paper only on a world that meets all three):")
     for line in check_lines(checks):
@@ -68,11 +70,18 @@ def print_intervals(out: Path) -> None:
 
 
 def call_stage(argv: list[str]) -> None:
-    """Run one stage's `rosetta ...` command in this process, echoing it as a user would type it."""
+    """Run one stage's `rosetta ...` command in this process, echoing it as a user would type it.
+
+    The stage's own result goes to stderr: for demo and claims it is progress, and their stdout
+    carries only their final tables (or pure JSON)."""
+    import contextlib
+    import sys
+
     from rosetta_cli.cli.app import app
 
     console.print(f"[dim]$ rosetta {' '.join(argv)}[/dim]")
-    app(args=argv, standalone_mode=False, prog_name="rosetta")
+    with contextlib.redirect_stdout(sys.stderr), nested_command():
+        app(args=argv, standalone_mode=False, prog_name="rosetta")
 
 
 def print_stage(title: str, skipped: bool | None, seconds: float, eta: str = "") -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.cli import options
+from rosetta_cli.cli.common import emit_json, out
 
 
 def register(app: typer.Typer) -> None:
     app.command("encoders")(encoders_cmd)
 
 
-def encoders_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout.")):
+def encoders_cmd(as_json: bool = options.as_json()):
     """List encoders usable with `rosetta extract --encoder/--text-encoder` and whether they are installed.
 
     Example: rosetta encoders --json | jq '.[] | select(.available) | .name'
@@ -31,4 +32,4 @@ def encoders_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSO
     for r in rows:
         t.add_row(r["name"], r["kind"], r["dim"], r["weights"], "[green]yes[/green]" if r["available"] else "[red]no[/red]",
                   r["note"])
-    console.print(t)
+    out.print(t)

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli import options
+from rosetta_cli.extract.config import ExtractConfig
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -18,35 +20,35 @@ def extract_cmd(
     videos: Path = typer.Option(..., "--videos", help="Dataset folder, or a manifest/annotation file (.csv, .json)."),
     out: Optional[Path] = typer.Option(None, "--out", show_default=False,
                                      help="Output store: *.zarr (default backend) or *.h5. Default: features/<name of --videos>.zarr in the workspace (rosetta.toml is created if missing)."),
-    dataset: str = typer.Option("auto", "--dataset", help="auto | folder | csv | ego4d | egoexo4d | htm-aa."),
-    encoder: str = typer.Option("efficientnet-lite0", "--encoder", help="Visual encoder (see `rosetta encoders`)."),
-    text_encoder: str = typer.Option("minilm", "--text-encoder", help="Narration encoder, or 'none'."),
-    frames: int = typer.Option(4, "--frames", min=1, help="Frames T sampled uniformly per clip."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Clips per forward pass."),
-    workers: int = typer.Option(2, "--workers", min=0, help="Decoding processes (0 = decode in the main process)."),
-    decoder: str = typer.Option("decord", "--decoder", help="decord (default) or pyav."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 | bf16 | fp16 (fp32 is bit-reproducible on CPU)."),
-    chunk_rows: int = typer.Option(256, "--chunk-rows", min=1, help="Rows per store chunk: the unit of writing/resuming/sharding."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N clips."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: write only this chunk-aligned share (0-based)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing store and start afresh."),
-    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also redo rows that failed before."),
-    role: Optional[str] = typer.Option(None, "--role", help="ego | exo | paired, recorded in the store (workspaces)."),
-    view: Optional[str] = typer.Option(None, "--view", help="ego | exo for folder/csv datasets."),
-    window: Optional[float] = typer.Option(None, "--window", help="Cut videos into windows of this many seconds."),
-    stride: Optional[float] = typer.Option(None, "--stride", help="Seconds between window starts (default: window)."),
-    exo_cams: Optional[str] = typer.Option(None, "--exo-cams", help="egoexo4d: all | best | N cameras."),
+    dataset: str = typer.Option(ExtractConfig.dataset, "--dataset", help="auto | folder | csv | ego4d | egoexo4d | htm-aa."),
+    encoder: str = typer.Option(ExtractConfig.encoder, "--encoder", help="Visual encoder (see `rosetta encoders`)."),
+    text_encoder: str = typer.Option(ExtractConfig.text_encoder, "--text-encoder", help="Narration encoder, or 'none'."),
+    frames: int = typer.Option(ExtractConfig.frames, "--frames", min=1, help="Frames T sampled uniformly per clip."),
+    batch_size: int = typer.Option(ExtractConfig.batch_size, "--batch-size", min=1, help="Clips per forward pass."),
+    workers: int = options.workers(ExtractConfig.workers),
+    decoder: str = typer.Option(ExtractConfig.decoder, "--decoder", help="decord (default) or pyav."),
+    device: str = options.device(ExtractConfig.device),
+    precision: str = typer.Option(ExtractConfig.precision, "--precision", help="fp32 | bf16 | fp16 (fp32 is bit-reproducible on CPU)."),
+    chunk_rows: int = typer.Option(ExtractConfig.chunk_rows, "--chunk-rows", min=1, help="Rows per store chunk: the unit of writing/resuming/sharding."),
+    limit: Optional[int] = typer.Option(ExtractConfig.limit, "--limit", help="Only the first N clips."),
+    shard: Optional[str] = typer.Option(ExtractConfig.shard, "--shard", help="I/N: write only this chunk-aligned share (0-based)."),
+    overwrite: bool = options.overwrite(ExtractConfig.overwrite),
+    retry_failed: bool = typer.Option(ExtractConfig.retry_failed, "--retry-failed", help="Also redo rows that failed before."),
+    role: Optional[str] = typer.Option(ExtractConfig.role, "--role", help="ego | exo | paired, recorded in the store (workspaces)."),
+    view: Optional[str] = typer.Option(ExtractConfig.view, "--view", help="ego | exo for folder/csv datasets."),
+    window: Optional[float] = typer.Option(ExtractConfig.window, "--window", help="Cut videos into windows of this many seconds."),
+    stride: Optional[float] = typer.Option(ExtractConfig.stride, "--stride", help="Seconds between window starts (default: window)."),
+    exo_cams: Optional[str] = typer.Option(ExtractConfig.exo_cams, "--exo-cams", help="egoexo4d: all | best | N cameras."),
     narration_pass: Optional[str] = typer.Option(
-        None, "--narration-pass", help="ego4d: 1 (default: pass 1, else pass 2 for videos without it), 2, "
+        ExtractConfig.narration_pass, "--narration-pass", help="ego4d: 1 (default: pass 1, else pass 2 for videos without it), 2, "
                                        "only-1 or only-2 (that pass alone)."),
-    skill_map: Optional[str] = typer.Option(None, "--skill-map", help="egoexo4d: proficiency → good/bad mapping."),
+    skill_map: Optional[str] = typer.Option(ExtractConfig.skill_map, "--skill-map", help="egoexo4d: proficiency → good/bad mapping."),
     label_space: Optional[str] = typer.Option(
-        None, "--label-space", help="egoexo4d keystep labels: benchmark (label_mapping.csv's classes; others "
+        ExtractConfig.label_space, "--label-space", help="egoexo4d keystep labels: benchmark (label_mapping.csv's classes; others "
                                     "unlabelled), steps (every step_name), auto (benchmark when the mapping is there)."),
-    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad annotation record (default: skip it, "
+    strict: bool = typer.Option(ExtractConfig.strict, "--strict", help="Stop at the first bad annotation record (default: skip it, "
                                                         "list it, exit 3)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    as_json: bool = options.as_json(),
 ):
     """Extract frame features [N, T, D] and narration embeddings into a store; rerun to resume.
 
@@ -85,11 +87,11 @@ def _print_summary(r) -> None:
             t.add_row(str(row), cid, err)
         if r.failed > len(r.failures):
             t.caption = f"... and {r.failed - len(r.failures)} more (store.errors() has them all)"
-        console.print(t)
+        stdout.print(t)
     if r.skipped_records:
-        console.print(skipped_table(r.skipped_records, r.skipped_by_reason, r.skipped_examples))
+        stdout.print(skipped_table(r.skipped_records, r.skipped_by_reason, r.skipped_examples))
     others = f" ({r.pending_store} pending in other shards)" if r.pending_store > r.pending else ""
-    console.print(f"[bold]{r.out}[/bold]: {r.done}/{r.rows} done, {r.failed} failed{others} · "
+    stdout.print(f"[bold]{r.out}[/bold]: {r.done}/{r.rows} done, {r.failed} failed{others} · "
                   f"this run {r.processed} clips in {r.seconds:.1f}s ({r.clips_per_s:.2f} clips/s) · "
                   f"store {r.store_bytes / 1e6:.1f} MB")
 

@@ -7,46 +7,49 @@ from typing import Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli import options
+from rosetta_cli.contrastive.config import PretrainConfig
+from rosetta_cli.contrastive.embed import EmbedConfig
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 
 
 def pretrain_cmd(
     out: Path = typer.Option(..., "--out", help="MODEL_DIR: checkpoint directory to write."),
-    paired: Optional[Path] = typer.Option(None, "--paired", help="Synchronized ego-exo features store (rows share sync_id)."),
-    ego: Optional[Path] = typer.Option(None, "--ego", help="Unpaired ego features store (pseudo-pair queries)."),
-    exo: Optional[Path] = typer.Option(None, "--exo", help="Unpaired exo features store (pseudo-pair candidates)."),
-    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs store mined from --ego × --exo."),
-    translated: Optional[Path] = typer.Option(None, "--translated", help="RST translations of --ego (positives of L_vs)."),
-    epochs: int = typer.Option(8, "--epochs", help="Epochs: passes over the largest source (the paper: 5 over far more data)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimisation steps of the run (replaces --epochs): "
+    paired: Optional[Path] = typer.Option(PretrainConfig.paired, "--paired", help="Synchronized ego-exo features store (rows share sync_id)."),
+    ego: Optional[Path] = typer.Option(PretrainConfig.ego, "--ego", help="Unpaired ego features store (pseudo-pair queries)."),
+    exo: Optional[Path] = typer.Option(PretrainConfig.exo, "--exo", help="Unpaired exo features store (pseudo-pair candidates)."),
+    pairs: Optional[Path] = typer.Option(PretrainConfig.pairs, "--pairs", help="Pairs store mined from --ego × --exo."),
+    translated: Optional[Path] = typer.Option(PretrainConfig.translated, "--translated", help="RST translations of --ego (positives of L_vs)."),
+    epochs: int = typer.Option(PretrainConfig.epochs, "--epochs", help="Epochs: passes over the largest source (the paper: 5 over far more data)."),
+    steps: Optional[int] = typer.Option(PretrainConfig.steps, "--steps", min=1, help="Optimisation steps of the run (replaces --epochs): "
                                         "the same budget for every variant, whatever its data."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Steps between held-out evaluations and checkpoints [default: one epoch]."),
-    unpaired_fraction: float = typer.Option(1.0, "--unpaired-fraction", help="Share (0, 1] of the ego queries of --pairs "
+    eval_every: Optional[int] = typer.Option(PretrainConfig.eval_every, "--eval-every", help="Steps between held-out evaluations and checkpoints [default: one epoch]."),
+    unpaired_fraction: float = typer.Option(PretrainConfig.unpaired_fraction, "--unpaired-fraction", help="Share (0, 1] of the ego queries of --pairs "
                                             "used: seeded, nested subsets (0.25 within 0.5 within 1)."),
-    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Global batch (all ranks); negatives per anchor."),
-    dim: int = typer.Option(256, "--dim", help="Embedding dimension d."),
-    tau: float = typer.Option(0.07, "--tau", help="InfoNCE temperature (initial value with --learn-tau)."),
-    learn_tau: bool = typer.Option(False, "--learn-tau", help="Learn the temperature (CLIP-style)."),
-    lambda1: float = typer.Option(0.5, "--lambda1", help="l1: weight of L_vv; L_vt gets 1 - l1."),
-    lambda2: float = typer.Option(0.5, "--lambda2", help="l2: weight of L_vs on pseudo-pairs."),
-    paired_ratio: Optional[float] = typer.Option(None, "--paired-ratio", help="Share of each batch from synchronized pairs [default: in proportion to the data, so an epoch passes over every pair once]."),
+    batch_size: int = typer.Option(PretrainConfig.batch_size, "--batch-size", min=1, help="Global batch (all ranks); negatives per anchor."),
+    dim: int = typer.Option(PretrainConfig.dim, "--dim", help="Embedding dimension d."),
+    tau: float = typer.Option(PretrainConfig.tau, "--tau", help="InfoNCE temperature (initial value with --learn-tau)."),
+    learn_tau: bool = typer.Option(PretrainConfig.learn_tau, "--learn-tau", help="Learn the temperature (CLIP-style)."),
+    lambda1: float = typer.Option(PretrainConfig.lambda1, "--lambda1", help="l1: weight of L_vv; L_vt gets 1 - l1."),
+    lambda2: float = typer.Option(PretrainConfig.lambda2, "--lambda2", help="l2: weight of L_vs on pseudo-pairs."),
+    paired_ratio: Optional[float] = typer.Option(PretrainConfig.paired_ratio, "--paired-ratio", help="Share of each batch from synchronized pairs [default: in proportion to the data, so an epoch passes over every pair once]."),
     no_soft: bool = typer.Option(False, "--no-soft", help="w = 1 for pseudo-pairs (ablation)."),
     no_synthetic: bool = typer.Option(False, "--no-synthetic", help="Drop L_vs (ablation; implied without --translated)."),
     no_moment_mask: bool = typer.Option(False, "--no-moment-mask", help="Keep clips of the anchor's own moment (other "
                                         "exo cameras, duplicate ego rows) as InfoNCE negatives (the old behaviour)."),
-    symmetric: bool = typer.Option(False, "--symmetric", help="Also the reverse InfoNCE directions (not in the paper)."),
-    lr: float = typer.Option(1e-3, "--lr", help="AdamW peak learning rate (cosine schedule)."),
-    layers: int = typer.Option(2, "--layers", help="Temporal transformer / MLP blocks in f_theta."),
-    init: str = typer.Option("pca", "--init", help="Input projection init: pca | orthogonal."),
-    max_rank: int = typer.Option(1, "--max-rank", help="Use pseudo-pairs with rank < this (1 = top-1, as the paper)."),
-    val_frac: float = typer.Option(0.1, "--val-frac", help="Share of paired takes held out for the retrieval monitor."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights and the batches (a rerun is identical)."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch default; 1 on a busy machine)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out exactly where it stopped."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    name: str = typer.Option("", "--name", help="Model name shown by bench [default: the --out name]."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing model in --out."),
-    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+    symmetric: bool = typer.Option(PretrainConfig.symmetric, "--symmetric", help="Also the reverse InfoNCE directions (not in the paper)."),
+    lr: float = typer.Option(PretrainConfig.lr, "--lr", help="AdamW peak learning rate (cosine schedule)."),
+    layers: int = typer.Option(PretrainConfig.layers, "--layers", help="Temporal transformer / MLP blocks in f_theta."),
+    init: str = typer.Option(PretrainConfig.init, "--init", help="Input projection init: pca | orthogonal."),
+    max_rank: int = typer.Option(PretrainConfig.max_rank, "--max-rank", help="Use pseudo-pairs with rank < this (1 = top-1, as the paper)."),
+    val_frac: float = typer.Option(PretrainConfig.val_frac, "--val-frac", help="Share of paired takes held out for the retrieval monitor."),
+    seed: int = options.seed(PretrainConfig.seed),
+    threads: int = typer.Option(PretrainConfig.threads, "--threads", help="torch CPU threads (0: torch default; 1 on a busy machine)."),
+    resume: bool = options.resume(PretrainConfig.resume),
+    device: str = options.device(PretrainConfig.device),
+    name: str = typer.Option(PretrainConfig.name, "--name", help="Model name shown by bench [default: the --out name]."),
+    overwrite: bool = options.overwrite(PretrainConfig.overwrite),
+    as_json: bool = options.as_json(),
 ):
     """Pretrain the view-invariant dual encoder (stage 4) on paired and/or pseudo-paired features.
 
@@ -97,8 +100,8 @@ def _print_summary(r, as_json: bool) -> None:
     f, h = r.frozen or {}, r.heldout or {}
     for key in ("hr1", "hr5", "label_hr5"):
         if key in h:
-            console.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
-    console.print(f"[green]model written to[/] {r.out}  ({r.step}/{r.total_steps} steps of "
+            stdout.print(f"held-out {key}: {h[key]:.1f}%  (frozen features: {f.get(key, float('nan')):.1f}%)")
+    stdout.print(f"[green]model written to[/] {r.out}  ({r.step}/{r.total_steps} steps of "
                   f"{r.batch_size}; metrics.jsonl, loss.png inside)")
 
 
@@ -106,11 +109,11 @@ def embed_cmd(
     model: Path = typer.Option(..., "--model", help="MODEL_DIR written by `rosetta pretrain`."),
     store: Path = typer.Option(..., "--store", help="Features store to embed."),
     out: Path = typer.Option(..., "--out", help="Embeddings store to write (.zarr or .h5)."),
-    text: bool = typer.Option(False, "--text", help="Also embed the narrations with the text head (as `text`)."),
-    batch_size: int = typer.Option(4096, "--batch-size", min=1, help="Rows per forward pass."),
-    device: str = typer.Option("cpu", "--device", help="auto | cpu | cuda"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    text: bool = typer.Option(EmbedConfig.text, "--text", help="Also embed the narrations with the text head (as `text`)."),
+    batch_size: int = typer.Option(EmbedConfig.batch_size, "--batch-size", min=1, help="Rows per forward pass."),
+    device: str = options.device(EmbedConfig.device),
+    overwrite: bool = options.overwrite(EmbedConfig.overwrite),
+    as_json: bool = options.as_json(),
 ):
     """Embed a features store with a pretrained dual encoder → an "embeddings" store [N, 1, d].
 
@@ -125,7 +128,7 @@ def embed_cmd(
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"[green]embedded[/] {r.done}/{r.rows} rows → {r.out} ({r.dim}-d)")
+        stdout.print(f"[green]embedded[/] {r.done}/{r.rows} rows → {r.out} ({r.dim}-d)")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json, rich_progress
+from rosetta_cli.cli import options
+from rosetta_cli.cli.common import emit_json, out as stdout, rich_progress
 from rosetta_cli.rst.config import MODELS, SAMPLERS, SIZES, RSTModelConfig, RSTTrainConfig, TranslateConfig
 
 
@@ -19,23 +20,23 @@ def register(app: typer.Typer) -> None:
 def train_rst_cmd(
     paired: List[Path] = typer.Option(..., "--paired", help="Paired store(s): ego and exo rows sharing sync_id. Repeatable."),
     out: Path = typer.Option(..., "--out", help="RST directory (checkpoint/, metrics.jsonl, metrics.json, loss.png)."),
-    size: str = typer.Option("tiny", "--size", help=f"Model size: {', '.join(SIZES)} (S, B: DiT-S/B shapes)."),
-    model: str = typer.Option("dit", "--model", help="dit (diffusion RST) or regression (MLP baseline, MSE)."),
-    steps: int = typer.Option(300, "--steps", min=1, help="Optimisation steps."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Global batch (split across torchrun ranks)."),
-    lr: float = typer.Option(1e-3, "--lr", help="Peak AdamW learning rate (warmup then cosine)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights, the batches and the noise (a rerun is identical)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out exactly."),
-    val_frac: float = typer.Option(0.1, "--val-frac", help="Share of takes held out for validation."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    diffusion_steps: int = typer.Option(1000, "--diffusion-steps", help="DDPM training timesteps."),
-    cond_drop: float = typer.Option(0.1, "--cond-drop", help="P(drop ego condition) in training, for --guidance."),
-    tokens: int = typer.Option(1, "--tokens", help="Tokens per frame (D cut into slices); 0 = auto (D/tokens ≤ width)."),
-    cross_attn: bool = typer.Option(False, "--cross-attn", help="Also cross-attend to the ego frame tokens."),
-    ckpt_every: int = typer.Option(100, "--ckpt-every", help="Checkpoint every N steps."),
+    size: str = typer.Option(RSTModelConfig.size, "--size", help=f"Model size: {', '.join(SIZES)} (S, B: DiT-S/B shapes)."),
+    model: str = typer.Option(RSTModelConfig.model, "--model", help="dit (diffusion RST) or regression (MLP baseline, MSE)."),
+    steps: int = typer.Option(RSTTrainConfig.steps, "--steps", min=1, help="Optimisation steps."),
+    batch_size: int = typer.Option(RSTTrainConfig.batch_size, "--batch-size", min=1, help="Global batch (split across torchrun ranks)."),
+    lr: float = typer.Option(RSTTrainConfig.lr, "--lr", help="Peak AdamW learning rate (warmup then cosine)."),
+    seed: int = options.seed(RSTTrainConfig.seed),
+    resume: bool = options.resume(RSTTrainConfig.resume),
+    val_frac: float = typer.Option(RSTTrainConfig.val_frac, "--val-frac", help="Share of takes held out for validation."),
+    device: str = options.device(RSTTrainConfig.device),
+    diffusion_steps: int = typer.Option(RSTTrainConfig.diffusion_steps, "--diffusion-steps", help="DDPM training timesteps."),
+    cond_drop: float = typer.Option(RSTTrainConfig.cond_drop, "--cond-drop", help="P(drop ego condition) in training, for --guidance."),
+    tokens: int = typer.Option(RSTModelConfig.tokens, "--tokens", help="Tokens per frame (D cut into slices); 0 = auto (D/tokens ≤ width)."),
+    cross_attn: bool = typer.Option(RSTModelConfig.cross_attn, "--cross-attn", help="Also cross-attend to the ego frame tokens."),
+    ckpt_every: int = typer.Option(RSTTrainConfig.ckpt_every, "--ckpt-every", help="Checkpoint every N steps."),
     baseline: List[Path] = typer.Option([], "--baseline", help="Another RST dir (e.g. --model regression) to compare in validation."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing RST in --out."),
-    as_json: bool = typer.Option(False, "--json", help="Print the validation metrics as JSON on stdout."),
+    overwrite: bool = options.overwrite(RSTTrainConfig.overwrite),
+    as_json: bool = options.as_json(),
 ):
     """Train the Rosetta Stone Translator (DiT-style diffusion ego → exo) on synchronized pairs.
 
@@ -60,7 +61,7 @@ def _print_validation(m: dict, out: Path) -> None:
 
     names = [k for k, v in m.items() if isinstance(v, dict) and "R@1" in v and k != "chance"]
     if not names:
-        console.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
+        stdout.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
         return
     t = Table(title=f"held-out validation: {m['val_pairs']} pairs, {m['held_out_takes']} take(s)")
     for col in ("query", "cosine to true exo", "R@1", "R@5", "median rank"):
@@ -72,27 +73,27 @@ def _print_validation(m: dict, out: Path) -> None:
     if "chance" in m:  # a random ranking of the same queries and gallery: what each figure must beat
         c = m["chance"]
         t.add_row("chance (random ranking)", "", f"{c['R@1']:.3f}", f"{c['R@5']:.3f}", f"{c['median_rank']:.0f}")
-    console.print(t)
+    stdout.print(t)
     smp = m.get("sampler") or {}
     if smp.get("timestep_spacing"):
-        console.print(f"sampler: {smp['kind']}-{smp['steps']}, {smp['timestep_spacing']} timestep spacing")
-    console.print(f"gallery: every held-out exo clip; written to {out}/metrics.json, loss curve {out}/loss.png")
+        stdout.print(f"sampler: {smp['kind']}-{smp['steps']}, {smp['timestep_spacing']} timestep spacing")
+    stdout.print(f"gallery: every held-out exo clip; written to {out}/metrics.json, loss curve {out}/loss.png")
 
 
 def translate_cmd(
     rst: Path = typer.Option(..., "--rst", help="RST directory from `rosetta train-rst`."),
     ego: Path = typer.Option(..., "--ego", help="Ego features store."),
     out: Path = typer.Option(..., "--out", help="Output store (kind translations, row-aligned with --ego)."),
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic, few steps) or ddpm."),
-    sampling_steps: int = typer.Option(25, "--sampling-steps", help="Reverse-process steps."),
-    samples: int = typer.Option(1, "--samples", help="Average K draws per row."),
-    guidance: float = typer.Option(1.0, "--guidance", help="Classifier-free guidance scale (1 = none)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (a rerun translates identically)."),
-    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Ego rows translated per forward pass."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="I/N: this process does blocks I, I+N, ..."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out instead of resuming it."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    sampler: str = typer.Option(TranslateConfig.sampler, "--sampler", help="ddim (deterministic, few steps) or ddpm."),
+    sampling_steps: int = typer.Option(TranslateConfig.sampling_steps, "--sampling-steps", help="Reverse-process steps."),
+    samples: int = typer.Option(TranslateConfig.samples, "--samples", help="Average K draws per row."),
+    guidance: float = typer.Option(TranslateConfig.guidance, "--guidance", help="Classifier-free guidance scale (1 = none)."),
+    seed: int = options.seed(TranslateConfig.seed),
+    batch_size: int = typer.Option(TranslateConfig.batch_size, "--batch-size", min=1, help="Ego rows translated per forward pass."),
+    shard: Optional[str] = typer.Option(TranslateConfig.shard, "--shard", help="I/N: this process does blocks I, I+N, ..."),
+    device: str = options.device(TranslateConfig.device),
+    overwrite: bool = options.overwrite(TranslateConfig.overwrite),
+    as_json: bool = options.as_json(),
 ):
     """Translate an ego store into hallucinated exo features T(z_ego) (resumable, shardable).
 
@@ -108,5 +109,5 @@ def translate_cmd(
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"{r.store}: {r.done}/{r.rows} rows done ({r.translated_now} now, {r.rows_per_s} rows/s), "
+        stdout.print(f"{r.store}: {r.done}/{r.rows} rows done ({r.translated_now} now, {r.rows_per_s} rows/s), "
                       f"{r.failed} failed, {r.pending} pending")

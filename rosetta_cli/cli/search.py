@@ -6,24 +6,27 @@ from pathlib import Path
 
 import typer
 
+from rosetta_cli.cli import options
+from rosetta_cli.search.index import IndexConfig
+from rosetta_cli.search.retrieve import RetrieveConfig
 
 def index(
     store: list[Path] = typer.Option(..., "--store", "-s", help="Features store to index (repeat for several)."),
     out: Path = typer.Option(..., "--out", "-o", help="INDEX_DIR to write."),
-    model: Path = typer.Option(None, "--model", "-m", help="Dual-encoder MODEL_DIR (default: frozen pooled features)."),
-    kind: str = typer.Option("auto", "--index", help="auto | flat | ivf | hnsw. auto, as `mine` chooses: flat (exact) below "
+    model: Path = typer.Option(IndexConfig.model, "--model", "-m", help="Dual-encoder MODEL_DIR (default: frozen pooled features)."),
+    kind: str = typer.Option(IndexConfig.index, "--index", help="auto | flat | ivf | hnsw. auto, as `mine` chooses: flat (exact) below "
                              "50k clips or while clips² × dim ≤ 2e13 (about 280k clips of 256-d), else IVF."),
-    nlist: int = typer.Option(None, "--nlist", help="IVF lists (default 4*sqrt(N))."),
-    nprobe: int = typer.Option(None, "--nprobe", help="IVF lists probed / HNSW efSearch (default: calibrated to --recall)."),
-    recall: float = typer.Option(0.95, "--recall", help="recall@10 against exact that the IVF calibration reaches."),
-    shard: str = typer.Option(None, "--shard", help="I/N: embed this share only; a final run without --shard builds the index."),
-    batch_rows: int = typer.Option(16384, "--batch-rows", min=1, help="Rows read and embedded per block (and per "
+    nlist: int = typer.Option(IndexConfig.nlist, "--nlist", help="IVF lists (default 4*sqrt(N))."),
+    nprobe: int = typer.Option(IndexConfig.nprobe, "--nprobe", help="IVF lists probed / HNSW efSearch (default: calibrated to --recall)."),
+    recall: float = typer.Option(IndexConfig.recall, "--recall", help="recall@10 against exact that the IVF calibration reaches."),
+    shard: str = typer.Option(IndexConfig.shard, "--shard", help="I/N: embed this share only; a final run without --shard builds the index."),
+    batch_rows: int = typer.Option(IndexConfig.batch_rows, "--batch-rows", min=1, help="Rows read and embedded per block (and per "
                                    "resume unit); fewer use less memory."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the IVF training sample and the calibration queries."),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (the model's forward passes)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted build in --out."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the index in --out."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    seed: int = options.seed(IndexConfig.seed),
+    device: str = options.device(IndexConfig.device),
+    resume: bool = options.resume(IndexConfig.resume),
+    overwrite: bool = options.overwrite(IndexConfig.overwrite),
+    json_out: bool = options.as_json(),
 ):
     """Embed the stores' done rows (with the dual encoder, or as frozen pooled features) and build a
     faiss index in INDEX_DIR. index.json (written last) records the stores, the model fingerprint,
@@ -33,7 +36,7 @@ def index(
 
         rosetta index --store features/htm-aa.zarr --model models/ours --out search/htm
     """
-    from rosetta_cli.cli.common import console, emit_json, rich_progress
+    from rosetta_cli.cli.common import console, emit_json, out as stdout, rich_progress
     from rosetta_cli.search.index import IndexConfig, run
 
     cfg = IndexConfig(stores=[str(s) for s in store], out=str(out), model=str(model) if model else None, index=kind,
@@ -45,12 +48,12 @@ def index(
         emit_json(r.to_dict())
     elif r.built:
         cal = f", nprobe {r.calibration['nprobe']} (recall@10 {r.calibration['recall@10']})" if r.calibration else ""
-        console.print(f"[green]index[/green] {r.rows} clips (skipped rows: {r.skipped or 'none'}), {r.dim}-d {r.space} "
+        stdout.print(f"[green]index[/green] {r.rows} clips (skipped rows: {r.skipped or 'none'}), {r.dim}-d {r.space} "
                       f"space, {r.plan.get('kind')}{cal} → {out} "
                       f"in {r.seconds:.1f} s (peak RSS {r.peak_rss_mb:.0f} MB)")
         console.print(f"next: rosetta retrieve --index {out} --video CLIP.mp4")
     else:
-        console.print(f"[green]shard {shard}[/green] embedded {r.embedded} rows into {out}; "
+        stdout.print(f"[green]shard {shard}[/green] embedded {r.embedded} rows into {out}; "
                       f"when every shard has finished, run the same command without --shard to build the index")
 
 
@@ -65,13 +68,13 @@ def retrieve(
     queries: Path = typer.Option(None, "--queries", help="Batch: CSV or JSONL, one query per line "
                                  "(video,start,end | store,row | text; optional label)."),
     label: str = typer.Option(None, "--label", help="The query's label, to mark hits and misses."),
-    topk: int = typer.Option(10, "--topk", "-k", min=1, help="Hits per query."),
-    view: str = typer.Option(None, "--view", help="Only hits of this view: exo | ego."),
-    out: Path = typer.Option(None, "--out", "-o", help="Write DIR/index.html with the query frames and hits."),
+    topk: int = typer.Option(RetrieveConfig.topk, "--topk", "-k", min=1, help="Hits per query."),
+    view: str = typer.Option(RetrieveConfig.view, "--view", help="Only hits of this view: exo | ego."),
+    out: Path = typer.Option(RetrieveConfig.out, "--out", "-o", help="Write DIR/index.html with the query frames and hits."),
     include_self: bool = typer.Option(False, "--include-self", help="Let a stored-row query return its own clip."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the page in --out."),
-    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (the query encoders and the model)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the hits as JSON on stdout."),
+    overwrite: bool = options.overwrite(RetrieveConfig.overwrite),
+    device: str = options.device(RetrieveConfig.device),
+    json_out: bool = options.as_json(),
 ):
     """Cross-view retrieval: the top clips of an index for a video window, stored rows or text.
 
@@ -79,7 +82,7 @@ def retrieve(
 
         rosetta retrieve --index search/htm --video ego.mp4 --start 2 --end 6 --view exo --out hits/
     """
-    from rosetta_cli.cli.common import console, emit_json, parse_csv_ints, rich_progress
+    from rosetta_cli.cli.common import emit_json, out as stdout, parse_csv_ints, rich_progress
     from rosetta_cli.errors import UsageError
     from rosetta_cli.search.retrieve import Query, RetrieveConfig, read_queries, run
 
@@ -100,9 +103,9 @@ def retrieve(
         emit_json(r.to_dict())
         return
     for a in r.queries:
-        console.print(_table(a))
+        stdout.print(_table(a))
     if r.html:
-        console.print(f"page: {r.html}")
+        stdout.print(f"page: {r.html}")
 
 
 def _table(a: dict):

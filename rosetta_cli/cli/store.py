@@ -7,7 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.cli import options
+from rosetta_cli.store.importer import ImportConfig
+from rosetta_cli.cli.common import console, emit_json, out as stdout
 
 store_app = typer.Typer(help="Inspect, validate, convert, merge, import and export feature stores.",
                         no_args_is_help=True)
@@ -19,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 @store_app.command("info")
 def info_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
-             as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout.")):
+             as_json: bool = options.as_json()):
     """Show kind, rows, shapes, status/view/label counts, provenance and size.
 
     Example: rosetta store info features/ego4d.zarr --json | jq .status
@@ -55,7 +57,7 @@ def _print_info(d: dict) -> None:
         t.add_row("labels", f"{len(d['labels'])} classes; top: " + ", ".join(f"{k}={v}" for k, v in top))
     for msg in d["damage"]:
         t.add_row("[red]damage[/red]", msg)
-    console.print(t)
+    stdout.print(t)
 
 
 @store_app.command("validate")
@@ -80,15 +82,15 @@ def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")
         problems = validate(s)
     if problems:
         for p in problems:
-            console.print(f"[red]✗[/red] {store}: {p}")
+            stdout.print(f"[red]✗[/red] {store}: {p}")
         raise PipelineFailure(f"{store}: {len(problems)} problem(s) found", hint="see the list above")
-    console.print(f"[green]✓[/green] {store}: valid")
+    stdout.print(f"[green]✓[/green] {store}: valid")
 
 
 @store_app.command("convert")
 def convert_cmd(src: Path = typer.Argument(..., help="The store to convert (.zarr or .h5)."),
                 dst: Path = typer.Argument(..., help="Path ending .zarr or .h5."),
-                overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing DST.")):
+                overwrite: bool = options.overwrite()):
     """Convert zarr ↔ HDF5 losslessly (arrays and metadata bit-for-bit).
 
     Example: rosetta store convert ego.zarr ego.h5
@@ -96,13 +98,13 @@ def convert_cmd(src: Path = typer.Argument(..., help="The store to convert (.zar
     from rosetta_cli.store.ops import convert
 
     convert(src, dst, overwrite=overwrite).close()
-    console.print(f"[green]✓[/green] wrote {dst}")
+    stdout.print(f"[green]✓[/green] wrote {dst}")
 
 
 @store_app.command("merge")
 def merge_cmd(srcs: List[Path] = typer.Argument(..., help="Shards of one kind and one encoder."),
               out: Path = typer.Option(..., "--out", help="Merged store path."),
-              overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out.")):
+              overwrite: bool = options.overwrite()):
     """Concatenate shards of one kind and one encoder.
 
     Example: rosetta store merge shard0.zarr shard1.zarr --out all.zarr
@@ -110,28 +112,28 @@ def merge_cmd(srcs: List[Path] = typer.Argument(..., help="Shards of one kind an
     from rosetta_cli.store.ops import merge
 
     s = merge(srcs, out, overwrite=overwrite)
-    console.print(f"[green]✓[/green] merged {len(srcs)} stores → {out} ({s.n_rows} rows)")
+    stdout.print(f"[green]✓[/green] merged {len(srcs)} stores → {out} ({s.n_rows} rows)")
 
 
 @store_app.command("import")
 def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]/[N,T,D], or a folder of per-video .npy/.pt"),
                clips: Path = typer.Option(..., "--clips", help="CSV whose header has the columns clip_id, video, start, end, view, sync_id, narration, label, skill, split (values may be empty; empty start and end: the whole video)."),
                out: Path = typer.Option(..., "--out", help="Store to write (.zarr or .h5)."),
-               text: Optional[Path] = typer.Option(None, "--text", help=".npy [N,Dt] narration embeddings"),
-               text_encoder: Optional[str] = typer.Option(None, "--text-encoder", help="Embed the narration column (e.g. minilm)."),
-               preset: Optional[str] = typer.Option(None, "--preset", help="Window timing of known features: ego4d-slowfast (32 frames, stride 16, 30 fps) | ego4d-omnivore (32, stride 16, 30 fps)."),
-               durations: Optional[Path] = typer.Option(None, "--durations", help="By time: Ego4D's ego4d.json; the last window then ends at the video's end, as in Ego4D's features."),
-               window_sec: Optional[float] = typer.Option(None, "--window-sec", help="By time: each tensor row (window) covers W seconds (with --stride-sec)."),
-               stride_sec: Optional[float] = typer.Option(None, "--stride-sec", help="By time: tensor row i starts at i*S seconds (with --window-sec)."),
-               fps: Optional[float] = typer.Option(None, "--fps", help="By time, in frames: the video's frames per second (with --window and --stride)."),
-               window: Optional[int] = typer.Option(None, "--window", help="By time, in frames: the window length (with --fps)."),
-               stride: Optional[int] = typer.Option(None, "--stride", help="By time, in frames: the stride between windows (with --fps)."),
-               frames: Optional[int] = typer.Option(None, "--frames", min=1, help="By time: pool each clip's overlapping windows into T frames (default 1)."),
-               pool: str = typer.Option("mean", "--pool", help="By time: mean (of contiguous groups of windows) | uniform (sample T windows)."),
-               chunk_rows: int = typer.Option(1024, "--chunk-rows", min=1, help="Rows per store chunk (and per write)."),
-               resume: bool = typer.Option(False, "--resume", help="Continue an import that stopped (same inputs and options)."),
-               overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
-               as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout.")):
+               text: Optional[Path] = typer.Option(ImportConfig.text, "--text", help=".npy [N,Dt] narration embeddings"),
+               text_encoder: Optional[str] = typer.Option(ImportConfig.text_encoder, "--text-encoder", help="Embed the narration column (e.g. minilm)."),
+               preset: Optional[str] = typer.Option(ImportConfig.preset, "--preset", help="Window timing of known features: ego4d-slowfast (32 frames, stride 16, 30 fps) | ego4d-omnivore (32, stride 16, 30 fps)."),
+               durations: Optional[Path] = typer.Option(ImportConfig.durations, "--durations", help="By time: Ego4D's ego4d.json; the last window then ends at the video's end, as in Ego4D's features."),
+               window_sec: Optional[float] = typer.Option(ImportConfig.window_sec, "--window-sec", help="By time: each tensor row (window) covers W seconds (with --stride-sec)."),
+               stride_sec: Optional[float] = typer.Option(ImportConfig.stride_sec, "--stride-sec", help="By time: tensor row i starts at i*S seconds (with --window-sec)."),
+               fps: Optional[float] = typer.Option(ImportConfig.fps, "--fps", help="By time, in frames: the video's frames per second (with --window and --stride)."),
+               window: Optional[int] = typer.Option(ImportConfig.window, "--window", help="By time, in frames: the window length (with --fps)."),
+               stride: Optional[int] = typer.Option(ImportConfig.stride, "--stride", help="By time, in frames: the stride between windows (with --fps)."),
+               frames: Optional[int] = typer.Option(ImportConfig.frames, "--frames", min=1, help="By time: pool each clip's overlapping windows into T frames (default 1)."),
+               pool: str = typer.Option(ImportConfig.pool, "--pool", help="By time: mean (of contiguous groups of windows) | uniform (sample T windows)."),
+               chunk_rows: int = typer.Option(ImportConfig.chunk_rows, "--chunk-rows", min=1, help="Rows per store chunk (and per write)."),
+               resume: bool = options.resume(ImportConfig.resume),
+               overwrite: bool = options.overwrite(ImportConfig.overwrite),
+               as_json: bool = options.as_json()):
     """Bring in features made elsewhere; rows are marked done.
 
     Without timing flags, the k-th CSV row of a video takes the k-th row of its tensor. With
@@ -158,7 +160,7 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
     if as_json:
         emit_json(r.to_dict())
     else:
-        console.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.failed} failed; "
+        stdout.print(f"[green]✓[/green] imported {r.imported} rows ({r.skipped} already done; {r.failed} failed; "
                       f"{r.mode}, T={r.frames}, D={r.dim}) → {out}")
     if r.failed:
         from rosetta_cli.errors import PartialFailure
@@ -176,4 +178,4 @@ def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."), 
     from rosetta_cli.store.ops import export
 
     for f in export(store, out):
-        console.print(f"[green]✓[/green] {f}")
+        stdout.print(f"[green]✓[/green] {f}")

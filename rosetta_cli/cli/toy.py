@@ -6,21 +6,23 @@ from pathlib import Path
 
 import typer
 
+from rosetta_cli.cli import options
+from rosetta_cli.toy.stage import ToyConfig
 
 
 def toy(
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the world into (must be new or empty)."),
-    scale: str = typer.Option("small", "--scale",
+    scale: str = typer.Option(ToyConfig.scale, "--scale",
                               help="tiny (unit tests, 3 kitchens) | small (the demo, 18 kitchens, 72 benchmark queries) | "
                                    "medium (`rosetta claims`, 30 kitchens, 500 benchmark queries)."),
-    held_out_kitchens: int = typer.Option(0, "--held-out-kitchens",
+    held_out_kitchens: int = typer.Option(ToyConfig.held_out_kitchens, "--held-out-kitchens",
                                           help="0: the benchmark holds out takes of the paired kitchens (the paper's regime). "
                                                "K > 0: it is filmed in K Ego-Exo4D kitchens that no paired take shows."),
-    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed renders the same world."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a toy world already in --out."),
+    seed: int = options.seed(ToyConfig.seed),
+    overwrite: bool = options.overwrite(ToyConfig.overwrite),
     check: bool = typer.Option(False, "--check", help="Also extract the paired and HTM stores (into OUT/check/) and "
                                                       "measure the world's preconditions P1-P3 (about a minute for small)."),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    json_out: bool = options.as_json(),
 ):
     """Render a synthetic ego-exo kitchen world as real H.264 MP4s with annotations in the
     Ego-Exo4D, Ego4D and HTM-AA formats (plus world.json ground truth), ready for
@@ -32,7 +34,7 @@ def toy(
 
         rosetta toy --out toy-world --scale small --seed 0
     """
-    from rosetta_cli.cli.common import console, emit_json, rich_progress
+    from rosetta_cli.cli.common import console, emit_json, out as stdout, rich_progress
     from rosetta_cli.toy.stage import ToyConfig, run
 
     with rich_progress() as p:
@@ -45,7 +47,7 @@ def toy(
     if json_out:
         emit_json(summary)
     else:
-        console.print(f"[green]toy world[/green] {summary['scale']} (seed {seed}) → {out}: {summary['kitchens']} kitchens, "
+        stdout.print(f"[green]toy world[/green] {summary['scale']} (seed {seed}) → {out}: {summary['kitchens']} kitchens, "
                       f"{summary['paired_train']} paired training takes (kitchens {_ids(summary['paired_train_kitchens'])}) + "
                       f"{summary['paired_val']} benchmark takes ({summary['benchmark_protocol']}, kitchens {_ids(summary['benchmark_kitchens'])}), "
                       f"{summary['ego4d_videos']} Ego4D + {summary['htm_videos']} HTM-AA videos, {summary['video_files']} MP4s, "
@@ -84,16 +86,16 @@ def next_steps(out: Path, scale: str) -> list[str]:
 def _print_checks(summary: dict) -> None:
     """P3 from the counts; P1 and P2 need features (--check, `rosetta demo` or `rosetta claims`)."""
     from rosetta_cli.claims.summary import check_lines
-    from rosetta_cli.cli.common import console
+    from rosetta_cli.cli.common import out as stdout
     from rosetta_cli.eval.preconditions import P3_MIN_GALLERY, P3_MIN_QUERIES
 
     if "preconditions" in summary:
         for line in check_lines(summary["preconditions"]):
-            console.print(f"  {line}", highlight=False)
+            stdout.print(f"  {line}", highlight=False)
         return
     q, g = summary["benchmark_ego_queries"], summary["benchmark_exo_clips"]
     met = q >= P3_MIN_QUERIES and g >= P3_MIN_GALLERY
-    console.print(f"  P3 the benchmark can tell: {q} ego queries, {g} exo gallery clips (need {P3_MIN_QUERIES} and "
+    stdout.print(f"  P3 the benchmark can tell: {q} ego queries, {g} exo gallery clips (need {P3_MIN_QUERIES} and "
                   f"{P3_MIN_GALLERY}) — {'met' if met else 'NOT met: this world cannot judge the paper claims'}; "
                   "P1 and P2 need features: add --check", highlight=False)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from rosetta_cli.cli.common import console, emit_json
+from rosetta_cli.cli import options
+from rosetta_cli.cli.common import emit_json, out
 
 
 def register(app: typer.Typer) -> None:
@@ -32,10 +33,10 @@ def init_cmd(ctx: typer.Context, force: bool = typer.Option(False, "--force", he
     from rosetta_cli.workspace.resolve import init_workspace
 
     ws = init_workspace(_root(ctx), force=force)
-    console.print(f"[green]✓[/green] workspace ready: {ws.file}")
+    out.print(f"[green]✓[/green] workspace ready: {ws.file}")
 
 
-def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print a JSON list on stdout."),
+def status_cmd(ctx: typer.Context, as_json: bool = options.as_json(),
                commands: bool = typer.Option(False, "--commands", help="Print a shell script that rebuilds the workspace.")):
     """Show every stage's output, state (missing / partial / done / stale), size and age.
 
@@ -75,4 +76,4 @@ def _table(states) -> None:
         state = f"[{colour[s.state]}]{s.state}[/]"
         t.add_row(s.stage, s.output or "", state, s.rows or "", size, (s.made or "")[:19],
                   s.command if s.state != "done" else "")
-    console.print(t)
+    out.print(t)

@@ -7,6 +7,7 @@ shows a bar with rate and ETA.
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 
@@ -22,7 +23,8 @@ class Progress(Protocol):
 
 
 class Silent:
-    """Progress that shows nothing (library calls, tests)."""
+    """Progress that shows no bar (library calls, tests); notes go to the `rosetta` logger at INFO, which
+    prints nothing unless the caller configures logging."""
 
     def start(self, phase: str, total: int | None, done: int = 0, unit: str = "items") -> None:
         pass
@@ -31,7 +33,7 @@ class Silent:
         pass
 
     def note(self, msg: str) -> None:
-        pass
+        logging.getLogger("rosetta").info(msg)
 
 
 SILENT = Silent()

@@ -61,7 +61,7 @@ class IndexConfig:
     shard: str | None = None     # "I/N": embed this share only, do not build the index
     batch_rows: int = 16384      # rows per read + encode block (chunk-aligned)
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"         # the model's forward passes: auto (cuda when available) | cpu | cuda
     resume: bool = False
     overwrite: bool = False
 
@@ -483,7 +483,10 @@ def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progr
 def _load_model(cfg: IndexConfig, store: Store):
     if not cfg.model:
         return None
-    enc = load_dual_encoder(cfg.model, device=cfg.device)
+    from rosetta_cli.runtime.dist import resolve_device
+
+    # load_dual_encoder takes a torch device: "auto" must be resolved first
+    enc = load_dual_encoder(cfg.model, device=resolve_device(cfg.device))
     if store.dim != enc.input_dim:
         raise DimensionMismatch(f"{store.path}: features are {store.dim}-d but {cfg.model} expects {enc.input_dim}-d",
                                 hint="index stores made with the frozen encoder the model was trained on")

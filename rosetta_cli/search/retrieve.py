@@ -77,7 +77,7 @@ class RetrieveConfig:
     view: str | None = None      # keep only hits of this view
     out: str | None = None       # write DIR/index.html with frames
     exclude_self: bool = True    # a stored-row query does not return its own clip
-    device: str = "cpu"
+    device: str = "auto"         # query encoders and model: auto (cuda when available) | cpu | cuda
     overwrite: bool = False
 
     def check(self) -> None:
@@ -362,8 +362,10 @@ def _load_model(meta: dict, device: str):
     if not rec:
         return None
     from rosetta_cli.contrastive.api import load_dual_encoder
+    from rosetta_cli.runtime.dist import resolve_device
 
-    enc = load_dual_encoder(rec["path"], device=device)
+    # load_dual_encoder takes a torch device: "auto" must be resolved first (the encoders resolve their own)
+    enc = load_dual_encoder(rec["path"], device=resolve_device(device))
     if enc.fingerprint() != rec["fingerprint"]:
         raise CheckpointError(f"{rec['path']}: weights changed since the index was built (fingerprint "
                               f"{enc.fingerprint()} vs {rec['fingerprint']})", hint="rebuild the index: rosetta index ... --overwrite")
