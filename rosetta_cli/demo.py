@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rosetta_cli.errors import PartialFailure
+from rosetta_cli.errors import PartialFailure, UsageError
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,17 @@ class Stage:
     output: Path
     expect: dict = field(default_factory=dict)  # config.json values a reusable checkpoint must have
     inputs: tuple[Path, ...] = ()               # files the output must be newer than (e.g. the models a report scores)
+    strict: bool = False                        # a finished output that does not match `expect` is an error, not a redo
 
     def done(self) -> bool:
-        return output_complete(self.output) and _config_matches(self.output, self.expect) and self._newer_than_inputs()
+        if not output_complete(self.output):
+            return False
+        if not _config_matches(self.output, self.expect):
+            if self.strict:  # everything downstream was made from it: redoing only this stage would mix them
+                raise UsageError(f"{self.output} was made with other settings than {self.expect}",
+                                 hint="give a new --out (or delete this one) to run with these settings")
+            return False
+        return self._newer_than_inputs()
 
     def _newer_than_inputs(self) -> bool:
         """A report older than a model it scores (the model was retrained since) is rerun."""
@@ -140,10 +148,11 @@ class Stage:
 def _config_matches(path: Path, expect: dict) -> bool:
     """A finished model trained with another budget (e.g. an earlier --steps) is not reused.
 
-    Keys may be dotted ("train.epochs") to reach into config.json's nested records."""
+    Keys may be dotted ("train.epochs") to reach into config.json's nested records; a JSON file output
+    (the toy world's world.json) is compared itself."""
     if not expect:
         return True
-    meta = json.loads((path / "config.json").read_text())
+    meta = json.loads((path if path.suffix == ".json" else path / "config.json").read_text())
 
     def get(key: str):
         node = meta
@@ -163,11 +172,12 @@ def paths(d: Path) -> dict:
 
 
 def plan(cfg: DemoConfig) -> list[Stage]:
-    d, s, p = cfg.out, str(cfg.seed), paths(cfg.out)
+    s, p = str(cfg.seed), paths(cfg.out)
     world = p["world"]
     toy = ["toy", "--out", str(world), "--scale", cfg.scale, "--seed", s]
     toy += ["--held-out-kitchens", str(cfg.held_out_kitchens)] if cfg.held_out_kitchens else []
-    stages = [Stage("toy world: render videos + annotations", toy, world / "world.json")]
+    stages = [Stage("toy world: render videos + annotations", toy, world / "world.json", strict=True,
+                    expect={"scale": cfg.scale, "seed": cfg.seed, "bench_new_kitchens": cfg.held_out_kitchens})]
     for name, store in (("egoexo4d", p["paired"]), ("ego4d", p["ego"]), ("htm-aa", p["exo"])):
         stages.append(Stage(f"extract {name}: efficientnet-lite0 + minilm", ["extract", "--videos", str(world / name),
                             "--out", str(store), "--workers", str(cfg.workers)], store))
@@ -184,7 +194,8 @@ def plan(cfg: DemoConfig) -> list[Stage]:
         stages.append(Stage(f"mine ({strat})", ["mine", "--ego", str(p["ego"]), "--exo", str(p["exo"]), "--strategy", strat,
                             "--topk", "1", "--seed", s, "--out", str(out), *extra], out))
     stages += [Stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug,
-                     expect={"train.epochs": v.epochs, "train.steps": None} if v.epochs else {"total_steps": cfg.steps})
+                     expect={"train.batch_size": cfg.batch_size,
+                             **({"train.epochs": v.epochs, "train.steps": None} if v.epochs else {"total_steps": cfg.steps})})
                for v in cfg.variants.values()]
     for folder, gallery in cfg.galleries.items():
         stages.append(bench_stage(cfg, folder, gallery))

@@ -142,3 +142,20 @@ def test_stage_reuse_rules(tmp_path):
     assert bench.done()
     os.utime(model / "config.json", (3, 3))  # the model was retrained after the report
     assert not bench.done()
+
+
+def test_a_finished_world_of_other_settings_is_an_error_not_a_redo(tmp_path):
+    """Everything downstream was made from the world: a rerun with another scale, seed or protocol into the
+    same folder must stop, not re-render the world under stores it no longer matches."""
+    import json
+
+    from rosetta_cli.demo import DemoConfig, plan
+    from rosetta_cli.errors import UsageError
+
+    toy = plan(DemoConfig(out=tmp_path, scale="small", seed=0))[0]
+    toy.output.parent.mkdir(parents=True)
+    toy.output.write_text(json.dumps({"scale": "small", "seed": 0, "bench_new_kitchens": 0}))
+    assert toy.done()
+    other = plan(DemoConfig(out=tmp_path, scale="small", seed=0, held_out_kitchens=2))[0]
+    with pytest.raises(UsageError, match="made with other settings"):
+        other.done()

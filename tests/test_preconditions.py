@@ -72,7 +72,8 @@ def test_equal_epochs_plan_trains_epochs_and_equal_steps_plan_trains_steps():
     epochs_argv, steps_argv = stages["ours-25-ep"].argv, stages["ours-25"].argv
     assert epochs_argv[epochs_argv.index("--epochs") + 1] == "30" and "--steps" not in epochs_argv
     assert steps_argv[steps_argv.index("--steps") + 1] == "500" and "--epochs" not in steps_argv
-    assert stages["ours-25-ep"].expect == {"train.epochs": 30, "train.steps": None}
+    assert stages["ours-25-ep"].expect == {"train.batch_size": 64, "train.epochs": 30, "train.steps": None}
+    assert stages["ours-25"].expect == {"train.batch_size": 64, "total_steps": 500}
     # random-align aligns at random: no soft weights
     assert "--no-soft" in stages["random"].argv
 
@@ -84,3 +85,33 @@ def test_batch_mix_follows_the_data_unless_fixed():
     assert _split_batch(PretrainConfig(batch_size=64), 300, 100, 1) == (48, 16)      # 3:1 data → 3:1 batch
     assert _split_batch(PretrainConfig(batch_size=64, paired_ratio=0.5), 300, 100, 1) == (32, 32)
     assert _split_batch(PretrainConfig(batch_size=64), 300, 0, 1) == (64, 0)
+    # a source of 1 item in 1,000 would round to 0 of 64: it keeps one rank's share
+    assert _split_batch(PretrainConfig(batch_size=64), 999, 1, 1) == (63, 1)
+    assert _split_batch(PretrainConfig(batch_size=64), 999, 1, 2) == (62, 2)
+
+
+def test_chance_of_the_rst_validation_by_hand():
+    """A random ranking of g = 200 exo clips with one positive: R@1 = 1/200, R@5 = 5/200, median rank 100
+    (P(rank <= r) = r/200 reaches 1/2 at r = 100); two positives: R@1 = 2/200."""
+    from rosetta_cli.eval.translation import chance_median_rank, chance_recall
+
+    assert chance_recall(np.array([1]), 200, 1) == pytest.approx(1 / 200)
+    assert chance_recall(np.array([1]), 200, 5) == pytest.approx(5 / 200)
+    assert chance_recall(np.array([2]), 200, 1) == pytest.approx(2 / 200)
+    assert chance_median_rank(np.array([1, 1]), 200) == 100.0
+    # two positives: P(best <= 59) = 1 - (141 * 140) / (200 * 199) = 0.504 >= 1/2 > P(best <= 58) = 0.497
+    assert chance_median_rank(np.array([2]), 200) == 59.0
+
+
+def test_mining_outcomes_share_one_query_set():
+    """Strategies that paired different queries are compared on the union of their queries with a known
+    class, in row order; a missing pair or a candidate of unknown class counts as wrong (as in P2), so a
+    paired bootstrap never pairs two different queries."""
+    from rosetta_cli.claims.collect import top1_outcomes
+
+    ego_labels = np.array([0, 1, 2, -1])           # query 3 has no known class: never counted
+    exo_labels = np.array([0, 1, -1])              # candidate 2 has no known class
+    top1 = {"rst": {0: 0, 1: 1, 3: 0},             # query 2 was not paired (e.g. untranslated)
+            "text": {0: 1, 1: 2, 2: 0}}
+    out = top1_outcomes(top1, ego_labels, exo_labels)
+    assert [list(out["rst"][0]), list(out["text"][0])] == [[1, 1, 0], [0, 0, 0]]  # queries 0, 1, 2

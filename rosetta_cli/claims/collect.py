@@ -12,11 +12,10 @@ METRICS = {"avg_hr5": "HR@5, mean of ego→exo and exo→ego (%)", "recog_top1":
 
 
 def mining_outcomes(seed_dir: Path, strategies) -> dict:
-    """{strategy: measure} of the top-1 pairs: one component, 1/0 per pair whose two clips share their
-    true class (toy ground truth; pairs with an unknown side are not counted). Its value is the
-    label precision in %."""
-    import numpy as np
-
+    """{strategy: measure} of the top-1 pairs, on one shared query set: every ego query with a known true
+    class that any strategy paired, in row order. An outcome is 1 when the query's top-1 candidate shares
+    its true class (toy ground truth) and 0 otherwise: a candidate of unknown class, or no pair at all
+    for that query, counts as wrong (as in P2). Its value is the label precision in %."""
     from rosetta_cli.store import Store
     from rosetta_cli.toy.truth import load_world, true_labels
 
@@ -24,14 +23,25 @@ def mining_outcomes(seed_dir: Path, strategies) -> dict:
     world = load_world(p["world"])
     with Store.open(p["ego"]) as ego, Store.open(p["exo"]) as exo:
         el, xl = true_labels(world, p["world"], ego.clips()), true_labels(world, p["world"], exo.clips())
-    out = {}
+    top1 = {}
     for s in strategies:
         with Store.open(p["pairs"] / f"{s}-top1.zarr") as st:
             pairs = st.pairs()
-        top1 = pairs[pairs["rank"] == 0]
-        q, c = el[top1["query_row"].to_numpy()], xl[top1["candidate_row"].to_numpy()]
-        known = (q >= 0) & (c >= 0)
-        out[s] = ((q[known] == c[known]).astype(np.float64),)
+        pairs = pairs[pairs["rank"] == 0]
+        top1[s] = dict(zip(pairs["query_row"].to_numpy().tolist(), pairs["candidate_row"].to_numpy().tolist()))
+    return top1_outcomes(top1, el, xl)
+
+
+def top1_outcomes(top1: dict, ego_labels, exo_labels) -> dict:
+    """{strategy: ([n] float 1/0,)} over the sorted union of labelled queries. top1: {strategy: {query_row:
+    candidate_row}}; *_labels: true classes (negative = unknown)."""
+    import numpy as np
+
+    queries = sorted(q for q in set().union(*top1.values()) if ego_labels[q] >= 0)
+    out = {}
+    for s, best in top1.items():
+        hit = [q in best and exo_labels[best[q]] >= 0 and exo_labels[best[q]] == ego_labels[q] for q in queries]
+        out[s] = (np.asarray(hit, dtype=np.float64),)
     return out
 
 
@@ -52,7 +62,7 @@ def measure(results: dict, model: str, metric: str) -> tuple:
 
     row = next((r for r in results["models"] if r["name"] == model), None)
     if row is None:
-        raise UsageError(f"bench results hold no model named {model!r}", hint="rerun `rosetta claims` with --fresh")
+        raise UsageError(f"bench results hold no model named {model!r}", hint="rerun `rosetta claims` into a new --out")
     hits = row.get("hits") or {}
     missing = [k for k in HIT_KEYS[metric] if not hits.get(k)]
     if missing:

@@ -31,7 +31,7 @@ def measure(world_dir: Path, paired: Path, exo: Path, text_weight: float) -> dic
         pt, xt = ps.text(), xs.text()
     p_lab, p_kit = true_labels(world, world_dir, pc), kitchen_of(world, world_dir, pc)
     p1 = {view: _p1(pf, p_lab, p_kit, p_done & (pc["view"].to_numpy() == view)) for view in ("exo", "ego")}
-    p1["met"] = bool(p1["exo"]["ratio"] >= P1_MIN_RATIO)
+    p1["met"] = p1["exo"]["ratio"] is not None and p1["exo"]["ratio"] >= P1_MIN_RATIO
     p2 = _p2(pc, pf, pt, p_lab, p_done, xf[x_done], xt[x_done], true_labels(world, world_dir, xc)[x_done], text_weight)
     bench = pc[p_done & np.isin(pc["split"].to_numpy(), BENCH_SPLITS) & (p_lab >= 0)]
     p3 = {"ego_queries": int((bench["view"] == "ego").sum()), "exo_gallery": int((bench["view"] == "exo").sum()),
@@ -42,7 +42,9 @@ def measure(world_dir: Path, paired: Path, exo: Path, text_weight: float) -> dic
 
 def _p1(feats, labels, kitchens, rows) -> dict:
     r = cross_setting_nn(feats[rows], labels[rows], kitchens[rows])
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} | {"min_ratio": P1_MIN_RATIO}
+    # JSON has no NaN: a world with one kitchen has no cross-kitchen neighbour to measure (None)
+    return {k: (round(v, 4) if np.isfinite(v) else None) if isinstance(v, float) else v
+            for k, v in r.items()} | {"min_ratio": P1_MIN_RATIO}
 
 
 def _p2(pc, pf, pt, p_lab, p_done, xf, xt, x_lab, w: float) -> dict:
@@ -61,6 +63,6 @@ def _p2(pc, pf, pt, p_lab, p_done, xf, xt, x_lab, w: float) -> dict:
         q = mining_vectors(vis, pt[ego], wt)
         c = mining_vectors(xf, xt, wt)
         r = pair_precision_top1(q, p_lab[ego], c, x_lab)
-        out[name] = {"precision": round(r["precision"], 4), "pairs": r["pairs"]}
-    out["met"] = bool(out["perfect_translator"]["precision"] > out["text"]["precision"])
+        out[name] = {"precision": round(r["precision"], 4) if r["pairs"] else None, "pairs": r["pairs"]}
+    out["met"] = bool(out["queries"] and out["perfect_translator"]["precision"] > out["text"]["precision"])
     return out

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rosetta_cli.claims.collect import METRICS
+from rosetta_cli.claims.summary import num
 from rosetta_cli.reports.html import IMG_CHECK_SPAN, page
 from rosetta_cli.runtime.plotting import pyplot
 
@@ -53,9 +54,10 @@ def preconditions_md(c: dict) -> list[str]:
              "| P3 ego queries / exo gallery | met |", "|---|---|---|---|---|---|"]
     for seed, p in zip(c["seeds"], pre["per_seed"]):
         x, e, p2, p3 = p["p1"]["exo"], p["p1"]["ego"], p["p2"], p["p3"]
-        lines.append(f"| {seed} | {x['rate']:.3f} vs {x['chance']:.3f} ({x['ratio']:.1f}×; need ≥ {x['min_ratio']:.0f}×) "
-                     f"| {e['rate']:.3f} vs {e['chance']:.3f} ({e['ratio']:.1f}×) "
-                     f"| {p2['perfect_translator']['precision']:.3f} vs {p2['text']['precision']:.3f} "
+        lines.append(f"| {seed} | {num(x['rate'], '.3f')} vs {num(x['chance'], '.3f')} ({num(x['ratio'], '.1f')}×; "
+                     f"need ≥ {x['min_ratio']:.0f}×) | {num(e['rate'], '.3f')} vs {num(e['chance'], '.3f')} "
+                     f"({num(e['ratio'], '.1f')}×) | {num(p2['perfect_translator']['precision'], '.3f')} vs "
+                     f"{num(p2['text']['precision'], '.3f')} "
                      f"({p2['queries']} queries) | {p3['ego_queries']} / {p3['exo_gallery']} (need {p3['min_queries']} / "
                      f"{p3['min_gallery']}) | {'yes' if p['met'] else '**no**'} |")
     lines.append("")
@@ -96,8 +98,8 @@ def markdown(c: dict) -> str:
     lines += ["", f"## Mining ({m['statement']})", ""] + FIG_HEADER
     lines += [f"| {n} | {_fig(v)} |" for n, v in m["values"].items()]
     b = m["perfect_translator_bound"]
-    lines += ["", f"- perfect-translator bound (per seed): {', '.join(f'{v:.2f}' for v in b['perfect_translator'])}; "
-                  f"text alone on the same queries: {', '.join(f'{v:.2f}' for v in b['text'])}. {m['bound_note']}."]
+    lines += ["", f"- perfect-translator bound (per seed): {', '.join(num(v, '.2f') for v in b['perfect_translator'])}; "
+                  f"text alone on the same queries: {', '.join(num(v, '.2f') for v in b['text'])}. {m['bound_note']}."]
     lines += [_comp_line(o) for o in m["comparisons"]]
     return "\n".join(lines) + "\n"
 
@@ -114,7 +116,7 @@ def scaling_md(s: dict) -> list[str]:
             lines += [f"| {n} | " + " | ".join(f"{p['mean']:.2f} {_iv(p['pooled_interval'])}" for p in pts) + " |"
                       for n, pts in rec["points"].items()]
             lines += [""] + [_comp_line(o) for o in rec["comparisons"]]
-            lines += ["- beside the claim: " + _comp_line(o)[2:] for n, o in rec["slopes"].items() if "ViewpointRosetta" not in n]
+            lines += ["- beside the claim: " + _comp_line(o)[2:] for n, o in rec["slopes"].items() if n != s["curves_names"][0]]
             lines.append("")
     return lines
 
@@ -178,8 +180,9 @@ def plot_mining(c: dict, path: Path) -> None:
     ax.bar(names, [r["mean"] for r in recs], yerr=_err(recs), capsize=3, color="#9bb7d4")
     for i, r in enumerate(recs):
         ax.scatter([i] * len(r["per_seed"]), r["per_seed"], color="k", s=12, zorder=3)
-    bound = m["perfect_translator_bound"]["perfect_translator"]
-    ax.axhline(sum(bound) / len(bound), color="C3", ls="--", lw=1, label="perfect translator (P2, benchmark queries)")
+    bound = [v for v in m["perfect_translator_bound"]["perfect_translator"] if v is not None]
+    if bound:
+        ax.axhline(sum(bound) / len(bound), color="C3", ls="--", lw=1, label="perfect translator (P2, benchmark queries)")
     ax.set(ylabel="label precision of top-1 pairs (%)", title="Mining (diagnostic)", ylim=(0, 100))
     ax.legend(fontsize=7)
     fig.tight_layout()

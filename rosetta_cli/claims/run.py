@@ -164,6 +164,7 @@ def claim_scaling(results: dict, names: dict, cfg: ClaimsConfig) -> dict:
     budgets = {"equal epochs": cfg.epochs, "equal steps": None}
     out = {"statement": "HR@5 rises with the amount of unpaired data, and rises more for ours than for text-align "
                         "and random-align", "fractions": list(CURVE_FRACTIONS), "curves": list(SCALING_CURVES),
+           "curves_names": [names[c] for c in SCALING_CURVES],
            "metric": "avg_hr5", "protocols": {}}
     for proto, res in results.items():
         out["protocols"][proto] = {}
@@ -192,7 +193,8 @@ def mining_diagnostic(dirs: list[Path], pre: list[dict], n_boot: int) -> dict:
     outcomes = [collect.mining_outcomes(d, CLAIMS_MINING) for d in dirs]
     values = {s: figure([o[s] for o in outcomes], n_boot) for s in CLAIMS_MINING}
     orders = [ordering(a, b, [o[a] for o in outcomes], [o[b] for o in outcomes], n_boot) for a, b in MINING_ORDER]
-    bound = {k: [round(100 * p["p2"][k]["precision"], 2) for p in pre] for k in ("perfect_translator", "text")}
+    bound = {k: [None if p["p2"][k]["precision"] is None else round(100 * p["p2"][k]["precision"], 2) for p in pre]
+             for k in ("perfect_translator", "text")}
     return {"statement": "diagnostic, not a claim: label precision of top-1 pseudo-pairs (toy ground truth, %)",
             "values": values, "comparisons": orders, "perfect_translator_bound": bound,
             "bound_note": "P2: the benchmark's held-out ego clips mined against the same unpaired exo pool with the "
@@ -227,4 +229,6 @@ RULES = [
     "Claims are judged under both retrieval protocols (paper: the gallery holds the query's own synchronized clips; "
     "other-takes: the query's own take is removed). Recognition does not depend on the protocol.",
     "A world that fails a precondition (P1-P3) cannot judge the claims; the report says so above the verdicts.",
+    "The seed interval is reported, not required (with 3 seeds its t(0.975, 2) = 4.30 makes it very wide): "
+    "training-seed variance enters a verdict through 'most seeds', and the pooled interval resamples queries only.",
 ]

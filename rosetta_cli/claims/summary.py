@@ -29,11 +29,17 @@ def intervals(report_dir: Path, n_boot: int = 2000) -> list[dict]:
 def world_checks(run_dir: Path) -> dict:
     """P1-P3 of a demo or claims seed folder (cached in its preconditions.json once measured)."""
     p, f = paths(run_dir), run_dir / "preconditions.json"
-    if f.exists() and f.stat().st_mtime >= (p["exo"] / "zarr.json").stat().st_mtime:
+    newest = max((p[k] / "zarr.json").stat().st_mtime for k in ("paired", "exo"))
+    if f.exists() and f.stat().st_mtime >= newest:
         return json.loads(f.read_text())
     rec = preconditions.measure(p["world"], p["paired"], p["exo"], default_text_weight("rst"))
     f.write_text(json.dumps(rec, indent=2) + "\n")
     return rec
+
+
+def num(x, spec: str) -> str:
+    """format(x, spec), or "n/a" for a figure a world could not measure (None)."""
+    return "n/a" if x is None else format(x, spec)
 
 
 def check_lines(rec: dict) -> list[str]:
@@ -41,11 +47,11 @@ def check_lines(rec: dict) -> list[str]:
     x, e, p2, p3 = rec["p1"]["exo"], rec["p1"]["ego"], rec["p2"], rec["p3"]
     ok = lambda b: "met" if b else "NOT met"  # noqa: E731
     return [f"P1 the exo view carries the action: a paired exo clip's nearest exo neighbour from another kitchen shares "
-            f"its keystep {x['rate']:.1%} of the time, {x['ratio']:.1f}x chance ({x['chance']:.1%}; need >= "
-            f"{x['min_ratio']:.0f}x; ego {e['ratio']:.1f}x) — {ok(rec['p1']['met'])}",
+            f"its keystep {num(x['rate'], '.1%')} of the time, {num(x['ratio'], '.1f')}x chance ({num(x['chance'], '.1%')}; "
+            f"need >= {x['min_ratio']:.0f}x; ego {num(e['ratio'], '.1f')}x) — {ok(rec['p1']['met'])}",
             f"P2 a perfect translator would help: mining the {p2['queries']} benchmark ego clips with the true exo "
-            f"feature gives label precision {p2['perfect_translator']['precision']:.3f}, text alone "
-            f"{p2['text']['precision']:.3f} — {ok(p2['met'])}",
+            f"feature gives label precision {num(p2['perfect_translator']['precision'], '.3f')}, text alone "
+            f"{num(p2['text']['precision'], '.3f')} — {ok(p2['met'])}",
             f"P3 the benchmark can tell: {p3['ego_queries']} ego queries, {p3['exo_gallery']} exo gallery clips "
             f"(need {p3['min_queries']} and {p3['min_gallery']}) — {ok(p3['met'])}"]
 

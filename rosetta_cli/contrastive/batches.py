@@ -31,7 +31,8 @@ class Plan:
     k_paired: int                    # global items per step from each source
     k_pseudo: int
     streams: dict                    # "paired"/"pseudo" → ItemStream
-    steps_per_epoch: int             # one pass over the largest source (the unit of --epochs)
+    steps_per_epoch: int             # steps of the source whose pass takes longest (the unit of --epochs; with
+                                     # data-proportional batches every source's pass takes about as long)
 
 
 def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) -> tuple[int, int]:
@@ -45,6 +46,8 @@ def _split_batch(cfg: PretrainConfig, n_paired: int, n_pseudo: int, world: int) 
     else:
         ratio = 1.0 if n_paired else 0.0
     k = int(round(ratio * cfg.batch_size / world)) * world
+    if n_paired and n_pseudo and cfg.paired_ratio is None:  # a small source keeps a rank's share: rounding must not drop it
+        k = min(max(k, world), cfg.batch_size - world)
     return k, cfg.batch_size - k
 
 

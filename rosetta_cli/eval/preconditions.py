@@ -1,8 +1,9 @@
 """The world preconditions a controlled test of the paper's claims needs, as small pure functions.
 
 The paper's claims rest on its data (docs/method.md, "The data regime"): the frozen features of
-*both* views carry the action across settings, and a perfect translator would mine better pairs
-than text alone. A world that lacks these cannot judge the method, so `rosetta claims` measures:
+both views carry the action across settings, and a perfect translator would mine better pairs
+than text alone. A world that lacks these cannot judge the method, so `rosetta claims` measures
+(P1 on the exo view, the one a wide shot can fail; the ego figure is reported beside it):
 
 - P1 `cross_setting_nn`: for every clip of a view, its nearest neighbour (cosine, frozen features)
   among clips of the same view filmed in *another* setting; the share that shares its keystep,

@@ -60,6 +60,21 @@ def chance_recall(n_positives: np.ndarray, gallery: int, k: int) -> float:
     return float((1 - miss).mean()) if len(p) else float("nan")
 
 
+def chance_median_rank(n_positives: np.ndarray, gallery: int) -> float:
+    """Median over queries of the median rank of the best of p positives under a random ranking of g items:
+    the smallest r with P(best <= r) = 1 - C(g-p, r)/C(g, r) >= 1/2."""
+    if len(n_positives) == 0:
+        return float("nan")
+    meds = []
+    for p in np.asarray(n_positives):
+        miss, r = 1.0, 0
+        while 1 - miss < 0.5:
+            miss *= max(gallery - p - r, 0) / (gallery - r)
+            r += 1
+        meds.append(r)
+    return float(np.median(meds))
+
+
 def evaluate(ego: np.ndarray, translated: dict[str, np.ndarray], exo: np.ndarray, positives, pair_q, pair_g) -> dict:
     """ego [q, D] pooled held-out queries, translated {name: [q, D]}, exo [g, D] pooled gallery;
     positives / pair_q / pair_g from `held_out_sets`.
@@ -72,6 +87,6 @@ def evaluate(ego: np.ndarray, translated: dict[str, np.ndarray], exo: np.ndarray
         out[name] = {"cosine": pair_cosine(q[pair_q], exo[pair_g]), **retrieval(true_ranks(q, exo, positives))}
     n_pos = np.array([len(p) for p in positives])
     out["chance"] = {"R@1": chance_recall(n_pos, len(exo), 1), "R@5": chance_recall(n_pos, len(exo), 5),
-                     "median_rank": float(np.median((len(exo) + 1) / (n_pos + 1))) if len(n_pos) else float("nan"),
+                     "median_rank": chance_median_rank(n_pos, len(exo)),
                      "queries": int(len(n_pos)), "gallery": int(len(exo))}
     return out
