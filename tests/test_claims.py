@@ -8,8 +8,12 @@ value measured on the small world's seed 0 (the numbers are in the comments):
   >= 3x chance (the precondition itself, not a tuned margin);
 - P2: mining the benchmark's ego clips with the true synchronized exo feature is more label-precise than
   text alone;
-- mining: RST pairs are more label-precise than text pairs (a diagnostic of the translator, not a claim);
-- the dual encoder beats frozen features on avg HR@5 by a wide margin.
+- P1 for ego clips too (reported beside P1: 10.4x chance on seed 0);
+- mining: RST pairs are far more label-precise than random pairs (52.5% vs 7.7% on seed 0; a diagnostic, not
+  a claim). RST over text is NOT asserted: it held on the medium world's seed 0 (68.2% vs 54.4%) but not on
+  the small world's (52.5% vs 59.7%);
+- the dual encoder beats frozen features on avg HR@5 (88.5 vs 51.0 on seed 0).
+Measured on seed 0 of the small world: P1 exo 8.7x chance (50.3% vs 5.8%), P2 0.708 vs 0.597.
 Table 1, Fig. 5 and Fig. 7 are "not shown" on the medium world (claims.md), so none of their orderings is
 asserted.
 
@@ -34,7 +38,7 @@ def seed0(tmp_path_factory):
     out = tmp_path_factory.mktemp("claims") / "seed-0"
     cfg = DemoConfig(out=out, scale="small", seed=0)
     cfg.variants = {"ours": VARIANTS["ours"]}
-    cfg.mining = ("rst", "text")
+    cfg.mining = ("rst", "text", "random")
     run(cfg, fresh=True, call=lambda argv: app(args=argv, standalone_mode=False, prog_name="rosetta"),
         log=lambda *a: None)
     return out
@@ -48,7 +52,8 @@ def test_small_world_preconditions_and_what_held_on_every_seed(seed0):
     assert checks["p1"]["ego"]["ratio"] >= 3.0, checks["p1"]
     p2 = checks["p2"]
     assert p2["perfect_translator"]["precision"] > p2["text"]["precision"], p2
-    prec = {s: value(m) for s, m in collect.mining_outcomes(seed0, ("rst", "text")).items()}
-    assert prec["rst"] > prec["text"] + RST_OVER_TEXT, prec
+    prec = {s: value(m) for s, m in collect.mining_outcomes(seed0, ("rst", "text", "random")).items()}
+    assert prec["rst"] > prec["random"] + 30.0, prec       # measured +44.8 points
+    assert prec["text"] > prec["random"] + 30.0, prec      # measured +52.0 points
     rows = {r["name"]: r["avg_hr5"]["value"] for r in intervals(seed0 / "report", n_boot=200)}
-    assert rows[VARIANTS["ours"].name] > rows["frozen features"] + OURS_OVER_FROZEN, rows
+    assert rows[VARIANTS["ours"].name] > rows["frozen features"] + 25.0, rows   # measured +37.5 points
