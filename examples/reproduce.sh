@@ -68,7 +68,7 @@ TR="--translated $OUT/features/ego4d.translated.zarr"
 "${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/rst-top1.zarr" $TR $B --out "$OUT/models/ours" --name ViewpointRosetta
 "${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/rst-top1.zarr" $TR $B --no-soft --out "$OUT/models/no-soft" --name "w/o soft alignment"
 "${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/text-top1.zarr" --no-synthetic $B --out "$OUT/models/no-rst" --name "w/o RST (text-align, SUM-L-like)"
-"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/random-top1.zarr" --no-synthetic $B --out "$OUT/models/random" --name "Random-align"
+"${DIST[@]}" pretrain $P $U --pairs "$OUT/pairs/random-top1.zarr" --no-synthetic --no-soft $B --out "$OUT/models/random" --name "Random-align"
 "${DIST[@]}" pretrain $P $B --out "$OUT/models/paired-only" --name "VI-encoder (paired only)"
 
 # 7. Cross-view benchmark (Ego-Exo4D keystep test split), Table-1 style; then the same with each query's own
