@@ -60,6 +60,6 @@ def claims_cmd(out: Path = typer.Option(..., "--out", help="Folder for every see
     rule("[bold]claims")
     table = console if as_json else stdout  # --json: stdout carries claims.json alone
     typer.echo((out / "claims.md").read_text(), err=as_json)
-    table.print(f"HTML: {(out / 'index.html').resolve()}  (plots: {', '.join(PLOTS)})")
+    table.print(f"HTML: {(out / 'index.html').resolve()}  (plots: {', '.join(p for p in PLOTS if (out / p).exists())})")
     if as_json:
         emit_json(claims)
