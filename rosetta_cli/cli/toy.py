@@ -55,7 +55,7 @@ def toy(
         _print_checks(summary)
         console.print("next, the pipeline on this world (runs as printed):", highlight=False)
         for line in next_steps(out, summary["scale"]):
-            console.print(f"  {line}", markup=False, highlight=False)
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)  # copy-pasteable at any width
 
 
 # The default batches (64 RST pairs, 128 pretraining items) exceed the `tiny` world's 4 RST training pairs
