@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rosetta_cli.errors import PartialFailure, UsageError
@@ -59,8 +59,6 @@ def _pct(f: float) -> str:
 
 def scaling_variants(epochs: int | None) -> dict[str, Variant]:
     """The extra runs of Fig. 5 under one budget: equal steps (epochs None) or `epochs` passes."""
-    import dataclasses
-
     tag = "" if epochs is None else "-ep"
     fractions = SCALING_FRACTIONS if epochs is None else (0.0, *SCALING_FRACTIONS, 1.0)
     out = []
@@ -69,11 +67,11 @@ def scaling_variants(epochs: int | None) -> dict[str, Variant]:
             if f == 0.0:
                 continue
             v = VARIANTS[base]
-            out.append(dataclasses.replace(v, name=f"{v.name}, {_pct(f)} unpaired" + (f", {epochs} epochs" if epochs else ""),
+            out.append(replace(v, name=f"{v.name}, {_pct(f)} unpaired" + (f", {epochs} epochs" if epochs else ""),
                                            slug=f"{base}-{round(f * 100)}{tag}", unpaired_fraction=f, epochs=epochs))
     if epochs is not None:
         v = VARIANTS["paired-only"]
-        out.append(dataclasses.replace(v, name=f"{v.name}, {epochs} epochs", slug=f"paired-only{tag}", epochs=epochs))
+        out.append(replace(v, name=f"{v.name}, {epochs} epochs", slug=f"paired-only{tag}", epochs=epochs))
     return _keyed(*out)
 
 
