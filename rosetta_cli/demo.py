@@ -1,7 +1,8 @@
 """`rosetta demo`: the whole method on a synthetic world, as the same commands a user would type.
 
-Each stage is a plain `rosetta ...` command (examples/reproduce.sh lists the same ones). A
-stage whose output is already complete is skipped, so a second run resumes; `fresh` wipes DIR.
+Each stage is a plain `rosetta ...` command, built from the pipeline's table (rosetta_cli.pipeline:
+its inputs, output path, completion rule; examples/reproduce.sh is generated from the same table).
+A stage whose output is already complete is skipped, so a second run resumes; `fresh` wipes DIR.
 
 `rosetta claims` runs the same plan with a few more stages per seed (the scaling points under
 equal steps and equal epochs, the visual-only mining baseline and the second retrieval
@@ -13,81 +14,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rosetta_cli.errors import PartialFailure, UsageError
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One pretraining variant: its display name, output folder, pairs and extra flags."""
-
-    name: str
-    slug: str                         # MODEL_DIR name under models/, and the variant's key
-    pairs: str | None                 # mining strategy of its pseudo-pairs; None = synchronized pairs only
-    translated: bool = False          # give --translated (the video-synthetic loss L_vs)
-    flags: tuple[str, ...] = ()
-    unpaired_fraction: float = 1.0    # share of the unpaired ego clips it may use (claim 2)
-    epochs: int | None = None         # train --epochs passes over its data instead of the run's --steps
-
-
-def _keyed(*variants: Variant) -> dict[str, Variant]:
-    return {v.slug: v for v in variants}
-
-
-# The paper's Table 1 comparison and Fig. 7's ablations, keyed by slug. Every variant trains the
-# same number of steps with the same batch (DemoConfig.steps / batch_size), so only the data and
-# losses differ. Random-align aligns at random: its pairs keep no soft weights (w = 1).
-VARIANTS: dict[str, Variant] = _keyed(
-    Variant("ViewpointRosetta", "ours", "rst", translated=True),
-    Variant("w/o soft alignment", "no-soft", "rst", translated=True, flags=("--no-soft",)),
-    Variant("w/o RST (text-align, SUM-L-like)", "no-rst", "text", flags=("--no-synthetic",)),
-    Variant("Random-align", "random", "random", flags=("--no-synthetic", "--no-soft")),
-    Variant("VI-encoder (paired only)", "paired-only", None),
-)
-# Fig. 5: the three curves over the share of unpaired data. 0% is the paired-only encoder and 100%
-# the variant itself. The paper trains the same epochs at every size (its compute grows with the
-# data); the claims also train the same steps.
-SCALING_CURVES = ("ours", "no-rst", "random")
-SCALING_FRACTIONS = (0.25, 0.5)
-
-
-def _pct(f: float) -> str:
-    return f"{round(f * 100)}%"
-
-
-def scaling_variants(epochs: int | None) -> dict[str, Variant]:
-    """The extra runs of Fig. 5 under one budget: equal steps (epochs None) or `epochs` passes."""
-    tag = "" if epochs is None else "-ep"
-    fractions = SCALING_FRACTIONS if epochs is None else (0.0, *SCALING_FRACTIONS, 1.0)
-    out = []
-    for base in SCALING_CURVES:
-        for f in fractions:
-            if f == 0.0:
-                continue
-            v = VARIANTS[base]
-            out.append(replace(v, name=f"{v.name}, {_pct(f)} unpaired" + (f", {epochs} epochs" if epochs else ""),
-                                           slug=f"{base}-{round(f * 100)}{tag}", unpaired_fraction=f, epochs=epochs))
-    if epochs is not None:
-        v = VARIANTS["paired-only"]
-        out.append(replace(v, name=f"{v.name}, {epochs} epochs", slug=f"paired-only{tag}", epochs=epochs))
-    return _keyed(*out)
-
-
-def scaling_slug(base: str, fraction: float, epochs: int | None) -> str:
-    """The variant at one point of a Fig. 5 curve (0% is the paired-only encoder under that budget)."""
-    tag = "" if epochs is None else "-ep"
-    if fraction == 0.0:
-        return f"paired-only{tag}"
-    if fraction == 1.0 and epochs is None:
-        return base
-    return f"{base}-{round(fraction * 100)}{tag}"
-
-
-DEMO_MINING = ("rst", "text", "random")
-CLAIMS_MINING = ("rst", "text", "visual", "random")
-GALLERIES = {"report": None, "report-other-takes": "other-takes"}  # report folder → bench --gallery
+from rosetta_cli.pipeline import table, variants
+from rosetta_cli.pipeline.variants import (CLAIMS_MINING, DEMO_MINING, GALLERIES, MINING_TOPK, VARIANTS, Variant,
+                                           scaling_variants)
 
 
 @dataclass
@@ -112,23 +45,23 @@ def claims_config(out: Path, scale: str, seed: int, workers: int, steps: int, ba
                   held_out_kitchens: int = 0, scaling: bool = True) -> DemoConfig:
     """The demo plan extended by the stages `rosetta claims` needs for one seed (without Fig. 5's runs
     when `scaling` is off)."""
-    variants = VARIANTS | (scaling_variants(None) | scaling_variants(epochs) if scaling else {})
+    runs = VARIANTS | (scaling_variants(None) | scaling_variants(epochs) if scaling else {})
     return DemoConfig(out=out, scale=scale, seed=seed, workers=workers, steps=steps, batch_size=batch_size, rst_steps=rst_steps,
                       rst_batch_size=rst_batch_size, rst_val_frac=rst_val_frac, held_out_kitchens=held_out_kitchens,
-                      variants=variants, mining=CLAIMS_MINING, galleries=dict(GALLERIES))
+                      variants=runs, mining=CLAIMS_MINING, galleries=dict(GALLERIES))
 
 
 @dataclass
 class Stage:
     title: str
     argv: list[str]
-    output: Path
+    output: Path                                # what tells the stage is done (pipeline.table.marker)
     expect: dict = field(default_factory=dict)  # config.json values a reusable checkpoint must have
     inputs: tuple[Path, ...] = ()               # files the output must be newer than (e.g. the models a report scores)
     strict: bool = False                        # a finished output that does not match `expect` is an error, not a redo
 
     def done(self) -> bool:
-        if not output_complete(self.output):
+        if not table.complete(self.argv[0], self.output):
             return False
         if not _config_matches(self.output, self.expect):
             if self.strict:  # everything downstream was made from it: redoing only this stage would mix them
@@ -150,7 +83,7 @@ def _config_matches(path: Path, expect: dict) -> bool:
     (the toy world's world.json) is compared itself."""
     if not expect:
         return True
-    meta = json.loads((path if path.suffix == ".json" else path / "config.json").read_text())
+    meta = json.loads((path if path.suffix == ".json" else table.checkpoint_config(path)).read_text())
 
     def get(key: str):
         node = meta
@@ -162,108 +95,62 @@ def _config_matches(path: Path, expect: dict) -> bool:
 
 
 def paths(d: Path) -> dict:
-    """Conventional outputs of a demo / claims seed folder."""
-    feats = d / "features"
-    return {"world": d / "world", "paired": feats / "paired.zarr", "ego": feats / "ego4d.zarr",
-            "exo": feats / "htm-aa.zarr", "translated": feats / "ego4d.translated.zarr", "rst": d / "rst",
-            "pairs": d / "pairs", "models": d / "models"}
+    """Conventional outputs of a demo / claims seed folder (pipeline.table.layout)."""
+    return table.layout(d)
+
+
+def _stage(title: str, argv: list[str], folder: Path, **kw) -> Stage:
+    """A stage of the plan, titled "STEP/7 title" as the demo prints it; done when its table marker is."""
+    step = table.stage(argv[0]).step
+    return Stage(f"{step}/{len(table.STAGES)} {title}", argv, table.marker(argv[0], folder), **kw)
 
 
 def plan(cfg: DemoConfig) -> list[Stage]:
-    s, p = str(cfg.seed), paths(cfg.out)
-    world = p["world"]
-    toy = ["toy", "--out", str(world), "--scale", cfg.scale, "--seed", s]
-    toy += ["--held-out-kitchens", str(cfg.held_out_kitchens)] if cfg.held_out_kitchens else []
-    stages = [Stage("toy world: render videos + annotations", toy, world / "world.json", strict=True,
-                    expect={"scale": cfg.scale, "seed": cfg.seed, "bench_new_kitchens": cfg.held_out_kitchens})]
-    for name, store in (("egoexo4d", p["paired"]), ("ego4d", p["ego"]), ("htm-aa", p["exo"])):
-        stages.append(Stage(f"extract {name}: efficientnet-lite0 + minilm", ["extract", "--videos", str(world / name),
-                            "--out", str(store), "--workers", str(cfg.workers)], store))
-    stages.append(Stage("train-rst: diffusion translator on synchronized pairs",
-                        ["train-rst", "--paired", str(p["paired"]), "--out", str(p["rst"]), "--seed", s,
-                         "--steps", str(cfg.rst_steps)]
-                        + (["--batch-size", str(cfg.rst_batch_size)] if cfg.rst_batch_size else [])
-                        + (["--val-frac", str(cfg.rst_val_frac)] if cfg.rst_val_frac is not None else []), p["rst"]))
-    stages.append(Stage("translate: ego → hallucinated exo", ["translate", "--rst", str(p["rst"]), "--ego", str(p["ego"]),
-                                                              "--out", str(p["translated"]), "--seed", s], p["translated"]))
-    for strat in cfg.mining:
-        out = p["pairs"] / f"{strat}-top1.zarr"
-        extra = ["--translated", str(p["translated"])] if strat == "rst" else []
-        stages.append(Stage(f"mine ({strat})", ["mine", "--ego", str(p["ego"]), "--exo", str(p["exo"]), "--strategy", strat,
-                            "--topk", "1", "--seed", s, "--out", str(out), *extra], out))
-    stages += [Stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug,
-                     expect={"train.batch_size": cfg.batch_size,
-                             **({"train.epochs": v.epochs, "train.steps": None} if v.epochs else {"total_steps": cfg.steps})})
+    p = paths(cfg.out)
+    stages = [_stage("toy world: render videos + annotations",
+                     table.argv("toy", {}, p["world"], {"scale": cfg.scale, "seed": cfg.seed,
+                                                         "held_out_kitchens": cfg.held_out_kitchens or None}),
+                     p["world"], strict=True,
+                     expect={"scale": cfg.scale, "seed": cfg.seed, "bench_new_kitchens": cfg.held_out_kitchens})]
+    for dataset, role in table.SOURCES.items():
+        stages.append(_stage(f"extract {dataset}: efficientnet-lite0 + minilm",
+                             table.argv("extract", {}, p[role], {"videos": p["world"] / dataset, "workers": cfg.workers}),
+                             p[role]))
+    stages.append(_stage("train-rst: diffusion translator on synchronized pairs",
+                         table.argv("train-rst", p, p["rst"], {"seed": cfg.seed, "steps": cfg.rst_steps,
+                                                              "batch_size": cfg.rst_batch_size, "val_frac": cfg.rst_val_frac}),
+                         p["rst"]))
+    stages.append(_stage("translate: ego → hallucinated exo",
+                         table.argv("translate", p, p["translated"], {"seed": cfg.seed}), p["translated"]))
+    for strategy in cfg.mining:
+        out = variants.pairs_file(p, strategy)
+        stages.append(_stage(f"mine ({strategy})", table.argv("mine", p, out, {"strategy": strategy, "topk": MINING_TOPK,
+                                                                               "seed": cfg.seed}), out))
+    stages += [_stage(f"pretrain: {v.name}", pretrain_argv(cfg, v), p["models"] / v.slug,
+                      expect={"train.batch_size": cfg.batch_size,
+                              **({"train.epochs": v.epochs, "train.steps": None} if v.epochs else {"total_steps": cfg.steps})})
                for v in cfg.variants.values()]
     for folder, gallery in cfg.galleries.items():
         stages.append(bench_stage(cfg, folder, gallery))
-    return _numbered(stages)
+    return stages
 
 
 def pretrain_argv(cfg: DemoConfig, v: Variant) -> list[str]:
     p = paths(cfg.out)
-    budget = ["--epochs", str(v.epochs)] if v.epochs else ["--steps", str(cfg.steps)]
-    argv = ["pretrain", "--paired", str(p["paired"]), "--out", str(p["models"] / v.slug), "--seed", str(cfg.seed),
-            "--name", v.name, "--threads", "1", *budget, "--batch-size", str(cfg.batch_size),
-            # a few held-out evaluations per run: an epoch of the toy world is only a few steps
-            "--eval-every", str(max(1, cfg.steps // 5)), *v.flags]
-    if v.pairs:
-        argv += ["--ego", str(p["ego"]), "--exo", str(p["exo"]), "--pairs", str(p["pairs"] / f"{v.pairs}-top1.zarr")]
-    if v.translated:
-        argv += ["--translated", str(p["translated"])]
-    if v.unpaired_fraction != 1.0:
-        argv += ["--unpaired-fraction", str(v.unpaired_fraction)]
-    return argv
+    budget = {"epochs": v.epochs} if v.epochs else {"steps": cfg.steps}
+    # a few held-out evaluations per run: an epoch of the toy world is only a few steps
+    return table.argv("pretrain", variants.inputs(v, p), p["models"] / v.slug,
+                      {"seed": cfg.seed, "name": v.name, "threads": 1, **budget, "batch_size": cfg.batch_size,
+                       "eval_every": max(1, cfg.steps // 5), **variants.options(v)})
 
 
 def bench_stage(cfg: DemoConfig, folder: str, gallery: str | None) -> Stage:
     p, out = paths(cfg.out), cfg.out / folder
-    argv = ["bench", "--ego", str(p["paired"]), "--exo", str(p["paired"]), "--out", str(out), "--seed", str(cfg.seed)]
-    if gallery:
-        argv += ["--gallery", gallery, "--no-plots"]
-    for v in cfg.variants.values():
-        argv += ["--model", str(p["models"] / v.slug), "--name", v.name]
+    models = [(key, value) for v in cfg.variants.values() for key, value in (("model", p["models"] / v.slug), ("name", v.name))]
+    argv = table.argv("bench", p, out, [("seed", cfg.seed), ("gallery", gallery), ("no_plots", gallery is not None), *models])
     label = "paper protocol" if gallery is None else f"gallery {gallery}"
-    return Stage(f"bench ({label}): cross-view retrieval, recognition, skill", argv, out / "results.json",
-                 inputs=tuple(p["models"] / v.slug / "config.json" for v in cfg.variants.values()))
-
-
-def _numbered(stages: list[Stage]) -> list[Stage]:
-    """Prefix titles with the pipeline step (1/7 toy ... 7/7 bench), as the demo prints them."""
-    order = ("toy", "extract", "train-rst", "translate", "mine", "pretrain", "bench")
-    for st in stages:
-        st.title = f"{order.index(st.argv[0]) + 1}/7 {st.title}"
-    return stages
-
-
-def output_complete(path: Path) -> bool:
-    """True when a stage's output exists and finished (stores finalized with nothing pending)."""
-    if not path.exists():
-        return False
-    if path.suffix in (".zarr", ".h5"):
-        from rosetta_cli.store import Store
-
-        try:
-            with Store.open(path) as st:
-                return bool(st.meta.get("finalized")) and (st.kind == "pairs" or st.status_counts()["pending"] == 0)
-        except Exception:
-            return False
-    if path.is_dir():
-        return _checkpoint_complete(path)
-    return True
-
-
-def _checkpoint_complete(path: Path) -> bool:
-    """train-rst writes metrics.json after its final validation; pretrain records step/total_steps."""
-    if (path / "metrics.json").exists():
-        return True
-    cfg = path / "config.json"
-    if not cfg.exists():
-        return False
-    meta = json.loads(cfg.read_text())
-    if "total_steps" in meta:
-        return meta.get("step", 0) >= meta["total_steps"]
-    return meta.get("epoch", 0) >= (meta.get("train") or {}).get("epochs", float("inf"))
+    return _stage(f"bench ({label}): cross-view retrieval, recognition, skill", argv, out,
+                  inputs=tuple(p["models"] / v.slug / "config.json" for v in cfg.variants.values()))
 
 
 def run(cfg: DemoConfig, fresh: bool, call, log, stages: list[Stage] | None = None) -> dict:

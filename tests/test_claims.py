@@ -27,7 +27,8 @@ import pytest
 
 from rosetta_cli.claims import collect
 from rosetta_cli.claims.summary import intervals, world_checks
-from rosetta_cli.demo import VARIANTS, DemoConfig, run
+from rosetta_cli.demo import DemoConfig, run
+from rosetta_cli.pipeline.variants import VARIANTS
 from rosetta_cli.eval.intervals import value
 
 

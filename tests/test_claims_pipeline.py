@@ -12,7 +12,7 @@ import pytest
 
 from rosetta_cli.claims.report import PLOTS
 from rosetta_cli.claims.run import ClaimsConfig, plan, run
-from rosetta_cli.demo import VARIANTS, scaling_variants
+from rosetta_cli.pipeline.variants import VARIANTS, scaling_variants
 
 STEPS, EPOCHS, BATCH = 12, 2, 2  # tiny: 4 unpaired ego clips, so 25% is one query
 

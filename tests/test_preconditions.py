@@ -55,7 +55,8 @@ def test_pair_precision_top1_by_hand():
 
 
 def test_equal_epochs_plan_trains_epochs_and_equal_steps_plan_trains_steps():
-    from rosetta_cli.demo import claims_config, plan, scaling_slug, scaling_variants
+    from rosetta_cli.demo import claims_config, plan
+    from rosetta_cli.pipeline.variants import scaling_slug, scaling_variants
 
     ep = scaling_variants(30)
     assert set(ep) == {"ours-25-ep", "ours-50-ep", "ours-100-ep", "no-rst-25-ep", "no-rst-50-ep", "no-rst-100-ep",

@@ -26,10 +26,11 @@ from pathlib import Path
 from rosetta_cli.bench.run import FROZEN
 from rosetta_cli.claims import collect, summary
 from rosetta_cli.claims.verdict import combine, comparison, figure, ordering, slope_terms
-from rosetta_cli.demo import (CLAIMS_MINING, GALLERIES, SCALING_CURVES, SCALING_FRACTIONS, VARIANTS, Stage, claims_config,
-                              scaling_slug, scaling_variants)
+from rosetta_cli.demo import Stage, claims_config, run_stage
 from rosetta_cli.demo import plan as demo_plan
-from rosetta_cli.demo import run_stage
+from rosetta_cli.pipeline.variants import (CLAIMS_MINING, GALLERIES, SCALING_CURVES, SCALING_FRACTIONS, VARIANTS,
+                                           scaling_slug, scaling_variants)
+from rosetta_cli.pipeline.variants import names as variant_names
 from rosetta_cli.errors import UsageError
 
 PROTOCOLS = {gallery or "paper": folder for folder, gallery in GALLERIES.items()}  # protocol → report folder of a seed
@@ -111,8 +112,7 @@ def evaluate(cfg: ClaimsConfig) -> dict:
     dirs = [seed_dir(cfg, s) for s in cfg.seeds]
     results = {proto: [collect.read_results(d / folder) for d in dirs] for proto, folder in PROTOCOLS.items()}
     pre = [summary.world_checks(d) for d in dirs]
-    names = {slug: v.name for slug, v in (VARIANTS | scaling_variants(None) | scaling_variants(cfg.epochs)).items()}
-    names[FROZEN] = FROZEN
+    names = variant_names(VARIANTS | scaling_variants(None) | scaling_variants(cfg.epochs)) | {FROZEN: FROZEN}
     tables = {"1_table1": claim_table1, "2_scaling": claim_scaling, "3_ablations": claim_ablations}
     if not cfg.scaling:
         del tables["2_scaling"]

@@ -18,18 +18,12 @@ except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI
     import tomli as tomllib
 
 from rosetta_cli.errors import AnnotationError
+from rosetta_cli.pipeline import table
 
 WORKSPACE_FILE = "rosetta.toml"
-ROLES = {
-    "paired": "synchronized ego-exo features (Ego-Exo4D layout); `rosetta extract --videos egoexo4d/`",
-    "ego": "unpaired ego features (Ego4D layout); `rosetta extract --videos ego4d/`",
-    "exo": "unpaired exo features (HTM-AA layout); `rosetta extract --videos htm-aa/`",
-    "rst": "Rosetta Stone Translator checkpoint; `rosetta train-rst`",
-    "translated": "ego features translated to exo; `rosetta translate`",
-    "pairs": "mined pseudo-pairs; `rosetta mine`",
-    "model": "pretrained dual encoder; `rosetta pretrain`",
-}
-STAGES = ("extract", "train-rst", "translate", "mine", "pretrain", "bench")
+# role → what it holds and the command that makes it (from the pipeline's table)
+ROLES = {role: f"{what}; `{table.maker(role)}`" for role, what in table.ROLE_DOCS.items()}
+STAGES = tuple(s.command for s in table.STAGES if s.workspace)  # the [defaults.<stage>] sections
 
 
 @dataclass

@@ -12,24 +12,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from rosetta_cli.errors import UsageError
-from rosetta_cli.workspace.config import ROLES, Workspace, load, save, workspace_root
+from rosetta_cli.pipeline import table
+from rosetta_cli.workspace.config import Workspace, load, save, workspace_root
 
-DATASET_ROLES = {"egoexo4d": "paired", "ego4d": "ego", "htm-aa": "exo"}
 Get = Callable[[str], object]  # param name → its value in this invocation (given, or its default)
-
-
-@dataclass
-class StageSpec:
-    inputs: dict                       # flag → role (required)
-    optional: dict = field(default_factory=dict)  # flag → role, a default only if the role exists
-    output: Callable | None = None     # (ws, get) → conventional output path, relative to the root
-    output_opt: str = "--out"
-    registers: str | None = None       # role the output plays
 
 
 def _stem(ws: Workspace, role: str) -> str:
@@ -37,18 +28,10 @@ def _stem(ws: Workspace, role: str) -> str:
     return p.name.split(".")[0] if p else role
 
 
-SPECS = {
-    "train-rst": StageSpec({"--paired": "paired"}, output=lambda ws, get: "rst", registers="rst"),
-    "translate": StageSpec({"--rst": "rst", "--ego": "ego"},
-                           output=lambda ws, get: f"features/{_stem(ws, 'ego')}.translated.zarr", registers="translated"),
-    "mine": StageSpec({"--ego": "ego", "--exo": "exo"}, {"--translated": "translated"},
-                      output=lambda ws, get: f"pairs/{get('strategy') or 'rst'}-top{get('topk') or 1}.zarr",
-                      registers="pairs"),
-    "pretrain": StageSpec({}, {"--paired": "paired", "--ego": "ego", "--exo": "exo", "--pairs": "pairs", "--translated": "translated"},
-                          output=lambda ws, get: f"models/{get('name') or 'rosetta'}", registers="model"),
-    "bench": StageSpec({"--ego": "paired", "--exo": "paired"}, {"--model": "model"},
-                       output=lambda ws, get: f"reports/{_dt.date.today().isoformat()}"),
-}
+def _fields(ws: Workspace, get: Get) -> dict:
+    """The values of the table's output path templates (pipeline.table.output_path) in this invocation."""
+    return {"ego": _stem(ws, "ego"), "strategy": get("strategy") or "rst", "topk": get("topk") or 1,
+            "name": get("name") or "rosetta", "date": _dt.date.today().isoformat()}
 
 
 @dataclass
@@ -71,20 +54,22 @@ class Session:
         out = self._toml(cmd, flags)
         if cmd == "extract":  # works without rosetta.toml too: features/<folder>.zarr under the root
             out.setdefault("out", lambda: self._extract_out(get))
-        spec = SPECS.get(cmd)
-        if spec is None or self.ws is None:
+        stage = table.BY_COMMAND.get(cmd)
+        if stage is None or not stage.workspace or self.ws is None:
             return out
-        for flag, role in spec.inputs.items():
-            out.setdefault(flags[flag], self._input(cmd, flag, role, required=True))
-        for flag, role in spec.optional.items():
-            if flag == "--translated" and cmd == "mine":  # only the rst strategy reads translations
-                translated = self._input(cmd, flag, role)
-                out.setdefault(flags[flag], lambda: translated() if (get("strategy") or "rst") == "rst" else None)
-            else:
-                out.setdefault(flags[flag], self._input(cmd, flag, role))
-        if spec.output is not None:
-            out.setdefault(flags[spec.output_opt], lambda: self._arg(self.root / spec.output(self.ws, get)))
+        for i in stage.inputs:
+            value = self._input(cmd, i.flag, i.role, required=i.required)
+            if i.when is not None:  # read only under one option value (mine --translated: the rst strategy)
+                value = self._when(value, get, *i.when)
+            out.setdefault(flags[i.flag], value)
+        if stage.path and cmd != "extract":
+            out.setdefault(flags[stage.out_flag],
+                           lambda: self._arg(self.root / table.output_path(cmd, **_fields(self.ws, get))))
         return out
+
+    @staticmethod
+    def _when(value, get: Get, option: str, wanted: str):
+        return lambda: value() if get(option) in (None, wanted) else None
 
     def register(self, cmd: str, get: Get) -> None:
         """After a successful stage: record its output under its role."""
@@ -92,12 +77,12 @@ class Session:
             ws = self.ws or Workspace(root=self.root)
             ws.set_role(*self.pending)
             return
-        spec = SPECS.get(cmd)
-        if spec is None or spec.registers is None or self.ws is None:
+        stage = table.BY_COMMAND.get(cmd)
+        if stage is None or stage.output is None or not stage.workspace or self.ws is None:
             return
-        out = get(spec.output_opt.lstrip("-").replace("-", "_"))
+        out = get(stage.out_flag.lstrip("-").replace("-", "_"))
         if out:
-            self.ws.set_role(spec.registers, Path(out).resolve())
+            self.ws.set_role(stage.output, Path(out).resolve())
 
     def _toml(self, cmd: str, flags: dict[str, str]) -> dict:
         out = {}
@@ -115,8 +100,8 @@ class Session:
             if path is not None and path.exists():
                 return self._arg(path)
             if required:
-                what, how = ROLES[role].split(";")[0], ROLES[role].split(";")[1].strip()
-                raise UsageError(f"{cmd}: the workspace has no '{role}' ({what})", hint=f"produce it with {how}, or pass {flag} PATH")
+                raise UsageError(f"{cmd}: the workspace has no '{role}' ({table.ROLE_DOCS[role]})",
+                                 hint=f"produce it with `{table.maker(role)}`, or pass {flag} PATH")
             return None
         return value
 
@@ -129,7 +114,7 @@ class Session:
         if role is None:
             raise UsageError(f"{videos}: a plain folder of videos has no known role",
                              hint="pass --view ego|exo and --role ego|exo|paired (or --out PATH)")
-        out = self.root / "features" / f"{videos.resolve().name}.zarr"
+        out = self.root / table.output_path("extract", videos=videos.resolve().name)
         self.pending = (role, out)
         return self._arg(out)
 
@@ -140,10 +125,10 @@ class Session:
 
 def _dataset_role(videos: Path, dataset: str | None) -> str | None:
     if dataset in (None, "auto"):
-        from rosetta_cli.datasets import detect_dataset
+        from rosetta_cli.datasets import detect_dataset  # pandas: every command opens a Session, --help included
 
         dataset = detect_dataset(videos) if videos.exists() else None
-    return DATASET_ROLES.get(dataset)
+    return table.SOURCES.get(dataset)
 
 
 def init_workspace(root: Path, force: bool = False) -> Workspace:

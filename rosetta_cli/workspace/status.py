@@ -7,18 +7,13 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rosetta_cli.pipeline import table
 from rosetta_cli.workspace.config import Workspace
 
-# Pipeline order: (stage label, role it produces, command that produces it when missing)
-STAGE_ROLES = (
-    ("extract (paired)", "paired", "rosetta extract --videos egoexo4d/"),
-    ("extract (ego)", "ego", "rosetta extract --videos ego4d/"),
-    ("extract (exo)", "exo", "rosetta extract --videos htm-aa/"),
-    ("train-rst", "rst", "rosetta train-rst"),
-    ("translate", "translated", "rosetta translate"),
-    ("mine", "pairs", "rosetta mine --topk 1"),
-    ("pretrain", "model", "rosetta pretrain"),
-)
+# Pipeline order, from the pipeline's table: (stage label, role it produces, command that produces it
+# when missing). extract makes one role per source.
+STAGE_ROLES = tuple((f"extract ({role})", role, table.maker(role)) for role in table.SOURCES.values()) + tuple(
+    (s.command, s.output, table.maker(s.output)) for s in table.STAGES if s.output is not None)
 
 
 @dataclass
@@ -49,13 +44,13 @@ def read_provenance(path: Path) -> dict | None:
                 meta["_status"] = s.status_counts() if s.kind != "pairs" else None
                 meta["_rows"] = s.n_rows
             return meta
-        for cfg in (path / "config.json", path / "checkpoint" / "config.json"):
-            if cfg.exists():
-                meta = json.loads(cfg.read_text())
-                meta["_fingerprint"] = checkpoint_fingerprint(meta)
-                # RST checkpoints list their training stores under "stores" (all of role paired)
-                meta.setdefault("parents", [{"role": "paired", **p} for p in meta.get("stores", [])])
-                return meta
+        cfg = table.checkpoint_config(path)
+        if cfg is not None:
+            meta = json.loads(cfg.read_text())
+            meta["_fingerprint"] = checkpoint_fingerprint(meta)
+            # RST checkpoints list their training stores under "stores" (all of role paired)
+            meta.setdefault("parents", [{"role": "paired", **p} for p in meta.get("stores", [])])
+            return meta
     except Exception:
         return None
     return None
