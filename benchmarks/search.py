@@ -115,6 +115,7 @@ def scale(args) -> dict:
 
 def demo(args) -> dict:
     from rosetta_cli.encoders.base import resize_crop
+    from rosetta_cli.pipeline.table import layout
     from rosetta_cli.search import index as I
     from rosetta_cli.search.retrieve import Searcher
     from rosetta_cli.store import DONE, Store
@@ -122,10 +123,10 @@ def demo(args) -> dict:
     from rosetta_cli.video import read_clip
 
     d, work = Path(args.demo), Path(args.work)
-    exo = d / "features" / "htm-aa.zarr"
+    exo = layout(d)["exo"]
     world = load_world(d / "world")
     spaces = {"frozen": None, **{m: d / "models" / m for m in args.models}}
-    paired = Store.open(d / "features" / "paired.zarr")
+    paired = Store.open(layout(d)["paired"])
     pc = paired.clips()
     keep = ((pc["view"] == "ego") & (pc["split"] == "test") & (paired.status() == DONE)).to_numpy()
     q = pc[keep].reset_index(drop=True)

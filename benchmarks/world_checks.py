@@ -8,7 +8,7 @@ never by the claims' numbers.
     rosetta toy --out W --scale small --seed 7 --check     # renders, extracts W/check/*.zarr, prints P1-P3
     python benchmarks/world_checks.py W                     # the same checks + the HTM-store diagnostics
 
-A folder laid out as a demo/claims seed (world/, features/paired.zarr, features/htm-aa.zarr) works too.
+A folder laid out as a demo/claims seed (world/, features/egoexo4d.zarr, features/htm-aa.zarr) works too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ def stores(d: Path) -> tuple[Path, Path, Path]:
     """(world dir, paired store, exo store) of a `toy --check` world or a demo/claims seed folder."""
     if (d / "check").is_dir():
         return d, d / "check/egoexo4d.zarr", d / "check/htm-aa.zarr"
-    return d / "world", d / "features/paired.zarr", d / "features/htm-aa.zarr"
+    from rosetta_cli.pipeline.table import layout
+
+    p = layout(d)
+    return p["world"], p["paired"], p["exo"]
 
 
 def exo_store_diagnostics(world_dir: Path, exo: Path) -> dict:

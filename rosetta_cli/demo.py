@@ -29,8 +29,8 @@ class DemoConfig:
     scale: str = "small"
     seed: int = 0
     workers: int = 2
-    steps: int = 500                  # pretraining steps of every variant (the equal budget; fits the demo's 10 min)
-    batch_size: int = 64              # global batch of every variant; fits the small world's paired-only set
+    steps: int = variants.STEPS       # pretraining steps of every variant (the equal budget; fits the demo's 10 min)
+    batch_size: int = variants.BATCH_SIZE  # global batch of every variant; fits the small world's paired-only set
     rst_steps: int = 1000
     rst_batch_size: int | None = None  # train-rst's default unless set (the tiny world has a handful of pairs)
     rst_val_frac: float | None = None  # train-rst's held-out share of takes (its default unless set)

@@ -43,6 +43,7 @@ class Stage:
     path: str = ""                  # conventional output path under a workspace root; {fields}: see `output_path`
     done: str = "store"             # how to tell its output is complete: store | checkpoint | world | report
     workspace: bool = True          # rosetta.toml keeps [defaults.COMMAND] for it
+    torchrun: bool = False          # runs under torchrun (ranks share the work)
     out_flag: str = "--out"
 
 
@@ -63,17 +64,18 @@ STAGES: tuple[Stage, ...] = (
     Stage("toy", 1, "synthetic world: real MP4s + annotations in the three datasets' formats",
           path="world", done="world", workspace=False),
     Stage("extract", 2, "decode → frozen encoder → features store (+ narration embeddings)",
-          path="features/{videos}.zarr"),  # its role follows its source: SOURCES
+          path="features/{videos}.zarr", torchrun=True),  # its role follows its source: SOURCES
     Stage("train-rst", 3, "DiT-style conditional diffusion, ego → exo, on synchronized pairs",
-          (Input("--paired", "paired"),), output="rst", path="rst", done="checkpoint"),
+          (Input("--paired", "paired"),), output="rst", path="rst", done="checkpoint", torchrun=True),
     Stage("translate", 4, "ego store → store of hallucinated exo features",
-          (Input("--rst", "rst"), Input("--ego", "ego")), output="translated", path="features/{ego}.translated.zarr"),
+          (Input("--rst", "rst"), Input("--ego", "ego")), output="translated", path="features/{ego}.translated.zarr",
+          torchrun=True),
     Stage("mine", 5, "faiss search: concat(T(z_ego), e_ego) vs concat(z_exo, e_exo) → pairs store",
           (Input("--ego", "ego"), Input("--exo", "exo"), Input("--translated", "translated", False, ("strategy", "rst"))),
           output="pairs", path="pairs/{strategy}-top{topk}.zarr"),
     Stage("pretrain", 6, "dual encoder: soft video-video + video-text + video-synthetic InfoNCE",
           tuple(Input(f"--{r}", r, False) for r in ("paired", "ego", "exo", "pairs", "translated")),
-          output="model", path="models/{name}", done="checkpoint"),
+          output="model", path="models/{name}", done="checkpoint", torchrun=True),
     Stage("bench", 7, "cross-view retrieval, recognition, skill → table, JSON, plots, HTML",
           (Input("--ego", "paired"), Input("--exo", "paired"), Input("--model", "model", False)),
           path="reports/{date}", done="report"),

@@ -44,6 +44,7 @@ VARIANTS: dict[str, Variant] = keyed(
 SCALING_CURVES = ("ours", "no-rst", "random")
 SCALING_FRACTIONS = (0.25, 0.5)
 
+STEPS, BATCH_SIZE = 500, 64  # the one budget of every variant: steps of a global batch (fits the demo's 10 min)
 DEMO_MINING = ("rst", "text", "random")
 CLAIMS_MINING = ("rst", "text", "visual", "random")
 GALLERIES = {"report": None, "report-other-takes": "other-takes"}  # report folder → bench --gallery
