@@ -22,7 +22,7 @@ import pandas as pd
 
 
 def make_store(path: Path, moments: int, dim: int = 1280, frames: int = 4, takes: int = 20, seed: int = 0) -> Path:
-    from rosetta_cli.store import schema as S
+    from rosetta_cli.store import schema
     from rosetta_cli.store.core import Store
 
     rng = np.random.default_rng(seed)
@@ -36,7 +36,7 @@ def make_store(path: Path, moments: int, dim: int = 1280, frames: int = 4, takes
     rows = [dict(clip_id=f"{v}{m}", view=v, sync_id=f"take{m % takes:02d}/{m}", video=f"v{m % takes}")
             for m in range(moments) for v in ("ego", "exo")]
     st = Store.create(path, kind="features", clips=pd.DataFrame(rows), frames=frames, dim=dim, overwrite=True)
-    st.write_rows(0, features=feats, status=S.DONE)
+    st.write_rows(0, features=feats, status=schema.DONE)
     st.finalize()
     st.close()
     return path
@@ -60,7 +60,7 @@ def train_throughput(store: Path, size: str, steps: int, repeats: int, batch: in
     """samples/s of the real training step (rosetta_cli.rst.train) fed by the Zarr stream vs in memory."""
     import torch
 
-    from rosetta_cli.rst import train as T
+    from rosetta_cli.rst import train as rst_train  # `train` is the training split below
     from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
     from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
     from rosetta_cli.rst.models import build_model
@@ -75,12 +75,12 @@ def train_throughput(store: Path, size: str, steps: int, repeats: int, batch: in
     mc = RSTModelConfig(size=size, **{k: dims[k] for k in ("ego_frames", "ego_dim", "exo_frames", "exo_dim")})
     meta = {"model": mc.to_dict(), "norm": norm_stats([st], train)}
     info = DistInfo(device=device)
-    sched = T._noise_schedule(T.Run(None, None, None, None, None, {}, meta), cfg)
+    sched = rst_train._noise_schedule(rst_train.Run(None, None, None, None, None, {}, meta), cfg)
     out = {"zarr stream": [], "in-memory": []}
     for r in range(repeats):
         for name in ("in-memory", "zarr stream"):
             torch.manual_seed(0)
-            run = T._make_run(build_model(mc), meta, cfg, info)
+            run = rst_train._make_run(build_model(mc), meta, cfg, info)
             stream = PairStream([st], train, batch, seed=r)  # fresh caches: cold reads included
             src = InMemoryStream(stream) if name == "in-memory" else stream
             out[name].append(_timed_steps(run, src, sched, cfg, info, steps))
@@ -90,12 +90,12 @@ def train_throughput(store: Path, size: str, steps: int, repeats: int, batch: in
 def _timed_steps(run, src, sched, cfg, info, steps: int) -> float:
     import torch
 
-    from rosetta_cli.rst import train as T
+    from rosetta_cli.rst import train
 
     def one(step):
         run.step = step
-        loss = T._forward(run, src, sched, cfg, info)
-        T._update(run, loss, cfg)
+        loss = train._forward(run, src, sched, cfg, info)
+        train._update(run, loss, cfg)
 
     one(0)  # warm-up (allocator, first chunk reads are counted below on new steps)
     if info.device.startswith("cuda"):

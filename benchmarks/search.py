@@ -116,7 +116,7 @@ def scale(args) -> dict:
 def demo(args) -> dict:
     from rosetta_cli.encoders.base import resize_crop
     from rosetta_cli.pipeline.table import layout
-    from rosetta_cli.search import index as I
+    from rosetta_cli.search import index
     from rosetta_cli.search.retrieve import Searcher
     from rosetta_cli.store import DONE, Store
     from rosetta_cli.toy.truth import load_world, true_labels
@@ -138,9 +138,9 @@ def demo(args) -> dict:
         idx = work / f"demo-{name}"
         if args.latency_only:
             if not (idx / "index.json").exists():
-                I.run(I.IndexConfig(stores=[str(exo)], out=str(idx), model=str(model) if model else None, overwrite=True))
+                index.run(index.IndexConfig(stores=[str(exo)], out=str(idx), model=str(model) if model else None, overwrite=True))
             continue
-        I.run(I.IndexConfig(stores=[str(exo)], out=str(idx), model=str(model) if model else None, overwrite=True))
+        index.run(index.IndexConfig(stores=[str(exo)], out=str(idx), model=str(model) if model else None, overwrite=True))
         s = Searcher.open(idx)
         s.visual_encoder()
         prec = {k: [] for k in (1, 5, 10)}

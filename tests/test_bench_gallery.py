@@ -12,7 +12,7 @@ import pytest
 
 from rosetta_cli.bench import FROZEN, GALLERIES, BenchConfig, run_bench
 from rosetta_cli.bench import data as bench_data
-from rosetta_cli.eval import metrics as M
+from rosetta_cli.eval import metrics
 from rosetta_cli.bench.run import top_retrieved
 from rosetta_cli.store import DONE, Store
 
@@ -45,10 +45,10 @@ def test_other_takes_hit_rate_matches_brute_force(seed):
     qt, gt = rng.integers(-1, n_takes, nq), rng.integers(-1, n_takes, ng)  # -1: no take, never excluded
     ks = [1, 2, 5, 10, ng]
     for unmatched in ("miss", "exclude"):
-        r = M.hit_rate_at_k(q, ql, g, gl, ks, unmatched=unmatched, query_groups=qt, gallery_groups=gt, block_rows=8)
+        r = metrics.hit_rate_at_k(q, ql, g, gl, ks, unmatched=unmatched, query_groups=qt, gallery_groups=gt, block_rows=8)
         for k in ks:
             assert r["hr"][k] == pytest.approx(ref_hr(q, ql, qt, g, gl, gt, k, unmatched=unmatched), abs=1e-9)
-    full = M.hit_rate_at_k(q, ql, g, gl, ks)
+    full = metrics.hit_rate_at_k(q, ql, g, gl, ks)
     for k in ks:  # no groups: the whole gallery, as before
         assert full["hr"][k] == pytest.approx(ref_hr(q, ql, qt, g, gl, gt, k, exclude_own=False), abs=1e-9)
     sizes = [sum(1 for j in range(ng) if not (qt[i] >= 0 and gt[j] == qt[i])) for i in range(nq)]
@@ -64,7 +64,7 @@ def test_other_takes_with_exact_ties_matches_brute_force():
     ql, gl = rng.integers(0, 3, 60), rng.integers(0, 3, 50)
     qt, gt = rng.integers(0, 4, 60), rng.integers(0, 4, 50)
     for k in (1, 3, 7):
-        got = M.hit_rate_at_k(q, ql, g, gl, [k], query_groups=qt, gallery_groups=gt)["hr"][k]
+        got = metrics.hit_rate_at_k(q, ql, g, gl, [k], query_groups=qt, gallery_groups=gt)["hr"][k]
         assert got == pytest.approx(ref_hr(q, ql, qt, g, gl, gt, k), abs=1e-9)
 
 
@@ -75,17 +75,17 @@ def test_only_same_label_items_in_own_take_is_a_miss_under_other_takes():
     g = np.array([[1.0, 0.1], [0.9, 0.5], [0.1, 1.0]], np.float32)
     ql, gl = np.array([0, 1]), np.array([0, 2, 1])
     qt, gt = np.array([0, 1]), np.array([0, 1, 0])
-    default = M.hit_rate_at_k(q, ql, g, gl, [1, 3])
-    other = M.hit_rate_at_k(q, ql, g, gl, [1, 3], query_groups=qt, gallery_groups=gt)
+    default = metrics.hit_rate_at_k(q, ql, g, gl, [1, 3])
+    other = metrics.hit_rate_at_k(q, ql, g, gl, [1, 3], query_groups=qt, gallery_groups=gt)
     assert default["hr"] == {1: 100.0, 3: 100.0}
     assert default["no_positive"] == 0
     assert other["hr"] == {1: 50.0, 3: 50.0}
     assert other["no_positive"] == 1  # query 0 misses, query 1 hits
-    excl = M.hit_rate_at_k(q, ql, g, gl, [1], unmatched="exclude", query_groups=qt, gallery_groups=gt)
+    excl = metrics.hit_rate_at_k(q, ql, g, gl, [1], unmatched="exclude", query_groups=qt, gallery_groups=gt)
     assert excl["hr"] == {1: 100.0}
     assert excl["queries"] == 1
     with pytest.raises(ValueError, match="both"):
-        M.hit_rate_at_k(q, ql, g, gl, [1], query_groups=qt)
+        metrics.hit_rate_at_k(q, ql, g, gl, [1], query_groups=qt)
 
 
 def test_take_of_and_codes():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rosetta_cli.bench import FROZEN, BenchConfig, metric_keys, run_bench
-from rosetta_cli.eval import metrics as M
+from rosetta_cli.eval import metrics
 from rosetta_cli.synthetic.bench_stores import make_stores
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.store import DONE, Store
@@ -96,7 +96,7 @@ def test_frozen_row_equals_direct_metrics(stores, tmp_path):
     gx = x.pooled()[test_x]
     vocab = {v: i for i, v in enumerate(sorted(set(ce["label"]) | set(cx["label"])))}
     le, lx = ce["label"].map(vocab).to_numpy(), cx["label"][test_x].map(vocab).to_numpy()
-    want = M.hit_rate_at_k(ge, le, gx, lx, [1, 5])["hr"]
+    want = metrics.hit_rate_at_k(ge, le, gx, lx, [1, 5])["hr"]
     got = res["models"][0]["metrics"]
     assert got["hr@1/ego->exo"] == pytest.approx(want[1], abs=1e-4)
     assert got["hr@5/ego->exo"] == pytest.approx(want[5], abs=1e-4)

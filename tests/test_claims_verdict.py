@@ -8,7 +8,7 @@ import pytest
 
 from rosetta_cli.claims.collect import measure
 from rosetta_cli.claims.verdict import HOLDS, NOT_SHOWN, combine, comparison, figure, ordering, slope_terms
-from rosetta_cli.eval import intervals as I
+from rosetta_cli.eval import intervals
 
 
 def _hits(k: int, n: int = 100) -> tuple:
@@ -19,8 +19,8 @@ def _hits(k: int, n: int = 100) -> tuple:
 def test_bootstrap_interval_of_a_proportion_matches_the_normal_approximation():
     # 400 queries, 25% hits: the bootstrap 95% interval ≈ p ± 1.96 sqrt(p(1-p)/n) = 25 ± 4.24 points
     m = _hits(100, 400)
-    lo, hi = I.percentile_interval(I.combo_boot([(1.0, m)], n_boot=20000, seed=1))
-    assert I.value(m) == 25.0
+    lo, hi = intervals.percentile_interval(intervals.combo_boot([(1.0, m)], n_boot=20000, seed=1))
+    assert intervals.value(m) == 25.0
     assert lo == pytest.approx(25 - 4.24, abs=0.45)
     assert hi == pytest.approx(25 + 4.24, abs=0.45)
 
@@ -28,30 +28,30 @@ def test_bootstrap_interval_of_a_proportion_matches_the_normal_approximation():
 def test_paired_bootstrap_of_identical_models_has_zero_width():
     """A - A on the same queries is 0 in every replicate: the resampled indices are shared."""
     m = (np.random.default_rng(0).random(50) < 0.4).astype(float),
-    reps = I.combo_boot([(1.0, m), (-1.0, m)], n_boot=500)
+    reps = intervals.combo_boot([(1.0, m), (-1.0, m)], n_boot=500)
     assert np.all(reps == 0.0)
 
 
 def test_combination_needs_the_same_queries():
     with pytest.raises(ValueError, match="same queries"):
-        I.combo_boot([(1.0, _hits(5, 10)), (-1.0, _hits(5, 12))])
+        intervals.combo_boot([(1.0, _hits(5, 10)), (-1.0, _hits(5, 12))])
 
 
 def test_seed_interval_is_the_student_t_interval():
-    lo, hi = I.seed_interval([1.0, 2.0, 3.0])
+    lo, hi = intervals.seed_interval([1.0, 2.0, 3.0])
     # mean 2, sd 1, t(0.975, 2) = 4.3027: 2 ± 4.3027 / sqrt(3)
     assert lo == pytest.approx(2 - 4.3027 / 3 ** 0.5, abs=1e-3)
     assert hi == pytest.approx(2 + 4.3027 / 3 ** 0.5, abs=1e-3)
-    assert I.seed_interval([5.0]) is None
+    assert intervals.seed_interval([5.0]) is None
 
 
 def test_slope_weights_give_the_least_squares_slope():
     x, y = [0, 0.25, 0.5, 1.0], [10.0, 12.0, 15.0, 19.0]
-    c = I.slope_weights(x)
+    c = intervals.slope_weights(x)
     assert float(c @ np.array(y)) == pytest.approx(np.polyfit(x, y, 1)[0])
     # slope_terms over measures: values 10, 20, 30, 50 % on fractions 0, .25, .5, 1 → slope 40 points per 100%
     curve = [_hits(k) for k in (10, 20, 30, 50)]
-    assert I.combo(slope_terms(x, curve)) == pytest.approx(np.polyfit(x, [10, 20, 30, 50], 1)[0])
+    assert intervals.combo(slope_terms(x, curve)) == pytest.approx(np.polyfit(x, [10, 20, 30, 50], 1)[0])
 
 
 def test_ordering_holds_with_mean_most_seeds_and_pooled_interval():
@@ -116,8 +116,8 @@ def test_measure_reads_per_query_outcomes_from_bench_results():
                                                             "recognition/top1": "011"}}]}
     hr = measure(res, "x", "avg_hr5")
     assert [list(c) for c in hr] == [[1, 1, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]]
-    assert I.value(hr) == pytest.approx((50 + 12.5) / 2)
-    assert I.value(measure(res, "x", "recog_top1")) == pytest.approx(200 / 3)
+    assert intervals.value(hr) == pytest.approx((50 + 12.5) / 2)
+    assert intervals.value(measure(res, "x", "recog_top1")) == pytest.approx(200 / 3)
 
 
 def test_stage_reuse_rules(tmp_path):

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from rosetta_cli.store import Store
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
 from rosetta_cli.store.inspect import validate
 
 import h5py
@@ -115,7 +115,7 @@ def test_killed_writer_keeps_every_finished_chunk(tmp_path, suffix):
         assert set(s.errors()[:8]) == {""}
         assert (feats[32:] == 0).all()  # never written: pending rows read zero
         assert validate(s) == []
-        s.write_rows(24, features=np.full((8, 2, 8), 4.0), status=S.DONE)  # the resume writes into it
+        s.write_rows(24, features=np.full((8, 2, 8), 4.0), status=schema.DONE)  # the resume writes into it
     with Store.open(path) as s:
         assert s.status_counts() == {"pending": 8, "done": 24, "failed": 8}
         assert (s.features(slice(24, 32)) == 4).all()
@@ -143,10 +143,10 @@ def test_status_is_written_after_its_data_is_flushed(tmp_path):
     s = Store.create(tmp_path / "o.h5", kind="features", clips=pd.DataFrame({"clip_id": list("abcd")}),
                      frames=1, dim=2, text_dim=2, chunk_rows=2)
     s.b = rec = _Recorder(s.b)
-    s.write_rows(0, features=np.ones((2, 1, 2)), text=np.ones((2, 2)), errors=["", ""], status=S.DONE)
+    s.write_rows(0, features=np.ones((2, 1, 2)), text=np.ones((2, 2)), errors=["", ""], status=schema.DONE)
     assert rec.log == ["features", "text", "errors", "flush", "status", "flush"]
     rec.log.clear()
-    s.write_rows(2, status=[S.FAILED, S.FAILED])  # status alone: still flushed
+    s.write_rows(2, status=[schema.FAILED, schema.FAILED])  # status alone: still flushed
     assert rec.log == ["status", "flush"]
     rec.log.clear()
     s.update_meta(note="x")  # metadata changes are flushed by the HDF5 backend itself
@@ -170,7 +170,7 @@ def test_hdf5_row_arrays_are_preallocated_and_sparse(tmp_path):
         assert ds.id.get_num_chunks() == 16, name
     empty = disk_size(s.path)
     assert empty < n * t * d * 2 / 4  # sparse: far less than the 8 MB of features
-    s.write_rows(0, features=np.ones((n, t, d)), status=S.DONE)
+    s.write_rows(0, features=np.ones((n, t, d)), status=schema.DONE)
     s.close()
     assert disk_size(tmp_path / "big.h5") > n * t * d * 2
 
@@ -273,7 +273,7 @@ def _kill_when_some_done(proc: subprocess.Popen, out: Path, timeout_s: float = 1
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < deadline:
         st = _peek_status(out) if out.exists() else None
-        if st is not None and (st != S.PENDING).any():
+        if st is not None and (st != schema.PENDING).any():
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return st
@@ -333,16 +333,16 @@ def test_kill9_extract_into_hdf5_keeps_finished_chunks_and_resumes_bit_exact(man
     want = _arrays(ref)
     with Store.open(out) as s:
         st = s.status()
-        assert (st != S.PENDING).sum() >= (seen != S.PENDING).sum() > 0
-        assert (st == S.PENDING).any()
-        kept = st != S.PENDING
+        assert (st != schema.PENDING).sum() >= (seen != schema.PENDING).sum() > 0
+        assert (st == schema.PENDING).any()
+        kept = st != schema.PENDING
         assert np.array_equal(st[kept], want["status"][kept])
         assert np.array_equal(s.features()[kept], want["features"][kept])
         assert np.array_equal(s.text()[kept], want["text"][kept])
         assert validate(s) == []
     r = cli("store", "info", out, "--json")
     assert r.code == 0
-    assert json.loads(r.out)["status"]["pending"] == int((st == S.PENDING).sum())
+    assert json.loads(r.out)["status"]["pending"] == int((st == schema.PENDING).sum())
     assert cli("extract", "--videos", manifest, "--out", out, *EXTRACT).code == 3
     _assert_same(want, _arrays(out))
 
@@ -359,7 +359,7 @@ def _paired_store(path: Path, n: int, dim: int, seed: int = 0) -> Path:
                  dict(clip_id=f"exo{m}", video=f"v{m % 10}", view="exo", sync_id=sync)]
         feats += [ego, np.tanh(ego @ w) + 0.1 * rng.normal(size=(1, dim))]
     s = Store.create(path, kind="features", clips=pd.DataFrame(rows), frames=1, dim=dim, dtype="float32", chunk_rows=8)
-    s.write_rows(0, features=np.stack(feats), status=S.DONE)
+    s.write_rows(0, features=np.stack(feats), status=schema.DONE)
     s.finalize()
     s.close()
     return path
@@ -386,9 +386,9 @@ def test_kill9_translate_into_hdf5_keeps_finished_blocks_and_resumes_bit_exact(t
     want = _arrays(ref)
     with Store.open(out) as s:
         st = s.status()
-        assert (st == S.DONE).sum() >= (seen == S.DONE).sum() > 0
-        assert (st == S.PENDING).any()
-        kept = st == S.DONE
+        assert (st == schema.DONE).sum() >= (seen == schema.DONE).sum() > 0
+        assert (st == schema.PENDING).any()
+        kept = st == schema.DONE
         assert np.array_equal(s.features()[kept], want["features"][kept])
     assert cli("translate", *opts, "--out", out).code == 0
     _assert_same(want, _arrays(out))

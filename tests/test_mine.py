@@ -482,9 +482,9 @@ def test_auto_index_rule():
 def test_fp16_ivf_storage_mines_what_exact_search_mines(tmp_path, monkeypatch):
     """Above IVF_FP32_MAX_BYTES the IVF index stores float16 vectors (half the memory); the run's own recall
     check against exact full-space search still passes, and the index metadata says how it stored them."""
-    from rosetta_cli.mining import config as C
+    from rosetta_cli.mining import config
 
-    monkeypatch.setattr(C, "IVF_FP32_MAX_BYTES", 0)
+    monkeypatch.setattr(config, "IVF_FP32_MAX_BYTES", 0)
     _ivf_world(tmp_path)
     res = mine_run(MineConfig(ego=tmp_path / "ego.zarr", exo=tmp_path / "exo.zarr", translated=tmp_path / "tr.zarr",
                               out=tmp_path / "p.zarr", index="ivf", nlist=32, check_recall=300, topk=1,

@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rosetta_cli.contrastive import data as D
-from rosetta_cli.contrastive import losses as L
+from rosetta_cli.contrastive import data
+from rosetta_cli.contrastive import losses
 from rosetta_cli.contrastive.config import ModelConfig, PretrainConfig
 from rosetta_cli.contrastive.model import build_model
 from rosetta_cli.synthetic.pretrain_world import World, make_paired, make_unpaired
@@ -112,26 +112,26 @@ def test_masked_info_nce_hand_computed_three_anchors():
     logits = torch.tensor([[2.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 2.0]], dtype=torch.float64)
     a, c = torch.eye(3, dtype=torch.float64), logits.T.clone()
     t, keys = torch.arange(3), torch.tensor([7, 7, 9])
-    mask = L.same_moment_mask(keys, keys)
+    mask = losses.same_moment_mask(keys, keys)
     assert mask.tolist() == [[True, True, False], [True, True, False], [False, False, True]]
     # row 0 drops j=1, row 1 drops j=0, row 2 keeps everything; targets stay
     want = ((-2 + math.log(math.exp(2) + math.exp(0)))
             + (-2 + math.log(math.exp(2) + math.exp(0.5)))
             + (-2 + math.log(math.exp(0) + math.exp(0.5) + math.exp(2)))) / 3
-    assert float(L.info_nce(a, c, t, 1.0, mask=mask)) == pytest.approx(want, rel=1e-12)
+    assert float(losses.info_nce(a, c, t, 1.0, mask=mask)) == pytest.approx(want, rel=1e-12)
     unmasked = sum(-2 + math.log(sum(math.exp(x) for x in row)) for row in logits.tolist()) / 3
-    assert float(L.info_nce(a, c, t, 1.0)) == pytest.approx(unmasked, rel=1e-12)
+    assert float(losses.info_nce(a, c, t, 1.0)) == pytest.approx(unmasked, rel=1e-12)
     assert want < unmasked                                       # a removed false negative lowers the loss
     # a mask that covers everything still keeps each target: only the positive is left → loss 0
-    assert float(L.info_nce(a, c, t, 1.0, mask=torch.ones(3, 3, dtype=torch.bool))) == pytest.approx(0.0, abs=1e-12)
+    assert float(losses.info_nce(a, c, t, 1.0, mask=torch.ones(3, 3, dtype=torch.bool))) == pytest.approx(0.0, abs=1e-12)
     # soft weights and left-out anchors: mean over valid anchors of w_i * term_i
     w = torch.tensor([0.5, 1.0, 1.0], dtype=torch.float64)
     valid = torch.tensor([True, False, True])
     t0 = -2 + math.log(math.exp(2) + math.exp(0))
     t2 = -2 + math.log(math.exp(0) + math.exp(0.5) + math.exp(2))
-    got = L.info_nce(a, c, t, 1.0, w, mask=mask, valid=valid)
+    got = losses.info_nce(a, c, t, 1.0, w, mask=mask, valid=valid)
     assert float(got) == pytest.approx((0.5 * t0 + t2) / 2, rel=1e-12)
-    assert float(L.info_nce(a, c, t, 1.0, w, mask=mask, valid=valid, count=4.0)) == pytest.approx((0.5 * t0 + t2) / 4)
+    assert float(losses.info_nce(a, c, t, 1.0, w, mask=mask, valid=valid, count=4.0)) == pytest.approx((0.5 * t0 + t2) / 4)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -143,15 +143,15 @@ def test_masked_losses_match_loop_reference_with_gathered_candidates(seed):
     lo = slice(4, 8)
     a, b, keys, t = a_all[lo], b_all[lo], keys_all[lo], torch.arange(4) + 4
     w = torch.rand(4, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    mask = L.same_moment_mask(keys, keys_all)
+    mask = losses.same_moment_mask(keys, keys_all)
     k_np, ka_np = keys.numpy(), keys_all.numpy()
     fwd = ref_masked(a, b_all, t, 5.0, k_np, ka_np, w)
     rev = ref_masked(b, a_all, t, 5.0, k_np, ka_np, w)
-    got = L.video_video_loss(a, b, t, 5.0, w, f_ego_all=a_all, f_exo_all=b_all, mask=mask)
+    got = losses.video_video_loss(a, b, t, 5.0, w, f_ego_all=a_all, f_exo_all=b_all, mask=mask)
     assert float(got) == pytest.approx(fwd, rel=1e-9)
-    got = L.video_video_loss(a, b, t, 5.0, w, f_ego_all=a_all, f_exo_all=b_all, mask=mask, symmetric=True)
+    got = losses.video_video_loss(a, b, t, 5.0, w, f_ego_all=a_all, f_exo_all=b_all, mask=mask, symmetric=True)
     assert float(got) == pytest.approx(0.5 * (fwd + rev), rel=1e-9)
-    got = L.video_synthetic_loss(a, b, t, 5.0, f_ego_all=a_all, f_syn_all=b_all, mask=mask)
+    got = losses.video_synthetic_loss(a, b, t, 5.0, f_ego_all=a_all, f_syn_all=b_all, mask=mask)
     assert float(got) == pytest.approx(ref_masked(a, b_all, t, 5.0, k_np, ka_np), rel=1e-9)
 
 
@@ -162,12 +162,12 @@ def test_video_text_loss_without_narrations_equals_loss_over_the_rest():
     t = torch.arange(6)
     off = ~has[None, :].expand(6, -1)
     for sym in (False, True):
-        got = L.video_text_loss(f, g, t, 4.0, mask=off, valid=has, symmetric=sym)
-        sub = L.video_text_loss(f[has], g[has], torch.arange(int(has.sum())), 4.0, symmetric=sym)
+        got = losses.video_text_loss(f, g, t, 4.0, mask=off, valid=has, symmetric=sym)
+        sub = losses.video_text_loss(f[has], g[has], torch.arange(int(has.sum())), 4.0, symmetric=sym)
         assert float(got) == pytest.approx(float(sub), rel=1e-12)
     # the NaN-free gradient never reaches a left-out anchor
     fr = f.clone().requires_grad_(True)
-    L.video_text_loss(fr, g, t, 4.0, mask=off, valid=has).backward()
+    losses.video_text_loss(fr, g, t, 4.0, mask=off, valid=has).backward()
     assert torch.all(fr.grad[~has] == 0)
     assert fr.grad[has].abs().sum() > 0
 
@@ -234,7 +234,7 @@ def test_compute_losses_masks_moments_and_skips_missing_narrations():
 
 def test_paired_items_key_moments_by_sync_id(tmp_path):
     s = paired_store(tmp_path / "p.zarr", takes=3, per_take=2, cams=2)
-    items = D.paired_items(s, val_frac=0.0)
+    items = data.paired_items(s, val_frac=0.0)
     sync = s.column("sync_id")
     assert len(items.ego_rows) == 12
     assert len(np.unique(items.keys)) == 6
@@ -242,7 +242,7 @@ def test_paired_items_key_moments_by_sync_id(tmp_path):
     for i in range(12):
         for j in range(12):
             assert (items.keys[i] == items.keys[j]) == (sync[items.ego_rows[i]] == sync[items.ego_rows[j]])
-    assert list(D.pseudo_keys(np.array([0, 3, 3]))) == [-1, -4, -4]   # negative: never a sync code
+    assert list(data.pseudo_keys(np.array([0, 3, 3]))) == [-1, -4, -4]   # negative: never a sync code
 
 
 # ---------------------------------------------------------------------------- 1. equal budget
@@ -307,11 +307,11 @@ def _pca_stores(tmp_path):
 
 def test_benchmark_rows_never_enter_the_pca_init(tmp_path):
     with_eval, without = _pca_stores(tmp_path)
-    sample = D.pooled_sample(D.Sources(paired=with_eval), 4096, seed=0)
+    sample = data.pooled_sample(data.Sources(paired=with_eval), 4096, seed=0)
     train_rows = with_eval.trainable_mask()
     assert len(sample) == int(train_rows.sum()) == 6 * 4 * 3
     assert np.abs(sample[:, 8:]).max() == 0                               # no test/val row made it in
-    np.testing.assert_array_equal(sample, D.pooled_sample(D.Sources(paired=without), 4096, seed=0))
+    np.testing.assert_array_equal(sample, data.pooled_sample(data.Sources(paired=without), 4096, seed=0))
     weights = []
     for store in (with_eval, without):
         cfg = PretrainConfig(out=str(tmp_path / f"m-{store.path.stem}"), paired=str(store.path), dim=4, batch_size=8,
@@ -343,7 +343,7 @@ def test_paired_rows_without_narration_are_left_out_of_video_text(tmp_path):
         assert torch.isfinite(p).all()
     # what a batch gets: zeros + has_text False for zero and NaN rows, and the reader's array untouched
     raw = store.text(slice(0, 12))                                    # moments 0..3: ego rows 0, 3, 6, 9
-    clean, has = D.narrated(raw)
+    clean, has = data.narrated(raw)
     assert list(np.flatnonzero(~has)) == [0, 3, 6, 9]
     assert np.isnan(raw[9]).all()
     assert (clean[~has] == 0).all()
@@ -363,16 +363,16 @@ def test_unpaired_subsets_are_nested_and_sized():
     uniq = np.unique(q)
     chosen = {}
     for f in (0.1, 0.25, 0.5, 0.75, 1.0):
-        keep = D.unpaired_subset(q, 1000, f, seed=3)
+        keep = data.unpaired_subset(q, 1000, f, seed=3)
         chosen[f] = set(q[keep])
         assert len(chosen[f]) == round(f * len(uniq))
         assert np.array_equal(keep, np.isin(q, list(chosen[f])))        # all pairs of a chosen query come along
     fs = sorted(chosen)
     assert all(chosen[a] < chosen[b] for a, b in zip(fs, fs[1:]))        # strictly nested
-    assert chosen[0.5] == set(q[D.unpaired_subset(q, 1000, 0.5, seed=3)])  # deterministic
-    assert chosen[0.5] != set(q[D.unpaired_subset(q, 1000, 0.5, seed=4)])  # and seeded
+    assert chosen[0.5] == set(q[data.unpaired_subset(q, 1000, 0.5, seed=3)])  # deterministic
+    assert chosen[0.5] != set(q[data.unpaired_subset(q, 1000, 0.5, seed=4)])  # and seeded
     # another pairs store over the same ego queries picks the same ego clips
-    assert set(uniq[D.unpaired_subset(uniq, 1000, 0.25, seed=3)]) == chosen[0.25]
+    assert set(uniq[data.unpaired_subset(uniq, 1000, 0.25, seed=3)]) == chosen[0.25]
 
 
 def test_unpaired_fraction_run_records_subset(world, tmp_path):

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from rosetta_cli.errors import CheckpointError, DimensionMismatch, UsageError  # noqa: E402
-from rosetta_cli.store import schema as S  # noqa: E402
+from rosetta_cli.store import schema  # noqa: E402
 from rosetta_cli.store.core import Store  # noqa: E402
 
 D = 32
@@ -49,9 +49,9 @@ def make_paired(path, n_moments=300, exo_per=1, dim=D, frames=1, takes=30, noise
     st = Store.create(path, kind="features", clips=pd.DataFrame(rows), frames=frames, dim=dim,
                       chunk_rows=chunk_rows, dtype="float32", text_dim=4)
     st.write_rows(0, features=np.stack(feats).astype(np.float32), text=np.ones((len(rows), 4), np.float32),
-                  status=S.DONE if status is None else status)
+                  status=schema.DONE if status is None else status)
     if status is not None:
-        st.write_rows(0, errors=["decode failed" if s == S.FAILED else "" for s in status])
+        st.write_rows(0, errors=["decode failed" if s == schema.FAILED else "" for s in status])
     st.finalize()
     st.close()
     return Path(path)
@@ -111,8 +111,8 @@ def test_pairs_split_by_take_and_skip_bad_rows(tmp_path):
     from rosetta_cli.rst.data import build_pairs
 
     n_rows = 40 * 3  # 40 moments, 1 ego + 2 exo each
-    status = np.full(n_rows, S.DONE, np.uint8)
-    status[3], status[4] = S.FAILED, S.PENDING  # moment 1: ego row 3 failed, exo row 4 pending
+    status = np.full(n_rows, schema.DONE, np.uint8)
+    status[3], status[4] = schema.FAILED, schema.PENDING  # moment 1: ego row 3 failed, exo row 4 pending
     p = make_paired(tmp_path / "p.zarr", n_moments=40, exo_per=2, takes=10, status=status)
     st = Store.open(p)
     pairs, held = build_pairs([st], val_frac=0.2, split_seed=0)
@@ -305,8 +305,8 @@ def trained(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("rst")
     n = 100
-    status = np.full(2 * n, S.DONE, np.uint8)
-    status[10], status[70] = S.FAILED, S.PENDING
+    status = np.full(2 * n, schema.DONE, np.uint8)
+    status[10], status[70] = schema.FAILED, schema.PENDING
     p = make_paired(root / "p.zarr", n_moments=n, takes=10, chunk_rows=32, status=status)
     train(p, root / "rst", steps=30)
     return root, p
@@ -452,11 +452,11 @@ def test_translate_store_contract_and_determinism(trained, tmp_path):
     np.testing.assert_allclose(fa, c.features(), rtol=0, atol=2e-4)
     assert np.array_equal(a.status(), c.status())
     assert s1["translated_now"] == 198
-    assert a.status()[10] == S.FAILED
+    assert a.status()[10] == schema.FAILED
     assert "ego row failed: decode failed" in a.errors()[10]
-    assert a.status()[70] == S.PENDING
+    assert a.status()[70] == schema.PENDING
     assert "pending" in a.errors()[70]
-    assert (a.status()[ego.status() == S.DONE] == S.DONE).all()
+    assert (a.status()[ego.status() == schema.DONE] == schema.DONE).all()
     assert a.labels == ego.labels
     assert (a.clips()["label"] == ego.clips()["label"]).all()
     assert (a.column("clip_id") == ego.column("clip_id")).all()
@@ -480,7 +480,7 @@ def test_translate_resumes_partial_output(trained, tmp_path):
     root, ego_path = trained
     _translate(root, ego_path, tmp_path / "full.zarr")
     _translate(root, ego_path, tmp_path / "part.zarr", shard=(0, 2))  # half the blocks: a killed run
-    assert (Store.open(tmp_path / "part.zarr").status() == S.PENDING).sum() > 50
+    assert (Store.open(tmp_path / "part.zarr").status() == schema.PENDING).sum() > 50
     s = _translate(root, ego_path, tmp_path / "part.zarr")
     assert 0 < s["translated_now"] < 198
     np.testing.assert_allclose(Store.open(tmp_path / "part.zarr").features(),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from rosetta_cli.errors import UsageError
-from rosetta_cli.search import index as I
+from rosetta_cli.search import index
 from rosetta_cli.search.retrieve import Query, RetrieveConfig, Searcher, read_queries, run as retrieve
 from rosetta_cli.store import DONE, FAILED, Store
 
@@ -51,7 +51,7 @@ def two_stores(tmp_path):
 
 def test_index_then_row_query_matches_exact_cosine(two_stores):
     d, (fa, sa), (fb, sb) = two_stores
-    r = I.run(I.IndexConfig(stores=[str(d / "a.zarr"), str(d / "b.zarr")], out=str(d / "idx")))
+    r = index.run(index.IndexConfig(stores=[str(d / "a.zarr"), str(d / "b.zarr")], out=str(d / "idx")))
     assert r.built
     assert r.rows == 63
     assert r.plan["kind"] == "flat"
@@ -78,7 +78,7 @@ def test_index_then_row_query_matches_exact_cosine(two_stores):
 
 def test_view_filter_and_include_self(two_stores):
     d, (fa, _), _ = two_stores
-    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
+    index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
     q = [Query(store=str(d / "a.zarr"), row=1)]
     hits = retrieve(RetrieveConfig(index=str(d / "idx"), queries=q, topk=6, view="ego")).queries[0]["hits"]
     assert len(hits) == 6
@@ -90,8 +90,8 @@ def test_view_filter_and_include_self(two_stores):
 
 def test_partial_index_is_refused_and_resume_finishes_it(two_stores, cli):
     d, _, _ = two_stores
-    cfg = I.IndexConfig(stores=[str(d / "a.zarr"), str(d / "b.zarr")], out=str(d / "idx"), shard="0/2", batch_rows=16)
-    r = I.run(cfg)
+    cfg = index.IndexConfig(stores=[str(d / "a.zarr"), str(d / "b.zarr")], out=str(d / "idx"), shard="0/2", batch_rows=16)
+    r = index.run(cfg)
     assert not r.built
     assert 0 < r.embedded < 63
     assert not (d / "idx" / "index.json").exists()
@@ -102,10 +102,10 @@ def test_partial_index_is_refused_and_resume_finishes_it(two_stores, cli):
     res = cli("index", "--store", d / "a.zarr", "--store", d / "b.zarr", "--out", d / "idx")
     assert res.code == 2
     assert "--resume" in res.err  # refuses without --resume/--overwrite
-    r2 = I.run(I.IndexConfig(stores=cfg.stores, out=cfg.out, resume=True, batch_rows=16))
+    r2 = index.run(index.IndexConfig(stores=cfg.stores, out=cfg.out, resume=True, batch_rows=16))
     assert r2.built
     assert r2.embedded == 63 - r.embedded  # only the other shard's rows
-    whole = I.run(I.IndexConfig(stores=cfg.stores, out=str(d / "whole")))
+    whole = index.run(index.IndexConfig(stores=cfg.stores, out=str(d / "whole")))
     a = Store.open(d / "idx" / "embeddings.zarr").features()
     b = Store.open(d / "whole" / "embeddings.zarr").features()
     assert np.array_equal(a, b)
@@ -116,25 +116,25 @@ def test_a_shard_run_on_a_complete_index_keeps_it_served(two_stores):
     """Every row is embedded, so a --shard run writes nothing and the index stays complete; a shard run
     that does write rows (a fresh INDEX_DIR) leaves no index.json until the final build."""
     d, _, _ = two_stores
-    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
+    index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
     before = (d / "idx" / "index.json").read_text()
-    r = I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), shard="1/2"))
+    r = index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), shard="1/2"))
     assert (r.built, r.embedded) == (False, 0)
     assert (d / "idx" / "index.json").read_text() == before
-    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "fresh"), shard="1/2"))
+    index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "fresh"), shard="1/2"))
     assert not (d / "fresh" / "index.json").exists()
 
 
 def test_resume_with_other_stores_is_refused(two_stores):
     d, _, _ = two_stores
-    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), shard="0/2"))
+    index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), shard="0/2"))
     with pytest.raises(UsageError, match="other stores or another model"):
-        I.run(I.IndexConfig(stores=[str(d / "b.zarr")], out=str(d / "idx"), resume=True))
+        index.run(index.IndexConfig(stores=[str(d / "b.zarr")], out=str(d / "idx"), resume=True))
 
 
 def test_a_damaged_index_json_is_not_served(two_stores, cli):
     d, _, _ = two_stores
-    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
+    index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
     m = json.loads((d / "idx" / "index.json").read_text())
     (d / "idx" / "index.json").write_text(json.dumps({**m, "status": "building"}))
     res = cli("retrieve", "--index", d / "idx", "--store", d / "a.zarr", "--rows", "0")
@@ -145,7 +145,7 @@ def test_a_damaged_index_json_is_not_served(two_stores, cli):
 def test_query_store_of_another_encoder_exits_2(two_stores, cli):
     d, _, _ = two_stores
     make_store(d / "other.zarr", 10, 5, enc={**ENC, "weights_sha256": "cd" * 32})
-    I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
+    index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx")))
     res = cli("retrieve", "--index", d / "idx", "--store", d / "other.zarr", "--rows", "0")
     assert res.code == 2
     assert "encoder" in res.err
@@ -175,7 +175,7 @@ def test_model_index_scores_are_the_models_cosines(two_stores, cli):
     from rosetta_cli.contrastive.api import load_dual_encoder
 
     m = tiny_model(d / "m")
-    r = I.run(I.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), model=str(m)))
+    r = index.run(index.IndexConfig(stores=[str(d / "a.zarr")], out=str(d / "idx"), model=str(m)))
     assert r.space == "model"
     assert r.dim == 8
     meta = json.loads((d / "idx" / "index.json").read_text())
@@ -214,7 +214,7 @@ def test_ivf_calibration_reaches_recall_against_exact(tmp_path):
                      attrs={"encoder": ENC})
     s.write_rows(0, features=feats, status=DONE)
     s.finalize()
-    r = I.run(I.IndexConfig(stores=[str(tmp_path / "s.zarr")], out=str(tmp_path / "idx"), index="ivf", nlist=64))
+    r = index.run(index.IndexConfig(stores=[str(tmp_path / "s.zarr")], out=str(tmp_path / "idx"), index="ivf", nlist=64))
     assert r.plan["kind"] == "ivf"
     assert r.calibration["recall@10"] >= 0.95
     assert 1 <= r.calibration["nprobe"] <= 64
@@ -224,7 +224,7 @@ def test_ivf_calibration_reaches_recall_against_exact(tmp_path):
     found = np.array([[h["id"] for h in hs] for hs in srch.search(vec, 10)])
     g = feats.mean(1)
     exact = np.argsort(-ref_scores(g[rows], g), axis=1, kind="stable")[:, :10]
-    assert I.recall_at_k(found, exact) >= 0.9   # other queries than calibration's: a little slack
+    assert index.recall_at_k(found, exact) >= 0.9   # other queries than calibration's: a little slack
 
 
 def test_queries_file_csv_and_jsonl(tmp_path):

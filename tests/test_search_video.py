@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from rosetta_cli.search import index as I
+from rosetta_cli.search import index
 from rosetta_cli.search.retrieve import Query, RetrieveConfig, Searcher, run as retrieve
 from rosetta_cli.store import Store
 
@@ -26,7 +26,7 @@ def world(tmp_path_factory):
               "--limit", "12", "--frames", "3", "--text-encoder", "none", "--decoder", "pyav"])
     except SystemExit as e:
         assert not e.code
-    I.run(I.IndexConfig(stores=[str(d / "exo.zarr")], out=str(d / "idx")))
+    index.run(index.IndexConfig(stores=[str(d / "exo.zarr")], out=str(d / "idx")))
     return d
 
 

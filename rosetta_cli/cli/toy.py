@@ -64,23 +64,22 @@ STEP_BATCHES = {"tiny": {"train-rst": 4, "pretrain": 8}}
 
 
 def next_steps(out: Path, scale: str) -> list[str]:
-    """The stage commands that take this world from videos to a benchmark report (tested as printed)."""
+    """The stage commands that take this world from videos to a benchmark report (tested as printed), built
+    from the pipeline's table with paths relative to the current directory."""
+    from pathlib import PurePosixPath
+
+    from rosetta_cli.pipeline import table, variants
+
     b = STEP_BATCHES.get(scale, {})
-
-    def batch(stage: str) -> str:
-        return f" --batch-size {b[stage]}" if stage in b else ""
-
-    f = "features"
-    return [f"rosetta extract --videos {out}/egoexo4d --out {f}/paired.zarr",
-            f"rosetta extract --videos {out}/ego4d --out {f}/ego4d.zarr",
-            f"rosetta extract --videos {out}/htm-aa --out {f}/htm-aa.zarr",
-            f"rosetta train-rst --paired {f}/paired.zarr --out rst{batch('train-rst')}",
-            f"rosetta translate --rst rst --ego {f}/ego4d.zarr --out {f}/ego4d.translated.zarr",
-            f"rosetta mine --ego {f}/ego4d.zarr --exo {f}/htm-aa.zarr --translated {f}/ego4d.translated.zarr "
-            "--out pairs/rst.zarr",
-            f"rosetta pretrain --paired {f}/paired.zarr --ego {f}/ego4d.zarr --exo {f}/htm-aa.zarr --pairs pairs/rst.zarr "
-            f"--translated {f}/ego4d.translated.zarr --out models/ours{batch('pretrain')}",
-            f"rosetta bench --ego {f}/paired.zarr --exo {f}/paired.zarr --model models/ours --out report"]
+    p = table.layout(PurePosixPath())
+    ours = variants.VARIANTS["ours"]
+    argvs = [table.argv("extract", {}, p[role], {"videos": f"{out}/{dataset}"}) for dataset, role in table.SOURCES.items()]
+    argvs += [table.argv("train-rst", p, p["rst"], {"batch_size": b.get("train-rst")}),
+              table.argv("translate", p, p["translated"]),
+              table.argv("mine", p, variants.pairs_file(p, ours.pairs)),
+              table.argv("pretrain", variants.inputs(ours, p), p["models"] / ours.slug, {"batch_size": b.get("pretrain")}),
+              table.argv("bench", p, "report", {"model": p["models"] / ours.slug})]
+    return [" ".join(["rosetta", *a]) for a in argvs]
 
 
 def _print_checks(summary: dict) -> None:

@@ -20,12 +20,12 @@ import pandas as pd
 from rosetta_cli.errors import InputNotFound, StoreError, UsageError
 from rosetta_cli.provenance import base_attrs, fingerprint_of, new_id, now_iso
 from rosetta_cli.runtime.guard import Action, output_action
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
 from rosetta_cli.store.backends import BACKENDS
 
 
 def _backend_name(path: Path) -> str:
-    name = S.backend_for(path)
+    name = schema.backend_for(path)
     if name is None:
         raise UsageError(f"{path}: unknown store suffix", hint="use a path ending in .zarr (default) or .h5")
     return name
@@ -48,13 +48,13 @@ class Store:
             raise InputNotFound(f"{path}: no such store", hint="check the path, or create it with `rosetta extract`")
         backend = BACKENDS[_backend_name(path)](path, mode)
         meta = backend.meta()
-        if not isinstance(meta, dict) or meta.get("format") != S.FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != schema.FORMAT:
             backend.close()
-            raise StoreError(f"{path}: not a rosetta store (no '{S.META_KEY}' metadata with format '{S.FORMAT}')",
+            raise StoreError(f"{path}: not a rosetta store (no '{schema.META_KEY}' metadata with format '{schema.FORMAT}')",
                              hint="give a store written by rosetta, or bring foreign features in with `rosetta store import`")
-        if meta.get("format_version", 0) > S.FORMAT_VERSION:
+        if meta.get("format_version", 0) > schema.FORMAT_VERSION:
             backend.close()
-            raise StoreError(f"{path}: store format v{meta.get('format_version')} is newer than this rosetta (v{S.FORMAT_VERSION})",
+            raise StoreError(f"{path}: store format v{meta.get('format_version')} is newer than this rosetta (v{schema.FORMAT_VERSION})",
                              hint="upgrade rosetta")
         store = cls(path, backend, meta, writable=mode != "r")
         if kind is not None:
@@ -68,13 +68,13 @@ class Store:
     @classmethod
     def create(cls, path, *, kind: str, clips: pd.DataFrame | None = None, frames: int | None = None,
                dim: int | None = None, text_dim: int | None = None, dtype: str = "float16",
-               chunk_rows: int = S.DEFAULT_CHUNK_ROWS, attrs: dict | None = None, config=None,
-               overwrite: bool = False, codec: str = S.DEFAULT_CODEC) -> "Store":
+               chunk_rows: int = schema.DEFAULT_CHUNK_ROWS, attrs: dict | None = None, config=None,
+               overwrite: bool = False, codec: str = schema.DEFAULT_CODEC) -> "Store":
         """Create a row store with N = len(clips) rows, all pending. clips: DataFrame with CLIP_COLUMNS.
 
         codec: compression of `features` ("lz4", "zstd" or "none"; HDF5 uses lzf unless "none").
         """
-        if kind not in S.ROW_KINDS:
+        if kind not in schema.ROW_KINDS:
             raise UsageError(f"cannot create a row store of kind {kind!r}")
         path = cls._prepare_path(path, overwrite)
         table, labels, skills = encode_clips(clips)
@@ -83,7 +83,7 @@ class Store:
         meta.update(labels=labels, skills=skills, frames=frames, dim=dim, text_dim=text_dim, dtype=dtype, codec=codec)
         backend = BACKENDS[_backend_name(path)](path, "w")
         c = chunk_rows
-        for col in S.CLIP_COLUMNS:
+        for col in schema.CLIP_COLUMNS:
             backend.create(f"clips/{col}", (n,), _clip_dtype(col), (c,))
             if n:
                 backend.write(f"clips/{col}", slice(None), table[col])
@@ -106,14 +106,14 @@ class Store:
     def create_pairs(cls, path, table: pd.DataFrame, *, attrs: dict | None = None, config=None,
                      chunk_rows: int = 65536, overwrite: bool = False) -> "Store":
         """Create a pairs store from a DataFrame with schema.PAIR_COLUMNS."""
-        missing = [c for c in S.PAIR_COLUMNS if c not in table.columns]
+        missing = [c for c in schema.PAIR_COLUMNS if c not in table.columns]
         if missing:
             raise UsageError(f"pairs table lacks columns {missing}")
         path = cls._prepare_path(path, overwrite)
         meta = cls._new_meta("pairs", config, attrs, chunk_rows)
         backend = BACKENDS[_backend_name(path)](path, "w")
         n = len(table)
-        for col, dt in S.PAIR_COLUMNS.items():
+        for col, dt in schema.PAIR_COLUMNS.items():
             backend.create(f"pairs/{col}", (n,), dt, (chunk_rows,))
             if n:
                 vals = table[col].to_numpy()
@@ -133,7 +133,7 @@ class Store:
 
     @staticmethod
     def _new_meta(kind: str, config, attrs: dict | None, chunk_rows: int) -> dict:
-        meta = {"format": S.FORMAT, "format_version": S.FORMAT_VERSION, **base_attrs(kind, config)}
+        meta = {"format": schema.FORMAT, "format_version": schema.FORMAT_VERSION, **base_attrs(kind, config)}
         meta.update(chunk_rows=chunk_rows, parents=[], encoder=None, text_encoder=None, revision=None)
         meta.update(attrs or {})
         return meta
@@ -154,7 +154,7 @@ class Store:
 
     @property
     def chunk_rows(self) -> int:
-        return int(self.meta.get("chunk_rows", S.DEFAULT_CHUNK_ROWS))
+        return int(self.meta.get("chunk_rows", schema.DEFAULT_CHUNK_ROWS))
 
     @property
     def n_rows(self) -> int:
@@ -231,7 +231,7 @@ class Store:
     # ------------------------------------------------------------------ reading
     def clips(self, rows=slice(None)) -> pd.DataFrame:
         """Clip table; label/skill decoded to strings ('' for none), plus label_id/skill_id codes."""
-        data = {col: self.b.read(f"clips/{col}", rows) for col in S.CLIP_COLUMNS}
+        data = {col: self.b.read(f"clips/{col}", rows) for col in schema.CLIP_COLUMNS}
         df = pd.DataFrame(data)
         for col in ("label", "skill"):
             codes = df[col].to_numpy().astype(np.int64)
@@ -267,7 +267,7 @@ class Store:
         status, c = self.status(), self.b.get(name).chunks[0]
         for ci, f in missing:
             lo, hi = ci * c, min((ci + 1) * c, len(status))
-            done = int((status[lo:hi] == S.DONE).sum())
+            done = int((status[lo:hi] == schema.DONE).sum())
             if done:
                 raise StoreError(f"{f}: chunk file missing, but {done} of its rows ({lo}-{hi - 1}) are marked done",
                                  hint=self.lost_hint())
@@ -311,21 +311,21 @@ class Store:
         return self.b.read("errors", rows)
 
     def done_mask(self) -> np.ndarray:
-        return self.status() == S.DONE
+        return self.status() == schema.DONE
 
     def trainable_mask(self) -> np.ndarray:
         """[N] bool: done rows outside the benchmark splits (schema.EVAL_SPLITS); what training may use."""
         # pandas: hash lookups (np.char.lower + np.isin took ~2 s per call on 1.7M rows)
         split = pd.Series(self.column("split"), dtype=object).astype(str).str.lower()
-        return self.done_mask() & ~split.isin(S.EVAL_SPLITS).to_numpy()
+        return self.done_mask() & ~split.isin(schema.EVAL_SPLITS).to_numpy()
 
     def pairs(self) -> pd.DataFrame:
         self.require_kind("pairs")
-        return pd.DataFrame({c: self.b.read(f"pairs/{c}") for c in S.PAIR_COLUMNS})
+        return pd.DataFrame({c: self.b.read(f"pairs/{c}") for c in schema.PAIR_COLUMNS})
 
     def status_counts(self) -> dict:
         st = self.status()
-        return {name: int((st == code).sum()) for code, name in S.STATUS_NAMES.items()}
+        return {name: int((st == code).sum()) for code, name in schema.STATUS_NAMES.items()}
 
     def blocks(self, block_rows: int | None = None, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
         """Chunk-aligned (start, stop) row ranges covering [start, stop)."""
@@ -364,7 +364,7 @@ class Store:
         self.b.flush()
 
     def write_clip_column(self, col: str, values, rows=slice(None)) -> None:
-        self.b.write(f"clips/{col}", rows, np.asarray(values, dtype=object if col in S.CLIP_STR_COLUMNS else None))
+        self.b.write(f"clips/{col}", rows, np.asarray(values, dtype=object if col in schema.CLIP_STR_COLUMNS else None))
         self.b.flush()
 
 
@@ -423,9 +423,9 @@ def parent_entry(role: str, store: Store) -> dict:
 
 
 def _clip_dtype(col: str) -> str:
-    if col in S.CLIP_STR_COLUMNS:
+    if col in schema.CLIP_STR_COLUMNS:
         return "str"
-    if col in S.CLIP_FLOAT_COLUMNS:
+    if col in schema.CLIP_FLOAT_COLUMNS:
         return "float64"
     return "int32"
 
@@ -436,17 +436,17 @@ def encode_clips(clips: pd.DataFrame | None) -> tuple[dict, list[str], list[str]
     label/skill may be strings (vocabulary built sorted) or already-int codes with a
     vocabulary in `clips.attrs['labels'|'skills']`.
     """
-    clips = pd.DataFrame(columns=list(S.CLIP_COLUMNS)) if clips is None else clips
+    clips = pd.DataFrame(columns=list(schema.CLIP_COLUMNS)) if clips is None else clips
     n = len(clips)
     out: dict = {}
-    for col in S.CLIP_STR_COLUMNS:
+    for col in schema.CLIP_STR_COLUMNS:
         vals = clips[col] if col in clips else pd.Series([""] * n)
         out[col] = np.array(vals.fillna("").astype(str).tolist(), dtype=object)
-    for col in S.CLIP_FLOAT_COLUMNS:
+    for col in schema.CLIP_FLOAT_COLUMNS:
         vals = clips[col] if col in clips else pd.Series([np.nan] * n)
         out[col] = pd.to_numeric(vals, errors="coerce").to_numpy(dtype=np.float64)
     vocabs = []
-    for col in S.CLIP_CODE_COLUMNS:
+    for col in schema.CLIP_CODE_COLUMNS:
         vals = clips[col] if col in clips else pd.Series([""] * n)
         codes, vocab = _encode_vocab(vals, clips.attrs.get(f"{col}s"))
         out[col] = codes

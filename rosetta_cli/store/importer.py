@@ -40,7 +40,7 @@ import pandas as pd
 from rosetta_cli.errors import AnnotationError, DimensionMismatch, InputNotFound, UsageError
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
 from rosetta_cli.store.core import Store, nonfinite_rows
 from rosetta_cli.store.ops import load_array, read_clips_csv
 
@@ -79,7 +79,7 @@ class ImportConfig:
     stride_sec: float | None = None
     frames: int | None = None           # T of the pooled clip (time mode; default 1)
     pool: str = "mean"                  # mean (of contiguous groups) | uniform (sampling)
-    chunk_rows: int = S.DEFAULT_CHUNK_ROWS
+    chunk_rows: int = schema.DEFAULT_CHUNK_ROWS
     overwrite: bool = False
     resume: bool = False
 
@@ -103,8 +103,8 @@ class ImportConfig:
         for flag, val in (("--features", self.features), ("--clips", self.clips), ("--out", self.out)):
             if not val:
                 raise UsageError(f"no {flag} given")
-        if self.kind not in S.ROW_KINDS:
-            raise UsageError(f"--kind {self.kind!r} is not a row store kind", hint=f"use one of {', '.join(S.ROW_KINDS)}")
+        if self.kind not in schema.ROW_KINDS:
+            raise UsageError(f"--kind {self.kind!r} is not a row store kind", hint=f"use one of {', '.join(schema.ROW_KINDS)}")
         if self.text and self.text_encoder and self.text_encoder != "none":
             raise UsageError("--text and --text-encoder exclude each other", hint="pass one of them")
         if self.chunk_rows < 1:
@@ -274,23 +274,23 @@ def run(cfg: ImportConfig, progress: Progress = SILENT, text_encoder: TextEncode
     if text_encoder is not None:
         text_dim = store.text_dim
     status = store.status()
-    todo = int((status != S.DONE).sum())
+    todo = int((status != schema.DONE).sum())
     progress.start("import", len(clips), done=len(clips) - todo, unit="rows")
     imported = 0
     try:
         for a, b in store.blocks():
-            need = np.flatnonzero(status[a:b] != S.DONE)
+            need = np.flatnonzero(status[a:b] != schema.DONE)
             if not len(need):
                 continue
             imported += _import_block(store, rows, clips, a, b, text, text_encoder)
-            progress.advance(b - a - int((status[a:b] == S.DONE).sum()), info=Path(str(clips["video"].iat[b - 1])).name)
+            progress.advance(b - a - int((status[a:b] == schema.DONE).sum()), info=Path(str(clips["video"].iat[b - 1])).name)
     finally:
         store.close()
     with Store.open(cfg.out, mode="r+") as s:
         s.finalize()
         st = s.status()
-        failed = [(int(i), str(s.errors(slice(int(i), int(i) + 1))[0])) for i in np.flatnonzero(st == S.FAILED)[:3]]
-        n_failed = int((st == S.FAILED).sum())
+        failed = [(int(i), str(s.errors(slice(int(i), int(i) + 1))[0])) for i in np.flatnonzero(st == schema.FAILED)[:3]]
+        n_failed = int((st == schema.FAILED).sum())
     return ImportResult(str(cfg.out), len(clips), imported, skipped, frames, dim, text_dim,
                         "by-time" if timing else "in-order", sig.get("timing") or {}, n_failed, failed)
 
@@ -304,13 +304,13 @@ def _import_block(store: Store, rows: "_RowSource", clips, a: int, b: int, text,
         except (AnnotationError, DimensionMismatch, InputNotFound) as e:
             if i > a:
                 store.write_rows(a, features=out[: i - a], text=_text_block(clips, a, i, text, text_encoder),
-                                 status=S.DONE)
-            store.write_rows(i, status=[S.FAILED], errors=[str(e)])
+                                 status=schema.DONE)
+            store.write_rows(i, status=[schema.FAILED], errors=[str(e)])
             raise
     txt = _text_block(clips, a, b, text, text_encoder)
     status, errors = finite_status(out, txt, lambda i: rows.where(a + i))
     store.write_rows(a, features=out, text=txt, status=status, errors=errors)
-    return int((status == S.DONE).sum())
+    return int((status == schema.DONE).sum())
 
 
 def finite_status(feats: np.ndarray, text: np.ndarray | None, where) -> tuple[np.ndarray, list[str]]:
@@ -319,7 +319,7 @@ def finite_status(feats: np.ndarray, text: np.ndarray | None, where) -> tuple[np
     n = len(feats)
     bad_f = nonfinite_rows(feats)
     bad_t = nonfinite_rows(text) if text is not None else np.zeros(n, bool)
-    status = np.where(bad_f | bad_t, S.FAILED, S.DONE).astype(np.uint8)
+    status = np.where(bad_f | bad_t, schema.FAILED, schema.DONE).astype(np.uint8)
     errors = [f"{where(i)}: NaN/Inf in its {'features' if bad_f[i] else 'text embedding'}" if bad_f[i] or bad_t[i]
               else "" for i in range(n)]
     return status, errors
@@ -482,7 +482,7 @@ def _open_output(cfg: ImportConfig, clips, frames, dim, text_dim, dtype, sig: di
             store.close()
             raise UsageError(f"{out}: was imported with other inputs or options ({', '.join(diff) or 'not by store import'})",
                              hint="rerun with the same --clips/--features/options, or pass --overwrite")
-        return store, int((store.status() == S.DONE).sum())
+        return store, int((store.status() == schema.DONE).sum())
     if text_encoder is not None:
         probe = np.asarray(text_encoder.encode(list(clips["narration"].iloc[:1]) or [""]), np.float32)
         text_dim = probe.shape[1]

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 
 from rosetta_cli.errors import AnnotationError, DimensionMismatch, InputNotFound, StoreError, UsageError
-from rosetta_cli.store import schema as S
+from rosetta_cli.store import schema
 from rosetta_cli.store.backends import BACKENDS
 from rosetta_cli.store.core import Store, _backend_name
 
-IMPORT_COLUMNS = list(S.CLIP_COLUMNS)
+IMPORT_COLUMNS = list(schema.CLIP_COLUMNS)
 
 
 # --------------------------------------------------------------------------- convert
@@ -37,7 +37,7 @@ def convert(src_path, dst_path, overwrite: bool = False, block_rows: int = 65536
 
 def _chunks(arr) -> tuple:
     chunks = getattr(arr, "chunks", None)
-    return tuple(chunks) if chunks else (S.DEFAULT_CHUNK_ROWS, *arr.shape[1:])
+    return tuple(chunks) if chunks else (schema.DEFAULT_CHUNK_ROWS, *arr.shape[1:])
 
 
 # --------------------------------------------------------------------------- merge
@@ -121,7 +121,7 @@ def _merge_rows(srcs: list[Store], out_path, overwrite: bool) -> Store:
     clips.attrs["labels"] = _union([s.labels for s in srcs])
     clips.attrs["skills"] = _union([s.skills for s in srcs])
     first = srcs[0]
-    out = Store.create(out_path, kind=first.kind, clips=clips[list(S.CLIP_COLUMNS)], frames=first.frames, dim=first.dim,
+    out = Store.create(out_path, kind=first.kind, clips=clips[list(schema.CLIP_COLUMNS)], frames=first.frames, dim=first.dim,
                        text_dim=first.text_dim, dtype=first.dtype, chunk_rows=first.chunk_rows,
                        attrs=_merge_attrs(srcs), overwrite=overwrite)
     offset = 0
@@ -154,10 +154,10 @@ def read_clips_csv(path) -> pd.DataFrame:
     missing = [c for c in IMPORT_COLUMNS if c not in df.columns]
     if missing:
         raise AnnotationError(f"{path}: missing columns {missing}", hint=f"the header must be {','.join(IMPORT_COLUMNS)}")
-    bad_view = sorted(set(df["view"]) - set(S.VIEWS))
+    bad_view = sorted(set(df["view"]) - set(schema.VIEWS))
     if bad_view:
         raise AnnotationError(f"{path}: field 'view' has values {bad_view[:5]}", hint="use ego or exo")
-    for col in S.CLIP_FLOAT_COLUMNS:
+    for col in schema.CLIP_FLOAT_COLUMNS:
         df[col] = _seconds(path, df, col)
     _check_times(path, df)  # empty start (NaN) = the video's start; empty end = its end
     return df[IMPORT_COLUMNS]
