@@ -7,6 +7,8 @@ from pathlib import Path
 
 from rosetta_cli.demo import paths
 from rosetta_cli.errors import UsageError
+from rosetta_cli.store import Store
+from rosetta_cli.toy.truth import load_world, true_labels
 
 METRICS = {"avg_hr5": "HR@5, mean of ego→exo and exo→ego (%)", "recog_top1": "recognition top-1 (%)"}
 
@@ -16,8 +18,6 @@ def mining_outcomes(seed_dir: Path, strategies) -> dict:
     class that any strategy paired, in row order. An outcome is 1 when the query's top-1 candidate shares
     its true class (toy ground truth) and 0 otherwise: a candidate of unknown class, or no pair at all
     for that query, counts as wrong (as in P2). Its value is the label precision in %."""
-    from rosetta_cli.store import Store
-    from rosetta_cli.toy.truth import load_world, true_labels
 
     p = paths(seed_dir)
     world = load_world(p["world"])
@@ -73,7 +73,6 @@ def measure(results: dict, model: str, metric: str) -> tuple:
 
 def world_summary(seed_dir: Path) -> dict:
     """Counts of the rendered world and of the stores (what the claims were measured on)."""
-    from rosetta_cli.store import Store
 
     p = paths(seed_dir)
     out = {}

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rosetta_cli.bench.run import FROZEN
-from rosetta_cli.claims import collect, summary
+from rosetta_cli.claims import collect, report, summary
 from rosetta_cli.claims.verdict import combine, comparison, figure, ordering, slope_terms
 from rosetta_cli.demo import Stage, claims_config, run_stage
 from rosetta_cli.demo import plan as demo_plan
+from rosetta_cli.errors import UsageError
 from rosetta_cli.pipeline.variants import (CLAIMS_MINING, GALLERIES, SCALING_CURVES, SCALING_FRACTIONS, VARIANTS,
                                            scaling_slug, scaling_variants)
 from rosetta_cli.pipeline.variants import names as variant_names
-from rosetta_cli.errors import UsageError
 
 PROTOCOLS = {gallery or "paper": folder for folder, gallery in GALLERIES.items()}  # protocol → report folder of a seed
 TABLE1_BASELINES = ("no-rst", "paired-only", "random", FROZEN)                   # ours must beat each
@@ -93,8 +93,6 @@ def run(cfg: ClaimsConfig, call, log) -> dict:
         secs = run_stage(st, call, stage_log)
         if secs or st.title not in timings.get(str(seed), {}):
             timings.setdefault(str(seed), {})[st.title] = round(secs, 2)
-    from rosetta_cli.claims import report
-
     claims = evaluate(cfg)
     claims["timings_sec"] = timings
     claims["total_sec"] = round(time.perf_counter() - t0, 1)

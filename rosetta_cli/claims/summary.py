@@ -9,6 +9,9 @@ from rosetta_cli.claims import collect, preconditions
 from rosetta_cli.demo import paths
 from rosetta_cli.eval.intervals import combo_boot, percentile_interval, value
 from rosetta_cli.mining.config import default_text_weight
+from rosetta_cli.extract.config import ExtractConfig
+from rosetta_cli.extract.pipeline import run as extract
+from rosetta_cli.runtime.progress import SILENT
 
 
 def intervals(report_dir: Path, n_boot: int = 2000) -> list[dict]:
@@ -61,9 +64,6 @@ def check_world(world_dir: Path, workers: int = 2, progress=None) -> dict:
 
     What `rosetta toy --check` runs: the frozen default encoders, as `rosetta demo` and `rosetta
     claims` extract. The stores resume if the check is rerun."""
-    from rosetta_cli.extract.config import ExtractConfig
-    from rosetta_cli.extract.pipeline import run as extract
-    from rosetta_cli.runtime.progress import SILENT
 
     world_dir, progress = Path(world_dir), progress or SILENT
     stores = {name: world_dir / "check" / f"{name}.zarr" for name in ("egoexo4d", "htm-aa")}

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from rosetta_cli.encoders.base import Preprocess, TextEncoder, VisualEncoder
-from rosetta_cli.encoders.weights import fingerprint
+from rosetta_cli.encoders.weights import fingerprint, package_dir
 from rosetta_cli.errors import CheckpointError, InputNotFound, UsageError
 
 # OpenAI CLIP normalisation on LaViLa's 0-255 scale (eval_zeroshot.py); our normalise() divides by 255 first.
@@ -425,8 +425,6 @@ def clip_tokenizer():
     because the package's __init__ imports torchvision, which is not needed to tokenise.
     """
     import importlib.util
-
-    from rosetta_cli.encoders.weights import package_dir
 
     root = package_dir("open_clip")
     src = root / "tokenizer.py" if root else None

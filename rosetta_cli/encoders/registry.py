@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from rosetta_cli.errors import UsageError
+from rosetta_cli.runtime.dist import resolve_device
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,6 @@ def list_encoders() -> list[dict]:
 
 
 def _device(device: str) -> str:
-    from rosetta_cli.runtime.dist import resolve_device
-
     return resolve_device(device)
 
 

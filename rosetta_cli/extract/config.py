@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rosetta_cli.errors import UsageError
+from rosetta_cli.video import DECODERS
 
 
 @dataclass
@@ -42,7 +43,6 @@ class ExtractConfig:
     def check(self) -> None:
         """UsageError (one line naming the flag) for options no run could use."""
         from rosetta_cli.encoders.base import PRECISIONS
-        from rosetta_cli.video import DECODERS
 
         if not self.videos or not self.out:
             raise UsageError("--videos and --out are required", hint="give a dataset folder or manifest and a store path")

@@ -19,6 +19,8 @@ import numpy as np
 
 from rosetta_cli.encoders.base import Preprocess, resize_crop
 from rosetta_cli.video import VideoError, read_clip
+from rosetta_cli.runtime.alloc import keep_freed_memory
+from rosetta_cli.video.reader import release
 
 
 class ClipDataset:
@@ -50,8 +52,6 @@ def collate(items: list[dict], encoder=None) -> dict:
     nothing to do but write (on 2 cores a main-process encoder fought the decoders for them).
     """
     import torch
-
-    from rosetta_cli.video.reader import release
 
     release()  # the batch is decoded: stop decord's read-ahead before the encoder takes the core
     ok = [it["frames"] is not None for it in items]
@@ -119,8 +119,6 @@ def worker_init(_worker_id: int, parent_pid: int | None = None) -> None:
     """Die with the parent; one thread per worker (cores are shared); reuse freed heap (no page fault per
     batch, see runtime.alloc); silence C-level decoder logs unless --debug."""
     import torch
-
-    from rosetta_cli.runtime.alloc import keep_freed_memory
 
     if parent_pid is not None:
         die_with_parent(parent_pid)

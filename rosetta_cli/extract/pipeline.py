@@ -25,6 +25,12 @@ from rosetta_cli.extract.config import ExtractConfig
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store.schema import DONE, FAILED, PENDING
+from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
+from rosetta_cli.errors import PipelineFailure
+from rosetta_cli.runtime.alloc import keep_freed_memory
+from rosetta_cli.runtime.dist import barrier, cleanup, init_from_env, resolve_device
+from rosetta_cli.runtime.shard import parse_shard
+from rosetta_cli.video.reader import probe_duration
 
 
 @dataclass
@@ -68,9 +74,6 @@ class Ctx:
 
 
 def _context(cfg: ExtractConfig) -> Ctx:
-    from rosetta_cli.runtime.shard import parse_shard
-    from rosetta_cli.runtime.dist import init_from_env, resolve_device
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if cfg.shard:
             raise UsageError("--shard cannot be combined with torchrun", hint="torchrun already splits rows by rank")
@@ -87,7 +90,6 @@ def load_clips(cfg: ExtractConfig, manifest=None):
     """The manifest (annotations are fully checked here, before any work) and its first --limit clips."""
     if manifest is None:
         from rosetta_cli.datasets import load_manifest
-        from rosetta_cli.video.reader import probe_duration
 
         manifest = load_manifest(Path(cfg.videos), cfg.dataset, duration_fn=_safe_duration(probe_duration),
                                  strict=cfg.strict, **cfg.dataset_options())
@@ -114,7 +116,6 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     manifest: a ready `datasets.base.Manifest` (skips loading `cfg.videos`; benchmarks, tests).
     Progress: one phase "extract" in clips; `info` counts the failed rows so far.
     """
-    from rosetta_cli.runtime.alloc import keep_freed_memory
 
     cfg.check()
     keep_freed_memory()  # the main process encodes on GPU runs and with --workers 0; workers inherit it too
@@ -138,8 +139,6 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
 
 
 def _load_encoders(cfg: ExtractConfig, clips, device: str):
-    from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
-
     venc = get_visual_encoder(cfg.encoder, device=device, precision=cfg.precision)
     has_text = bool(clips["narration"].fillna("").astype(str).str.len().gt(0).any())
     # No narration anywhere (e.g. a plain folder): skip text rather than store N copies of embed("").
@@ -187,8 +186,6 @@ def _share_error(error, ctx: Ctx):
     box = [error.one_line() if hasattr(error, "one_line") else (repr(error) if error else None)]
     dist.broadcast_object_list(box, src=0)
     if error is None and box[0] is not None:
-        from rosetta_cli.errors import PipelineFailure
-
         return PipelineFailure(f"rank 0 could not prepare the store: {box[0]}")
     return error
 
@@ -210,7 +207,6 @@ def _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress: Progress) -
 
 def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timings: dict) -> ExtractResult:
     """Wait for all ranks, finalize a complete store once, and summarise."""
-    from rosetta_cli.runtime.dist import barrier, cleanup
 
     if ctx.torchrun:
         processed = _sum_over_ranks(processed, ctx.device)

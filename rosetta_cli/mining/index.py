@@ -18,6 +18,7 @@ from rosetta_cli.errors import UsageError
 from rosetta_cli.mining import config
 from rosetta_cli.mining.vectors import VectorSource, groups, sample_rows
 from rosetta_cli.runtime import atomic
+from rosetta_cli.mining.search import exact_topk
 
 
 @dataclass
@@ -92,7 +93,6 @@ def build_index(plan: IndexPlan, src: VectorSource, c_rows: np.ndarray, seed: in
     (one GEMM per block, no second pass over the stores). → (index, (scores [q, 1], positions [q, 1]) or None).
     tick(rows) is called plan.passes × len(c_rows) rows in all.
     """
-    from rosetta_cli.mining.search import exact_topk
 
     index = new_index(plan, src.dim, seed)
     if plan.kind == "ivf":

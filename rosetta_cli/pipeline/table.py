@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Iterable
 
+from rosetta_cli.store import Store
+
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,6 @@ def checkpoint_complete(path: Path) -> bool:
 
 def store_complete(path: Path) -> bool:
     """A store is complete when finalized with no pending rows (a pairs store has no row status)."""
-    from rosetta_cli.store import Store  # pandas and zarr: not at import, `rosetta --help` loads this module
 
     try:
         with Store.open(path) as st:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from rosetta_cli.errors import UsageError
+
 
 @dataclass
 class DistInfo:
@@ -28,8 +30,6 @@ def resolve_device(pref: str = "auto") -> str:
     if pref == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if pref == "cuda" and not torch.cuda.is_available():
-        from rosetta_cli.errors import UsageError
-
         raise UsageError("--device cuda but no CUDA device is available", hint="use --device cpu or auto")
     return pref
 

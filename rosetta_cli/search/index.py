@@ -39,6 +39,9 @@ from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store import DONE, Store
 from rosetta_cli.store.schema import CLIP_COLUMNS
 from rosetta_cli.store.core import require_finite
+from rosetta_cli.errors import Interrupted
+from rosetta_cli.runtime.dist import resolve_device
+from rosetta_cli.store.backends import holders
 
 FORMAT = "rosetta-index"
 FORMAT_VERSION = 1
@@ -384,8 +387,6 @@ def _lock(out: Path, share: tuple[int, int]):
 def _acquire(lock, out: Path) -> None:
     from filelock import Timeout
 
-    from rosetta_cli.store.backends import holders
-
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -422,8 +423,6 @@ def run(cfg: IndexConfig, progress: Progress = SILENT) -> IndexResult:
 
 
 def _interrupted(out: Path):
-    from rosetta_cli.errors import Interrupted
-
     done = 0
     if (out / EMB).exists():
         with Store.open(out / EMB, kind="embeddings") as emb:
@@ -483,7 +482,6 @@ def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progr
 def _load_model(cfg: IndexConfig, store: Store):
     if not cfg.model:
         return None
-    from rosetta_cli.runtime.dist import resolve_device
 
     # load_dual_encoder takes a torch device: "auto" must be resolved first
     enc = load_dual_encoder(cfg.model, device=resolve_device(cfg.device))

@@ -24,6 +24,12 @@ from rosetta_cli.search import index as search_index
 from rosetta_cli.search.html import prepare_out, write_page
 from rosetta_cli.store import DONE, Store
 from rosetta_cli.video.frames import resolve_video
+from rosetta_cli.contrastive.api import load_dual_encoder
+from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
+from rosetta_cli.runtime.dist import resolve_device
+from rosetta_cli.video import read_clip
+from rosetta_cli.video.reader import open_video
+from rosetta_cli.video.sampling import clip_window
 
 VIEWS = ("exo", "ego")
 OVERFETCH = 4  # a --view filter searches OVERFETCH x topk first, then widens until topk hits of that view
@@ -153,8 +159,6 @@ class Searcher:
     # ------------------------------------------------------------ encoders, from provenance
     def visual_encoder(self):
         if self._venc is None:
-            from rosetta_cli.encoders import get_visual_encoder
-
             rec = self.store0.get("encoder") or {}
             if not rec.get("name"):
                 raise UsageError(f"{self.path}: its stores record no frozen encoder, so a video cannot be encoded",
@@ -168,8 +172,6 @@ class Searcher:
 
     def text_encoder(self):
         if self._tenc is None:
-            from rosetta_cli.encoders import get_text_encoder
-
             if self.model is None:
                 raise UsageError(f"{self.path}: is a frozen-feature index, which has no text side",
                                  hint="build the index with --model MODEL_DIR for text queries")
@@ -192,9 +194,6 @@ class Searcher:
 
     def frames(self, video: str, start=None, end=None) -> np.ndarray:
         """uint8 [T, H, W, 3]: the T frames the index's stores sampled, with their decoder."""
-        from rosetta_cli.video import read_clip
-        from rosetta_cli.video.reader import open_video
-        from rosetta_cli.video.sampling import clip_window
 
         t = int(self.store0.get("frames") or 0)
         decoder = self.store0.get("decoder") or "decord"
@@ -361,8 +360,6 @@ def _load_model(meta: dict, device: str):
     rec = meta.get("model")
     if not rec:
         return None
-    from rosetta_cli.contrastive.api import load_dual_encoder
-    from rosetta_cli.runtime.dist import resolve_device
 
     # load_dual_encoder takes a torch device: "auto" must be resolved first (the encoders resolve their own)
     enc = load_dual_encoder(rec["path"], device=resolve_device(device))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rosetta_cli.errors import StoreError
+from rosetta_cli.errors import StoreError, cannot_write
 from rosetta_cli.store.schema import META_KEY
 
 
@@ -28,8 +28,6 @@ class ZarrBackend:
         try:
             self.root = zarr.open_group(str(path), mode=mode)
         except PermissionError as e:
-            from rosetta_cli.errors import cannot_write
-
             if mode == "r":
                 raise StoreError(f"{path}: cannot read it ({e.strerror})", hint="check the store's permissions") from e
             raise cannot_write(e, path) from e
@@ -222,8 +220,6 @@ class _RawChunks:
             os.close(fd)
 
     def _truncated(self, f: Path):
-        from rosetta_cli.errors import StoreError
-
         raise StoreError(f"{f}: chunk file is truncated",
                          hint=f"run `rosetta store validate {self.dir.parent}`; re-extract or restore the store")
 

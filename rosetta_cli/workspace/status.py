@@ -9,6 +9,9 @@ from pathlib import Path
 
 from rosetta_cli.pipeline import table
 from rosetta_cli.workspace.config import Workspace
+from rosetta_cli.store import Store
+from rosetta_cli.store.inspect import disk_size
+from rosetta_cli.store.schema import backend_for
 
 # Pipeline order, from the pipeline's table: (stage label, role it produces, command that produces it
 # when missing). extract makes one role per source.
@@ -32,12 +35,9 @@ class StageState:
 
 def read_provenance(path: Path) -> dict | None:
     """Metadata of a store or checkpoint directory (None if unreadable)."""
-    from rosetta_cli.store.schema import backend_for
 
     try:
         if backend_for(path):
-            from rosetta_cli.store import Store
-
             with Store.open(path) as s:
                 meta = dict(s.meta)
                 meta["_fingerprint"] = s.fingerprint
@@ -83,7 +83,6 @@ def _state(ws: Workspace, stage: str, role: str, make: str, known: dict) -> Stag
     if path is None or not path.exists():
         return StageState(stage, role, None if path is None else ws.rel(path), "missing", command=make)
     meta = read_provenance(path) or {}
-    from rosetta_cli.store.inspect import disk_size
 
     st = StageState(stage, role, ws.rel(path), "done", size_bytes=disk_size(path), made=meta.get("finalized") or meta.get("created"),
                     recorded_command=shlex.join(meta["command"]) if meta.get("command") else None)
