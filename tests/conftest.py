@@ -13,7 +13,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
 TEST_VIDEOS = REPO / "tests" / "data" / "videos"
 CHROMIUM = Path("/usr/bin/chromium")
 
