@@ -258,8 +258,9 @@ def test_decoder_workers_exit_when_their_parent_is_killed():
         t0 = time.monotonic()
         while not all(_dead(w) for w in workers) and time.monotonic() - t0 < 5:
             time.sleep(0.02)
+        # stuck in a 60 s sleep, a worker only dies within these 5 s if the kernel kills it with its parent
+        # (how fast it is reaped depends on the machine's load, so no latency is asserted)
         assert all(_dead(w) for w in workers), "decoder workers outlived their parent"
-        assert time.monotonic() - t0 < 1.0
     finally:
         parent.kill()
         parent.wait()
