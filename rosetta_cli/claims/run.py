@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rosetta_cli.bench.run import FROZEN
-from rosetta_cli.claims import collect, report, summary
+from rosetta_cli.claims import collect, summary
 from rosetta_cli.claims.verdict import combine, comparison, figure, ordering, slope_terms
 from rosetta_cli.demo import Stage, claims_config, run_stage
 from rosetta_cli.demo import plan as demo_plan
@@ -93,6 +93,8 @@ def run(cfg: ClaimsConfig, call, log) -> dict:
         secs = run_stage(st, call, stage_log)
         if secs or st.title not in timings.get(str(seed), {}):
             timings.setdefault(str(seed), {})[st.title] = round(secs, 2)
+    from rosetta_cli.claims import report  # its HTML and plots are not needed by `rosetta --help`, which loads this module
+
     claims = evaluate(cfg)
     claims["timings_sec"] = timings
     claims["total_sec"] = round(time.perf_counter() - t0, 1)

@@ -25,10 +25,7 @@ from rosetta_cli.extract.config import ExtractConfig
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.store.schema import DONE, FAILED, PENDING
-from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
 from rosetta_cli.errors import PipelineFailure
-from rosetta_cli.runtime.alloc import keep_freed_memory
-from rosetta_cli.runtime.dist import barrier, cleanup, init_from_env, resolve_device
 from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.video.reader import probe_duration
 
@@ -74,6 +71,8 @@ class Ctx:
 
 
 def _context(cfg: ExtractConfig) -> Ctx:
+    from rosetta_cli.runtime.dist import init_from_env, resolve_device
+
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if cfg.shard:
             raise UsageError("--shard cannot be combined with torchrun", hint="torchrun already splits rows by rank")
@@ -116,6 +115,7 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     manifest: a ready `datasets.base.Manifest` (skips loading `cfg.videos`; benchmarks, tests).
     Progress: one phase "extract" in clips; `info` counts the failed rows so far.
     """
+    from rosetta_cli.runtime.alloc import keep_freed_memory
 
     cfg.check()
     keep_freed_memory()  # the main process encodes on GPU runs and with --workers 0; workers inherit it too
@@ -139,6 +139,8 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
 
 
 def _load_encoders(cfg: ExtractConfig, clips, device: str):
+    from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
+
     venc = get_visual_encoder(cfg.encoder, device=device, precision=cfg.precision)
     has_text = bool(clips["narration"].fillna("").astype(str).str.len().gt(0).any())
     # No narration anywhere (e.g. a plain folder): skip text rather than store N copies of embed("").
@@ -207,6 +209,7 @@ def _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress: Progress) -
 
 def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timings: dict) -> ExtractResult:
     """Wait for all ranks, finalize a complete store once, and summarise."""
+    from rosetta_cli.runtime.dist import barrier, cleanup
 
     if ctx.torchrun:
         processed = _sum_over_ranks(processed, ctx.device)

@@ -40,7 +40,6 @@ from rosetta_cli.store import DONE, Store
 from rosetta_cli.store.schema import CLIP_COLUMNS
 from rosetta_cli.store.core import require_finite
 from rosetta_cli.errors import Interrupted
-from rosetta_cli.runtime.dist import resolve_device
 from rosetta_cli.store.backends import holders
 
 FORMAT = "rosetta-index"
@@ -482,6 +481,7 @@ def _run_locked(cfg: IndexConfig, stores, enc, dim: int, share, t0: float, progr
 def _load_model(cfg: IndexConfig, store: Store):
     if not cfg.model:
         return None
+    from rosetta_cli.runtime.dist import resolve_device
 
     # load_dual_encoder takes a torch device: "auto" must be resolved first
     enc = load_dual_encoder(cfg.model, device=resolve_device(cfg.device))

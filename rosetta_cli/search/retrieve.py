@@ -25,8 +25,6 @@ from rosetta_cli.search.html import prepare_out, write_page
 from rosetta_cli.store import DONE, Store
 from rosetta_cli.video.frames import resolve_video
 from rosetta_cli.contrastive.api import load_dual_encoder
-from rosetta_cli.encoders import get_text_encoder, get_visual_encoder
-from rosetta_cli.runtime.dist import resolve_device
 from rosetta_cli.video import read_clip
 from rosetta_cli.video.reader import open_video
 from rosetta_cli.video.sampling import clip_window
@@ -159,6 +157,8 @@ class Searcher:
     # ------------------------------------------------------------ encoders, from provenance
     def visual_encoder(self):
         if self._venc is None:
+            from rosetta_cli.encoders import get_visual_encoder
+
             rec = self.store0.get("encoder") or {}
             if not rec.get("name"):
                 raise UsageError(f"{self.path}: its stores record no frozen encoder, so a video cannot be encoded",
@@ -172,6 +172,8 @@ class Searcher:
 
     def text_encoder(self):
         if self._tenc is None:
+            from rosetta_cli.encoders import get_text_encoder
+
             if self.model is None:
                 raise UsageError(f"{self.path}: is a frozen-feature index, which has no text side",
                                  hint="build the index with --model MODEL_DIR for text queries")
@@ -360,6 +362,7 @@ def _load_model(meta: dict, device: str):
     rec = meta.get("model")
     if not rec:
         return None
+    from rosetta_cli.runtime.dist import resolve_device
 
     # load_dual_encoder takes a torch device: "auto" must be resolved first (the encoders resolve their own)
     enc = load_dual_encoder(rec["path"], device=resolve_device(device))
