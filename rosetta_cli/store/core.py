@@ -52,6 +52,9 @@ class Store:
                 raise InputNotFound(f"{path}: no such store", hint="check the URL (and your credentials)")
         elif not path.exists():
             raise InputNotFound(f"{path}: no such store", hint="check the path, or create it with `rosetta extract`")
+        elif (path / remote.MARKER).exists():  # a `rosetta store pull` that did not finish
+            raise StoreError(f"{path}: incomplete store (a copy into it did not finish)",
+                             hint="rerun the `rosetta store pull` (it resumes), or delete the folder")
         backend = BACKENDS[_backend_name(path)](path, mode)
         meta = backend.meta()
         if not isinstance(meta, dict) or meta.get("format") != S.FORMAT:
