@@ -56,6 +56,9 @@ def mine_cmd(
     """
     from rosetta_cli.mining import MineConfig
     from rosetta_cli.mining import run as mining
+    from rosetta_cli.store.remote import require_local
+
+    require_local(out, "--out")  # the pairs store and its .partial folder are written locally
 
     cfg = MineConfig(ego=ego, exo=exo, out=out, translated=translated, strategy=strategy, topk=topk,
                      text_weight=text_weight, index=index, nlist=nlist, nprobe=nprobe, pca=pca,
