@@ -49,11 +49,28 @@ def served(tmp_path_factory):
     """(folder, base URL): bench-sized ego/exo stores served by `python -m http.server` on 127.0.0.1."""
     d = tmp_path_factory.mktemp("served")
     make_stores(d, n_ego=60, n_exo_train=120, n_classes=6, dim=16, frames=3, seed=0)
+    _tiny_model(d / "vi")
     port = _free_port()
     proc = _serve([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(d)], port)
     yield d, f"http://127.0.0.1:{port}"
     proc.kill()
     proc.wait()
+
+
+def _tiny_model(path):
+    """A real (untrained) dual-encoder checkpoint for the served stores (D=16, T=3)."""
+    import dataclasses
+
+    import torch
+
+    from rosetta_cli.contrastive.config import ModelConfig
+    from rosetta_cli.contrastive.model import build_model
+    from rosetta_cli.runtime.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(input_dim=16, frames=3, text_dim=None, dim=8, heads=2)
+    save_checkpoint(path, kind="dual-encoder", config={"model": dataclasses.asdict(cfg), "name": "tiny"},
+                    model_state=build_model(cfg).state_dict())
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +137,14 @@ def test_store_info_and_validate_by_http_url_match_the_local_copy(served, cli):
         assert r.code == 0 and "valid" in r.out, r
 
 
-def test_bench_and_mine_by_http_url_give_the_local_numbers(served, cli, tmp_path):
+def test_bench_and_mine_by_http_url_give_the_local_numbers(served, cli, tmp_path, monkeypatch):
     d, base = served
+    monkeypatch.setenv("ROSETTA_CACHE", str(tmp_path / "cache"))
     runs = {}
-    for where, ego, exo in (("local", d / "ego.zarr", d / "exo.zarr"), ("url", f"{base}/ego.zarr", f"{base}/exo.zarr")):
-        r = cli("bench", "--ego", ego, "--exo", exo, "--out", tmp_path / f"bench-{where}", "--json", "--no-plots")
+    for where, root in (("local", d), ("url", base)):
+        ego, exo = f"{root}/ego.zarr", f"{root}/exo.zarr"
+        r = cli("bench", "--ego", ego, "--exo", exo, "--model", f"{root}/vi", "--out", tmp_path / f"bench-{where}",
+                "--json", "--no-plots")
         assert r.code == 0, r
         bench = json.loads(r.out)
         r = cli("mine", "--ego", ego, "--exo", exo, "--out", tmp_path / f"pairs-{where}.zarr", "--strategy", "visual",
@@ -134,7 +154,10 @@ def test_bench_and_mine_by_http_url_give_the_local_numbers(served, cli, tmp_path
             runs[where] = (bench, s.pairs())
     (b_local, p_local), (b_url, p_url) = runs["local"], runs["url"]
     assert _metrics(b_local) == _metrics(b_url) and _metrics(b_local)
+    assert len(b_url["models"]) == 2  # frozen features and the model fetched by URL
     pd.testing.assert_frame_equal(p_local, p_url)
+    cached = list((tmp_path / "cache" / "models").glob("*/*"))
+    assert sorted(f.name for f in cached) == ["config.json", "model.safetensors"]  # only what loading reads
 
 
 def _metrics(report: dict) -> dict:

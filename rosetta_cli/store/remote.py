@@ -237,3 +237,49 @@ def translate(e: BaseException, url) -> UsageError:
     if isinstance(e, FileNotFoundError) or names & {"NoSuchBucket", "NoSuchKey"}:
         return InputNotFound(f"{url}: not found ({text})", hint="check the URL; upload the store with `rosetta store push`")
     return StoreError(f"{url}: remote read failed ({text})", hint="check the URL, the network and your credentials")
+
+
+CHECKPOINT_FILES = ("config.json", "model.safetensors")  # what loading a dual encoder reads
+
+
+def local_checkpoint(p):
+    """A checkpoint folder given as a URL (--model s3://.../vi) → a local copy of just config.json and
+    model.safetensors under ROSETTA_CACHE (default ~/.cache/rosetta)/models; a local path is returned as is.
+
+    config.json is fetched every time (it is small, and says which weights belong to it); the weights
+    only when the cached file's sha256 differs from the config's `weights_sha256`."""
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from rosetta_cli.provenance import sha256_file
+
+    url = parse(p)
+    if url is None:
+        return p
+    cache = Path(os.environ.get("ROSETTA_CACHE", Path.home() / ".cache" / "rosetta")) / "models"
+    dst = cache / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    dst.mkdir(parents=True, exist_ok=True)
+    fs, path = filesystem(url)
+    try:
+        raw = fs.cat_file(f"{path}/config.json")
+    except FileNotFoundError as e:
+        raise InputNotFound(f"{url}: no checkpoint here (no config.json)", hint="check the URL") from e
+    except Exception as e:
+        raise translate(e, url) from e
+    try:
+        want = json.loads(raw).get("weights_sha256")
+    except ValueError:
+        want = None
+    weights = dst / "model.safetensors"
+    if not (want and weights.exists() and sha256_file(weights) == want):
+        tmp = dst / f".model.safetensors.tmp-{os.getpid()}"
+        try:
+            fs.get_file(f"{path}/model.safetensors", str(tmp))
+        except Exception as e:
+            tmp.unlink(missing_ok=True)
+            raise translate(e, url) from e
+        os.replace(tmp, weights)
+    (dst / "config.json").write_bytes(raw)  # after the weights: a cached config always has its weights
+    return dst
+
