@@ -337,3 +337,16 @@ def test_extract_to_s3_killed_and_resumed_is_bit_exact(manifest, s3, tmp_path):
     a, b = _arrays(tmp_path / "ref.zarr"), _arrays(url)
     a.pop("fingerprint"), b.pop("fingerprint")  # two runs, two ids
     _assert_same(a, b)
+
+
+def test_convert_and_merge_write_to_s3(served, s3, cli, tmp_path):
+    """`store convert` and `store merge` with an s3:// output: the same arrays as the local source."""
+    d, _ = served
+    r = cli("store", "convert", d / "exo.zarr", "s3://lab/conv.zarr")
+    assert r.code == 0, r
+    _assert_same(_arrays(d / "exo.zarr"), _arrays("s3://lab/conv.zarr"))  # convert keeps the metadata: same id
+    r = cli("store", "merge", d / "ego.zarr", "s3://lab/conv.zarr", "--out", "s3://lab/merged.zarr")
+    assert r.code == 0, r
+    with Store.open(d / "ego.zarr") as a, Store.open(d / "exo.zarr") as b, Store.open("s3://lab/merged.zarr") as m:
+        assert np.array_equal(m.features(), np.concatenate([a.features(), b.features()]))
+        assert [p["role"] for p in m.meta["parents"]] == ["shard0", "shard1"]
