@@ -50,11 +50,22 @@ def served(tmp_path_factory):
     d = tmp_path_factory.mktemp("served")
     make_stores(d, n_ego=60, n_exo_train=120, n_classes=6, dim=16, frames=3, seed=0)
     _tiny_model(d / "vi")
+    _paired_store(d / "paired.zarr")
     port = _free_port()
     proc = _serve([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(d)], port)
     yield d, f"http://127.0.0.1:{port}"
     proc.kill()
     proc.wait()
+
+
+def _paired_store(path, n=64):
+    """A synchronized ego-exo store (train split) for pretrain: rows 2i (ego) and 2i+1 (exo) share sync_id."""
+    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": ["ego", "exo"] * (n // 2),
+                          "sync_id": [f"s{i // 2}" for i in range(n)], "split": "train", "label": "a"})
+    x = np.random.default_rng(0).normal(size=(n, 3, 16)).astype(np.float16)
+    with Store.create(path, kind="features", clips=clips, frames=3, dim=16, chunk_rows=8) as s:
+        s.write_rows(0, features=x, status=DONE)
+        s.finalize()
 
 
 def _tiny_model(path):
@@ -137,6 +148,15 @@ def test_store_info_and_validate_by_http_url_match_the_local_copy(served, cli):
         assert r.code == 0 and "valid" in r.out, r
 
 
+def test_hdf5_by_url_opens_read_only(served, cli):
+    d, base = served
+    if not (d / "ego.h5").exists():
+        assert cli("store", "convert", d / "ego.zarr", d / "ego.h5").code == 0
+    _assert_same(_arrays(d / "ego.zarr"), _arrays(f"{base}/ego.h5"))
+    with pytest.raises(Exception, match="read-only"):
+        Store.open(f"{base}/ego.h5", mode="r+")
+
+
 def test_bench_and_mine_by_http_url_give_the_local_numbers(served, cli, tmp_path, monkeypatch):
     d, base = served
     monkeypatch.setenv("ROSETTA_CACHE", str(tmp_path / "cache"))
@@ -177,6 +197,15 @@ def _metrics(report: dict) -> dict:
 
     walk(report)
     return out
+
+
+def test_pretrain_by_http_url_writes_the_local_runs_weights(served, cli, tmp_path):
+    d, base = served
+    for where, root in (("local", d), ("url", base)):
+        r = cli("pretrain", "--paired", f"{root}/paired.zarr", "--out", tmp_path / where, "--steps", "3",
+                "--batch-size", "8", "--device", "cpu")
+        assert r.code == 0, r
+    assert (tmp_path / "local" / "model.safetensors").read_bytes() == (tmp_path / "url" / "model.safetensors").read_bytes()
 
 
 def test_random_rows_by_url_fetch_each_chunk_once(served):
@@ -268,16 +297,22 @@ def test_interrupted_push_resumes_and_is_refused_until_it_finishes(served, s3, c
     assert r.code == 2 and "no root zarr.json" in r.err, r
 
 
-def test_missing_credentials_and_missing_bucket_are_exit_2(s3, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=s3, AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
-               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-m", "rosetta_cli", "store", "info", "s3://lab/ego.zarr"],
-                       env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "credentials" in r.stderr, r.stderr[-2000:]
-    r = subprocess.run([sys.executable, "-m", "rosetta_cli", "store", "info", "s3://no-such-bucket/x.zarr"],
-                       env={**env, **S3_ENV}, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "no such store" in r.stderr, r.stderr[-2000:]
+def test_missing_credentials_and_missing_bucket_are_exit_2(s3, cli, tmp_path, monkeypatch):
+    import s3fs
+
+    r = cli("store", "info", "s3://no-such-bucket/x.zarr")
+    assert r.code == 2 and "no such store" in r.err and len(r.err.strip().splitlines()) == 1, r
+    for k in [k for k in os.environ if k.startswith("AWS_") and k != "AWS_ENDPOINT_URL"]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()  # fsspec caches filesystems with the credentials they found
+    try:
+        r = cli("store", "info", "s3://lab/ego.zarr")
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert r.code == 2 and "no credentials" in r.err and "AWS_ACCESS_KEY_ID" in r.err, r
 
 
 def test_create_and_write_rows_at_an_s3_url(s3, tmp_path):
