@@ -262,14 +262,27 @@ def test_push_pull_round_trip_is_bit_exact_and_resumes(served, s3, cli, tmp_path
     _assert_same(_arrays(src), _arrays(tmp_path / "back.zarr"))   # same bytes, same fingerprint
     assert _info(cli, tmp_path / "back.zarr")["fingerprint"] == _info(cli, src)["fingerprint"]
 
-    # A local change of equal size (one done row failed) is found by its MD5, and only its chunks go.
+    # A change of equal size (row 0's features, an uncompressed chunk) is found by its MD5: an update
+    # in place sends that chunk and the root zarr.json, and pulling it again fetches the same two.
     with Store.open(src, mode="r+") as s:
-        s.write_rows(0, errors=["bad"], status=2)
-    r = cli("store", "push", src, "s3://lab/ego.zarr", "--overwrite", "--json")
+        s.write_rows(0, features=s.features(np.arange(1)) + 1, status=DONE)
+    r = cli("store", "push", src, "s3://lab/ego.zarr", "--json")
     assert r.code == 0, r
-    r = cli("store", "pull", "s3://lab/ego.zarr", tmp_path / "back.zarr", "--overwrite", "--json")
+    assert json.loads(r.out)["copied"] == 2, r.out
+    r = cli("store", "pull", "s3://lab/ego.zarr", tmp_path / "back.zarr", "--json")
     assert r.code == 0, r
-    assert Store.open(tmp_path / "back.zarr").status()[0] == 2
+    assert json.loads(r.out)["copied"] == 2, r.out
+    _assert_same(_arrays(src), _arrays(tmp_path / "back.zarr"))
+    r = cli("store", "push", d / "exo.zarr", "s3://lab/ego.zarr")  # another store: refused
+    assert r.code == 2 and "another store" in r.err, r
+
+
+def test_pull_over_http_is_bit_exact(served, cli, tmp_path):
+    d, base = served
+    r = cli("store", "pull", f"{base}/exo.zarr", tmp_path / "exo.zarr", "--json")
+    assert r.code == 0, r
+    assert json.loads(r.out)["problems"] == []
+    _assert_same(_arrays(d / "exo.zarr"), _arrays(tmp_path / "exo.zarr"))
 
 
 def test_interrupted_push_resumes_and_is_refused_until_it_finishes(served, s3, cli, tmp_path):

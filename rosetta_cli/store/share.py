@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,41 +42,46 @@ class CopyResult:
 
 
 def push(src, url, *, overwrite: bool = False, progress: Progress = SILENT) -> CopyResult:
-    """Upload the local zarr store `src` to `url` (s3:// or gs://)."""
+    """Upload the local zarr store `src` to `url` (s3:// or gs://).
+
+    A store already at `url` with the same id (an earlier push of this store) is brought up to date in
+    place; another store there needs `overwrite`."""
     src, url = Path(src), remote.parse(url)
     if url is None:
-        raise UsageError(f"{url}: push needs a URL (s3://BUCKET/PATH.zarr)", hint="use `rosetta store convert` for local copies")
+        raise UsageError("push needs a URL (s3://BUCKET/PATH.zarr)", hint="use `rosetta store convert` for local copies")
     _require_zarr(src, url)
     if url.scheme not in remote.WRITABLE:
         raise UsageError(f"{url}: cannot push to {url.scheme}:// (read-only here)",
                          hint="push to s3:// or gs://; for the Hugging Face Hub upload the folder with `huggingface-cli upload`")
     with Store.open(src) as s:
-        fingerprint = s.fingerprint
+        fingerprint, sid = s.fingerprint, s.id
     fs, root = remote.filesystem(url)
     local = _local_objects(src)
+    t0 = time.perf_counter()
     try:
         there = _remote_objects(fs, root)
-        if there and remote.MARKER not in there and not overwrite:
-            if _same_listing(local, there, src):
-                progress.note(f"{url}: already holds this store")
-                return CopyResult(str(src), str(url), len(local), 0, len(local), 0, 0.0, fingerprint, [])
-            raise UsageError(f"{url}: already holds a store", hint="pass --overwrite to replace it, or choose another URL")
-        if overwrite and there:
+        if there and not _ours(fs, root, there, sid):
+            if not overwrite:
+                raise UsageError(f"{url}: already holds another store", hint="pass --overwrite to replace it, or choose another URL")
             remote.remove(url)
             there = {}
+        if there.keys() == local.keys() and _all_same(src, local, there):
+            progress.note(f"{url}: already up to date")
+            return CopyResult(str(src), str(url), len(local), 0, len(local), 0, 0.0, fingerprint, [])
         remote.write_marker(url, f"`rosetta store push {src} {url}`")
         todo = [k for k in local if k != "zarr.json" and not _same(src / k, local[k], there.get(k))]
-        t0, sent = time.perf_counter(), 0
         progress.start("push", total=_mb(sum(local[k] for k in todo) + local["zarr.json"]), unit="MB")
         for i in range(0, len(todo), BATCH):
             keys = todo[i:i + BATCH]
             fs.put([str(src / k) for k in keys], [f"{root}/{k}" for k in keys])
-            sent += sum(local[k] for k in keys)
             progress.advance(_mb(sum(local[k] for k in keys)))
+        stale = [f"{root}/{k}" for k in there if k not in local and k != remote.MARKER]
+        if stale:  # objects of an older state of this store (e.g. a resized array's chunks)
+            fs.rm(stale)
         fs.put_file(str(src / "zarr.json"), f"{root}/zarr.json")  # the metadata last: the store is whole
-        sent += local["zarr.json"]
         progress.advance(_mb(local["zarr.json"]))
-        missing = [k for k, n in local.items() if _remote_objects(fs, root).get(k, {}).get("size") != n]
+        after = _remote_objects(fs, root)
+        missing = [k for k, n in local.items() if after.get(k, {}).get("size") != n]
         if missing:
             raise StoreError(f"{url}: {len(missing)} object(s) missing or of the wrong size after upload, e.g. {missing[0]}",
                              hint="rerun the push (it resumes)")
@@ -84,43 +90,46 @@ def push(src, url, *, overwrite: bool = False, progress: Progress = SILENT) -> C
         raise
     except Exception as e:
         raise remote.translate(e, url) from e
-    problems = _check_copy(url, fingerprint)
+    sent = sum(local[k] for k in todo) + local["zarr.json"]
     return CopyResult(str(src), str(url), len(local), len(todo) + 1, len(local) - len(todo) - 1, sent,
-                      time.perf_counter() - t0, fingerprint, problems)
+                      time.perf_counter() - t0, fingerprint, _check_copy(url, fingerprint))
 
 
 def pull(url, dst, *, overwrite: bool = False, progress: Progress = SILENT) -> CopyResult:
-    """Download the store at `url` into the local folder `dst` (.zarr), then validate it."""
-    from rosetta_cli.runtime.guard import Action, output_action
+    """Download the store at `url` into the local folder `dst` (.zarr), then validate it.
+
+    A local copy of the same store (same id: an earlier pull) is brought up to date in place;
+    another store at `dst` needs `overwrite`."""
     from rosetta_cli.store.backends import ZarrBackend
     from rosetta_cli.store.inspect import validate
 
     url, dst = remote.parse(url), Path(dst)
     if url is None:
-        raise UsageError(f"{url}: pull needs a URL", hint="use `rosetta store convert` for local copies")
+        raise UsageError("pull needs a URL", hint="use `rosetta store convert` for local copies")
     _require_zarr(dst, url)
     remote.check_complete(url)  # never copy a half-uploaded store
     fs, root = remote.filesystem(url)
-    resuming = (dst / remote.MARKER).exists()
-    if not resuming and output_action(dst, dst.exists(), what="a store", overwrite=overwrite,
-                                      resumable=False) is Action.REPLACE:
-        ZarrBackend.remove(dst)
+    t0 = time.perf_counter()
     try:
         there = {k: v for k, v in _remote_objects(fs, root).items() if k != remote.MARKER}
+        sid = _store_id(fs.cat_file(f"{root}/zarr.json"))
+        if dst.exists() and not (dst / remote.MARKER).exists() and _store_id(_read_local(dst / "zarr.json")) != sid:
+            if not overwrite:
+                raise UsageError(f"{dst}: already holds another store", hint="pass --overwrite to replace it, or choose another DST")
+            ZarrBackend.remove(dst)
         dst.mkdir(parents=True, exist_ok=True)
         (dst / remote.MARKER).write_text('{"writer": "`rosetta store pull`"}')
         todo = [k for k in there if k != "zarr.json" and not _same(dst / k, there[k]["size"], there[k], local_side=True)]
-        t0, got = time.perf_counter(), 0
         progress.start("pull", total=_mb(sum(there[k]["size"] for k in todo) + there["zarr.json"]["size"]), unit="MB")
         for i in range(0, len(todo), BATCH):
             keys = todo[i:i + BATCH]
             for k in keys:
                 (dst / k).parent.mkdir(parents=True, exist_ok=True)
             fs.get([f"{root}/{k}" for k in keys], [str(dst / k) for k in keys])
-            got += sum(there[k]["size"] for k in keys)
             progress.advance(_mb(sum(there[k]["size"] for k in keys)))
+        for k in set(_local_objects(dst, need_root=False)) - set(there):
+            (dst / k).unlink()  # files of an older state of this store
         fs.get_file(f"{root}/zarr.json", str(dst / "zarr.json"))
-        got += there["zarr.json"]["size"]
         progress.advance(_mb(there["zarr.json"]["size"]))
     except (UsageError, StoreError):
         raise
@@ -129,8 +138,29 @@ def pull(url, dst, *, overwrite: bool = False, progress: Progress = SILENT) -> C
     (dst / remote.MARKER).unlink()
     with Store.open(dst) as s:
         problems, fingerprint = validate(s), s.fingerprint
+    got = sum(there[k]["size"] for k in todo) + there["zarr.json"]["size"]
     return CopyResult(str(url), str(dst), len(there), len(todo) + 1, len(there) - len(todo) - 1, got,
                       time.perf_counter() - t0, fingerprint, problems)
+
+
+def _store_id(raw: bytes | None) -> str | None:
+    """The rosetta id in a root zarr.json (None if absent or unreadable)."""
+    try:
+        return json.loads(raw)["attributes"]["rosetta"]["id"]
+    except Exception:
+        return None
+
+
+def _read_local(f: Path) -> bytes | None:
+    return f.read_bytes() if f.is_file() else None
+
+
+def _ours(fs, root: str, there: dict, sid: str) -> bool:
+    """Whether the objects at root are (a copy in progress of) the store with id `sid`: its root
+    zarr.json says so, or, without one, the marker says a push of it was under way."""
+    if "zarr.json" in there:
+        return _store_id(fs.cat_file(f"{root}/zarr.json")) == sid
+    return remote.MARKER in there
 
 
 def _require_zarr(local: Path, url) -> None:
@@ -140,11 +170,11 @@ def _require_zarr(local: Path, url) -> None:
                              hint="convert an HDF5 store first: rosetta store convert X.h5 X.zarr")
 
 
-def _local_objects(src: Path) -> dict[str, int]:
+def _local_objects(src: Path, need_root: bool = True) -> dict[str, int]:
     """relative key → size of every file of a local zarr store (the marker excluded)."""
     out = {f.relative_to(src).as_posix(): f.stat().st_size for f in sorted(src.rglob("*")) if f.is_file()}
     out.pop(remote.MARKER, None)
-    if "zarr.json" not in out:
+    if need_root and "zarr.json" not in out:
         raise StoreError(f"{src}: no zarr.json (not a zarr store)", hint="give a store written by rosetta")
     return out
 
@@ -155,12 +185,18 @@ def _remote_objects(fs, root: str) -> dict[str, dict]:
         found = fs.find(root, detail=True)
     except FileNotFoundError:
         return {}
-    out = {}
+    out, full = {}, {}
     for path, info in found.items():
-        path = path.split("://", 1)[-1]
-        key = path[len(root.split("://", 1)[-1]):].lstrip("/")
+        key = path.split("://", 1)[-1][len(root.split("://", 1)[-1]):].lstrip("/")
         if key and info.get("type", "file") != "directory":
-            out[key] = info
+            out[key], full[key] = dict(info), path
+    unsized = [k for k, info in out.items() if info.get("size") is None]  # http listings give names only
+    if unsized:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(16) as pool:  # one HEAD per object, 16 at a time
+            for k, n in zip(unsized, pool.map(lambda k: fs.info(full[k]).get("size"), unsized)):
+                out[k]["size"] = n
     return out
 
 
@@ -189,8 +225,8 @@ def _same(local: Path, size: int, info: dict | None, local_side: bool = False) -
     return md5 is None or hashlib.md5(local.read_bytes()).hexdigest() == md5
 
 
-def _same_listing(local: dict, there: dict, src: Path) -> bool:
-    return set(local) == set(there) and all(_same(src / k, n, there[k]) for k, n in local.items())
+def _all_same(src: Path, local: dict, there: dict) -> bool:
+    return all(_same(src / k, n, there[k]) for k, n in local.items())
 
 
 def _check_copy(url, fingerprint: str) -> list[str]:
