@@ -199,6 +199,7 @@ def _metrics(report: dict) -> dict:
     return out
 
 
+@pytest.mark.slow
 def test_pretrain_by_http_url_writes_the_local_runs_weights(served, cli, tmp_path):
     d, base = served
     for where, root in (("local", d), ("url", base)):
@@ -398,3 +399,21 @@ def test_convert_and_merge_write_to_s3(served, s3, cli, tmp_path):
     with Store.open(d / "ego.zarr") as a, Store.open(d / "exo.zarr") as b, Store.open("s3://lab/merged.zarr") as m:
         assert np.array_equal(m.features(), np.concatenate([a.features(), b.features()]))
         assert [p["role"] for p in m.meta["parents"]] == ["shard0", "shard1"]
+
+
+def test_lost_chunks_by_url_are_the_local_damage(served, cli):
+    """A store whose objects are partly missing (a feature chunk of done rows, a status chunk) gives the
+    same validate report by URL as on disk, and a read of those rows by URL refuses (never zeros)."""
+    import shutil
+
+    d, base = served
+    dmg = d / "damaged.zarr"
+    shutil.copytree(d / "paired.zarr", dmg)  # 8 chunks of 8 rows, all done
+    (dmg / "features" / "c" / "1" / "0" / "0").unlink()
+    (dmg / "status" / "c" / "2").unlink()
+    local, url = cli("store", "validate", dmg), cli("store", "validate", f"{base}/damaged.zarr")
+    assert local.code == url.code == 1
+    assert local.out.replace(str(dmg), "STORE") == url.out.replace(f"{base}/damaged.zarr", "STORE")
+    assert "features: chunk 1" in url.out and "status: chunk 2" in url.out
+    with Store.open(f"{base}/damaged.zarr") as s, pytest.raises(Exception, match="chunk"):
+        s.features(np.arange(s.chunk_rows, 2 * s.chunk_rows))

@@ -122,7 +122,15 @@ class ZarrBackend:
         return out.astype(object) if out.dtype.kind == "T" else out
 
     def write(self, name: str, sel, values) -> None:
-        self.get(name)[sel] = values
+        if self.url is None:
+            self.get(name)[sel] = values
+        else:
+            from rosetta_cli.store import remote
+
+            try:
+                self.get(name)[sel] = values
+            except Exception as e:  # a lost connection, expired credentials: one line, exit 2
+                raise remote.translate(e, self.url) from e
         lru = self.__dict__.get("_lru", {}).pop(name, None)  # cached chunks of a rewritten array are stale
         del lru
 
@@ -145,6 +153,8 @@ class ZarrBackend:
             idx = np.asarray(sel, dtype=np.int64).reshape(-1)
             chunks = np.unique(np.where(idx < 0, idx + n, idx) // c).tolist()
         present = self.__dict__.setdefault("_present", {}).setdefault(name, set())
+        if self.url is not None and sum(ci not in present for ci in chunks) > 8:
+            present.update(self._listed_chunks(name, arr))  # one listing, not one request per chunk
         out = []
         for ci in chunks:
             if ci in present:
@@ -154,6 +164,27 @@ class ZarrBackend:
                 present.add(ci)
             else:
                 out.append((int(ci), f))
+        return out
+
+    def _listed_chunks(self, name: str, arr) -> set[int]:
+        """Row-chunk indices of `name` whose chunk objects a listing of the URL shows."""
+        from rosetta_cli.store import remote
+
+        fs, root = remote.filesystem(self.url)
+        prefix = f"{root}/{name}/c/".split("://", 1)[-1]
+        tail = "/" + "/".join(["0"] * (arr.ndim - 1)) if arr.ndim > 1 else ""
+        try:
+            found = fs.find(f"{root}/{name}/c")
+        except FileNotFoundError:
+            return set()
+        except Exception as e:
+            raise remote.translate(e, self.url) from e
+        out = set()
+        for p in found:
+            key = p.split("://", 1)[-1][len(prefix):]
+            head = key[: len(key) - len(tail)] if tail and key.endswith(tail) else key
+            if head.isdigit() and (not tail or key.endswith(tail)):
+                out.add(int(head))
         return out
 
     def _chunk_exists(self, f) -> bool:
