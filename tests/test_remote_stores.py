@@ -242,6 +242,10 @@ def test_url_refused_where_only_local_paths_go(served, cli, tmp_path):
     d, base = served
     r = cli("mine", "--ego", d / "ego.zarr", "--exo", d / "exo.zarr", "--out", f"{base}/pairs.zarr")
     assert r.code == 2 and "a URL is not accepted here" in r.err, r
+    for args in (("bench", "--ego", d / "ego.zarr", "--exo", d / "exo.zarr", "--out", "s3://lab/report"),
+                 ("pretrain", "--paired", d / "paired.zarr", "--out", "s3://lab/model")):
+        r = cli(*args)
+        assert r.code == 2 and "a URL is not accepted here" in r.err, r
     r = cli("store", "push", d / "ego.zarr", f"{base}/copy.zarr")
     assert r.code == 2 and "read-only" in r.err, r
 

@@ -59,6 +59,8 @@ def mine_cmd(
     from rosetta_cli.store.remote import require_local
 
     require_local(out, "--out")  # the pairs store and its .partial folder are written locally
+    if index_cache is not None:
+        require_local(index_cache, "--index-cache")
 
     cfg = MineConfig(ego=ego, exo=exo, out=out, translated=translated, strategy=strategy, topk=topk,
                      text_weight=text_weight, index=index, nlist=nlist, nprobe=nprobe, pca=pca,
