@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 @store_app.command("info")
-def info_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+def info_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store: a path, or an s3://, gs://, http(s)://, hf:// URL."),
              as_json: bool = options.as_json()):
     """Show kind, rows, shapes, status/view/label counts, provenance and size.
 
@@ -61,7 +61,7 @@ def _print_info(d: dict) -> None:
 
 
 @store_app.command("validate")
-def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store: a path, or an s3://, gs://, http(s)://, hf:// URL."),
                  mark: bool = typer.Option(False, "--mark-failed",
                                            help="Mark the rows of missing chunks failed, so that the stage that "
                                                 "wrote the store redoes them with --retry-failed.")):
@@ -223,7 +223,7 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
 
 
 @store_app.command("export")
-def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."), out: Path = typer.Option(..., "--out", help="Output folder.")):
+def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store: a path, or an s3://, gs://, http(s)://, hf:// URL."), out: Path = typer.Option(..., "--out", help="Output folder.")):
     """Write plain files: features.npy, text.npy, clips.csv, clips.parquet (pairs stores: pairs.csv).
 
     Example: rosetta store export ego.zarr --out ego_export/
