@@ -11,6 +11,14 @@ extract` does (the most flushes); the default writes 8.
     python benchmarks/store_io.py                      # 200k x T=4 x D=1280 fp16 (~2 GB per format)
     python benchmarks/store_io.py --rows 20000 --quick
     python benchmarks/store_io.py --rows 20000 --quick --write-chunks 1 --only hdf5
+
+--http reads one zarr store (the default codec) from its folder and over a loopback
+`python -m http.server` (issue #29: stores by URL), in one run: sequential and shuffled-chunk
+reads, random row batches (a local pread per row, against the URL's chunk cache, cached and
+uncached: a fresh handle per batch), and pretrain's reader (stream.feature_reader over a
+chunk-shuffled order).
+
+    python benchmarks/store_io.py --http --rows 20000
 """
 
 from __future__ import annotations
@@ -108,6 +116,90 @@ def run_one(name, store, n, T, D, chunk, args, rng) -> dict:
     return res
 
 
+def run_http(args) -> None:
+    """Local reads against reads over a loopback HTTP server of the same store, in one run."""
+    import socket
+    import subprocess
+    import sys
+
+    n, T, D, c = args.rows, args.frames, args.dim, args.chunk
+    root = Path(args.dir or tempfile.mkdtemp(prefix="rosetta-store-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    clips = pd.DataFrame({"clip_id": [f"c{i}" for i in range(n)], "view": ["ego"] * n})
+    rng = np.random.default_rng(0)
+    with Store.create(root / "n.zarr", kind="features", clips=clips, frames=T, dim=D, chunk_rows=c, overwrite=True) as st:
+        block = make_block(rng, c * 8, T, D)
+        for a in range(0, n, len(block)):
+            st.write_rows(a, features=block[: min(len(block), n - a)], status=DONE)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(root)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        rows = [_http_row(name, where, n, T, D, c, args)
+                for name, where in (("local zarr (baseline)", str(root / "n.zarr")),
+                                    ("http://127.0.0.1 (loopback)", f"http://127.0.0.1:{port}/n.zarr"))]
+    finally:
+        server.kill()
+        server.wait()
+    df = pd.DataFrame(rows).set_index("where")
+    base = df.iloc[0]
+    for col in list(df.columns):
+        df[f"{col} (x local)"] = df[col] / base[col]
+    print(f"\n{n} rows x T={T} x D={D} fp16, chunk {c} rows, batch {args.batch}, median of {args.repeats}\n")
+    try:
+        print(df.round(3).T.to_markdown())
+    except ImportError:
+        print(df.round(3).T.to_string())
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _http_row(name: str, where: str, n, T, D, c, args) -> dict:
+    from rosetta_cli.store.stream import batches, chunk_shuffled_order, feature_reader
+
+    rng = np.random.default_rng(0)
+    mb = T * D * 2 / 1e6
+    res = {"where": name}
+    with Store.open(where) as st:
+        res["seq read MB/s"] = n * mb / timed(lambda: [st.features(slice(a, a + c * 8)) for a in range(0, n, c * 8)], args.repeats)
+        chunks = np.arange(-(-n // c))
+        nshuf = min(len(chunks), args.shuffled_chunks)
+        res["shuffled chunk MB/s"] = nshuf * c * mb / timed(
+            lambda: [st.features(slice(ci * c, (ci + 1) * c)) for ci in rng.permutation(chunks)[:nshuf]], args.repeats)
+        draws = [np.sort(rng.choice(n, args.batch, replace=False)) for _ in range(args.random_batches)]
+
+        def uncached():  # a fresh handle per batch: every chunk a batch touches is fetched again
+            for idx in draws:
+                with Store.open(where) as fresh:
+                    fresh.features(idx)
+
+        def cached():  # one handle: the URL's chunk cache (local: pread per row, nothing cached)
+            for idx in draws:
+                st.features(idx)
+
+        res["random rows/s, uncached"] = len(draws) * args.batch / timed(uncached, args.repeats)
+        res["random rows/s, cached"] = len(draws) * args.batch / timed(cached, args.repeats)
+        order = chunk_shuffled_order(np.arange(n), c, np.random.default_rng(1))
+        steps = list(batches(order, args.batch))[: args.pretrain_steps]
+
+        def pretrain():  # a fresh handle: the cache starts cold, as a training run does
+            with Store.open(where) as fresh:
+                reader = feature_reader(fresh)
+                for b in steps:
+                    reader.get(np.sort(b))
+
+        res["pretrain reader rows/s"] = len(steps) * args.batch / timed(pretrain, args.repeats)
+    print(res, flush=True)
+    return res
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=200_000)
@@ -122,9 +214,13 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer repeats")
     p.add_argument("--write-chunks", type=int, default=8, help="chunks per write_rows call (1 = as extract writes)")
     p.add_argument("--only", default=None, help="run only formats whose name contains this (the memmap baseline always runs)")
+    p.add_argument("--http", action="store_true", help="local zarr reads against reads over a loopback HTTP server")
+    p.add_argument("--pretrain-steps", type=int, default=40, help="--http: batches read in pretrain's order")
     args = p.parse_args()
     if args.quick:
         args.repeats, args.shuffled_chunks = 1, 16
+    if args.http:
+        return run_http(args)
     n, T, D, c = args.rows, args.frames, args.dim, args.chunk
     root = Path(args.dir or tempfile.mkdtemp(prefix="rosetta-store-bench-"))
     root.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,9 @@ def bench(
     from rosetta_cli.bench.run import run
     from rosetta_cli.bench.report import gallery_line, rich_table
     from rosetta_cli.errors import UsageError
+    from rosetta_cli.store.remote import require_local
 
+    require_local(out, "--out")  # the report folder is local; --ego/--exo/--model take URLs
     if len(name) > len(model):
         raise UsageError(f"{len(name)} --name for {len(model)} --model", hint="give one --name per --model, in order")
     models = tuple((name[i] if i < len(name) else None, str(p)) for i, p in enumerate(model))

@@ -56,6 +56,11 @@ def mine_cmd(
     """
     from rosetta_cli.mining import MineConfig
     from rosetta_cli.mining import run as mining
+    from rosetta_cli.store.remote import require_local
+
+    require_local(out, "--out")  # the pairs store and its .partial folder are written locally
+    if index_cache is not None:
+        require_local(index_cache, "--index-cache")
 
     cfg = MineConfig(ego=ego, exo=exo, out=out, translated=translated, strategy=strategy, topk=topk,
                      text_weight=text_weight, index=index, nlist=nlist, nprobe=nprobe, pca=pca,

@@ -71,6 +71,9 @@ def pretrain_cmd(
     """
     from rosetta_cli.contrastive import train
     from rosetta_cli.contrastive.config import PretrainConfig
+    from rosetta_cli.store.remote import require_local
+
+    require_local(out, "--out")  # MODEL_DIR is local; the store options take URLs
 
     cfg = PretrainConfig(out=str(out), paired=_s(paired), ego=_s(ego), exo=_s(exo), pairs=_s(pairs),
                          translated=_s(translated), name=name or out.name, epochs=epochs, steps=steps,

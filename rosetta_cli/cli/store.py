@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 @store_app.command("info")
-def info_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+def info_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store: a path, or an s3://, gs://, http(s)://, hf:// URL."),
              as_json: bool = options.as_json()):
     """Show kind, rows, shapes, status/view/label counts, provenance and size.
 
@@ -61,7 +61,7 @@ def _print_info(d: dict) -> None:
 
 
 @store_app.command("validate")
-def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."),
+def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store: a path, or an s3://, gs://, http(s)://, hf:// URL."),
                  mark: bool = typer.Option(False, "--mark-failed",
                                            help="Mark the rows of missing chunks failed, so that the stage that "
                                                 "wrote the store redoes them with --retry-failed.")):
@@ -73,7 +73,9 @@ def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")
     from rosetta_cli.errors import PipelineFailure
     from rosetta_cli.store.core import Store
     from rosetta_cli.store.inspect import mark_failed, validate
+    from rosetta_cli.store.remote import as_path
 
+    store = as_path(store)  # a URL keeps its "//"
     with Store.open(store, mode="r+" if mark else "r") as s:
         if mark:
             n = mark_failed(s)
@@ -85,6 +87,57 @@ def validate_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store.")
             stdout.print(f"[red]✗[/red] {store}: {p}")
         raise PipelineFailure(f"{store}: {len(problems)} problem(s) found", hint="see the list above")
     stdout.print(f"[green]✓[/green] {store}: valid")
+
+
+@store_app.command("push")
+def push_cmd(src: Path = typer.Argument(..., help="Local .zarr store."),
+             url: str = typer.Argument(..., help="Where to upload it: s3://BUCKET/PATH.zarr or gs://BUCKET/PATH.zarr."),
+             overwrite: bool = options.overwrite(),
+             as_json: bool = options.as_json()):
+    """Upload a store chunk by chunk; a rerun resumes (objects already there are skipped).
+    Readers refuse the store until the upload finishes. Credentials: the filesystem's usual
+    environment and config files (AWS_*, ~/.aws; GOOGLE_APPLICATION_CREDENTIALS).
+
+    Example: rosetta store push features/exo.zarr s3://lab/htm-aa.zarr
+    """
+    from rosetta_cli.cli.common import rich_progress
+    from rosetta_cli.store.share import push
+
+    with rich_progress() as p:
+        r = push(src, url, overwrite=overwrite, progress=p)
+    _copied(r, as_json)
+
+
+@store_app.command("pull")
+def pull_cmd(url: str = typer.Argument(..., help="The store's URL (s3://, gs://, http(s)://, hf://)."),
+             dst: Path = typer.Argument(..., help="Local .zarr folder to write."),
+             overwrite: bool = options.overwrite(),
+             as_json: bool = options.as_json()):
+    """Download a store chunk by chunk, resumably, then validate the copy (exit 1 if invalid).
+
+    Example: rosetta store pull https://example.org/stores/bench-ego.zarr ws/ego.zarr
+    """
+    from rosetta_cli.cli.common import rich_progress
+    from rosetta_cli.store.share import pull
+
+    with rich_progress() as p:
+        r = pull(url, dst, overwrite=overwrite, progress=p)
+    _copied(r, as_json)
+
+
+def _copied(r, as_json: bool) -> None:
+    from rosetta_cli.errors import PipelineFailure
+
+    if as_json:
+        emit_json(r.to_dict())
+    else:
+        rate = r.bytes_copied / 1e6 / r.seconds if r.seconds else 0.0
+        stdout.print(f"[green]✓[/green] {r.src} → {r.dst}: {r.copied} object(s) copied, {r.skipped} already there, "
+                     f"{r.bytes_copied / 1e6:.1f} MB in {r.seconds:.1f} s ({rate:.1f} MB/s); fingerprint {r.fingerprint}")
+    for p in r.problems:
+        stdout.print(f"[red]✗[/red] {r.dst}: {p}")
+    if r.problems:
+        raise PipelineFailure(f"{r.dst}: {len(r.problems)} problem(s) in the copy", hint="see the list above")
 
 
 @store_app.command("convert")
@@ -170,7 +223,7 @@ def import_cmd(features: Path = typer.Option(..., "--features", help=".npy [N,D]
 
 
 @store_app.command("export")
-def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store."), out: Path = typer.Option(..., "--out", help="Output folder.")):
+def export_cmd(store: Path = typer.Argument(..., help="A .zarr or .h5 store: a path, or an s3://, gs://, http(s)://, hf:// URL."), out: Path = typer.Option(..., "--out", help="Output folder.")):
     """Write plain files: features.npy, text.npy, clips.csv, clips.parquet (pairs stores: pairs.csv).
 
     Example: rosetta store export ego.zarr --out ego_export/

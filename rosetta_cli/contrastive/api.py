@@ -87,6 +87,9 @@ def load_dual_encoder(path, device: str = "cpu") -> DualEncoder:
     from rosetta_cli.contrastive.config import ModelConfig
     from rosetta_cli.contrastive.model import DualEncoderModel
 
+    from rosetta_cli.store.remote import local_checkpoint
+
+    path = local_checkpoint(path)  # --model by URL: config.json + model.safetensors, cached locally
     meta = read_config(path, kind=CKPT_KIND)
     try:
         cfg = ModelConfig(**meta["model"])

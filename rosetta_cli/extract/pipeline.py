@@ -24,6 +24,7 @@ from rosetta_cli.extract import store_io
 from rosetta_cli.extract.config import ExtractConfig
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
+from rosetta_cli.store import remote
 from rosetta_cli.store.schema import DONE, FAILED, PENDING
 from rosetta_cli.errors import PipelineFailure
 from rosetta_cli.runtime.shard import parse_shard
@@ -121,6 +122,9 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     keep_freed_memory()  # the main process encodes on GPU runs and with --workers 0; workers inherit it too
     manifest, clips = load_clips(cfg, manifest)
     ctx = _context(cfg)
+    if ctx.world > 1 and remote.is_url(cfg.out):  # every writer would rewrite the root zarr.json (no locks there)
+        raise UsageError(f"{cfg.out}: several processes cannot write one store at a URL",
+                         hint="run one process per store (drop --shard/torchrun), or extract locally and `rosetta store push`")
     if ctx.world > 1 and not str(cfg.out).rstrip("/").endswith(".zarr"):
         raise UsageError("several processes can only share a .zarr store (HDF5 has a single writer)",
                          hint="extract to a .zarr, then `rosetta store convert` it to .h5")
@@ -158,7 +162,7 @@ def _store_attrs(cfg, manifest, venc, tenc, sig) -> dict:
 
 def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):
     """Rank 0 (or any shard, atomically) creates; everyone verifies the signature."""
-    out = Path(cfg.out)
+    out = remote.as_path(cfg.out)  # a local Path, or a remote.StoreURL (s3://...)
     sig = store_io.signature(clips, cfg, venc.info(), tenc.info() if tenc else None)
     error = None
     if ctx.creator:

@@ -55,7 +55,12 @@ def signature(clips, cfg, venc_info: dict, tenc_info: dict | None) -> dict:
 
 def create_store(out: Path, clips, *, frames: int, dim: int, text_dim: int | None, dtype: str, chunk_rows: int,
                  attrs: dict, config) -> bool:
-    """Create the store at `out` atomically (all rows pending). False if another process beat us to it."""
+    """Create the store at `out` atomically (all rows pending). False if another process beat us to it.
+    At a URL (no rename on object stores) the store is built in place under its incomplete marker."""
+    if isinstance(out, str):  # remote.StoreURL: one writer (pipeline.run refuses several)
+        Store.create(out, kind="features", clips=clips, frames=frames, dim=dim, text_dim=text_dim, dtype=dtype,
+                     chunk_rows=chunk_rows, attrs=attrs, config=config).close()
+        return True
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic.remove_stale_temps(out, TEMP_TAG)
     tmp = atomic.temp_sibling(out, TEMP_TAG)

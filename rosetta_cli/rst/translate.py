@@ -25,6 +25,7 @@ from rosetta_cli.runtime import dist
 from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.progress import SILENT, Progress
 from rosetta_cli.runtime.shard import parse_shard
+from rosetta_cli.store.remote import as_path
 from rosetta_cli.store import schema
 from rosetta_cli.store.core import Store
 
@@ -49,7 +50,7 @@ class TranslateResult:
 def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
     """Translate every done ego row of this process's blocks (resuming cfg.out when it matches)."""
     cfg.check()
-    rst_dir, ego_path, out_path, overwrite = Path(cfg.rst), Path(cfg.ego), Path(cfg.out), cfg.overwrite
+    rst_dir, ego_path, out_path, overwrite = Path(cfg.rst), as_path(cfg.ego), as_path(cfg.out), cfg.overwrite
     info = dist.init_from_env(cfg.device)
     index, count = _shard(parse_shard(cfg.shard), info)
     if Path(out_path).resolve() == Path(ego_path).resolve():
@@ -89,7 +90,7 @@ def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
 
 def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info):
     """Create the output (the creator) or open it to resume / join; check it matches this run."""
-    out_path = Path(out_path)
+    out_path = as_path(out_path)  # a Path, or an s3:// / gs:// URL
     ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.resume_identity()}
     action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite,
                            resume=not overwrite)  # translate resumes by default; --overwrite replaces

@@ -23,21 +23,33 @@ class ZarrBackend:
     def __init__(self, path: Path, mode: str):
         import zarr
 
+        from rosetta_cli.store import remote
+
         self.path = path
+        self.url = remote.parse(path)  # a URL: zarr's FsspecStore, no raw local reads
         self._arrays: dict = {}  # opened array handles: re-opening re-reads zarr.json each time
         try:
-            self.root = zarr.open_group(str(path), mode=mode)
+            self.root = zarr.open_group(remote.zarr_store(self.url, mode) if self.url else str(path), mode=mode)
+        except StoreError:
+            raise
         except PermissionError as e:
             if mode == "r":
                 raise StoreError(f"{path}: cannot read it ({e.strerror})", hint="check the store's permissions") from e
             raise cannot_write(e, path) from e
         except Exception as e:  # zarr raises several types for "not a group"
+            if self.url and not isinstance(e, (KeyError, ValueError)) and "Group" not in type(e).__name__:
+                raise remote.translate(e, self.url) from e
             raise StoreError(f"{path}: not a readable zarr store ({type(e).__name__}: {e})",
                              hint="give a store written by `rosetta extract` or `rosetta store import`") from e
 
     @staticmethod
     def remove(path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)
+        from rosetta_cli.store import remote
+
+        if remote.is_url(path):
+            remote.remove(remote.parse(path))
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
     def meta(self) -> dict | None:
         return self.root.attrs.asdict().get(META_KEY)
@@ -76,6 +88,8 @@ class ZarrBackend:
         return self._arrays[name]
 
     def read(self, name: str, sel=slice(None)) -> np.ndarray:
+        if self.url is not None:
+            return self._read_remote(name, sel)
         fast = _RawChunks.of(self, name)
         if fast is not None and isinstance(sel, slice) and sel.step in (None, 1):
             return fast.read_rows(sel)
@@ -86,8 +100,37 @@ class ZarrBackend:
             arr = arr.astype(object)
         return arr
 
+    def _read_remote(self, name: str, sel) -> np.ndarray:
+        """Reads by URL: row indices through an LRU cache of whole decoded chunks (random rows then cost
+        one fetch per chunk, not per row); slices straight through zarr (concurrent chunk fetches)."""
+        from rosetta_cli.store import remote
+
+        arr = self.get(name)
+        try:
+            if isinstance(sel, np.ndarray) and sel.ndim == 1 and sel.dtype.kind in "iu" and np.dtype(arr.dtype).kind in "fiub":
+                cache = self.__dict__.setdefault("_lru", {})
+                if name not in cache:
+                    cache[name] = _ChunkLRU(arr)
+                return cache[name].take(sel)
+            out = arr[sel]
+        except (IndexError, StoreError):
+            raise
+        except Exception as e:
+            raise remote.translate(e, self.url) from e
+        return out.astype(object) if out.dtype.kind == "T" else out
+
     def write(self, name: str, sel, values) -> None:
-        self.get(name)[sel] = values
+        if self.url is None:
+            self.get(name)[sel] = values
+        else:
+            from rosetta_cli.store import remote
+
+            try:
+                self.get(name)[sel] = values
+            except Exception as e:  # a lost connection, expired credentials: one line, exit 2
+                raise remote.translate(e, self.url) from e
+        lru = self.__dict__.get("_lru", {}).pop(name, None)  # cached chunks of a rewritten array are stale
+        del lru
 
     def missing_chunks(self, name: str, sel=slice(None)) -> list[tuple[int, Path]]:
         """(row-chunk index, its file) of each chunk that the rows `sel` touch and that is absent on disk.
@@ -98,7 +141,7 @@ class ZarrBackend:
         from zarr.storage import LocalStore
 
         arr = self.get(name)
-        if not isinstance(arr.store_path.store, LocalStore):
+        if self.url is None and not isinstance(arr.store_path.store, LocalStore):
             return []
         c, n = arr.chunks[0], arr.shape[0]
         if isinstance(sel, slice):
@@ -108,16 +151,51 @@ class ZarrBackend:
             idx = np.asarray(sel, dtype=np.int64).reshape(-1)
             chunks = np.unique(np.where(idx < 0, idx + n, idx) // c).tolist()
         present = self.__dict__.setdefault("_present", {}).setdefault(name, set())
+        if self.url is not None and sum(ci not in present for ci in chunks) > 8:
+            present.update(self._listed_chunks(name, arr))  # one listing, not one request per chunk
         out = []
         for ci in chunks:
             if ci in present:
                 continue
             f = self.path / name / arr.metadata.encode_chunk_key((int(ci),) + (0,) * (arr.ndim - 1))
-            if f.exists():
+            if self._chunk_exists(f):
                 present.add(ci)
             else:
                 out.append((int(ci), f))
         return out
+
+    def _listed_chunks(self, name: str, arr) -> set[int]:
+        """Row-chunk indices of `name` whose chunk objects a listing of the URL shows."""
+        from rosetta_cli.store import remote
+
+        fs, root = remote.filesystem(self.url)
+        prefix = f"{root}/{name}/c/".split("://", 1)[-1]
+        tail = "/" + "/".join(["0"] * (arr.ndim - 1)) if arr.ndim > 1 else ""
+        try:
+            found = fs.find(f"{root}/{name}/c")
+        except FileNotFoundError:
+            return set()
+        except Exception as e:
+            raise remote.translate(e, self.url) from e
+        out = set()
+        for p in found:
+            key = p.split("://", 1)[-1][len(prefix):]
+            head = key[: len(key) - len(tail)] if tail and key.endswith(tail) else key
+            if head.isdigit() and (not tail or key.endswith(tail)):
+                out.add(int(head))
+        return out
+
+    def _chunk_exists(self, f) -> bool:
+        if self.url is None:
+            return f.exists()
+        from rosetta_cli.store import remote
+
+        if "_fs" not in self.__dict__:
+            self._fs = remote.filesystem(self.url)[0]
+        try:
+            return bool(self._fs.exists(remote.filesystem(f)[1]))
+        except Exception as e:
+            raise remote.translate(e, f) from e
 
     def resize(self, name: str, n: int) -> None:
         self.get(name).resize((n, *self.get(name).shape[1:]))
@@ -134,6 +212,61 @@ class ZarrBackend:
 
     def close(self) -> None:
         pass
+
+
+class _ChunkLRU:
+    """Row reads of one remote array through an LRU cache of whole decoded chunks.
+
+    Bounded by `max_chunks` chunks and `max_bytes` bytes (ROSETTA_REMOTE_CACHE_CHUNKS, default 64;
+    ROSETTA_REMOTE_CACHE_MB, default 1024). Chunks a read needs and the cache lacks are fetched
+    concurrently (zarr's sync API is thread-safe: every call runs on its one event loop).
+    """
+
+    def __init__(self, arr, max_chunks: int | None = None, max_bytes: int | None = None):
+        from collections import OrderedDict
+
+        self.arr, self.c, self.n = arr, arr.chunks[0], arr.shape[0]
+        self.max_chunks = max_chunks or int(os.environ.get("ROSETTA_REMOTE_CACHE_CHUNKS", 64))
+        self.max_bytes = max_bytes or int(os.environ.get("ROSETTA_REMOTE_CACHE_MB", 1024)) << 20
+        self.cache: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self.bytes = 0
+        self.fetches = 0
+
+    def _fetch(self, chunks: list[int]) -> dict:
+        from concurrent.futures import ThreadPoolExecutor
+
+        read = lambda ci: self.arr[ci * self.c:min((ci + 1) * self.c, self.n)]
+        self.fetches += len(chunks)
+        if len(chunks) == 1:
+            return {chunks[0]: read(chunks[0])}
+        with ThreadPoolExecutor(min(8, len(chunks))) as pool:
+            return dict(zip(chunks, pool.map(read, chunks)))
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        """Rows idx [b] (any order, repeats allowed) → [b, ...]."""
+        idx = np.asarray(idx, dtype=np.int64)
+        idx = np.where(idx < 0, idx + self.n, idx)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n):
+            raise IndexError(f"row index out of range for {self.n} rows")
+        chunks = idx // self.c
+        need = np.unique(chunks).tolist()
+        got = {ci: self.cache[ci] for ci in need if ci in self.cache}
+        got.update(self._fetch([ci for ci in need if ci not in got]) if len(got) < len(need) else {})
+        out = np.empty((len(idx), *self.arr.shape[1:]), dtype=self.arr.dtype)
+        for ci in need:
+            sel = chunks == ci
+            out[sel] = got[ci][idx[sel] - ci * self.c]
+            self._keep(ci, got[ci])
+        return out
+
+    def _keep(self, ci: int, data: np.ndarray) -> None:
+        if ci in self.cache:
+            self.cache.move_to_end(ci)
+            return
+        self.cache[ci] = data
+        self.bytes += data.nbytes
+        while len(self.cache) > 1 and (len(self.cache) > self.max_chunks or self.bytes > self.max_bytes):
+            self.bytes -= self.cache.popitem(last=False)[1].nbytes
 
 
 class _RawChunks:
@@ -256,7 +389,16 @@ class HDF5Backend:
     def __init__(self, path: Path, mode: str):
         import h5py
 
+        from rosetta_cli.store import remote
+
         self.path = path
+        url = remote.parse(path)
+        if url is not None:  # read-only through an fsspec file object (h5py reads file-like objects)
+            if mode != "r":
+                raise StoreError(f"{url}: HDF5 stores open read-only by URL",
+                                 hint="write a .zarr to s3:// / gs://, or convert locally (`rosetta store convert`) and push it")
+            self.f = h5py.File(remote.open_file(url), "r")
+            return
         try:
             self.f = h5py.File(str(path), {"r": "r", "r+": "r+", "w": "w"}[mode])
         except OSError as e:
@@ -267,7 +409,12 @@ class HDF5Backend:
 
     @staticmethod
     def remove(path: Path) -> None:
-        Path(path).unlink(missing_ok=True)
+        from rosetta_cli.store import remote
+
+        if remote.is_url(path):
+            remote.remove(remote.parse(path))
+        else:
+            Path(path).unlink(missing_ok=True)
 
     def meta(self) -> dict | None:
         raw = self.f.attrs.get(META_KEY)

@@ -20,6 +20,7 @@ import pandas as pd
 from rosetta_cli.errors import InputNotFound, StoreError, UsageError
 from rosetta_cli.provenance import base_attrs, fingerprint_of, new_id, now_iso
 from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.store import remote
 from rosetta_cli.store import schema
 from rosetta_cli.store.backends import BACKENDS
 
@@ -35,7 +36,7 @@ class Store:
     """An open store. Create with `Store.create`, open with `Store.open` (or `open_store`)."""
 
     def __init__(self, path: Path, backend, meta: dict, writable: bool):
-        self.path = Path(path)
+        self.path = remote.as_path(path)  # a Path, or a remote.StoreURL
         self.b = backend
         self.meta = meta
         self.writable = writable
@@ -43,9 +44,17 @@ class Store:
     # ------------------------------------------------------------------ open/create
     @classmethod
     def open(cls, path, mode: str = "r", kind: str | Iterable[str] | None = None) -> "Store":
-        path = Path(path)
-        if not path.exists():
+        path = remote.as_path(path)
+        if isinstance(path, remote.StoreURL):
+            if _backend_name(path) == "zarr":
+                remote.check_complete(path)  # never read a half-uploaded store as complete
+            elif not path.exists():
+                raise InputNotFound(f"{path}: no such store", hint="check the URL (and your credentials)")
+        elif not path.exists():
             raise InputNotFound(f"{path}: no such store", hint="check the path, or create it with `rosetta extract`")
+        elif (path / remote.MARKER).exists():  # a `rosetta store pull` that did not finish
+            raise StoreError(f"{path}: incomplete store (a copy into it did not finish)",
+                             hint="rerun the `rosetta store pull` (it resumes), or delete the folder")
         backend = BACKENDS[_backend_name(path)](path, mode)
         meta = backend.meta()
         if not isinstance(meta, dict) or meta.get("format") != schema.FORMAT:
@@ -81,7 +90,7 @@ class Store:
         n = len(table["clip_id"])
         meta = cls._new_meta(kind, config, attrs, chunk_rows)
         meta.update(labels=labels, skills=skills, frames=frames, dim=dim, text_dim=text_dim, dtype=dtype, codec=codec)
-        backend = BACKENDS[_backend_name(path)](path, "w")
+        backend = cls._new_backend(path)
         c = chunk_rows
         for col in schema.CLIP_COLUMNS:
             backend.create(f"clips/{col}", (n,), _clip_dtype(col), (c,))
@@ -100,6 +109,7 @@ class Store:
             backend.write("status", slice(None), np.zeros(n, np.uint8))
         meta["status_prefilled"] = True
         backend.set_meta(meta)
+        cls._created(path)
         return cls(path, backend, meta, writable=True)
 
     @classmethod
@@ -111,7 +121,7 @@ class Store:
             raise UsageError(f"pairs table lacks columns {missing}")
         path = cls._prepare_path(path, overwrite)
         meta = cls._new_meta("pairs", config, attrs, chunk_rows)
-        backend = BACKENDS[_backend_name(path)](path, "w")
+        backend = cls._new_backend(path)
         n = len(table)
         for col, dt in schema.PAIR_COLUMNS.items():
             backend.create(f"pairs/{col}", (n,), dt, (chunk_rows,))
@@ -120,16 +130,32 @@ class Store:
                 backend.write(f"pairs/{col}", slice(None), vals.astype(object) if dt == "str" else vals.astype(dt))
         meta["revision"] = new_id()
         backend.set_meta(meta)
+        cls._created(path)
         return cls(path, backend, meta, writable=True)
 
     @staticmethod
     def _prepare_path(path, overwrite: bool) -> Path:
-        path = Path(path)
+        path = remote.as_path(path)
         _backend_name(path)
         if output_action(path, path.exists(), what="a store", overwrite=overwrite, resumable=False) is Action.REPLACE:
             BACKENDS[_backend_name(path)].remove(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not isinstance(path, remote.StoreURL):
+            path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    @staticmethod
+    def _new_backend(path):
+        """The backend of a new store. At a URL (no rename on object stores) the store is built in place
+        under the incomplete marker, which `_created` removes: a crash leaves a store every reader refuses."""
+        backend = BACKENDS[_backend_name(path)](path, "w")
+        if isinstance(path, remote.StoreURL):
+            remote.write_marker(path, "a store creation")
+        return backend
+
+    @staticmethod
+    def _created(path) -> None:
+        if isinstance(path, remote.StoreURL):
+            remote.remove_marker(path)
 
     @staticmethod
     def _new_meta(kind: str, config, attrs: dict | None, chunk_rows: int) -> dict:

@@ -472,7 +472,9 @@ def _signature(cfg: ImportConfig, clips_csv: Path, feats: Path, frames: int, dim
 
 def _open_output(cfg: ImportConfig, clips, frames, dim, text_dim, dtype, sig: dict, text_encoder) -> tuple[Store, int]:
     """(the store to write, rows already done): resumed when --resume and the signature matches, else created."""
-    out = Path(cfg.out)
+    from rosetta_cli.store.remote import as_path
+
+    out = as_path(cfg.out)  # a Path, or an s3:// / gs:// URL (a store made in place)
     action = output_action(out, out.exists(), what="a store", overwrite=cfg.overwrite, resume=cfg.resume)
     if action is Action.RESUME:
         store = Store.open(out, mode="r+", kind=cfg.kind)

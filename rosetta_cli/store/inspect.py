@@ -15,6 +15,10 @@ from rosetta_cli.store.core import Store, nonfinite_rows
 def disk_size(path: Path) -> int:
     """Bytes a store occupies. An HDF5 store is a sparse file (its chunks are allocated, not written,
     at creation), so a file counts its allocated blocks, not its length."""
+    from rosetta_cli.store import remote
+
+    if remote.is_url(path):
+        return remote.size(remote.parse(path))
     path = Path(path)
     if path.is_file():
         st = path.stat()

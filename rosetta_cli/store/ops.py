@@ -20,7 +20,7 @@ def convert(src_path, dst_path, overwrite: bool = False, block_rows: int = 65536
     """Copy every array and the metadata verbatim to the other backend (lossless)."""
     src = Store.open(src_path)
     dst_path = Store._prepare_path(dst_path, overwrite)
-    dst = BACKENDS[_backend_name(dst_path)](dst_path, "w")
+    dst = Store._new_backend(dst_path)  # at a URL: under the incomplete marker until the metadata is written
     for name in src.b.array_names():
         arr = src.b.get(name)
         is_str = arr.dtype.kind in "OT"
@@ -31,6 +31,7 @@ def convert(src_path, dst_path, overwrite: bool = False, block_rows: int = 65536
             dst.write(name, slice(s, s + len(block)), block)
     dst.set_meta(src.meta)
     dst.close()
+    Store._created(dst_path)
     src.close()
     return Store.open(dst_path)
 
