@@ -27,6 +27,9 @@ def extract_cmd(
     batch_size: int = typer.Option(ExtractConfig.batch_size, "--batch-size", min=1, help="Clips per forward pass."),
     workers: int = options.workers(ExtractConfig.workers),
     decoder: str = typer.Option(ExtractConfig.decoder, "--decoder", help="decord (default) or pyav."),
+    prepped: Optional[Path] = typer.Option(ExtractConfig.prepped, "--prepped", show_default=False,
+                                           help="A `rosetta prep` output folder: decode its small copies of the videos "
+                                                "(clip times unchanged; recorded in the store)."),
     device: str = options.device(ExtractConfig.device),
     precision: str = typer.Option(ExtractConfig.precision, "--precision", help="fp32 | bf16 | fp16 (fp32 is bit-reproducible on CPU)."),
     chunk_rows: int = typer.Option(ExtractConfig.chunk_rows, "--chunk-rows", min=1, help="Rows per store chunk: the unit of writing/resuming/sharding."),
@@ -61,7 +64,7 @@ def extract_cmd(
     from rosetta_cli.extract import ExtractConfig, run_extract
 
     cfg = ExtractConfig(videos=str(videos), out=str(out), dataset=dataset, encoder=encoder, text_encoder=text_encoder,
-                        decoder=decoder, frames=frames, batch_size=batch_size, workers=workers, device=device,
+                        decoder=decoder, prepped=str(prepped) if prepped else None, frames=frames, batch_size=batch_size, workers=workers, device=device,
                         precision=precision, chunk_rows=chunk_rows, limit=limit, shard=shard, overwrite=overwrite,
                         retry_failed=retry_failed, role=role, view=view, window=window, stride=stride,
                         exo_cams=exo_cams, narration_pass=narration_pass, skill_map=skill_map, label_space=label_space, strict=strict)

@@ -15,6 +15,7 @@ class ExtractConfig:
     encoder: str = "efficientnet-lite0"  # bundled ImageNet weights: works offline
     text_encoder: str = "minilm"         # narration embeddings; "none" disables them
     decoder: str = "decord"              # decord (fast random access) | pyav (fallback)
+    prepped: str | None = None           # a `rosetta prep` folder: decode its small copies instead of the sources
     frames: int = 4                      # T uniformly sampled frames per clip (paper-scale runs use 4-8)
     batch_size: int = 8                  # clips per forward pass (batch_size * frames images)
     workers: int = 2                     # decoding processes; 0 decodes in the main process

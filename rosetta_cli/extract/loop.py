@@ -70,12 +70,14 @@ def write_chunk(store, buf: ChunkBuffer, tenc, narrations, timings: dict) -> Non
     timings["write"] += t2 - t1
 
 
-def extract_chunks(store, clips, chunks, venc, tenc, cfg, progress) -> dict:
-    """Fill every (start, stop) chunk of `chunks`. Returns seconds spent per stage."""
+def extract_chunks(store, clips, chunks, venc, tenc, cfg, progress, read_paths=None) -> dict:
+    """Fill every (start, stop) chunk of `chunks`. Returns seconds spent per stage.
+
+    read_paths: the file each row decodes (default: its `video`; `--prepped` gives the small copies)."""
     timings = {"decode_wait": 0.0, "visual": 0.0, "text": 0.0, "write": 0.0}
     if not chunks:
         return timings
-    ds = ClipDataset(clips["video"].astype(str).tolist(), clips["start"].to_numpy(float), clips["end"].to_numpy(float),
+    ds = ClipDataset(read_paths or clips["video"].astype(str).tolist(), clips["start"].to_numpy(float), clips["end"].to_numpy(float),
                      cfg.frames, cfg.decoder, venc.preprocess)
     narrations = clips["narration"].fillna("").astype(str).tolist()
     todo = sum(b - a for a, b in chunks)
