@@ -302,3 +302,43 @@ def test_device_cuda_without_cuda_is_one_line_exit_2(cli):
         pytest.skip("this machine has CUDA")
     r = cli("extract", "--videos", VIDEOS, "--out", "x.zarr", "--device", "cuda")
     assert r.code == 2 and r.err.strip().count("\n") == 0 and "no CUDA device" in r.err
+
+
+# ------------------------------------------------------------------ decode scheduling
+def test_video_runs_group_consecutive_batches_of_a_video():
+    from rosetta_cli.extract.data import video_runs
+
+    videos = ["a"] * 5 + ["b"] * 2 + ["a"] * 2
+    batches = [[0, 1], [2, 3], [4, 5], [6], [7, 8]]  # chunks end at 6 and 9
+    assert video_runs(batches, videos) == [[[0, 1], [2, 3], [4, 5]], [[6]], [[7, 8]]]
+    assert video_runs(batches, videos, most=2) == [[[0, 1], [2, 3]], [[4, 5]], [[6]], [[7, 8]]]
+    assert video_runs(batches) == [[b] for b in batches]
+
+
+def test_a_run_opens_its_video_once(monkeypatch):
+    """GPU scheduling (workers only decode): one open per run of batches, not one per batch."""
+    import rosetta_cli.video.reader as reader
+    from rosetta_cli.encoders.base import Preprocess
+    from rosetta_cli.extract.data import ClipDataset, chunk_batches, make_loader
+
+    opened = []
+    real = reader._open_backend
+    monkeypatch.setattr(reader, "_open_backend", lambda path, dec: opened.append(path) or real(path, dec))
+    reader.release()
+    box, cup = str(VIDEOS / "box.mp4"), str(VIDEOS / "cup.mp4")
+    ds = ClipDataset([box] * 6 + [cup] * 2, [0, 2, 4, 6, 8, 10, 0, 2], [2, 4, 6, 8, 10, 12, 2, 4], 2, "pyav",
+                     Preprocess(resize=32, crop=32))
+    got = list(make_loader(ds, chunk_batches([(0, 4), (4, 8)], 2), workers=0))
+    assert [b["rows"] for b in got] == [[0, 1], [2, 3], [4, 5], [6, 7]] and all(all(b["ok"]) for b in got)
+    assert opened == [box, cup]
+
+
+def test_batches_out_of_order_give_the_same_store(reference, dataset, tmp_path, monkeypatch, cli):
+    """Chunks are buffered until full, whatever order their batches come in: the store is bit-identical."""
+    import rosetta_cli.extract.loop as loop
+
+    real = loop.make_loader
+    monkeypatch.setattr(loop, "make_loader", lambda *a, **k: list(reversed(list(real(*a, **k)))))
+    out = tmp_path / "reversed.zarr"
+    assert cli("extract", "--videos", dataset, "--out", out, "--workers", "1", *COMMON).code == 3
+    assert_same(arrays(reference), arrays(out))
