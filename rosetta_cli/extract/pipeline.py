@@ -1,7 +1,8 @@
 """`run(cfg, progress) -> ExtractResult` (exported as `run_extract`): manifest → encoders → features store.
 
-    videos ─▶ DataLoader workers (decode + resize; on CPU also encode) ─▶ encoder (GPU: main process)
-          ─▶ chunk buffer ─▶ text embeddings of the chunk's narrations ─▶ one chunk-aligned write
+    videos (or their `rosetta prep` copies, --prepped) ─▶ DataLoader workers, one video run at a time
+          (decode + resize; on CPU also encode) ─▶ encoder (GPU: main process) ─▶ chunk buffers (batches
+          arrive in any order) ─▶ + the chunk's narration embeddings (a background thread) ─▶ one chunk-aligned write
 
 A chunk (store.chunk_rows rows) is the unit of writing, resuming and sharding: its
 features, text and errors are written first and its status last, so a run killed at any
