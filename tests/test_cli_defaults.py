@@ -26,13 +26,14 @@ from rosetta_cli.search.index import IndexConfig
 from rosetta_cli.search.retrieve import RetrieveConfig
 from rosetta_cli.store.importer import ImportConfig
 from rosetta_cli.toy.stage import ToyConfig
+from rosetta_cli.video.prep import PrepConfig
 
 # command path → the config dataclasses its options fill, the first one winning a shared name
 CONFIGS = {
     "extract": (ExtractConfig,), "mine": (MineConfig,), "pretrain": (PretrainConfig,), "embed": (EmbedConfig,),
     "train-rst": (RSTModelConfig, RSTTrainConfig), "translate": (TranslateConfig,), "index": (IndexConfig,),
     "retrieve": (RetrieveConfig,), "bench": (BenchConfig,), "toy": (ToyConfig,), "demo": (DemoConfig,),
-    "claims": (ClaimsConfig,), "store import": (ImportConfig,),
+    "claims": (ClaimsConfig,), "store import": (ImportConfig,), "prep": (PrepConfig,),
 }
 
 

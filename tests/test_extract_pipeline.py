@@ -252,3 +252,93 @@ def test_store_creation_publishes_once_and_clears_dead_temps(tmp_path):
     atomic.remove_stale_temps(out, "creating")
     assert not stale.exists()
     assert live.exists()
+
+
+# ------------------------------------------------------------------ --device cuda: GPU defaults
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """torch reports two CUDA devices (no kernel runs: only the defaults and the checks are under test)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+def test_device_cuda_sets_gpu_defaults_and_given_options_win(fake_cuda):
+    from rosetta_cli.errors import UsageError
+    from rosetta_cli.extract.config import ExtractConfig, resolve_defaults
+
+    cores = len(os.sched_getaffinity(0))
+    cfg, note = resolve_defaults(ExtractConfig("v", "o", device="cuda"))
+    assert (cfg.precision, cfg.batch_size, cfg.workers) == ("bf16", 64, cores)
+    assert "--precision bf16" in note and "--batch-size 64" in note and f"--workers {cores}" in note
+    cfg, note = resolve_defaults(ExtractConfig("v", "o", device="cuda:1", batch_size=16, precision="fp32"),
+                                 given={"batch_size", "precision"})
+    assert (cfg.precision, cfg.batch_size, cfg.workers) == ("fp32", 16, cores) and "batch-size" not in note
+    same = ExtractConfig("v", "o", device="cpu")
+    assert resolve_defaults(same) == (same, "")  # CPU runs keep fp32 / 8 / 2 (bit-reproducible stores)
+    for bad in ("cuda:2", "gpu", "cuda:x"):
+        with pytest.raises(UsageError):
+            resolve_defaults(ExtractConfig("v", "o", device=bad))
+
+
+def test_device_cuda_cli_note_and_override(fake_cuda, monkeypatch, cli):
+    """The CLI passes the options given on the command line, and says what it chose on stderr."""
+    import rosetta_cli.extract as stage
+
+    seen = {}
+
+    def capture(cfg, progress):
+        seen["cfg"] = cfg
+        raise KeyboardInterrupt  # stop before any work: exit 130
+
+    monkeypatch.setattr(stage, "run_extract", capture)
+    r = cli("extract", "--videos", VIDEOS, "--out", "x.zarr", "--device", "cuda", "--batch-size", "32")
+    assert r.code == 130
+    assert (seen["cfg"].batch_size, seen["cfg"].precision) == (32, "bf16")
+    assert "GPU defaults --precision bf16" in r.err and "batch-size" not in r.err.split("GPU defaults")[1].splitlines()[0]
+
+
+def test_device_cuda_without_cuda_is_one_line_exit_2(cli):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    r = cli("extract", "--videos", VIDEOS, "--out", "x.zarr", "--device", "cuda")
+    assert r.code == 2 and r.err.strip().count("\n") == 0 and "no CUDA device" in r.err
+
+
+# ------------------------------------------------------------------ decode scheduling
+def test_video_runs_group_consecutive_batches_of_a_video():
+    from rosetta_cli.extract.data import video_runs
+
+    videos = ["a"] * 5 + ["b"] * 2 + ["a"] * 2
+    batches = [[0, 1], [2, 3], [4, 5], [6], [7, 8]]  # chunks end at 6 and 9
+    assert video_runs(batches, videos) == [[[0, 1], [2, 3], [4, 5]], [[6]], [[7, 8]]]
+    assert video_runs(batches, videos, most=2) == [[[0, 1], [2, 3]], [[4, 5]], [[6]], [[7, 8]]]
+    assert video_runs(batches) == [[b] for b in batches]
+
+
+def test_a_run_opens_its_video_once(monkeypatch):
+    """GPU scheduling (workers only decode): one open per run of batches, not one per batch."""
+    import rosetta_cli.video.reader as reader
+    from rosetta_cli.encoders.base import Preprocess
+    from rosetta_cli.extract.data import ClipDataset, chunk_batches, make_loader
+
+    opened = []
+    real = reader._open_backend
+    monkeypatch.setattr(reader, "_open_backend", lambda path, dec: opened.append(path) or real(path, dec))
+    reader.release()
+    box, cup = str(VIDEOS / "box.mp4"), str(VIDEOS / "cup.mp4")
+    ds = ClipDataset([box] * 6 + [cup] * 2, [0, 2, 4, 6, 8, 10, 0, 2], [2, 4, 6, 8, 10, 12, 2, 4], 2, "pyav",
+                     Preprocess(resize=32, crop=32))
+    got = list(make_loader(ds, chunk_batches([(0, 4), (4, 8)], 2), workers=0))
+    assert [b["rows"] for b in got] == [[0, 1], [2, 3], [4, 5], [6, 7]] and all(all(b["ok"]) for b in got)
+    assert opened == [box, cup]
+
+
+def test_batches_out_of_order_give_the_same_store(reference, dataset, tmp_path, monkeypatch, cli):
+    """Chunks are buffered until full, whatever order their batches come in: the store is bit-identical."""
+    import rosetta_cli.extract.loop as loop
+
+    real = loop.make_loader
+    monkeypatch.setattr(loop, "make_loader", lambda *a, **k: list(reversed(list(real(*a, **k)))))
+    out = tmp_path / "reversed.zarr"
+    assert cli("extract", "--videos", dataset, "--out", out, "--workers", "1", *COMMON).code == 3
+    assert_same(arrays(reference), arrays(out))

@@ -407,3 +407,44 @@ def test_registry_lists_lavila_and_egovlp():
     assert ("lavila:CKPT", "visual") in rows
     assert ("lavila:CKPT", "text") in rows
     assert ("egovlp:CKPT", "visual") in rows
+
+
+def softmax_var_attention(attn, x, frames: int, over: str):
+    """The hand-written divided attention that `VarAttention` used before scaled_dot_product_attention
+    (explicit scale, softmax, matmul), kept as the reference: x [B, 1 + F*N, D] → [B, 1 + F*N, D]."""
+    b, length, d = x.shape
+    n, h = (length - 1) // frames, attn.heads
+    q, k, v = (t.reshape(b, length, h, -1).transpose(1, 2) for t in attn.qkv(x).chunk(3, -1))
+    q = q * (d // h) ** -0.5
+    cls_out = torch.softmax(q[:, :, :1] @ k.transpose(-1, -2), -1) @ v
+
+    def groups(t):
+        t = t[:, :, 1:].reshape(b, h, frames, n, -1)
+        return t if over == "space" else t.transpose(2, 3)
+
+    qg, kg, vg = groups(q), groups(k), groups(v)
+    g = qg.shape[2]
+    kg = torch.cat([k[:, :, None, :1].expand(-1, -1, g, -1, -1), kg], 3)
+    vg = torch.cat([v[:, :, None, :1].expand(-1, -1, g, -1, -1), vg], 3)
+    out = torch.softmax(qg @ kg.transpose(-1, -2), -1) @ vg
+    if over == "time":
+        out = out.transpose(2, 3)
+    out = torch.cat([cls_out, out.reshape(b, h, frames * n, -1)], 2)
+    return attn.proj(out.transpose(1, 2).reshape(b, length, d))
+
+
+@pytest.mark.parametrize("over", ["space", "time"])
+def test_sdpa_attention_equals_the_softmax_it_replaced(over):
+    """fp32: equal within float rounding; bf16 autocast: within bf16's precision of the fp32 reference."""
+    from rosetta_cli.encoders.lavila import _modules
+
+    torch.manual_seed(0)
+    attn = _modules()["VarAttention"](96, 4).eval()
+    x = torch.randn(3, 1 + 4 * 9, 96) * 2  # B=3, F=4 frames of N=9 patches, D=96, 4 heads
+    with torch.no_grad():
+        ref, got = softmax_var_attention(attn, x, 4, over), attn(x, 4, over)
+        assert torch.allclose(got, ref, atol=1e-5, rtol=1e-5), (got - ref).abs().max()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = attn(x, 4, over).float()
+    assert (low - ref).abs().max() <= 0.05 * ref.abs().max(), (low - ref).abs().max()
+    assert not torch.allclose(attn(x, 1, "space" if over == "time" else "time"), ref)  # the check can fail

@@ -21,7 +21,7 @@ from rosetta_cli.cli.core import RosettaGroup, RosettaTyper
 
 # One module per subcommand (or group); each exposes `register(app)`.
 COMMAND_MODULES = (
-    "toy", "extract", "encoders", "rst", "mine", "pretrain", "bench", "demo", "claims", "workspace", "store", "search",
+    "toy", "prep", "extract", "encoders", "rst", "mine", "pretrain", "bench", "demo", "claims", "workspace", "store", "search",
 )
 
 app = RosettaTyper(

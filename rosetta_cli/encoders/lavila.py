@@ -100,15 +100,15 @@ def _define_modules():  # noqa: C901 - a namespace of small classes
 
         def __init__(self, dim: int, heads: int):
             super().__init__()
-            self.heads, self.scale = heads, (dim // heads) ** -0.5
+            self.heads = heads
             self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
 
         def forward(self, x, frames: int, over: str):
+            sdpa = torch.nn.functional.scaled_dot_product_attention  # fused kernels; scale (dh ** -0.5) is its default
             b, length, d = x.shape                                             # x: [B, 1 + F*N, D]
             n = (length - 1) // frames
             q, k, v = (t.reshape(b, length, self.heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, -1))
-            q = q * self.scale                                                 # q, k, v: [B, h, L, dh]
-            cls_out = torch.softmax(q[:, :, :1] @ k.transpose(-1, -2), -1) @ v   # [B, h, 1, dh]
+            cls_out = sdpa(q[:, :, :1], k, v)                                  # q, k, v: [B, h, L, dh] → [B, h, 1, dh]
 
             def groups(t):  # [B, h, F*N, dh] -> [B, h, G, S, dh]: G frames of N, or N positions of F
                 t = t[:, :, 1:].reshape(b, self.heads, frames, n, -1)
@@ -118,7 +118,7 @@ def _define_modules():  # noqa: C901 - a namespace of small classes
             g = qg.shape[2]
             kg = torch.cat([k[:, :, None, :1].expand(-1, -1, g, -1, -1), kg], 3)  # CLS key joins each group
             vg = torch.cat([v[:, :, None, :1].expand(-1, -1, g, -1, -1), vg], 3)
-            out = torch.softmax(qg @ kg.transpose(-1, -2), -1) @ vg           # [B, h, G, S, dh]
+            out = sdpa(qg, kg, vg)                                             # [B, h, G, S, dh]
             if over == "time":
                 out = out.transpose(2, 3)                                      # back to frame-major order
             out = torch.cat([cls_out, out.reshape(b, self.heads, frames * n, -1)], 2)  # [B, h, L, dh]
@@ -219,7 +219,7 @@ def _define_modules():  # noqa: C901 - a namespace of small classes
             # The end-of-text token has the highest id: its position carries the sentence.
             return x[torch.arange(x.shape[0]), ids.argmax(-1)] @ self.text_projection
 
-    return {"LavilaCLIP": LavilaCLIP, "SpaceTimeTransformer": SpaceTimeTransformer}
+    return {"LavilaCLIP": LavilaCLIP, "SpaceTimeTransformer": SpaceTimeTransformer, "VarAttention": VarAttention}
 
 
 def build_model(vcfg: SpaceTimeConfig = SpaceTimeConfig(), tcfg: TextConfig = TextConfig(), embed_dim: int = 256):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 from rosetta_cli.errors import UsageError
 from rosetta_cli.video import DECODERS
@@ -16,6 +17,7 @@ class ExtractConfig:
     encoder: str = "efficientnet-lite0"  # bundled ImageNet weights: works offline
     text_encoder: str = "minilm"         # narration embeddings; "none" disables them
     decoder: str = "decord"              # decord (fast random access) | pyav (fallback)
+    prepped: str | None = None           # a `rosetta prep` folder: decode its small copies instead of the sources
     frames: int = 4                      # T uniformly sampled frames per clip (paper-scale runs use 4-8)
     batch_size: int = 8                  # clips per forward pass (batch_size * frames images)
     workers: int = 2                     # decoding processes; 0 decodes in the main process
@@ -64,3 +66,28 @@ class ExtractConfig:
         if self.exo_cams is not None:
             opts["exo_cams"] = int(self.exo_cams) if str(self.exo_cams).isdigit() else self.exo_cams
         return {k: v for k, v in opts.items() if v is not None}
+
+
+def gpu_defaults() -> dict:
+    """What `--device cuda` sets unless given: bf16 (the GPU's fast path; fp32 remains for bit-reproducible CPU
+    runs), 64 clips per forward (256 images at T=4: enough to fill a GPU), and one decoding process per core
+    (decoding, not the encoder, then bounds the rate)."""
+    return {"precision": "bf16", "batch_size": 64, "workers": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)}
+
+
+def resolve_defaults(cfg: ExtractConfig, given=frozenset()) -> tuple[ExtractConfig, str]:
+    """With --device cuda[:N], the options the user did not give (`given`: field names) take `gpu_defaults()`.
+
+    Returns (config, a one-line note saying what was chosen, or ""). UsageError (exit 2) first if that
+    device is not there, so a machine without CUDA fails before anything is set."""
+    from rosetta_cli.runtime.dist import resolve_device
+
+    resolve_device(cfg.device)
+    if not str(cfg.device).strip().lower().startswith("cuda"):  # auto keeps the CPU defaults, as stores made so far
+        return cfg, ""
+    chosen = {k: v for k, v in gpu_defaults().items() if k not in given}
+    if not chosen:
+        return cfg, ""
+    flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
+    return replace(cfg, **chosen), f"--device {cfg.device}: GPU defaults {flags} (give an option to override it)"

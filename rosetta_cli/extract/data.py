@@ -1,9 +1,15 @@
-"""Decoding side of the pipeline: a map-style Dataset run by DataLoader worker processes.
+"""Decoding side of the pipeline: clips decoded by DataLoader worker processes, scheduled per video.
 
 Each item is one clip → uint8 [T, S, S, 3] (decoded, resized and centre-cropped in the
 worker, so only small tensors cross process boundaries) or an error message. Batches
 never straddle a store chunk, so every chunk sees the same batch composition whether a
 run was resumed, sharded or not: that keeps resumed stores bit-identical on CPU.
+
+Scheduling: consecutive batches of one video form a run (at most RUN_BATCHES batches); a worker
+takes the next run from a shared counter and decodes its batches back to back with the video's
+reader kept open, so a video's frame index is read once per run, not once per batch. Runs finish
+in any order (the loop buffers chunks until they are full); taking them in order keeps every
+worker near the same place, so only a few chunks are open at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 
 from rosetta_cli.encoders.base import Preprocess, resize_crop
 from rosetta_cli.video import VideoError, read_clip
@@ -51,16 +58,57 @@ def collate(items: list[dict], encoder=None) -> dict:
     back to back on its own core, so the cores never wait on each other and the main process has
     nothing to do but write (on 2 cores a main-process encoder fought the decoders for them).
     """
-    import torch
-
-    release()  # the batch is decoded: stop decord's read-ahead before the encoder takes the core
     ok = [it["frames"] is not None for it in items]
     good = [it["frames"] for it in items if it["frames"] is not None]
     frames = torch.stack(good) if good else None
     out = {"rows": [it["row"] for it in items], "ok": ok, "errors": [it["error"] for it in items], "frames": frames}
     if encoder is not None:
+        release()  # decoded: stop decord's read-ahead before the encoder takes the core (see reader.release)
         out["frames"], out["features"] = None, encoder.encode_clips(frames) if frames is not None else None
     return out
+
+
+RUN_BATCHES = 16  # batches per run at most: long videos are split so the workers stay balanced
+
+
+def video_runs(batches: list[list[int]], videos=None, most: int = RUN_BATCHES) -> list[list[list[int]]]:
+    """Group consecutive batches whose first clips share a video into runs of at most `most` batches.
+
+    videos: the video of each row (None: every batch is its own run)."""
+    runs: list[list[list[int]]] = []
+    prev = object()
+    for b in batches:
+        key = videos[b[0]] if videos is not None and b else object()
+        if runs and key == prev and len(runs[-1]) < most:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+        prev = key
+    return runs
+
+
+class RunDataset(torch.utils.data.IterableDataset):
+    """Yields collated batches, run by run: each worker (or this process) takes the next run from a
+    counter shared by all workers, decodes its batches with the reader open, then releases it."""
+
+    def __init__(self, clips, runs: list, encoder=None):
+        import multiprocessing as mp
+
+        self.clips, self.runs, self.encoder = clips, runs, encoder
+        self.next_run = mp.Value("l", 0)  # shared by the forked (or spawned) workers: one run to one worker
+
+    def __iter__(self):
+        from rosetta_cli.video.reader import release
+
+        while True:
+            with self.next_run.get_lock():
+                i = self.next_run.value
+                self.next_run.value += 1
+            if i >= len(self.runs):
+                return
+            for batch in self.runs[i]:
+                yield collate([self.clips[r] for r in batch], self.encoder)
+            release()  # the run's video is done here: free its reader
 
 
 def chunk_batches(chunks: list[tuple[int, int]], batch_size: int) -> list[list[int]]:
@@ -132,10 +180,13 @@ def worker_init(_worker_id: int, parent_pid: int | None = None) -> None:
 
 def make_loader(dataset: ClipDataset, batches: list[list[int]], workers: int, pin_memory: bool = False,
                 encoder=None):
-    """A DataLoader yielding collated batches in order; workers decode (and, given `encoder`, encode) ahead."""
+    """A DataLoader yielding collated batches; workers decode (and, given `encoder`, encode) ahead.
+
+    Batches come in run order with workers=0 or 1, in completion order with more workers."""
     from torch.utils.data import DataLoader
 
-    fn = functools.partial(collate, encoder=encoder) if encoder is not None else collate
-    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=fn, pin_memory=pin_memory,
+    runs = video_runs(batches, getattr(dataset, "videos", None))
+    return DataLoader(RunDataset(dataset, runs, encoder), batch_size=None, num_workers=workers, pin_memory=pin_memory,
                       worker_init_fn=functools.partial(worker_init, parent_pid=os.getpid()) if workers > 0 else None,
-                      prefetch_factor=4 if workers > 0 else None, persistent_workers=False)
+                      prefetch_factor=4 if workers > 0 else None, persistent_workers=False,
+                      in_order=False)  # a finished batch is handed over without waiting for a slower worker's

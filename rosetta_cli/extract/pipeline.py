@@ -1,7 +1,8 @@
 """`run(cfg, progress) -> ExtractResult` (exported as `run_extract`): manifest → encoders → features store.
 
-    videos ─▶ DataLoader workers (decode + resize; on CPU also encode) ─▶ encoder (GPU: main process)
-          ─▶ chunk buffer ─▶ text embeddings of the chunk's narrations ─▶ one chunk-aligned write
+    videos (or their `rosetta prep` copies, --prepped) ─▶ DataLoader workers, one video run at a time
+          (decode + resize; on CPU also encode) ─▶ encoder (GPU: main process) ─▶ chunk buffers (batches
+          arrive in any order) ─▶ + the chunk's narration embeddings (a background thread) ─▶ one chunk-aligned write
 
 A chunk (store.chunk_rows rows) is the unit of writing, resuming and sharding: its
 features, text and errors are written first and its status last, so a run killed at any
@@ -128,11 +129,12 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     if ctx.world > 1 and not str(cfg.out).rstrip("/").endswith(".zarr"):
         raise UsageError("several processes can only share a .zarr store (HDF5 has a single writer)",
                          hint="extract to a .zarr, then `rosetta store convert` it to .h5")
+    read_paths, prepped = _read_paths(cfg, clips)
     venc, tenc = _load_encoders(cfg, clips, ctx.device)
-    store = _prepare_store(cfg, manifest, clips, venc, tenc, ctx)
+    store = _prepare_store(cfg, manifest, clips, venc, tenc, ctx, prepped)
     chunks = _my_chunks(store, ctx, cfg.retry_failed)
     t0 = time.perf_counter()
-    timings = _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress)
+    timings = _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress, read_paths)
     seconds = time.perf_counter() - t0
     processed = sum(b - a for a, b in chunks)
     result = _finish(store, cfg, ctx, chunks, processed, seconds, timings)
@@ -140,6 +142,16 @@ def run(cfg: ExtractConfig, progress: Progress = SILENT, *, manifest=None) -> Ex
     result.skipped_by_reason = manifest.skipped_by_reason()
     result.skipped_examples = manifest.skipped[:50]
     return result
+
+
+def _read_paths(cfg: ExtractConfig, clips) -> tuple[list[str], dict | None]:
+    """The file each row decodes (its video, or with --prepped that video's small copy) and the prep's settings."""
+    videos = clips["video"].astype(str).tolist()
+    if not cfg.prepped:
+        return videos, None
+    from rosetta_cli.video.prep import prepped_paths
+
+    return prepped_paths(videos, cfg.prepped)
 
 
 def _load_encoders(cfg: ExtractConfig, clips, device: str):
@@ -152,18 +164,18 @@ def _load_encoders(cfg: ExtractConfig, clips, device: str):
     return venc, tenc
 
 
-def _store_attrs(cfg, manifest, venc, tenc, sig) -> dict:
+def _store_attrs(cfg, manifest, venc, tenc, sig, prepped) -> dict:
     root = manifest.options.get("root") or str(Path(cfg.videos).absolute())
     return {"encoder": venc.info(), "text_encoder": tenc.info() if tenc else None, "source_root": root,
             "dataset": manifest.dataset, "role": cfg.role or manifest.role, "extract": sig,
-            "dataset_options": manifest.options, "annotation_sources": list(manifest.sources),
+            "dataset_options": manifest.options, "prepped": prepped, "annotation_sources": list(manifest.sources),
             "annotation_skipped": {"records": len(manifest.skipped), "by_reason": manifest.skipped_by_reason()}}
 
 
-def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):
+def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx, prepped: dict | None = None):
     """Rank 0 (or any shard, atomically) creates; everyone verifies the signature."""
     out = remote.as_path(cfg.out)  # a local Path, or a remote.StoreURL (s3://...)
-    sig = store_io.signature(clips, cfg, venc.info(), tenc.info() if tenc else None)
+    sig = store_io.signature(clips, cfg, venc.info(), tenc.info() if tenc else None, prepped)
     error = None
     if ctx.creator:
         try:
@@ -175,7 +187,7 @@ def _prepare_store(cfg, manifest, clips, venc, tenc, ctx: Ctx):
             if not out.exists():
                 store_io.create_store(out, clips, frames=venc.frames_out(cfg.frames), dim=venc.dim, text_dim=tenc.dim if tenc else None,
                                       dtype=cfg.dtype, chunk_rows=cfg.chunk_rows, config=cfg,
-                                      attrs=_store_attrs(cfg, manifest, venc, tenc, sig))
+                                      attrs=_store_attrs(cfg, manifest, venc, tenc, sig, prepped))
             store = store_io.open_checked(out, sig)
         except Exception as e:
             error = e
@@ -205,10 +217,10 @@ def _my_chunks(store, ctx: Ctx, retry_failed: bool) -> list[tuple[int, int]]:
     return [blocks[i] for i in share if todo[blocks[i][0]:blocks[i][1]].any()]
 
 
-def _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress: Progress) -> dict:
+def _extract_chunks(store, clips, chunks, venc, tenc, cfg, progress: Progress, read_paths=None) -> dict:
     from rosetta_cli.extract.loop import extract_chunks
 
-    return extract_chunks(store, clips, chunks, venc, tenc, cfg, progress)
+    return extract_chunks(store, clips, chunks, venc, tenc, cfg, progress, read_paths)
 
 
 def _finish(store, cfg, ctx: Ctx, chunks, processed: int, seconds: float, timings: dict) -> ExtractResult:

@@ -27,6 +27,7 @@ SIGNATURE_NAMES = {
     "decoder": "--decoder", "precision": "--precision", "dtype": "feature dtype", "encoder": "--encoder",
     "encoder_sha256": "encoder weights", "text_encoder": "--text-encoder", "text_encoder_sha256": "text encoder weights",
     "preprocess": "preprocessing (an older rosetta version resized frames differently)",
+    "prepped": "video source (--prepped: the sources, or a `rosetta prep` copy with other settings)",
     "cpu_batch": "encoder batching (images per CPU forward; older rosetta versions batched differently)",
 }
 
@@ -42,15 +43,21 @@ def clips_digest(clips) -> str:
     return h.hexdigest()
 
 
-def signature(clips, cfg, venc_info: dict, tenc_info: dict | None) -> dict:
-    """What a store must agree on with a run for that run to resume into it."""
-    return {"clips_sha256": clips_digest(clips), "rows": len(clips), "frames": cfg.frames, "decoder": cfg.decoder,
+def signature(clips, cfg, venc_info: dict, tenc_info: dict | None, prepped: dict | None = None) -> dict:
+    """What a store must agree on with a run for that run to resume into it.
+
+    prepped: the `rosetta prep` settings the frames come from (None: the source videos); its folder is
+    left out, so a moved prep folder still resumes. Absent from older stores, where it reads as None."""
+    sig = {"clips_sha256": clips_digest(clips), "rows": len(clips), "frames": cfg.frames, "decoder": cfg.decoder,
             "precision": cfg.precision, "dtype": cfg.dtype, "encoder": venc_info["name"],
             "encoder_sha256": venc_info.get("weights_sha256"),
             "text_encoder": tenc_info["name"] if tenc_info else None,
             "text_encoder_sha256": tenc_info.get("weights_sha256") if tenc_info else None,
             # how frames become features beyond the weights: a resumed store must not mix two kernels
             "preprocess": venc_info.get("preprocess"), "cpu_batch": venc_info.get("cpu_batch")}
+    if prepped is not None:  # only then: stores made from the sources keep their old signature
+        sig["prepped"] = {k: v for k, v in prepped.items() if k != "dir"}
+    return sig
 
 
 def create_store(out: Path, clips, *, frames: int, dim: int, text_dim: int | None, dtype: str, chunk_rows: int,
@@ -77,7 +84,8 @@ def open_checked(out: Path, sig: dict) -> Store:
     if not isinstance(old, dict):
         raise StoreError(f"{out}: exists but was not written by `rosetta extract`",
                          hint="pass --overwrite to replace it, or choose another --out")
-    diff = [k for k in sig if old.get(k) != sig[k]]
+    keys = list(sig) + ["prepped"] * ("prepped" not in sig)  # a prepped store refuses a run from the sources
+    diff = [k for k in keys if old.get(k) != sig.get(k)]
     if diff:
         what = ", ".join(SIGNATURE_NAMES.get(k, k) for k in diff)
         raise StoreError(f"{out}: exists but was made with a different {what}, so it cannot be resumed",

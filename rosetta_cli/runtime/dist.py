@@ -25,12 +25,25 @@ class DistInfo:
 
 
 def resolve_device(pref: str = "auto") -> str:
+    """auto → cuda when available, else cpu; cpu, cuda and cuda:N are checked (UsageError, exit 2, when
+    CUDA or that GPU is missing, or the name is unknown)."""
     import torch
 
+    from rosetta_cli.errors import UsageError
+
+    pref = (pref or "auto").strip().lower()
     if pref == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if pref == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda but no CUDA device is available", hint="use --device cpu or auto")
+    if pref == "cpu":
+        return pref
+    kind, _, index = pref.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise UsageError(f"--device {pref!r}: unknown device", hint="use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {pref} but no CUDA device is available", hint="use --device cpu or auto")
+    if index and int(index) >= torch.cuda.device_count():
+        raise UsageError(f"--device {pref}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                         hint=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     return pref
 
 
