@@ -65,6 +65,7 @@ def run(cfg: TranslateConfig, progress: Progress = SILENT, *, precision: str = "
     rst_dir, ego_path, out_path, overwrite = Path(cfg.rst), Path(cfg.ego), Path(cfg.out), cfg.overwrite
     info = dist.init_from_env(cfg.device)
     index, count = _shard(parse_shard(cfg.shard), info)
+    precision = resolve_precision(precision, info.device)
     if Path(out_path).resolve() == Path(ego_path).resolve():
         raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
     ego = Store.open(ego_path, kind="features")
@@ -72,7 +73,6 @@ def run(cfg: TranslateConfig, progress: Progress = SILENT, *, precision: str = "
         ego.require_view("ego", "--ego", hint="pass the ego store (the RST translates ego clips into the exo view)")
         tr = Translator(rst_dir, device=info.device)
         tr.check_input(ego.frames, ego.dim, str(ego_path))
-        precision = resolve_precision(precision, info.device)
         if index == 0:  # once, not once per shard or rank
             for note in tr.notes:
                 progress.note(f"note: {note}")
