@@ -106,14 +106,17 @@ def rst_stream_rates(tmp: Path, moments: int, steps: int, repeats: int, batch: i
     pairs, _ = build_pairs([st], 0.1, 0)
     train = pairs.subset(~pairs.val)
     rates = {"streaming (ChunkCache)": [], "resident ram": []}
+    setup = {k: [] for k in rates}
     for r in range(repeats):
         for name in rates:
-            t0 = time.perf_counter()  # the resident load is part of its cost
+            t0 = time.perf_counter()
             s = PairStream([st], train, batch, seed=r, resident="ram" if "resident" in name else "off")
+            t1 = time.perf_counter()
             for k in range(steps):
                 s.batch(k)
-            rates[name].append(steps / (time.perf_counter() - t0))
-    return rates
+            setup[name].append(t1 - t0)
+            rates[name].append(steps / (time.perf_counter() - t1))
+    return rates, setup
 
 
 def pretrain_rates(tmp: Path, n: int, steps: int, repeats: int, batch: int) -> dict:
@@ -131,30 +134,35 @@ def pretrain_rates(tmp: Path, n: int, steps: int, repeats: int, batch: int) -> d
     src = D.open_sources(cfg)
     plan = B.build_plan(cfg, src, 1)
     rates = {"streaming (prefetched feed)": [], "resident ram": []}
+    setup = {k: [] for k in rates}
     for _ in range(repeats):
         for name in rates:
             t0 = time.perf_counter()
-            if "resident" in name:
-                readers, _mode = D.open_readers(src, "ram")
-                for k in range(steps):
+            readers, _mode = D.open_readers(src, "ram" if "resident" in name else "off")
+            feed = None if "resident" in name else B.make_feed(plan, readers, 0, 1, stop=steps)
+            t1 = time.perf_counter()
+            for k in range(steps):
+                if feed is None:
                     B.local_batch(plan, readers, k, 0, 1, "cpu")
-            else:
-                readers, _mode = D.open_readers(src, "off")
-                feed = B.make_feed(plan, readers, 0, 1, stop=steps)
-                for k in range(steps):
+                else:
                     B.assemble(plan, readers, k, 0, 1, feed.get(k), "cpu")
+            setup[name].append(t1 - t0)
+            rates[name].append(steps / (time.perf_counter() - t1))
+            if feed is not None:
                 feed.close()
-            rates[name].append(steps / (time.perf_counter() - t0))
-    return rates
+    return rates, setup
 
 
-def table(title: str, unit: str, rates: dict) -> None:
+def table(title: str, unit: str, rates: dict, setup: dict | None = None) -> None:
+    """Medians, every run, the ratio of medians to the first path's; setup: seconds before the first batch."""
     names = list(rates)
     base = statistics.median(rates[names[0]])
-    print(f"\n{title}\n\n| path | {unit} (median) | runs | × {names[0]} |\n|---|---|---|---|")
+    extra = " | setup s (median) |" if setup else " |"
+    print(f"\n{title}\n\n| path | {unit} (median) | runs | × {names[0]}{extra}\n|---|---|---|---|" + ("---|" if setup else ""))
     for k in names:
         m = statistics.median(rates[k])
-        print(f"| {k} | {m:,.0f} | {', '.join(f'{v:,.0f}' for v in rates[k])} | {m / base:.2f} |")
+        cell = f" | {statistics.median(setup[k]):.2f} |" if setup else " |"
+        print(f"| {k} | {m:,.0f} | {', '.join(f'{v:,.0f}' for v in rates[k])} | {m / base:.2f}{cell}")
 
 
 def main() -> None:
@@ -167,6 +175,7 @@ def main() -> None:
     ap.add_argument("--moments", type=int, default=100_000, help="train-rst stream: paired moments")
     ap.add_argument("--pretrain-rows", type=int, default=50_000, help="pretrain: ego and exo rows (each)")
     ap.add_argument("--steps", type=int, default=300, help="batches per data-path run")
+    ap.add_argument("--skip-translate", action="store_true", help="only the data paths")
     args = ap.parse_args()
     import torch
 
@@ -174,17 +183,19 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        rst = make_rst(tmp)
-        ego = make_ego(tmp / "ego.zarr", args.rows)
-        table(f"translate, {args.rows} rows [N, 1, 256] fp16, chunk 256, DDIM-25, --batch-size {args.batch_size}, "
-              f"{args.threads} torch thread(s)", "rows/s",
-              translate_rates(rst, ego, tmp, args.baseline_rev, args.repeats, args.batch_size))
+        if not args.skip_translate:
+            rst = make_rst(tmp)
+            ego = make_ego(tmp / "ego.zarr", args.rows)
+            table(f"translate, {args.rows} rows [N, 1, 256] fp16, chunk 256, DDIM-25, --batch-size {args.batch_size}, "
+                  f"{args.threads} torch thread(s)", "rows/s",
+                  translate_rates(rst, ego, tmp, args.baseline_rev, args.repeats, args.batch_size))
         table(f"train-rst data path: {args.moments:,} moments [1, 256] fp16, batch 256, {args.steps} batches "
-              "(incl. the resident load)", "batches/s", rst_stream_rates(tmp, args.moments, args.steps, args.repeats, 256))
+              "(setup: opening the stream, the resident load)", "batches/s",
+              *rst_stream_rates(tmp, args.moments, args.steps, args.repeats, 256))
         n = args.pretrain_rows
         table(f"pretrain data path: {n:,} ego + {n:,} exo rows (+ pairs, translations) and {n:,} paired rows, "
-              f"[1, 256] fp16, batch 256, {args.steps} batches (incl. the resident load)", "batches/s",
-              pretrain_rates(tmp, n, args.steps, args.repeats, 256))
+              f"[1, 256] fp16, batch 256, {args.steps} batches (setup: readers and feed, the resident load)",
+              "batches/s", *pretrain_rates(tmp, n, args.steps, args.repeats, 256))
 
 
 if __name__ == "__main__":
