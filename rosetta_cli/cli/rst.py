@@ -89,7 +89,8 @@ def translate_cmd(
     samples: int = typer.Option(TranslateConfig.samples, "--samples", help="Average K draws per row."),
     guidance: float = typer.Option(TranslateConfig.guidance, "--guidance", help="Classifier-free guidance scale (1 = none)."),
     seed: int = options.seed(TranslateConfig.seed),
-    batch_size: int = typer.Option(TranslateConfig.batch_size, "--batch-size", min=1, help="Ego rows translated per forward pass."),
+    batch_size: int = typer.Option(TranslateConfig.batch_size, "--batch-size", min=1, help="Ego rows translated per forward pass (batches span store chunks)."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16: the denoiser's autocast."),
     shard: Optional[str] = typer.Option(TranslateConfig.shard, "--shard", help="I/N: this process does blocks I, I+N, ..."),
     device: str = options.device(TranslateConfig.device),
     overwrite: bool = options.overwrite(TranslateConfig.overwrite),
@@ -105,7 +106,7 @@ def translate_cmd(
                           sampling_steps=sampling_steps, samples=samples, guidance=guidance, seed=seed,
                           batch_size=batch_size, device=device)
     with rich_progress() as p:
-        r = translate.run(cfg, p)
+        r = translate.run(cfg, p, precision=precision)
     if as_json:
         emit_json(r.to_dict())
     else:

@@ -25,6 +25,7 @@ import numpy as np
 from rosetta_cli.errors import DimensionMismatch, StoreError, UsageError
 from rosetta_cli.eval.split import DEFAULT_SPLIT_SEED, held_out_takes, in_takes, take_of
 from rosetta_cli.store import Store
+from rosetta_cli.store import resident as res
 from rosetta_cli.store.core import check_ego_exo, check_translations, require_finite
 from rosetta_cli.store.stream import ChunkCache, chunk_shuffled_order, feature_reader
 
@@ -273,6 +274,47 @@ def make_readers(src: Sources, in_memory: bool = False, cache_chunks: int = 64) 
         return {k: ArrayReader(fn()) for k, (s, fn) in arrays.items()}
     return {k: feature_reader(s, cache_chunks) if k.endswith("_feat")
             else ChunkCache(fn, s.n_rows, s.chunk_rows, max_chunks=cache_chunks) for k, (s, fn) in arrays.items()}
+
+
+def _arrays(src: Sources) -> dict:
+    """name → (store, "features" | "text") of every array the batches read."""
+    out = {}
+    for name in ("paired", "ego", "exo", "translated"):
+        s = getattr(src, name)
+        if s is not None:
+            out[f"{name}_feat"] = (s, "features")
+            if name in ("paired", "ego") and s.text_dim:
+                out[f"{name}_text"] = (s, "text")
+    return out
+
+
+def resident_mode(src: Sources, resident: str, device: str, budget: dict | None = None) -> str:
+    """The mode `resident` (auto | ram | gpu | off) resolves to for these stores (store.resident.resolve).
+    GPU residency holds the features on the device; narrations stay in RAM (data.narrated is numpy)."""
+    arrays = _arrays(src).values()
+    feats = sum(res.nbytes(s, w) for s, w in arrays if w == "features")
+    text = sum(res.nbytes(s, w) for s, w in arrays if w == "text")
+    return res.resolve(resident, {"gpu": feats, "ram": feats + text, "ram_extra": text}, device, budget,
+                       what="the training stores")
+
+
+def open_readers(src: Sources, resident: str = "off", device: str = "cpu", cache_chunks: int = 64,
+                 budget: dict | None = None) -> tuple[dict, str]:
+    """The readers of make_readers, resident in memory when `resident` says so. → (readers, mode).
+
+    mode "off": make_readers (streaming). "ram": every array loaded once into RAM (numpy). "gpu":
+    features loaded onto `device` (their .get returns torch tensors there, stored dtype), narrations in
+    RAM. Either way a reader's .get(rows) holds the rows and values the streaming reader returns, so
+    batches are unchanged; resident readers need no prefetch (batches.local_batch reads them directly).
+    """
+    mode = resident_mode(src, resident, device, budget)
+    if mode == "off":
+        return make_readers(src, cache_chunks=cache_chunks), mode
+    readers = {}
+    for name, (s, what) in _arrays(src).items():
+        on_gpu = mode == "gpu" and what == "features"
+        readers[name] = res.load([s], what, device if on_gpu else None)[0]
+    return readers, mode
 
 
 def pooled_sample(src: Sources, n: int, seed: int) -> np.ndarray:

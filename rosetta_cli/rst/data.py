@@ -14,6 +14,7 @@ import pandas as pd
 
 from rosetta_cli.errors import DimensionMismatch, UsageError
 from rosetta_cli.eval.split import held_out_takes, in_takes, take_of
+from rosetta_cli.store import resident as res
 from rosetta_cli.store.stream import ChunkCache, batches, chunk_shuffled_order, shard
 
 NEED = ("a paired store needs done rows of view 'ego' and of view 'exo' that share a non-empty sync_id "
@@ -114,14 +115,25 @@ class PairStream:
     The item order of epoch e is a chunk-shuffled permutation drawn from (seed, e); step s reads batch
     s mod steps_per_epoch of that order, so any step's batch is reproducible without replaying history.
     Reads go through one LRU ChunkCache per store: memory holds at most `cache_chunks` chunks per store.
+
+    resident (auto | ram | gpu | off; store.resident.resolve, `budget` injects the free memory): load
+    every store's features once and gather batches from memory, the same rows and values as the
+    streaming path. `self.resident` is the mode chosen; in "gpu" mode a batch is a pair of torch
+    tensors on `device` (stored dtype) instead of numpy arrays.
     """
 
     def __init__(self, stores, pairs: PairSet, batch_size: int, seed: int, rank: int = 0, world: int = 1,
-                 cache_chunks: int = 64, buffer_chunks: int = 16):
+                 cache_chunks: int = 64, buffer_chunks: int = 16, resident: str = "off", device: str = "cpu",
+                 budget: dict | None = None):
         self.stores, self.pairs = stores, pairs
         self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self.buffer_chunks = buffer_chunks
-        self.caches = [ChunkCache(s.features, s.n_rows, s.chunk_rows, cache_chunks) for s in stores]
+        self.resident = resident_mode(stores, resident, device, budget)
+        self.caches, self.memory = [], None
+        if self.resident == "off":
+            self.caches = [ChunkCache(s.features, s.n_rows, s.chunk_rows, cache_chunks) for s in stores]
+        else:  # one array of every store's rows; store i's row r at offsets[i] + r
+            self.memory, self.offsets = res.load(stores, "features", device if self.resident == "gpu" else None)
         offsets = np.cumsum([0] + [-(-s.n_rows // s.chunk_rows) for s in stores])
         chunk_rows = np.array([s.chunk_rows for s in stores])
         # global chunk id of each item's ego row: the shuffle unit (chunk_rows=1 below)
@@ -141,12 +153,17 @@ class PairStream:
         return self._batches
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Items of global step `step` → (ego, exo) float32 [b, T, D]."""
+        """Items of global step `step` → (ego, exo) [b, T, D] in the stored dtype (torch tensors on the
+        device when resident on the GPU)."""
         idx = self.epoch_batches(step // self.steps_per_epoch)[step % self.steps_per_epoch]
         return self.read(idx)
 
     def read(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Items idx [b] → (ego, exo) [b, T, D] in the first store's dtype."""
         p = self.pairs
+        if self.memory is not None:
+            at = self.offsets[p.store[idx]]
+            return self.memory.get(at + p.ego[idx]), self.memory.get(at + p.exo[idx])
         ego = np.empty((len(idx), *self._shape()), dtype=self.stores[0].dtype)
         exo = np.empty_like(ego)
         for i, cache in enumerate(self.caches):
@@ -158,3 +175,9 @@ class PairStream:
 
     def _shape(self):
         return self.stores[0].frames, self.stores[0].dim
+
+
+def resident_mode(stores, resident: str, device: str, budget: dict | None = None) -> str:
+    """The mode `resident` resolves to for these stores' features (store.resident.resolve)."""
+    need = sum(res.nbytes(s) for s in stores)
+    return res.resolve(resident, {"gpu": need, "ram": need}, device, budget, what="the paired stores' features")

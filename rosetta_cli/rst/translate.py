@@ -6,14 +6,20 @@ features [N, T_exo, D] (the exo shape the RST was trained on; [N, 1, D] for clip
 Parents: role "ego" (the ego store) and role "rst" (id = fingerprint = sha256 of the RST weights).
 
 Row i's noise is seeded from (seed, i, draw), so the output is the same for any --batch-size, --shard
-split or number of torchrun ranks. Blocks are chunk-aligned, so shards write disjoint chunks; rerunning
-the command skips rows already done (resume).
+split or number of torchrun ranks (up to GEMM rounding across batch shapes). Shards and ranks own whole
+store chunks (writes never collide); inside a process, batches of --batch-size rows span chunks. A reader
+thread prepares the next batches while this thread samples, and a writer thread writes each chunk once
+all its rows are sampled, status after data: rerunning the command skips rows already done (resume).
+Sampling runs under bf16 autocast on CUDA (--precision auto) and in fp32 on the CPU (bit-reproducible).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from dataclasses import asdict, dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,10 @@ from rosetta_cli.runtime.shard import parse_shard
 from rosetta_cli.store.remote import as_path
 from rosetta_cli.store import schema
 from rosetta_cli.store.core import Store
+
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 on CUDA, fp32 elsewhere
+QUEUE_BATCHES = 2   # batches the reader prepares ahead of the sampler
+QUEUE_CHUNKS = 16   # sampled chunks waiting for the writer
 
 
 @dataclass
@@ -47,12 +57,16 @@ class TranslateResult:
         return asdict(self)
 
 
-def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
-    """Translate every done ego row of this process's blocks (resuming cfg.out when it matches)."""
+def run(cfg: TranslateConfig, progress: Progress = SILENT, *, precision: str = "auto") -> TranslateResult:
+    """Translate every done ego row of this process's blocks (resuming cfg.out when it matches).
+
+    precision: auto | fp32 | bf16 (autocast of the denoiser; auto = bf16 on CUDA, fp32 on the CPU).
+    """
     cfg.check()
     rst_dir, ego_path, out_path, overwrite = Path(cfg.rst), as_path(cfg.ego), as_path(cfg.out), cfg.overwrite
     info = dist.init_from_env(cfg.device)
     index, count = _shard(parse_shard(cfg.shard), info)
+    precision = resolve_precision(precision, info.device)
     if Path(out_path).resolve() == Path(ego_path).resolve():
         raise UsageError(f"--out {out_path} is the --ego store", hint="write the translations to a new store")
     ego = Store.open(ego_path, kind="features")
@@ -63,14 +77,12 @@ def run(cfg: TranslateConfig, progress: Progress = SILENT) -> TranslateResult:
         if index == 0:  # once, not once per shard or rank
             for note in tr.notes:
                 progress.note(f"note: {note}")
-        out = _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator=index == 0, info=info)
+        out = _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator=index == 0, info=info,
+                           precision=precision)
         t0 = time.perf_counter()
         blocks = list(out.blocks())[index::count]
-        done_now, bad = 0, 0
         progress.start("translate", _todo(ego, out, blocks), unit="rows")
-        for a, b in blocks:
-            n, nb = _translate_block(tr, ego, out, a, b, cfg, progress)
-            done_now, bad = done_now + n, bad + nb
+        done_now, bad = translate_blocks(tr, ego, out, blocks, cfg, precision, progress)
         dist.barrier(info)
         summary = _finish(out, done_now, bad, time.perf_counter() - t0, index, info)
         out.close()
@@ -88,10 +100,30 @@ def _shard(shard: tuple[int, int], info) -> tuple[int, int]:
     return shard
 
 
-def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info):
+def resolve_precision(precision: str, device: str) -> str:
+    """auto → bf16 on CUDA, fp32 elsewhere; fp32 and bf16 as given (bf16 on the CPU autocasts there too)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if str(device).startswith("cuda") else "fp32"
+    return precision
+
+
+def _autocast(device: str, precision: str):
+    """bf16 autocast of the denoiser's matmuls on `device`; fp32 runs without autocast (bit-reproducible)."""
+    if precision == "fp32":
+        return nullcontext()
+    import torch
+
+    return torch.autocast("cuda" if str(device).startswith("cuda") else "cpu", dtype=torch.bfloat16)
+
+
+def _open_output(out_path, ego, tr, cfg, rst_dir, overwrite, creator: bool, info, precision: str = "fp32"):
     """Create the output (the creator) or open it to resume / join; check it matches this run."""
     out_path = as_path(out_path)  # a Path, or an s3:// / gs:// URL
     ident = {"rst": tr.fingerprint, "ego": ego.id, **cfg.resume_identity()}
+    if precision != "fp32":  # bf16 rows must not be mixed with fp32 ones; fp32 stores keep their old identity
+        ident["precision"] = precision
     action = output_action(out_path, out_path.exists(), what="a store", overwrite=overwrite,
                            resume=not overwrite)  # translate resumes by default; --overwrite replaces
     if creator and action is not Action.RESUME:
@@ -138,32 +170,188 @@ def _wait_open(out_path: Path, creator: bool, timeout_s: float = 120.0):
             time.sleep(1.0)
 
 
-def _translate_block(tr, ego, out, a: int, b: int, cfg: TranslateConfig, progress: Progress) -> tuple[int, int]:
-    """Rows [a, b): translate done ego rows still pending; mirror failed/pending ego rows. → (done, failed)."""
+@dataclass
+class _Chunk:
+    """One store chunk [a, b) on its way from the reader, through the sampler, to the writer."""
+
+    a: int
+    feats: np.ndarray           # [n, T_exo, D] float32 output rows (rows done before are kept)
+    status: np.ndarray          # [n] uint8
+    errors: np.ndarray          # [n] object
+    text: np.ndarray | None     # [n, Dt] the ego narrations, copied
+    left: int                   # rows still to sample; the writer gets the chunk at 0
+
+
+@dataclass
+class _Batch:
+    """Up to --batch-size ego rows from consecutive chunks: x [b, T_ego, D], rows [b] (global: the noise
+    seeds), parts: (chunk, local indices [k]) in batch order, sum k = b."""
+
+    x: np.ndarray
+    rows: np.ndarray
+    parts: list = field(default_factory=list)
+
+
+def translate_blocks(tr, ego, out, blocks, cfg: TranslateConfig, precision: str = "fp32",
+                     progress: Progress = SILENT) -> tuple[int, int]:
+    """Translate the pending done ego rows of `blocks` in batches of cfg.batch_size. → (done, failed).
+
+    The reader thread reads chunks and cuts their rows into batches (at most QUEUE_BATCHES ahead),
+    this thread samples, the writer thread writes each chunk once all its rows are sampled. An error
+    or Ctrl-C in any thread stops the others; chunks already sampled are still written.
+    """
+    batches: queue.Queue = queue.Queue(QUEUE_BATCHES)
+    chunks: queue.Queue = queue.Queue(QUEUE_CHUNKS)
+    stop = threading.Event()
+    reader = _Thread(lambda: _read(ego, out, blocks, cfg.batch_size, batches, stop), "rosetta-translate-read")
+    writer = _Thread(lambda: _write(out, chunks), "rosetta-translate-write")
+    done, bad = 0, 0
+    try:
+        while (item := _get(batches, reader)) is not None:
+            if isinstance(item, _Chunk):  # nothing to sample in it: mirrored statuses only
+                _put(chunks, item, writer)
+                continue
+            n, nb, finished = _sample(tr, item, cfg, precision)
+            done, bad = done + n, bad + nb
+            progress.advance(len(item.rows))
+            for ch in finished:
+                _put(chunks, ch, writer)
+    finally:
+        stop.set()
+        reader.join()
+        if writer.is_alive():
+            chunks.put(None)  # the writer finishes the chunks already queued, then stops
+        writer.join()
+    writer.raise_error()
+    return done, bad
+
+
+def _sample(tr, batch: _Batch, cfg: TranslateConfig, precision: str) -> tuple[int, int, list]:
+    """Sample one batch into its chunks. → (done, failed, chunks now complete)."""
+    with _autocast(tr.device, precision):
+        y = tr.translate(batch.x, batch.rows, sampler=cfg.sampler, steps=cfg.sampling_steps, samples=cfg.samples,
+                         guidance=cfg.guidance, seed=cfg.seed)                 # [b, T_exo, D] float32
+    ok = np.isfinite(y).all(axis=(1, 2))
+    finished, i = [], 0
+    for ch, sel in batch.parts:
+        k = ok[i:i + len(sel)]
+        ch.feats[sel] = np.where(k[:, None, None], y[i:i + len(sel)], 0.0)
+        ch.status[sel] = np.where(k, schema.DONE, schema.FAILED)
+        ch.errors[sel] = np.where(k, "", "translation produced NaN/Inf")
+        ch.left -= len(sel)
+        i += len(sel)
+        if ch.left == 0:
+            finished.append(ch)
+    bad = int((~ok).sum())
+    return len(ok) - bad, bad, finished
+
+
+def _read(ego, out, blocks, batch_size: int, q: queue.Queue, stop: threading.Event) -> None:
+    """Reader thread: chunks → batches of batch_size rows (the last one shorter), then None."""
+    xs, rows, parts, n = [], [], [], 0
+
+    def flush():
+        nonlocal xs, rows, parts, n
+        _offer(q, _Batch(np.concatenate(xs), np.concatenate(rows), parts), stop)
+        xs, rows, parts, n = [], [], [], 0
+
+    for a, b in blocks:
+        got = _read_chunk(ego, out, a, b)
+        if got is None:
+            continue
+        ch, todo, x = got
+        if not len(todo):
+            _offer(q, ch, stop)
+        i = 0
+        while i < len(todo):  # cut at batch boundaries, not at chunk ones
+            sel = todo[i:i + batch_size - n]
+            xs.append(x[sel])
+            rows.append(a + sel)
+            parts.append((ch, sel))
+            n, i = n + len(sel), i + len(sel)
+            if n == batch_size:
+                flush()
+    if n:
+        flush()
+    _offer(q, None, stop)
+
+
+def _read_chunk(ego, out, a: int, b: int):
+    """Rows [a, b): → (chunk, local rows to translate [k], ego features [n, T, D]), or None when
+    there is nothing to do (every row done, or mirrored already)."""
     st_ego, st_out = ego.status(slice(a, b)), out.status(slice(a, b))
     todo = (st_out == schema.PENDING) & (st_ego == schema.DONE)
     mirror = (st_ego != schema.DONE) & (st_out == schema.PENDING)
     if not (todo.any() or mirror.any()):
-        return 0, 0
-    feats = out.features(slice(a, b)).astype(np.float32)
+        return None
     status, errors = st_out.copy(), out.errors(slice(a, b)).astype(object)
     _mirror(ego, a, b, st_ego, mirror, status, errors)
-    x = ego.features(slice(a, b))
-    bad = 0
     idx = np.flatnonzero(todo)
-    for i in range(0, len(idx), cfg.batch_size):
-        sel = idx[i:i + cfg.batch_size]
-        y = tr.translate(x[sel], a + sel, sampler=cfg.sampler, steps=cfg.sampling_steps, samples=cfg.samples,
-                         guidance=cfg.guidance, seed=cfg.seed)                 # [b, T_exo, D]
-        ok = np.isfinite(y).all(axis=(1, 2))
-        feats[sel] = np.where(ok[:, None, None], y, 0.0)
-        status[sel] = np.where(ok, schema.DONE, schema.FAILED)
-        errors[sel] = np.where(ok, "", "translation produced NaN/Inf")
-        bad += int((~ok).sum())
-        progress.advance(len(sel))
-    text = ego.text(slice(a, b)) if ego.text_dim else None
-    out.write_rows(a, features=feats, text=text, status=status, errors=errors)
-    return int(len(idx)) - bad, bad
+    ch = _Chunk(a, out.features(slice(a, b)).astype(np.float32), status, errors,
+                ego.text(slice(a, b)) if ego.text_dim else None, left=len(idx))
+    return ch, idx, ego.features(slice(a, b)) if len(idx) else None
+
+
+def _write(out, q: queue.Queue) -> None:
+    """Writer thread: each complete chunk, data first and status last (Store.write_rows), until None."""
+    while (ch := q.get()) is not None:
+        out.write_rows(ch.a, features=ch.feats, text=ch.text, status=ch.status, errors=ch.errors)
+
+
+class _Thread(threading.Thread):
+    """A daemon thread that keeps the exception that ended it (raise_error re-raises it here)."""
+
+    def __init__(self, fn, name: str):
+        super().__init__(name=name, daemon=True)
+        self.fn, self.error = fn, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.fn()
+        except _Stopped:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            self.error = e
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class _Stopped(Exception):
+    """The main thread stopped (error or Ctrl-C): the reader leaves without finishing."""
+
+
+def _offer(q: queue.Queue, item, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            return q.put(item, timeout=0.1)
+        except queue.Full:
+            continue
+    raise _Stopped
+
+
+def _get(q: queue.Queue, reader: _Thread):
+    """The next batch (or chunk, or None at the end); the reader's error if it died."""
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if not reader.is_alive() and q.empty():
+                reader.raise_error()
+                return None
+
+
+def _put(q: queue.Queue, item, writer: _Thread) -> None:
+    while True:
+        if not writer.is_alive():
+            writer.raise_error()
+            raise RuntimeError("translate: the writer thread stopped")
+        try:
+            return q.put(item, timeout=0.1)
+        except queue.Full:
+            continue
 
 
 def _todo(ego, out, blocks) -> int:
