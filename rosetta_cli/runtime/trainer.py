@@ -99,7 +99,8 @@ class MetricsLog:
         self.path = Path(path)
         self.lock = lock or threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(metrics_text(read_metrics(self.path, upto_step=step)))
+        if self.path.exists():  # created by the first write: an OUT holding only it would not be a checkpoint
+            self.path.write_text(metrics_text(read_metrics(self.path, upto_step=step)))
 
     def write(self, record: dict) -> None:
         with self.lock, self.path.open("a") as f:
