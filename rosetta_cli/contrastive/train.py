@@ -300,9 +300,9 @@ class Trainer:
                   "notes": self.src.notes, "heldout": last}
         return Snapshot(config=config, model=self.model.state_dict(), train=state)
 
-    def save(self, wait: bool = False) -> None:
-        """Checkpoint (rank 0), written in the background unless `wait`."""
-        self.ckpt.save(self.step, self.snapshot, wait=wait)
+    def save(self, wait: bool = False, plot: bool = True) -> None:
+        """Checkpoint (rank 0), written in the background unless `wait`; plot: redraw loss.png."""
+        self.ckpt.save(self.step, self.snapshot, wait=wait, plot=plot)
 
     def record(self, rec: dict) -> None:
         """Keep a metrics record and append it to metrics.jsonl (rank 0)."""
@@ -366,7 +366,7 @@ class Trainer:
                 self._log_step(values)
                 shown = f"loss {values['loss']:.3f}"
                 if by_time and self.step < stop and not halt():  # the segment's end saves anyway
-                    self.save()
+                    self.save(plot=False)
             self.rep.advance(completed=self.step, info=shown)
         secs = time.perf_counter() - t0
         loss = segment.read()[0]["loss"] if self.step > done0 else None

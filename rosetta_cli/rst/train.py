@@ -253,7 +253,7 @@ def _steps(run: Run, feed, noise, cfg: RSTTrainConfig, ckpt: Checkpointer, info,
             if log:
                 log.write({"step": run.step, "loss": values["loss"], "lr": lr, "samples_per_s": round(sps, 1)})
             if (by_steps or by_time) and not ctrl_c.requested:  # a Ctrl-C saves (and waits) after the loop
-                ckpt.save(run.step, lambda: snapshot(run, cfg))
+                ckpt.save(run.step, lambda: snapshot(run, cfg), plot=run.step >= cfg.steps)
         progress.advance(completed=run.step, info=shown)
 
 

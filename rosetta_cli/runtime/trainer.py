@@ -281,8 +281,11 @@ class Checkpointer:
         """Rank 0: the wall-time cadence has elapsed since the last save (others: never; agreed by read())."""
         return self.info.is_main and self.seconds > 0 and time.monotonic() - self._t >= self.seconds
 
-    def save(self, step: int, capture: Callable[[], Snapshot], wait: bool = False) -> None:
-        """Checkpoint the state `capture()` returns (rank 0; the other ranks return at once)."""
+    def save(self, step: int, capture: Callable[[], Snapshot], wait: bool = False, plot: bool = True) -> None:
+        """Checkpoint the state `capture()` returns (rank 0; the other ranks return at once).
+
+        plot: also draw loss.png (matplotlib takes ~0.2 s of the writer thread's GIL time, so frequent
+        checkpoints of a fast loop skip it; the last one draws it)."""
         if not self.info.is_main:
             return
         self.wait()
@@ -290,18 +293,18 @@ class Checkpointer:
         snap = Snapshot(config=to_host(snap.config), model=to_host(snap.model), train=to_host(snap.train),
                         ema=to_host(snap.ema))
         self._t = time.monotonic()
-        self._pending = (step, self._pool.submit(self._write, snap))
+        self._pending = (step, self._pool.submit(self._write, snap, plot))
         if wait:
             self.wait()
 
-    def _write(self, snap: Snapshot) -> None:
+    def _write(self, snap: Snapshot, plot: bool) -> None:
         extra = {}
-        if self.plot is not None:
+        if plot and self.plot is not None:
             rows = read_metrics(self.out / "metrics.jsonl")
             if rows:
                 extra["loss.png"] = self.plot(rows)
         save_checkpoint(self.out, kind=self.kind, config=snap.config, model_state=snap.model, ema_state=snap.ema,
-                        train_state=snap.train, extra_files=extra, carry=("metrics.jsonl",), lock=self.lock)
+                        train_state=snap.train, extra_files=extra, carry=("metrics.jsonl", "loss.png"), lock=self.lock)
 
     def wait(self) -> None:
         """Block until the last save is on disk (re-raising its error)."""
