@@ -94,7 +94,8 @@ def _timed_steps(run, src, sched, cfg, info, steps: int) -> float:
 
     def one(step):
         run.step = step
-        loss = train._forward(run, src, sched, cfg, info)
+        ego, exo = src.batch(step)
+        loss = train._forward(run, (torch.from_numpy(ego), torch.from_numpy(exo)), sched, cfg, info)
         train._update(run, loss, cfg)
 
     one(0)  # warm-up (allocator, first chunk reads are counted below on new steps)

@@ -372,10 +372,10 @@ def test_ctrl_c_pretrain_checkpoints_and_exits_130(world, tmp_path):
 def test_ctrl_c_train_rst_checkpoints_and_exits_130(world, tmp_path):
     out = tmp_path / "rst"
     r = _child(["train-rst", "--paired", world / "paired.zarr", "--out", out, "--steps", "100000", "--batch-size", "8",
-                "--ckpt-every", "5", "--device", "cpu"], out / "checkpoint" / "config.json")
+                "--ckpt-every", "5", "--device", "cpu"], out / "config.json")
     assert r.returncode == 130, r.stderr
     line = error_line(r.stderr)
-    step = json.loads((out / "checkpoint" / "config.json").read_text())["step"]
+    step = json.loads((out / "config.json").read_text())["step"]
     assert f"train-rst interrupted at step {step}/100000; checkpoint saved" in line
 
 
@@ -505,7 +505,7 @@ def test_train_rst_ctrl_c_between_checkpoints_resumes_exactly(world, tmp_path, m
     monkeypatch.undo()
     assert cli(*argv(tmp_path / "part", "--resume")).code == 0
     for name in ("model", "ema"):
-        a, b = (load_weights(tmp_path / d / "checkpoint", name) for d in ("full", "part"))
+        a, b = (load_weights(tmp_path / d, name) for d in ("full", "part"))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 

@@ -189,8 +189,10 @@ def test_prefetched_batches_equal_in_memory_batches(world, tmp_path, cache_chunk
 
 
 def test_nan_loss_stops_and_checkpoints_the_last_good_step(world, tmp_path, monkeypatch):
-    """The NaN policy of runtime.trainer, shared with train-rst: the loss of step 4 is NaN, so the weights
-    after step 3 (all finite) are checkpointed and the run stops naming step 4."""
+    """The NaN policy of runtime.trainer, shared with train-rst: the loss is read every --log-every steps (no
+    per-step host sync) and before each checkpoint (every 2 steps here): the NaN of step 4 is seen at the read
+    of steps 3-4, so step 4 is not checkpointed (a checkpoint follows a finite read only) and step 2's, all
+    finite, is the last good state."""
     from rosetta_cli.contrastive import objective
     from rosetta_cli.errors import PipelineFailure
 
@@ -203,7 +205,7 @@ def test_nan_loss_stops_and_checkpoints_the_last_good_step(world, tmp_path, monk
         return {**out, "loss": out["loss"] * float("nan")} if calls["n"] == 4 else out
 
     monkeypatch.setattr(objective, "compute_losses", flaky)
-    with pytest.raises(PipelineFailure, match="step 4"):
-        pretrain(cfg_for(root, tmp_path / "m"))
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["step"] == 3
+    with pytest.raises(PipelineFailure, match=r"loss became nan within steps 3-4; .*checkpoint \(step 2\) is kept"):
+        pretrain(cfg_for(root, tmp_path / "m", eval_every=2, log_every=5))
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["step"] == 2
     assert all(torch.isfinite(v).all() for v in load_weights(tmp_path / "m").values())

@@ -224,10 +224,10 @@ def test_resume_after_kill_is_bit_exact(tmp_path):
     rst_train.run(cfg)
     with pytest.raises(_Kill):
         rst_train.run(replace(cfg, out=tmp_path / "b"), _Killer(7))  # killed after step 7, ckpt at 4
-    assert json.loads((tmp_path / "b/checkpoint/config.json").read_text())["step"] == 4
+    assert json.loads((tmp_path / "b/config.json").read_text())["step"] == 4
     rst_train.run(replace(cfg, out=tmp_path / "b", resume=True))
     for name in ("model", "ema"):
-        wa, wb = load_weights(tmp_path / "a/checkpoint", name), load_weights(tmp_path / "b/checkpoint", name)
+        wa, wb = load_weights(tmp_path / "a", name), load_weights(tmp_path / "b", name)
         assert wa.keys() == wb.keys()
         assert all(torch.equal(wa[k], wb[k]) for k in wa)
     la = [json.loads(x)["loss"] for x in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
@@ -249,12 +249,12 @@ def test_resuming_a_checkpoint_without_saved_schedule(tmp_path):
                                                  steps=steps, batch_size=16, ckpt_every=3, device="cpu", val_frac=0.2, **kw)
     rst_train.run(mk("a", 6))
     rst_train.run(mk("b", 3))
-    f = tmp_path / "b/checkpoint/config.json"
+    f = tmp_path / "b/config.json"
     cfg = json.loads(f.read_text())
     del cfg["scheduler"]
     f.write_text(json.dumps(cfg))
     rst_train.run(mk("b", 6, resume=True))
-    wa, wb = load_weights(tmp_path / "a/checkpoint"), load_weights(tmp_path / "b/checkpoint")
+    wa, wb = load_weights(tmp_path / "a"), load_weights(tmp_path / "b")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert "scheduler" not in json.loads(f.read_text())
     assert Translator(tmp_path / "b").timestep_spacing == "leading"
@@ -276,11 +276,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
         return loss * float("nan") if calls["n"] > 6 else loss
 
     monkeypatch.setattr(diffusion, "diffusion_loss", flaky)
-    with pytest.raises(PipelineFailure, match="step 7"):
-        train(p, tmp_path / "rst", steps=20, ckpt_every=5)
-    meta = json.loads((tmp_path / "rst/checkpoint/config.json").read_text())
-    assert meta["step"] == 6
-    assert all(torch.isfinite(v).all() for v in load_weights(tmp_path / "rst/checkpoint").values())
+    # the loss is read every --log-every steps (no per-step host sync): the NaN of step 7 is seen at step 8 (the window after the step-5 checkpoint: steps 6-8);
+    # checkpoints are written only after a finite read, so the one of step 5 is the last good state
+    with pytest.raises(PipelineFailure, match=r"loss became nan within steps 6-8; .*checkpoint \(step 5\) is kept"):
+        train(p, tmp_path / "rst", steps=20, ckpt_every=5, log_every=4)
+    meta = json.loads((tmp_path / "rst/config.json").read_text())
+    assert meta["step"] == 5
+    assert all(torch.isfinite(v).all() for v in load_weights(tmp_path / "rst").values())
 
 
 def test_regression_baseline_and_comparison(tmp_path):
@@ -346,7 +348,7 @@ def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tm
     from rosetta_cli.rst.diffusion import make_scheduler, scheduler_config
 
     root, p = trained
-    meta = json.loads((root / "rst/checkpoint/config.json").read_text())
+    meta = json.loads((root / "rst/config.json").read_text())
     saved = meta["scheduler"]
     st = Store.open(p)
     pairs, _ = build_pairs([st], 0.2, 0)  # the split train() used (val_frac 0.2, seed 0)
@@ -380,9 +382,9 @@ def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tm
 
     edited = tmp_path / "edited"
     shutil.copytree(root / "rst", edited)
-    cfg = json.loads((edited / "checkpoint/config.json").read_text())
+    cfg = json.loads((edited / "config.json").read_text())
     cfg["scheduler"]["ddim"]["timestep_spacing"] = "leading"
-    (edited / "checkpoint/config.json").write_text(json.dumps(cfg))
+    (edited / "config.json").write_text(json.dumps(cfg))
     e = Translator(edited)
     s = e.scheduler("ddim")
     s.set_timesteps(25)
@@ -390,7 +392,7 @@ def test_checkpoint_saves_the_sampling_schedule_and_sampling_uses_it(trained, tm
     assert e.timestep_spacing == "leading"
     assert not np.allclose(e.translate(x, np.arange(20), steps=25, seed=3), ya)
     del cfg["scheduler"]["ddpm"]
-    (edited / "checkpoint/config.json").write_text(json.dumps(cfg))
+    (edited / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="scheduler config"):
         Translator(edited)
 
@@ -404,9 +406,9 @@ def test_old_checkpoint_without_schedule_samples_as_before_with_a_note(trained, 
     root, p = trained
     old = tmp_path / "old"
     shutil.copytree(root / "rst", old)
-    cfg = json.loads((old / "checkpoint/config.json").read_text())
+    cfg = json.loads((old / "config.json").read_text())
     del cfg["scheduler"]
-    (old / "checkpoint/config.json").write_text(json.dumps(cfg))
+    (old / "config.json").write_text(json.dumps(cfg))
     tr = Translator(old)
     assert len(tr.notes) == 1
     assert "'leading'" in tr.notes[0]
@@ -507,19 +509,19 @@ def test_dimension_mismatch_and_damaged_checkpoints(trained, tmp_path):
         _translate(root, other, tmp_path / "o.zarr")
     bad = tmp_path / "bad"
     shutil.copytree(root / "rst", bad)
-    cfg = json.loads((bad / "checkpoint/config.json").read_text())
-    (bad / "checkpoint/config.json").write_text(json.dumps({**cfg, "rst_version": 99}))
+    cfg = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**cfg, "rst_version": 99}))
     with pytest.raises(CheckpointError, match="v99"):
         Translator(bad)
-    (bad / "checkpoint/config.json").write_text(json.dumps({**cfg, "format_version": 7}))
+    (bad / "config.json").write_text(json.dumps({**cfg, "format_version": 7}))
     with pytest.raises(CheckpointError, match="format v7"):
         Translator(bad)
-    (bad / "checkpoint/config.json").write_text(json.dumps(cfg))
-    w = bad / "checkpoint/model.safetensors"
+    (bad / "config.json").write_text(json.dumps(cfg))
+    w = bad / "model.safetensors"
     w.write_bytes(w.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match="checksum|damaged"):
         Translator(bad)
-    (bad / "checkpoint/config.json").write_text("{not json")
+    (bad / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="unreadable"):
         Translator(bad)
 
@@ -568,7 +570,7 @@ def test_torchrun_two_process_gloo_smoke(tmp_path):
                                "--batch-size", "16", "--device", "cpu", "--ckpt-every", "3"],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads((tmp_path / "rst/checkpoint/config.json").read_text())["step"] == 6
+    assert json.loads((tmp_path / "rst/config.json").read_text())["step"] == 6
     r = subprocess.run(base + ["translate", "--rst", str(tmp_path / "rst"), "--ego", str(p), "--out",
                                str(tmp_path / "t2.zarr"), "--sampling-steps", "3", "--device", "cpu"],
                        env=env, capture_output=True, text=True, timeout=300)

@@ -3,11 +3,12 @@
 import json
 
 import pytest
+import torch
 
 from rosetta_cli.errors import CheckpointError, PipelineFailure
 from rosetta_cli.runtime.dist import DistInfo
-from rosetta_cli.runtime.trainer import (MetricsLog, check_resume, loss_png, read_metrics, resume_mismatch,
-                                         stop_if_not_finite)
+from rosetta_cli.runtime.trainer import (MetricsLog, MetricWindow, check_resume, loss_png, read_metrics,
+                                         resume_mismatch, stop_on_not_finite)
 
 
 def test_resume_mismatch_names_changed_keys_and_reads_legacy_values():
@@ -28,16 +29,25 @@ def test_check_resume_raises_one_line_naming_old_and_new_values():
     assert "\n" not in str(e.value)
 
 
-def test_nan_guard_saves_last_good_state_on_rank_0_only():
-    saved = []
-    stop_if_not_finite(1.5, 3, "ck", lambda: saved.append(1), DistInfo())
-    assert saved == []
-    with pytest.raises(PipelineFailure, match=r"loss became nan at step 4; .*\(step 3\) is checkpointed in ck"):
-        stop_if_not_finite(float("nan"), 3, "ck", lambda: saved.append(1), DistInfo())
-    assert saved == [1]
-    with pytest.raises(PipelineFailure, match="inf at step 8"):
-        stop_if_not_finite(float("inf"), 7, "ck", lambda: saved.append(2), DistInfo(rank=1, world=2))
-    assert saved == [1]  # rank 1 raises without writing
+def test_nan_guard_names_the_window_and_the_last_good_checkpoint():
+    stop_on_not_finite({"loss": 1.5, "l_vt": None}, 3, 4, "ck", 2)  # finite (None: term absent): no error
+    with pytest.raises(PipelineFailure, match=r"loss became nan at step 4; .*last good checkpoint \(step 2\) is kept in ck"):
+        stop_on_not_finite({"loss": float("nan")}, 3, 4, "ck", 2)
+    with pytest.raises(PipelineFailure, match=r"l_vv became inf within steps 5-8; .*no checkpoint was written"):
+        stop_on_not_finite({"loss": 1.0, "l_vv": float("inf")}, 4, 8, "ck", None)
+
+
+def test_metric_window_means_match_a_hand_computation():
+    """Sums stay on the device; the read gives each key's mean over the steps it was present in."""
+    w = MetricWindow(("loss", "l_vt"), DistInfo())
+    w.add({"loss": torch.tensor(1.0), "l_vt": None})
+    w.add({"loss": torch.tensor(2.0), "l_vt": torch.tensor(4.0)})
+    w.add({"loss": torch.tensor(6.0), "l_vt": None})
+    values, flags = w.read([1.0])
+    assert values == {"loss": 3.0, "l_vt": 4.0} and flags == [1.0]
+    w.add({"loss": torch.tensor(float("nan")), "l_vt": None})
+    values, _ = w.read()
+    assert values["l_vt"] is None and values["loss"] != values["loss"]  # a fresh window after each read
 
 
 def test_metrics_log_truncates_to_the_checkpoint_step_and_appends(tmp_path):
@@ -53,8 +63,8 @@ def test_metrics_log_truncates_to_the_checkpoint_step_and_appends(tmp_path):
     assert [json.loads(x) for x in f.read_text().splitlines()] == [
         {"type": "frozen"}, {"step": 2, "loss": 1.0}, {"step": 4, "loss": 0.5}, {"step": 6, "loss": 0.3}]
     assert read_metrics(tmp_path / "absent.jsonl") == []
-    MetricsLog(tmp_path / "new" / "metrics.jsonl", step=0).close()  # a fresh run: an empty file
-    assert (tmp_path / "new" / "metrics.jsonl").read_text() == ""
+    MetricsLog(tmp_path / "new" / "metrics.jsonl", step=0).close()  # a fresh run: the first write creates it
+    assert not (tmp_path / "new" / "metrics.jsonl").exists()
 
 
 def test_loss_png_is_a_png_with_one_or_two_panels():

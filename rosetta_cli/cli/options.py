@@ -44,3 +44,21 @@ def resume(default: bool = False):
 def workers(default: int):
     return typer.Option(default, "--workers", min=0, help=WORKERS_HELP)
 
+
+
+def checkpoint_minutes(default: float):
+    """--checkpoint-minutes: the trainers' wall-time checkpoint cadence (beside their step cadence)."""
+    return typer.Option(default, "--checkpoint-minutes", min=0.0,
+                        help="Also checkpoint every this many minutes of training, written in the background (0: off).")
+
+
+def log_every(default: int):
+    """--log-every: how often a trainer reads its losses from the device (its only host sync)."""
+    return typer.Option(default, "--log-every", min=1,
+                        help="Steps between loss reads (the only host syncs), NaN checks and metrics.jsonl lines.")
+
+
+def dist_timeout(default: float):
+    """--dist-timeout: the torchrun process-group timeout of the trainers."""
+    return typer.Option(default, "--dist-timeout", min=0.01,
+                        help="torchrun: minutes a rank waits for the others (e.g. while rank 0 validates) before failing.")

@@ -44,6 +44,9 @@ def pretrain_cmd(
     max_rank: int = typer.Option(PretrainConfig.max_rank, "--max-rank", help="Use pseudo-pairs with rank < this (1 = top-1, as the paper)."),
     val_frac: float = typer.Option(PretrainConfig.val_frac, "--val-frac", help="Share of paired takes held out for the retrieval monitor."),
     seed: int = options.seed(PretrainConfig.seed),
+    log_every: int = options.log_every(PretrainConfig.log_every),
+    checkpoint_minutes: float = options.checkpoint_minutes(PretrainConfig.checkpoint_minutes),
+    dist_timeout: float = options.dist_timeout(PretrainConfig.dist_timeout),
     threads: int = typer.Option(PretrainConfig.threads, "--threads", help="torch CPU threads (0: torch default; 1 on a busy machine)."),
     resume: bool = options.resume(PretrainConfig.resume),
     device: str = options.device(PretrainConfig.device),
@@ -82,7 +85,8 @@ def pretrain_cmd(
                          lr=lr, lambda1=lambda1, lambda2=lambda2, paired_ratio=paired_ratio, soft=not no_soft,
                          synthetic=not no_synthetic, symmetric=symmetric, max_rank=max_rank, val_frac=val_frac,
                          dim=dim, tau=tau, learn_tau=learn_tau, layers=layers, init=init, seed=seed, device=device,
-                         threads=threads, resume=resume, overwrite=overwrite)
+                         threads=threads, resume=resume, overwrite=overwrite, log_every=log_every,
+                         checkpoint_minutes=checkpoint_minutes, dist_timeout=dist_timeout)
     with rich_progress() as p:
         result = train.run(cfg, p)
     _print_summary(result, as_json)

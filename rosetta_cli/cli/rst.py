@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 def train_rst_cmd(
     paired: List[Path] = typer.Option(..., "--paired", help="Paired store(s): ego and exo rows sharing sync_id. Repeatable."),
-    out: Path = typer.Option(..., "--out", help="RST directory (checkpoint/, metrics.jsonl, metrics.json, loss.png)."),
+    out: Path = typer.Option(..., "--out", help="RST directory: the checkpoint (config.json, *.safetensors, state.pt), metrics.jsonl, metrics.json, loss.png."),
     size: str = typer.Option(RSTModelConfig.size, "--size", help=f"Model size: {', '.join(SIZES)} (S, B: DiT-S/B shapes)."),
     model: str = typer.Option(RSTModelConfig.model, "--model", help="dit (diffusion RST) or regression (MLP baseline, MSE)."),
     steps: int = typer.Option(RSTTrainConfig.steps, "--steps", min=1, help="Optimisation steps."),
@@ -34,6 +34,9 @@ def train_rst_cmd(
     tokens: int = typer.Option(RSTModelConfig.tokens, "--tokens", help="Tokens per frame (D cut into slices); 0 = auto (D/tokens ≤ width)."),
     cross_attn: bool = typer.Option(RSTModelConfig.cross_attn, "--cross-attn", help="Also cross-attend to the ego frame tokens."),
     ckpt_every: int = typer.Option(RSTTrainConfig.ckpt_every, "--ckpt-every", help="Checkpoint every N steps."),
+    checkpoint_minutes: float = options.checkpoint_minutes(RSTTrainConfig.checkpoint_minutes),
+    log_every: int = options.log_every(RSTTrainConfig.log_every),
+    dist_timeout: float = options.dist_timeout(RSTTrainConfig.dist_timeout),
     baseline: List[Path] = typer.Option([], "--baseline", help="Another RST dir (e.g. --model regression) to compare in validation."),
     overwrite: bool = options.overwrite(RSTTrainConfig.overwrite),
     as_json: bool = options.as_json(),
@@ -49,7 +52,8 @@ def train_rst_cmd(
                          model=RSTModelConfig(model=model, size=size, tokens=tokens, cross_attn=cross_attn),
                          resume=resume, overwrite=overwrite, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                          val_frac=val_frac, device=device, diffusion_steps=diffusion_steps, cond_drop=cond_drop,
-                         ckpt_every=ckpt_every)
+                         ckpt_every=ckpt_every, checkpoint_minutes=checkpoint_minutes, log_every=log_every,
+                         dist_timeout=dist_timeout)
     with rich_progress() as p:
         metrics = train.run(cfg, p).metrics
     if metrics:
@@ -61,7 +65,7 @@ def _print_validation(m: dict, out: Path) -> None:
 
     names = [k for k, v in m.items() if isinstance(v, dict) and "R@1" in v and k != "chance"]
     if not names:
-        stdout.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}/checkpoint")
+        stdout.print(f"validation: {m.get('note', 'none')}; checkpoint in {out}")
         return
     t = Table(title=f"held-out validation: {m['val_pairs']} pairs, {m['held_out_takes']} take(s)")
     for col in ("query", "cosine to true exo", "R@1", "R@5", "median rank"):

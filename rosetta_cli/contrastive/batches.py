@@ -90,6 +90,8 @@ class Part:
     key: "torch.Tensor"              # [k] int64 moment keys (same key → same moment: not each other's negatives)
     exo_key: "torch.Tensor"          # [k] int64 exo clip identity (a clip mined for two queries is not a negative of either)
     has_text: "torch.Tensor | None"  # [k] bool: the ego clip has a narration (the others sit out L_vt)
+    text_any: bool | None = None     # some clip of the *global* batch has a narration (decided on the host, the
+                                     # same on every rank, so L_vt's presence needs no device → host read)
 
 
 def step_reads(plan: Plan, readers: dict, step: int, rank: int, world: int) -> list[tuple[str, np.ndarray]]:
@@ -116,41 +118,86 @@ def _local_items(plan: Plan, step: int, rank: int, world: int) -> list[tuple[str
     return out
 
 
-def assemble(plan: Plan, readers: dict, step: int, rank: int, world: int, arrays: list, device) -> list[Part]:
-    """Parts from the arrays read for `step_reads(...)` (same order) → tensors on `device`."""
+def narration_flags(plan: Plan, src: data.Sources, readers: dict) -> dict:
+    """{source: [items] bool, the item's ego clip has a narration} for the sources read with text, so every
+    rank can tell from the plan alone whether a global batch holds any narration (one pass over the text)."""
+    out = {}
+    if "paired_text" in readers and plan.paired is not None:
+        out["paired"] = _narrated_rows(src.paired, plan.paired.ego_rows)
+    if "ego_text" in readers and plan.pseudo is not None:
+        out["pseudo"] = _narrated_rows(src.ego, plan.pseudo.query_rows)
+    return out
+
+
+def _narrated_rows(store, rows: np.ndarray) -> np.ndarray:
+    """[len(rows)] bool: the store row has a narration embedding (read block by block)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    flags = np.zeros(len(rows), bool)
+    for start, stop in store.blocks():
+        sel = np.flatnonzero((rows >= start) & (rows < stop))
+        if len(sel):
+            flags[sel] = data.narrated(store.text(slice(start, stop))[rows[sel] - start])[1]
+    return flags
+
+
+def global_text_any(plan: Plan, flags: dict, step: int) -> bool:
+    """Whether the global batch at `step` holds a narrated clip (pure function of the plan and step)."""
+    return any(bool(f[plan.streams[name].global_batch(step)].any()) for name, f in flags.items())
+
+
+def host_tensor(x: np.ndarray, device):
+    """A numpy array as a tensor on `device`: pinned and copied without blocking on CUDA (the copy overlaps
+    the step), as is on the CPU."""
     import torch
 
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    if str(device).startswith("cuda"):
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def assemble(plan: Plan, readers: dict, step: int, rank: int, world: int, arrays: list, device,
+             text_any: bool | None = None) -> list[Part]:
+    """Parts from the arrays read for `step_reads(...)` (same order) → tensors on `device`.
+
+    text_any: whether the global batch holds a narration (global_text_any); None: decide from this rank's
+    arrays, which is the global answer in one process."""
     def t(x):
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+        return host_tensor(np.asarray(x, dtype=np.float32), device)
+
+    local_any = []
 
     def narr(present):
         if not present:
             return None, None
         text, has = data.narrated(next(it))     # a copy: the reader's cached chunk stays as stored
-        return t(text), torch.from_numpy(has).to(device)
+        local_any.append(bool(has.any()))
+        return t(text), host_tensor(has, device)
 
     it, parts = iter(arrays), []
     for name, idx in _local_items(plan, step, rank, world):
         ego, exo = t(next(it)), t(next(it))
         if name == "paired":
             text, has = narr("paired_text" in readers)
-            parts.append(Part(ego, exo, torch.ones(len(idx), device=device), text, None,
-                              torch.from_numpy(plan.paired.keys[idx]).to(device),
-                              torch.from_numpy(data.exo_keys(plan.paired.exo_rows[idx], paired=True)).to(device), has))
+            parts.append(Part(ego, exo, t(np.ones(len(idx))), text, None, host_tensor(plan.paired.keys[idx], device),
+                              host_tensor(data.exo_keys(plan.paired.exo_rows[idx], paired=True), device), has))
         else:
             q = plan.pseudo.query_rows[idx]
             text, has = narr("ego_text" in readers)
             syn = t(next(it)) if "translated_feat" in readers else None
-            parts.append(Part(ego, exo, t(plan.pseudo.weight[idx]), text, syn,
-                              torch.from_numpy(data.pseudo_keys(q)).to(device),
-                              torch.from_numpy(data.exo_keys(plan.pseudo.cand_rows[idx], paired=False)).to(device), has))
+            parts.append(Part(ego, exo, t(plan.pseudo.weight[idx]), text, syn, host_tensor(data.pseudo_keys(q), device),
+                              host_tensor(data.exo_keys(plan.pseudo.cand_rows[idx], paired=False), device), has))
+    decided = any(local_any) if text_any is None else text_any
+    for p in parts:
+        p.text_any = decided
     return parts
 
 
-def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, device) -> list[Part]:
+def local_batch(plan: Plan, readers: dict, step: int, rank: int, world: int, device,
+                text_any: bool | None = None) -> list[Part]:
     """The rank's slice of the global batch at `step`, from each active source (read now, no prefetch)."""
     arrays = [readers[name].get(rows) for name, rows in step_reads(plan, readers, step, rank, world)]
-    return assemble(plan, readers, step, rank, world, arrays, device)
+    return assemble(plan, readers, step, rank, world, arrays, device, text_any)
 
 
 def make_feed(plan: Plan, readers: dict, rank: int, world: int, stop: int, window: int = PREFETCH_STEPS):

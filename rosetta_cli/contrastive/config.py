@@ -78,7 +78,9 @@ class PretrainConfig:
     monitor_max: int = 2000        # cap on held-out queries per monitor pass (keeps epochs cheap)
     cache_chunks: int = 64         # decoded chunks kept per array by the streaming reader (memory vs re-reads)
     buffer_chunks: int = 16        # chunks shuffled together (chunk-shuffled streaming)
-    log_every: int = 10            # steps between metrics.jsonl step records
+    log_every: int = 10            # steps between loss reads (a step's only host sync), NaN checks and step records
+    checkpoint_minutes: float = 10.0  # also checkpoint every this many minutes (besides every evaluation); 0: off
+    dist_timeout: float = 60.0     # torchrun: minutes a rank waits for the others (rank 0 evaluates while they wait)
     dim: int = 256                 # d (ModelConfig.dim)
     tau: float = 0.07              # ModelConfig.tau
     learn_tau: bool = False        # ModelConfig.learn_tau
@@ -107,6 +109,8 @@ class PretrainConfig:
             raise UsageError(f"--paired-ratio {self.paired_ratio}: must lie in [0, 1]")
         if self.epochs < 1 or self.batch_size < 2:
             raise UsageError("--epochs must be >= 1 and --batch-size >= 2")
+        if self.log_every < 1 or self.checkpoint_minutes < 0 or self.dist_timeout <= 0:
+            raise UsageError("need --log-every >= 1, --checkpoint-minutes >= 0 and --dist-timeout > 0")
         if (self.steps is not None and self.steps < 1) or (self.eval_every is not None and self.eval_every < 1):
             raise UsageError("--steps and --eval-every must be >= 1")
         if not 0.0 < self.unpaired_fraction <= 1.0:

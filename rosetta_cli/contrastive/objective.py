@@ -54,7 +54,8 @@ def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gat
     if with_text and model.text is not None:
         has = torch.cat([parts[i].has_text for i in with_text])
         has_all = gather_nograd(has)
-        if bool(has_all.any()):  # a global decision, so every rank computes the same terms
+        decided = parts[with_text[0]].text_any  # decided on the host (batches.global_text_any): no device read
+        if decided if decided is not None else bool(has_all.any()):  # global, so every rank computes the same terms
             g = torch.cat([model.encode_text(parts[i].text) for i in with_text])
             l_vt = pair(with_text, torch.cat([ego[i] for i in with_text]), g, L.video_text_loss,
                         has=has, has_all=has_all, g_text_all=gather(g))
@@ -68,12 +69,12 @@ def compute_losses(model, parts: list[Part], cfg: PretrainConfig, rank: int, gat
     return {"loss": L.total_loss(l_vv, l_vt, l_vs, cfg.lambda1, cfg.lambda2), "l_vv": l_vv, "l_vt": l_vt, "l_vs": l_vs}
 
 
-def step_module(model, cfg: PretrainConfig, info: dist.DistInfo):
+def step_module(model, cfg: PretrainConfig, info: dist.DistInfo, text_may_be_absent: bool = True):
     """compute_losses as one module's forward, wrapped in DDP under torchrun (DDP averages the gradients).
 
     The encoders run several times per step (ego, exo, text, translations), so DDP wraps this one
-    forward rather than the model; find_unused_parameters: a step without narrations leaves the text
-    head out."""
+    forward rather than the model. find_unused_parameters (a DDP search of the graph every step) only when
+    the text head may sit out a step: it has one and some training clip has no narration."""
     import torch
 
     class _Step(torch.nn.Module):
@@ -86,4 +87,4 @@ def step_module(model, cfg: PretrainConfig, info: dist.DistInfo):
             return compute_losses(self.model, parts, cfg, info.rank, gather=dist.gather_with_grad if d else None,
                                   gather_nograd=dist.gather_nograd if d else None)
 
-    return wrap_ddp(_Step(), info, find_unused_parameters=True)
+    return wrap_ddp(_Step(), info, find_unused_parameters=model.text is not None and text_may_be_absent)

@@ -8,8 +8,10 @@ plan is a pure function of (seed, step), so neither world size nor a resume chan
 data order), embeddings are gathered across ranks so InfoNCE negatives are global, and
 gradients are averaged by DDP. Only rank 0 evaluates and writes.
 
-The checkpoint directory MODEL_DIR holds config.json (model + run config + provenance),
-model.safetensors, state.pt (optimizer, scheduler, step), metrics.jsonl and loss.png.
+MODEL_DIR is a checkpoint directory in runtime.trainer.Checkpointer's layout (the same as train-rst's):
+config.json (model + run config + provenance), model.safetensors, state.pt (optimizer, scheduler, step),
+rng.json, metrics.jsonl (appended) and loss.png. A step holds no host sync: its losses are summed on the
+device and read every --log-every steps (runtime.trainer.MetricWindow).
 """
 
 from __future__ import annotations
@@ -24,21 +26,24 @@ import numpy as np
 
 from rosetta_cli.contrastive import data, monitor
 from rosetta_cli.contrastive.api import CKPT_KIND
-from rosetta_cli.contrastive.batches import Part, assemble, build_plan, local_batch, make_feed
+from rosetta_cli.contrastive.batches import (Part, assemble, build_plan, global_text_any, local_batch, make_feed,
+                                             narration_flags)
 from rosetta_cli.contrastive.config import LEGACY_VALUES, ModelConfig, PretrainConfig
 from rosetta_cli.contrastive.model import DualEncoderModel, build_model
 from rosetta_cli.contrastive.objective import compute_losses, step_module
-from rosetta_cli.errors import CheckpointError, Interrupted, UsageError
+from rosetta_cli.errors import CheckpointError, Interrupted
 from rosetta_cli.provenance import new_id
 from rosetta_cli.runtime import checkpoint, dist
-from rosetta_cli.runtime.guard import Action, output_action
 from rosetta_cli.runtime.interrupt import StopAtStep
 from rosetta_cli.runtime.progress import SILENT, Progress
-from rosetta_cli.runtime.schedule import warmup_cosine
-from rosetta_cli.runtime.trainer import check_resume, loss_png, metrics_text, read_metrics, stop_if_not_finite
+from rosetta_cli.runtime.schedule import adamw, warmup_cosine
+from rosetta_cli.runtime.trainer import (Checkpointer, MetricsLog, MetricWindow, Snapshot, check_resume, loss_png,
+                                         prepare_output, read_metrics, stop_on_not_finite)
 from rosetta_cli.store import parent_entry
 
 __all__ = ["Part", "PretrainResult", "Trainer", "compute_losses", "run"]  # Part, compute_losses: tests build steps by hand
+
+LOSS_KEYS = ("loss", "l_vv", "l_vt", "l_vs")  # the per-step scalars of metrics.jsonl's step records
 
 
 def schedule(cfg: PretrainConfig, steps_per_epoch: int) -> tuple[int, int]:
@@ -62,28 +67,22 @@ def model_config(cfg: PretrainConfig, src: data.Sources) -> ModelConfig:
                        arch=cfg.arch, layers=cfg.layers, init=cfg.init, tau=cfg.tau, learn_tau=cfg.learn_tau)
 
 
-def make_optimizer(model, cfg: PretrainConfig, total_steps: int):
+def make_optimizer(model, cfg: PretrainConfig, total_steps: int, device: str = "cpu"):
     """AdamW (no decay on norms, biases, positions, temperature) + linear warmup → cosine to 0."""
-    import torch
-
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2 or p is getattr(model.video, "pos", None)]
     decay = [p for p in decay if all(p is not q for q in no_decay)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw([{"params": decay, "weight_decay": cfg.weight_decay},
+                 {"params": no_decay, "weight_decay": 0.0}], device, lr=cfg.lr)
     return opt, warmup_cosine(opt, max(1, int(cfg.warmup_frac * total_steps)), total_steps), params
 
 
 # ---------------------------------------------------------------------------- output dir & resume
-def existing_checkpoint(out: Path, resume: bool, overwrite: bool) -> dict | None:
-    """The saved config to resume from, or None to start afresh (runtime.guard decides)."""
-    is_ckpt = (out / "config.json").exists()
-    if out.exists() and not is_ckpt and any(out.iterdir()):
-        raise UsageError(f"{out}: exists and is not a rosetta checkpoint; refusing to replace it",
-                         hint="choose another --out")
-    action = output_action(out, is_ckpt, what="a model", overwrite=overwrite, resume=resume)
-    return checkpoint.read_config(out, kind=CKPT_KIND) if action is Action.RESUME else None
+def existing_checkpoint(out: Path, resume: bool, overwrite: bool, info: dist.DistInfo) -> dict | None:
+    """The saved config to resume from, or None to start afresh (runtime.trainer.prepare_output decides)."""
+    ck = prepare_output(out, what="a model", resume=resume, overwrite=overwrite, info=info)
+    return checkpoint.read_config(ck, kind=CKPT_KIND) if ck is not None else None
 
 
 def resume_identity(cfg: PretrainConfig, parents: list) -> dict:
@@ -156,7 +155,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.cfg, self.out, self.rep = cfg, Path(cfg.out), progress
-        self.info = dist.init_from_env(cfg.device)
+        self.info = dist.init_from_env(cfg.device, timeout_minutes=cfg.dist_timeout)
         self.src = data.open_sources(cfg)
         self.plan = build_plan(cfg, self.src, self.info.world)
         self.readers = data.make_readers(self.src, in_memory=in_memory, cache_chunks=cfg.cache_chunks)
@@ -165,7 +164,9 @@ class Trainer:
         for msg in self.src.notes:
             self.rep.note(msg)
         self.parents = parents_of(self.src)
-        saved = existing_checkpoint(self.out, cfg.resume, cfg.overwrite)
+        saved = existing_checkpoint(self.out, cfg.resume, cfg.overwrite, self.info)
+        # a global batch's narration presence, known to every rank from the plan (one process: from its arrays)
+        self.text_flags = narration_flags(self.plan, self.src, self.readers) if self.info.distributed else None
         if saved is not None:
             check_resume(self.out, saved_identity(saved), resume_identity(cfg, self.parents), LEGACY_VALUES)
         self._build(saved)
@@ -173,6 +174,9 @@ class Trainer:
         self.feed = None if in_memory else make_feed(self.plan, self.readers, self.info.rank, self.info.world,
                                                      stop=self.total_steps)
         self.monitor = self._monitor() if self.info.is_main else None
+        self.ckpt = Checkpointer(self.out, CKPT_KIND, self.info, every=self.interval, minutes=cfg.checkpoint_minutes,
+                                 last_step=self.step or None, plot=plot_metrics)
+        self.log = MetricsLog(self.out / "metrics.jsonl", self.step, self.ckpt.lock) if self.info.is_main else None
         torch.manual_seed(cfg.seed + 1000 * self.info.rank)
 
     def _data_notes(self) -> None:
@@ -209,8 +213,9 @@ class Trainer:
             if was != self.total_steps:
                 self.rep.note(f"resuming with {self.total_steps} total steps (was {was}): "
                               "the cosine schedule is stretched to the new length")
-        self.opt, self.sched, self.params = make_optimizer(self.model, cfg, self.total_steps)
-        self.net = step_module(self.model, cfg, self.info)
+        self.opt, self.sched, self.params = make_optimizer(self.model, cfg, self.total_steps, self.info.device)
+        absent = self.text_flags is None or any(not f.all() for f in self.text_flags.values())
+        self.net = step_module(self.model, cfg, self.info, text_may_be_absent=absent)
         if saved is not None:
             self._load_state()
 
@@ -279,8 +284,8 @@ class Trainer:
         return {"fraction": self.cfg.unpaired_fraction, "queries": int(len(np.unique(q.query_rows))) if q else 0,
                 "queries_all": int(q.n_queries_all) if q else 0}
 
-    def save(self) -> None:
-        """Atomic checkpoint. config.json records "step" and "total_steps" (complete: step >= total_steps)."""
+    def snapshot(self) -> Snapshot:
+        """The checkpoint now: config.json records "step" and "total_steps" (complete: step >= total_steps)."""
         import torch
 
         epoch = self.epoch_of(self.step)
@@ -293,60 +298,81 @@ class Trainer:
                   "steps_per_epoch": self.plan.steps_per_epoch, "world_size": self.info.world,
                   "items": self.items(), "unpaired": self.unpaired(), "parents": self.parents,
                   "notes": self.src.notes, "heldout": last}
-        metrics = metrics_text(self.records)
-        checkpoint.save_checkpoint(self.out, kind=CKPT_KIND, config=config, model_state=self.model.state_dict(),
-                          train_state=state, extra_files={"metrics.jsonl": metrics, "loss.png": plot_metrics(self.records)})
+        return Snapshot(config=config, model=self.model.state_dict(), train=state)
+
+    def save(self, wait: bool = False, plot: bool = True) -> None:
+        """Checkpoint (rank 0), written in the background unless `wait`; plot: redraw loss.png."""
+        self.ckpt.save(self.step, self.snapshot, wait=wait, plot=plot)
+
+    def record(self, rec: dict) -> None:
+        """Keep a metrics record and append it to metrics.jsonl (rank 0)."""
+        self.records.append(rec)
+        if self.log is not None:
+            self.log.write(rec)
 
     # ------------------------------------------------------------------ training
     def batch(self, step: int) -> list[Part]:
         """The rank's parts of the global batch at `step` (the same with or without prefetching)."""
         i = self.info
+        text_any = None if self.text_flags is None else global_text_any(self.plan, self.text_flags, step)
         if self.feed is None:
-            return local_batch(self.plan, self.readers, step, i.rank, i.world, i.device)
-        return assemble(self.plan, self.readers, step, i.rank, i.world, self.feed.get(step), i.device)
+            return local_batch(self.plan, self.readers, step, i.rank, i.world, i.device, text_any)
+        return assemble(self.plan, self.readers, step, i.rank, i.world, self.feed.get(step), i.device, text_any)
 
     def close(self) -> None:
-        """Stop the prefetch thread."""
-        if self.feed is not None:
-            self.feed.close()
+        """Stop the prefetch thread; wait for the last checkpoint write."""
+        try:
+            self.ckpt.close()
+        finally:
+            if self.feed is not None:
+                self.feed.close()
 
     def train_step(self) -> dict:
+        """One optimisation step → its losses as device tensors (None: term absent); no host sync."""
+        import torch
+
         parts = self.batch(self.step)
-        out = self.net(parts)
-        value = dist.all_reduce_mean(float(out["loss"].detach()), self.info)  # one verdict on every rank
-        stop_if_not_finite(value, self.step, self.out, self.save, self.info)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.info.device.startswith("cuda")):
+            out = self.net(parts)
         self.opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         self.opt.step()
         self.sched.step()
         self.step += 1
-        return {k: (float(v.detach()) if v is not None else None) for k, v in out.items()}
+        return out
 
-    def _log_step(self, window: list) -> None:
+    def _log_step(self, values: dict) -> None:
         rec = {"type": "step", "step": self.step, "epoch": self.epoch_of(self.step), "lr": self.sched.get_last_lr()[0],
-               "tau": float(1.0 / self.model.logit_scale().detach())}
-        for key in ("loss", "l_vv", "l_vt", "l_vs"):
-            vals = [w[key] for w in window if w[key] is not None]
-            rec[key] = dist.all_reduce_mean(float(np.mean(vals)), self.info) if vals else None
-        self.records.append(rec)
+               "tau": float(1.0 / self.model.logit_scale().detach()), **values}
+        if self.info.is_main:
+            self.record(rec)
 
     def run_until(self, stop: int, halt=lambda: False) -> dict:
         """Train steps until self.step == stop, or until `halt()` (Ctrl-C) between two steps; returns
-        the segment's "epoch" record (without heldout)."""
-        t0, window, losses = time.perf_counter(), [], []
+        the segment's "epoch" record (without heldout). The losses are read every --log-every steps
+        (and at the end), NaN-checked, and a checkpoint falls due by time only at such a read."""
+        t0, first, done0, shown = time.perf_counter(), self.step, self.step, ""
+        window, segment = MetricWindow(LOSS_KEYS, self.info), MetricWindow(("loss",), self.info)
         while self.step < stop and not halt():
-            window.append(self.train_step())
-            losses.append(window[-1]["loss"])
-            if len(window) == self.cfg.log_every or self.step == stop or halt():
-                self._log_step(window)
-                window = []
-            self.rep.advance(completed=self.step, info=f"loss {losses[-1]:.3f}")
-        if window:  # Ctrl-C came between the log check and the loop's
-            self._log_step(window)
+            out = self.train_step()
+            window.add(out)
+            segment.add({"loss": out["loss"]})
+            if self.step % self.cfg.log_every == 0 or self.step == stop or halt():
+                values, (by_time,) = window.read([self.ckpt.due_by_time()])
+                if any(v is not None and not math.isfinite(v) for v in values.values()):
+                    self.ckpt.wait()
+                stop_on_not_finite(values, first, self.step, self.out, self.ckpt.last_step)
+                first = self.step
+                self._log_step(values)
+                shown = f"loss {values['loss']:.3f}"
+                if by_time and self.step < stop and not halt():  # the segment's end saves anyway
+                    self.save(plot=False)
+            self.rep.advance(completed=self.step, info=shown)
         secs = time.perf_counter() - t0
+        loss = segment.read()[0]["loss"] if self.step > done0 else None
         return {"type": "epoch", "epoch": self.epoch_of(self.step), "step": self.step,
-                "loss": dist.all_reduce_mean(float(np.mean(losses)) if losses else math.nan, self.info),
-                "seconds": round(secs, 3), "samples_per_s": round(len(losses) * self.cfg.batch_size / max(secs, 1e-9), 1)}
+                "loss": loss if loss is not None else math.nan,
+                "seconds": round(secs, 3), "samples_per_s": round((self.step - done0) * self.cfg.batch_size / max(secs, 1e-9), 1)}
 
     def run(self, stop_after_epochs: int | None = None) -> dict:
         """Train to total_steps; `stop_after_epochs` stops after that many checkpoint points
@@ -355,10 +381,9 @@ class Trainer:
         if stop_after_epochs is not None:
             points = points[:stop_after_epochs]
         if self.info.is_main and self.step == 0 and self.monitor is not None:
-            self.records.append({"type": "frozen", "heldout": monitor.frozen(self.monitor)})
-            self.records.append({"type": "epoch", "epoch": 0, "step": 0, "heldout": self.evaluate()})
+            self.record({"type": "frozen", "heldout": monitor.frozen(self.monitor)})
+            self.record({"type": "epoch", "epoch": 0, "step": 0, "heldout": self.evaluate()})
         self.rep.start("pretrain", self.total_steps, done=self.step, unit="steps")
-        saved = self.step if self.step else None
         # one process: the first Ctrl-C ends the current step, then checkpoints (cheap) and stops
         with StopAtStep(enabled=self.info.world == 1) as ctrl_c:
             try:
@@ -366,24 +391,25 @@ class Trainer:
                     rec = self.run_until(stop, halt=lambda: ctrl_c.requested)
                     if ctrl_c.requested:
                         self._save_and_stop()
-                    if self.info.is_main:
+                    if self.info.is_main:  # the other ranks wait at most --dist-timeout (process-group timeout)
                         rec["heldout"] = self.evaluate()
-                        self.records.append(rec)
+                        self.record(rec)
                         self.save()
-                        saved = self.step
                         self.rep.note(epoch_line(rec))
                     dist.barrier(self.info)
             except KeyboardInterrupt:
+                self.ckpt.wait()
+                saved = self.ckpt.last_step
                 kept = f"the checkpoint of step {saved} is kept" if saved else "no checkpoint was written yet"
                 raise Interrupted(f"{self.out}: pretrain interrupted at step {self.step}/{self.total_steps}; {kept}",
                                   hint="rerun the same command with --resume to continue" if saved
                                   else "rerun the same command to start again") from None
+        self.ckpt.wait()
         return self.summary()
 
     def _save_and_stop(self) -> None:
         """Ctrl-C between two steps: checkpoint this step, then stop with exit 130."""
-        if self.info.is_main:
-            self.save()
+        self.save(wait=True)
         raise Interrupted(f"{self.out}: pretrain interrupted; checkpoint saved at step {self.step}/{self.total_steps}",
                           hint="rerun the same command with --resume to continue")
 

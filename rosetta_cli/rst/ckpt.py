@@ -1,11 +1,11 @@
 """RST checkpoints and the `Translator` that loads one and maps ego features to exo features.
 
-An RST directory (RST_DIR) holds:
-  checkpoint/      rosetta_cli.runtime.checkpoint layout, kind "rst"; config.json carries
-                   {"rst_version", "model": RSTModelConfig, "train": RSTTrainConfig, "norm": per-dim
-                   mean/std of training ego/exo, "stores": [{path, id, fingerprint}], "dims", "split", "step",
-                   "scheduler": {"ddpm": {...}, "ddim": {...}} diffusers scheduler configs (diffusion models)}
-  metrics.jsonl    one line per logged step; metrics.json validation; loss.png
+An RST directory (RST_DIR) is a checkpoint in runtime.trainer.Checkpointer's layout (as pretrain's MODEL_DIR),
+kind "rst"; config.json carries {"rst_version", "model": RSTModelConfig, "train": RSTTrainConfig, "norm":
+per-dim mean/std of training ego/exo, "stores": [{path, id, fingerprint}], "dims", "split", "step",
+"total_steps", "scheduler": {"ddpm": {...}, "ddim": {...}} diffusers scheduler configs (diffusion models)};
+beside the weights: metrics.jsonl (one line per logged step), metrics.json (validation), loss.png.
+Directories written before the layouts were unified hold the checkpoint in RST_DIR/checkpoint/ (ckpt_dir).
 Sampling uses the EMA weights (ema.safetensors) and the saved scheduler configs (`from_config`), so a
 checkpoint samples the same timesteps whatever diffusers' defaults become. Checkpoints written before the
 configs were saved (no "scheduler" key) sample as they always did (diffusers' "leading" spacing, no x0

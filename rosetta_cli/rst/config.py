@@ -17,7 +17,7 @@ MODELS = ("dit", "regression")      # diffusion RST, or the MLP regression basel
 SAMPLERS = ("ddim", "ddpm")
 JOB_FIELDS = ("paired", "out", "model", "baselines", "resume", "overwrite")  # inputs, not options
 # training options that may differ between a run and its --resume (every other one must match the checkpoint)
-RESUMABLE = ("steps", "device", "ckpt_every", "log_every", "eval_max_queries")
+RESUMABLE = ("steps", "device", "ckpt_every", "checkpoint_minutes", "log_every", "eval_max_queries", "dist_timeout")
 
 
 def _one_of(value: str, choices, opt: str) -> None:
@@ -72,7 +72,9 @@ class RSTTrainConfig:
     beta_schedule: str = "squaredcos_cap_v2"  # cosine schedule (Nichol & Dhariwal): better at few sampling steps
     cond_drop: float = 0.1       # P(drop the ego condition) in training, enables --guidance at sampling
     ckpt_every: int = 100
-    log_every: int = 10
+    checkpoint_minutes: float = 10.0  # also checkpoint every this many minutes of training (0: by steps only)
+    log_every: int = 10          # steps between reads of the loss (the only host syncs), NaN checks and log lines
+    dist_timeout: float = 60.0   # torchrun: minutes a rank waits for the others (rank 0 validates while they wait)
     eval_sampler: str = "ddim"
     eval_steps: int = 25
     eval_max_queries: int = 1000
@@ -95,10 +97,12 @@ class RSTTrainConfig:
         if not self.out:
             raise UsageError("no --out directory given")
         ok = (self.steps >= 1 and self.batch_size >= 1 and 0 <= self.val_frac < 1 and 0 <= self.cond_drop < 1
-              and self.lr > 0 and self.diffusion_steps >= 2 and self.ckpt_every >= 1 and self.warmup >= 0)
+              and self.lr > 0 and self.diffusion_steps >= 2 and self.ckpt_every >= 1 and self.warmup >= 0
+              and self.log_every >= 1 and self.checkpoint_minutes >= 0 and self.dist_timeout > 0)
         if not ok:
             raise UsageError("need --steps ≥ 1, --batch-size ≥ 1, 0 ≤ --val-frac < 1, 0 ≤ --cond-drop < 1, --lr > 0, "
-                             "--diffusion-steps ≥ 2, --ckpt-every ≥ 1")
+                             "--diffusion-steps ≥ 2, --ckpt-every ≥ 1, --log-every ≥ 1, --checkpoint-minutes ≥ 0, "
+                             "--dist-timeout > 0")
 
 
 @dataclass

@@ -79,20 +79,23 @@ def predict_eps(model, scheduler, x, t, ego, drop=None):
     return skip + model(x, t, ego, drop)
 
 
-def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
-    """Noise of training step `step` on `rank`: a pure function of (seed, step, rank), so resume is exact."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 1009 + rank)
+def step_generator(seed: int, step: int, rank: int, device="cpu") -> torch.Generator:
+    """Noise of training step `step` on `rank`: a pure function of (seed, step, rank), so resume is exact.
+
+    device: where the noise is drawn (a CUDA generator draws on the GPU: no host copy per step)."""
+    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + step) * 1009 + rank)
 
 
 def diffusion_loss(model, scheduler, x0, ego, gen: torch.Generator, cond_drop: float):
     """L = E ||eps - eps_theta(z_t, t, z_ego)||^2 (Ho et al. 2020, eq. 14, the "simple" loss).
 
-    x0 [B, T_exo, D] normalised exo; ego [B, T_ego, D] normalised ego; noise drawn on CPU from `gen`.
+    x0 [B, T_exo, D] normalised exo; ego [B, T_ego, D] normalised ego; noise drawn from `gen` on its
+    device (step_generator), then moved to x0's (a no-op when they match).
     """
-    b = x0.shape[0]
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=gen)
-    noise = torch.randn(x0.shape, generator=gen)
-    drop = torch.rand(b, generator=gen) < cond_drop
+    b, dev = x0.shape[0], gen.device
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=gen, device=dev)
+    noise = torch.randn(x0.shape, generator=gen, device=dev)
+    drop = torch.rand(b, generator=gen, device=dev) < cond_drop
     t, noise, drop = t.to(x0.device), noise.to(x0.device), drop.to(x0.device)
     xt = scheduler.add_noise(x0, noise, t)                                     # q(z_t | z_0), eq. 4
     eps = predict_eps(model, scheduler, xt, t, ego, drop)                      # [B, T_exo, D]

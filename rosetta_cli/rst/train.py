@@ -9,7 +9,7 @@ between give the same weights, bit for bit on CPU, as K uninterrupted steps.
 from __future__ import annotations
 
 import json
-import shutil
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +19,19 @@ import numpy as np
 from rosetta_cli.errors import CheckpointError, Interrupted, UsageError
 from rosetta_cli.eval.translation import evaluate, held_out_sets
 from rosetta_cli.rst import diffusion
-from rosetta_cli.rst.ckpt import RST_KIND, RST_VERSION, Translator, ckpt_dir, read_rst_config
+from rosetta_cli.rst.ckpt import RST_KIND, RST_VERSION, Translator, read_rst_config
 from rosetta_cli.rst.config import RSTModelConfig, RSTTrainConfig
 from rosetta_cli.rst.data import PairStream, build_pairs, check_dims, norm_stats
 from rosetta_cli.rst.models import RST_MODELS, auto_tokens, build_model
 from rosetta_cli.runtime import dist
-from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng, save_checkpoint
-from rosetta_cli.runtime.guard import Action, output_action
+from rosetta_cli.runtime.checkpoint import load_train_state, load_weights, restore_rng
 from rosetta_cli.runtime.interrupt import StopAtStep
 from rosetta_cli.runtime.progress import SILENT, Progress
-from rosetta_cli.runtime.schedule import ema, warmup_cosine
-from rosetta_cli.runtime.trainer import MetricsLog, check_resume, loss_png, read_metrics, stop_if_not_finite, wrap_ddp
+from rosetta_cli.runtime.schedule import adamw, ema, warmup_cosine
+from rosetta_cli.runtime.trainer import (Checkpointer, MetricsLog, MetricWindow, Snapshot, check_resume, loss_png,
+                                         prepare_output, read_metrics, stop_on_not_finite, wrap_ddp)
 from rosetta_cli.store.core import Store
-from rosetta_cli.store.stream import ChunkCache
+from rosetta_cli.store.stream import ChunkCache, Prefetcher
 
 
 @dataclass
@@ -62,9 +62,9 @@ class Run:
 
 
 def run(cfg: RSTTrainConfig, progress: Progress = SILENT) -> TrainResult:
-    """Train, checkpoint to cfg.out/checkpoint, validate (rank 0)."""
+    """Train, checkpoint to cfg.out (runtime.trainer.Checkpointer's layout), validate (rank 0)."""
     cfg.check()
-    info = dist.init_from_env(cfg.device)
+    info = dist.init_from_env(cfg.device, timeout_minutes=cfg.dist_timeout)
     stores = [Store.open(p, kind="features") for p in cfg.paired]
     try:
         dims = check_dims(stores)
@@ -77,8 +77,7 @@ def run(cfg: RSTTrainConfig, progress: Progress = SILENT) -> TrainResult:
         stream = PairStream(stores, train, cfg.batch_size // info.world, cfg.seed, info.rank, info.world)
         _loop(run_, stream, cfg, out_dir, info, progress)
         metrics = {}
-        if info.is_main:
-            plot_loss(out_dir)
+        if info.is_main:  # the other ranks wait at most the process-group timeout (--dist-timeout)
             metrics = validate(out_dir, stores, pairs.subset(pairs.val), info.device, cfg.baselines)
         dist.barrier(info)
         return TrainResult(out_dir, run_.step, metrics)
@@ -99,16 +98,11 @@ def _start(out_dir, stores, train, pairs, held, dims, cfg, info, progress) -> Ru
     import torch
 
     _check_batch(cfg, info.world)
-    ck = ckpt_dir(out_dir)
-    action = output_action(out_dir, (ck / "config.json").exists(), what="an RST checkpoint",
-                           overwrite=cfg.overwrite, resume=cfg.resume)
-    if action is Action.REPLACE and info.is_main:
-        _clear(out_dir)
-    dist.barrier(info)
+    ck = prepare_output(out_dir, what="an RST checkpoint", resume=cfg.resume, overwrite=cfg.overwrite, info=info)
     model_cfg = RSTModelConfig(**{**cfg.model.to_dict(), **{k: dims[k] for k in
                                                            ("ego_frames", "ego_dim", "exo_frames", "exo_dim")}})
     model_cfg = _check_tokens(model_cfg)
-    if action is Action.RESUME:
+    if ck is not None:
         return _resume(ck, stores, model_cfg, cfg, info, progress)
     if cfg.resume:
         progress.note(f"{out_dir}: no checkpoint to resume; starting a new run")
@@ -142,18 +136,12 @@ def _store_ref(s) -> dict:
     return {"path": str(s.path), "id": s.id, "fingerprint": s.fingerprint}
 
 
-def _clear(out_dir: Path) -> None:
-    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
-    for name in ("metrics.jsonl", "metrics.json", "loss.png"):
-        (out_dir / name).unlink(missing_ok=True)
-
-
 def _make_run(model, meta: dict, cfg: RSTTrainConfig, info) -> Run:
     import torch
 
     model.to(info.device)
     net = wrap_ddp(model, info)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adamw(model.parameters(), info.device, lr=cfg.lr, weight_decay=cfg.weight_decay)
     norm = {k: torch.tensor(v, dtype=torch.float32, device=info.device) for k, v in meta["norm"].items()}
     return Run(model=model, net=net, opt=opt, sched=warmup_cosine(opt, cfg.warmup, cfg.steps),
                ema=ema(model.parameters(), cfg.ema_decay), norm=norm, meta=meta)
@@ -171,10 +159,11 @@ def _resume(ck: Path, stores, model_cfg, cfg, info, progress) -> Run:
     if state is None:
         raise CheckpointError(f"{ck}: no training state to resume from", hint="start afresh with --overwrite")
     run.opt.load_state_dict(state["optimizer"])
-    if "lr_schedule" not in state or "ema" not in state:
+    sched = state.get("scheduler", state.get("lr_schedule"))  # "lr_schedule": before the trainers shared keys
+    if sched is None or "ema" not in state:
         raise CheckpointError(f"{ck}: written by an older rosetta (no LR-schedule/EMA state)",
                               hint="start afresh with --overwrite")
-    run.sched.load_state_dict(state["lr_schedule"])
+    run.sched.load_state_dict(sched)
     saved = load_weights(ck, "ema")
     run.ema.load_state_dict({**state["ema"], "shadow_params": [saved[n].float().to(info.device)
                                                                for n, _ in model.named_parameters()]})
@@ -192,41 +181,43 @@ def _identity(train: dict, model: dict, stores: list) -> dict:
             "--paired stores": [[r["id"], r["fingerprint"]] for r in stores]}
 
 
-def save(run: Run, out_dir: Path) -> None:
+def snapshot(run: Run, cfg: RSTTrainConfig) -> Snapshot:
+    """The checkpoint of `run` now (tensors still on the device: Checkpointer copies them)."""
     import torch
 
-    meta = {**run.meta, "step": run.step}
     ema_state = run.ema.state_dict()
     shadow = dict(zip((n for n, _ in run.model.named_parameters()), ema_state.pop("shadow_params")))
-    state = {"optimizer": run.opt.state_dict(), "lr_schedule": run.sched.state_dict(), "ema": ema_state,
+    state = {"optimizer": run.opt.state_dict(), "scheduler": run.sched.state_dict(), "ema": ema_state,
              "step": run.step, "torch_rng": torch.get_rng_state()}
-    save_checkpoint(ckpt_dir(out_dir), kind=RST_KIND, config=meta, model_state=run.model.state_dict(),
-                    ema_state=shadow, train_state=state)
+    return Snapshot(config={**run.meta, "step": run.step, "total_steps": cfg.steps}, model=run.model.state_dict(),
+                    train=state, ema=shadow)
 
 
 def _loop(run: Run, stream: PairStream, cfg: RSTTrainConfig, out_dir: Path, info, progress: Progress) -> None:
     noise = _noise_schedule(run, cfg)
-    log = MetricsLog(out_dir / "metrics.jsonl", run.step) if info.is_main else None
+    ckpt = Checkpointer(out_dir, RST_KIND, info, every=cfg.ckpt_every, minutes=cfg.checkpoint_minutes,
+                        last_step=run.step or None, plot=rst_loss_png)
+    log = MetricsLog(out_dir / "metrics.jsonl", run.step, ckpt.lock) if info.is_main else None
+    feed = batch_feed(stream, run.step, cfg.steps, info.device)
     progress.start("train-rst", cfg.steps, done=run.step, unit="steps")
     # one process: the first Ctrl-C ends the current step, then checkpoints and stops (exit 130)
-    with StopAtStep(enabled=info.world == 1) as ctrl_c:
-        try:
-            _steps(run, stream, noise, cfg, out_dir, info, progress, log, ctrl_c)
-        except KeyboardInterrupt:
-            raise _interrupted(out_dir, run, cfg, saved=False) from None
-        finally:
-            if log:
-                log.close()
-    if ctrl_c.requested:
-        if info.is_main:
-            save(run, out_dir)
-        raise _interrupted(out_dir, run, cfg, saved=True)
+    try:
+        with StopAtStep(enabled=info.world == 1) as ctrl_c:
+            try:
+                _steps(run, feed, noise, cfg, ckpt, info, progress, log, ctrl_c)
+            except KeyboardInterrupt:
+                ckpt.wait()
+                raise _interrupted(out_dir, run, cfg, ckpt.last_step, saved=False) from None
+        if ctrl_c.requested:
+            ckpt.save(run.step, lambda: snapshot(run, cfg), wait=True)
+            raise _interrupted(out_dir, run, cfg, run.step, saved=True)
+    finally:
+        feed.close()
+        ckpt.close()
 
 
-def _interrupted(out_dir: Path, run: Run, cfg: RSTTrainConfig, saved: bool) -> Interrupted:
+def _interrupted(out_dir: Path, run: Run, cfg: RSTTrainConfig, last: int | None, saved: bool) -> Interrupted:
     """The exit-130 error, saying which checkpoint a --resume continues from."""
-    cfgfile = ckpt_dir(out_dir) / "config.json"
-    last = json.loads(cfgfile.read_text()).get("step") if cfgfile.exists() else None
     if saved:
         kept = "checkpoint saved at this step"
     else:
@@ -236,26 +227,51 @@ def _interrupted(out_dir: Path, run: Run, cfg: RSTTrainConfig, saved: bool) -> I
                        else "rerun the same command to start again")
 
 
-def _steps(run: Run, stream: PairStream, noise, cfg: RSTTrainConfig, out_dir: Path, info, progress: Progress,
+def _steps(run: Run, feed, noise, cfg: RSTTrainConfig, ckpt: Checkpointer, info, progress: Progress,
            log, ctrl_c) -> None:
-    """The training steps, from run.step to cfg.steps or to a Ctrl-C between two steps."""
-    t0, done0 = time.perf_counter(), run.step
+    """The training steps, from run.step to cfg.steps or to a Ctrl-C between two steps.
+
+    A step holds no host sync: its loss is summed on the device (MetricWindow) and read, NaN-checked and
+    logged every --log-every steps and before each checkpoint."""
+    t0, done0, first = time.perf_counter(), run.step, run.step
+    window, shown = MetricWindow(("loss",), info), ""
     while run.step < cfg.steps and not ctrl_c.requested:
         lr = run.sched.get_last_lr()[0]
-        loss = _forward(run, stream, noise, cfg, info)
-        value = dist.all_reduce_mean(float(loss.detach()), info)  # every rank sees the same verdict before backward
-        stop_if_not_finite(value, run.step, ckpt_dir(out_dir), lambda: save(run, out_dir), info)
+        loss = _forward(run, feed.get(run.step), noise, cfg, info)
         _update(run, loss, cfg)
+        window.add({"loss": loss})
         run.step += 1
-        if info.is_main:
+        by_steps = ckpt.due_by_steps(run.step, cfg.steps)
+        if run.step % cfg.log_every == 0 or by_steps or ctrl_c.requested:
+            values, (by_time,) = window.read([ckpt.due_by_time()])
+            if not math.isfinite(values["loss"]):
+                ckpt.wait()
+            stop_on_not_finite(values, first, run.step, ckpt.out, ckpt.last_step)
+            first = run.step
             sps = (run.step - done0) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
-            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
-                log.write({"step": run.step, "loss": value, "lr": lr, "samples_per_s": round(sps, 1)})
-            progress.advance(completed=run.step, info=f"loss {value:.4f}, {sps:,.0f} samples/s")
-        if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
-            if info.is_main:
-                save(run, out_dir)
-            dist.barrier(info)
+            shown = f"loss {values['loss']:.4f}, {sps:,.0f} samples/s"
+            if log:
+                log.write({"step": run.step, "loss": values["loss"], "lr": lr, "samples_per_s": round(sps, 1)})
+            if (by_steps or by_time) and not ctrl_c.requested:  # a Ctrl-C saves (and waits) after the loop
+                ckpt.save(run.step, lambda: snapshot(run, cfg), plot=run.step >= cfg.steps)
+        progress.advance(completed=run.step, info=shown)
+
+
+def batch_feed(stream: PairStream, start: int, stop: int, device: str, window: int = 16):
+    """The (ego, exo) tensors of each step on `device`, read `window` steps ahead by the store prefetcher's
+    thread (a batch stays a pure function of its step); pinned host memory and non-blocking copies on CUDA."""
+    import torch
+
+    cuda = device.startswith("cuda")
+
+    def load(a: int, b: int) -> list:
+        out = []
+        for s in range(a, b):
+            ego, exo = (torch.from_numpy(np.ascontiguousarray(x)) for x in stream.batch(s))
+            out.append((ego.pin_memory(), exo.pin_memory()) if cuda else (ego, exo))
+        return out
+
+    return Prefetcher(load, window, stop=stop)
 
 
 def _noise_schedule(run: Run, cfg: RSTTrainConfig):
@@ -267,22 +283,22 @@ def _noise_schedule(run: Run, cfg: RSTTrainConfig):
     return diffusion.scheduler_from_config("ddpm", saved)
 
 
-def _forward(run: Run, stream: PairStream, noise, cfg: RSTTrainConfig, info):
-    """Loss of step run.step on this rank's batch (bf16 autocast on CUDA). → scalar tensor with grad."""
+def _forward(run: Run, batch, noise, cfg: RSTTrainConfig, info):
+    """Loss of step run.step on this rank's batch (host tensors; bf16 autocast on CUDA). → scalar tensor with grad."""
     import torch
 
-    ego, exo = stream.batch(run.step)
     dev = info.device
     n = run.norm
-    ego = (torch.from_numpy(ego).to(dev).float() - n["ego_mean"]) / n["ego_std"]      # [b, T_ego, D]
-    exo = (torch.from_numpy(exo).to(dev).float() - n["exo_mean"]) / n["exo_std"]      # [b, T_exo, D]
+    ego, exo = (x.to(dev, non_blocking=True).float() for x in batch)
+    ego = (ego - n["ego_mean"]) / n["ego_std"]                                  # [b, T_ego, D]
+    exo = (exo - n["exo_mean"]) / n["exo_std"]                                  # [b, T_exo, D]
     cuda = dev.startswith("cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
         if noise is None:
             loss = diffusion.regression_loss(run.net, exo, ego)
         else:
-            loss = diffusion.diffusion_loss(run.net, noise, exo, ego, diffusion.step_generator(cfg.seed, run.step, info.rank),
-                                            cfg.cond_drop)
+            gen = diffusion.step_generator(cfg.seed, run.step, info.rank, device=dev)
+            loss = diffusion.diffusion_loss(run.net, noise, exo, ego, gen, cfg.cond_drop)
     return loss
 
 
@@ -298,13 +314,17 @@ def _update(run: Run, loss, cfg: RSTTrainConfig) -> None:
     run.ema.step(run.model.parameters())
 
 
+def rst_loss_png(rows: list) -> bytes:
+    """loss.png of metrics.jsonl's records (drawn by the checkpoint writer)."""
+    return loss_png(rows, ylabel="training loss (normalised MSE)", log_y=True, title="RST training loss")
+
+
 def plot_loss(out_dir: Path) -> Path | None:
     """out_dir/loss.png from metrics.jsonl."""
     rows = read_metrics(out_dir / "metrics.jsonl")
     if not rows:
         return None
-    (out_dir / "loss.png").write_bytes(loss_png(rows, ylabel="training loss (normalised MSE)", log_y=True,
-                                                title="RST training loss"))
+    (out_dir / "loss.png").write_bytes(rst_loss_png(rows))
     return out_dir / "loss.png"
 
 

@@ -7,12 +7,14 @@ Layout of a checkpoint directory:
   state.pt             optimizer/scheduler/step/torch RNG (tensors + plain containers only, so it
                        loads with torch.load(weights_only=True); never an arbitrary pickle)
   rng.json             numpy / python RNG states (JSON)
+  (train-rst and pretrain put metrics.jsonl and loss.png beside them: runtime.trainer.Checkpointer)
 Writes go to a temporary sibling directory that is renamed into place, so a crash
 never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -30,11 +32,13 @@ CKPT_VERSION = 1
 
 def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_state: dict | None = None,
                     train_state: dict | None = None, np_rng: np.random.Generator | None = None,
-                    extra_files: dict | None = None) -> Path:
+                    extra_files: dict | None = None, carry: tuple = (), lock=None) -> Path:
     """Atomically write (or replace) the checkpoint directory `path`.
 
     extra_files: {file name: str | bytes} written into the directory before it is renamed
-    into place (e.g. a run's metrics.jsonl and plots, so they always match the weights)."""
+    into place (e.g. a run's plots, so they always match the weights). carry: names of files of the
+    directory being replaced that the new one keeps (e.g. metrics.jsonl, appended while training),
+    copied and swapped under `lock` (a context manager the appending writer holds too)."""
     path = Path(path)
     atomic.recover_dir(path)
     tmp = atomic.temp_path(path)
@@ -45,7 +49,11 @@ def save_checkpoint(path, *, kind: str, config: dict, model_state: dict, ema_sta
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    atomic.replace_dir(tmp, path)
+    with lock if lock is not None else contextlib.nullcontext():
+        for name in carry:
+            if (path / name).is_file():
+                shutil.copyfile(path / name, tmp / name)
+        atomic.replace_dir(tmp, path)
     return path
 
 

@@ -47,8 +47,14 @@ def resolve_device(pref: str = "auto") -> str:
     return pref
 
 
-def init_from_env(device_pref: str = "auto") -> DistInfo:
-    """Initialise torch.distributed if launched by torchrun (WORLD_SIZE > 1)."""
+def init_from_env(device_pref: str = "auto", timeout_minutes: float = 60.0) -> DistInfo:
+    """Initialise torch.distributed if launched by torchrun (WORLD_SIZE > 1).
+
+    timeout_minutes: how long a collective (a barrier included) waits for the other ranks before the
+    run fails; longer than NCCL's 10-minute default, so rank 0 may validate at paper size while the
+    others wait."""
+    from datetime import timedelta
+
     import torch
     import torch.distributed as dist
 
@@ -60,7 +66,8 @@ def init_from_env(device_pref: str = "auto") -> DistInfo:
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo",
+                                timeout=timedelta(minutes=timeout_minutes))
     return DistInfo(rank=rank, world=world, local_rank=local, device=device)
 
 

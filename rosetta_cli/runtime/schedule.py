@@ -3,7 +3,7 @@
 Both trainers (rst, contrastive) use `warmup_cosine`: linear warmup over `warmup` steps, then a
 half cosine to 0 at `total` (diffusers' get_cosine_schedule_with_warmup, a torch LambdaLR whose
 state_dict resumes it exactly). `ema` wraps diffusers' EMAModel with its (1+s)/(10+s) warmup, so a
-short run still gets a useful average.
+short run still gets a useful average. `adamw` is the optimizer both use (fused on CUDA).
 """
 
 from __future__ import annotations
@@ -17,7 +17,18 @@ def warmup_cosine(optimizer, warmup: int, total: int):
 
 
 def ema(parameters, decay: float):
-    """diffusers EMAModel over `parameters` (shadow copies, float32 for float32 params)."""
+    """diffusers EMAModel over `parameters` (shadow copies, float32 for float32 params), updated with
+    foreach kernels (one launch per op for all tensors, not one per parameter)."""
     from diffusers.training_utils import EMAModel
 
-    return EMAModel(parameters, decay=decay, use_ema_warmup=False)
+    return EMAModel(parameters, decay=decay, use_ema_warmup=False, foreach=True)
+
+
+def adamw(params, device: str, **kw):
+    """torch AdamW, fused on CUDA (one kernel for all parameters, step counts kept on the device, so
+    no host sync), foreach elsewhere (the CPU: bit-reproducible, as the tests check). kw: lr, weight_decay,
+    or parameter groups in `params`."""
+    import torch
+
+    fast = {"fused": True} if str(device).startswith("cuda") else {"foreach": True}
+    return torch.optim.AdamW(params, **kw, **fast)
