@@ -51,11 +51,12 @@ sys.path.insert(0, str(ROOT))
 USE_ROSETTA_PREP = False
 
 # The issue's targets on one H100: each stage's throughput / its bound (mine: / the card's fp16 peak).
-TARGETS = {"extract 288p": 0.8, "train-rst": 0.8, "translate": 0.8, "pretrain": 0.8, "mine": 0.3}
+TARGETS = {"extract 288p": 0.8, "train-rst": 0.8, "translate": 0.8, "pretrain": 0.8, "mine search": 0.3}
 
 # Dense fp16 tensor-core peaks (TFLOP/s, no sparsity) from the datasheets, matched by substring of the card name.
-PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 756.0,
-               "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0, "A10G": 70.0, "A10": 125.0,
+# Order matters: the first key found in torch.cuda.get_device_name() wins (SXM H100s report "H100 80GB HBM3").
+PEAK_TFLOPS = {"GH200": 989.0, "H200": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H800": 989.0,
+               "A100": 312.0, "A800": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0, "A10G": 70.0, "A10": 125.0,
                "RTX 4090": 165.0, "RTX 6000 Ada": 364.0, "V100": 125.0, "T4": 65.0}
 
 
@@ -86,6 +87,7 @@ class Sizes:
     pretrain_batch: int = 1024
     embed_batch: int = 8192
     bound_steps: int = 30
+    search: tuple = (100_000, 1_250_000, 1664)  # mine's search alone: queries, candidates, dims (the paper's 1280+384)
     timeout_s: int = 600
 
 
@@ -93,7 +95,8 @@ FULL = Sizes()
 TINY = Sizes(videos=2, seconds=4, fps=8, big=(320, 180), small=(128, 72), stride=1.0, extract_batch=8, workers=1,
              lavila={"vision": {"width": 64, "layers": 1, "image_size": 32}, "text": {"width": 32, "layers": 1}},
              rows=256, mine_exo=512, text_dim=32, rst_size="tiny", rst_steps=2, rst_batch=32, sampling_steps=2,
-             translate_batch=256, pretrain_steps=2, pretrain_batch=64, embed_batch=256, bound_steps=2, timeout_s=120)
+             translate_batch=256, pretrain_steps=2, pretrain_batch=64, embed_batch=256, bound_steps=2, search=(256, 2048, 64),
+             timeout_s=120)
 
 
 # ---------------------------------------------------------------------------- children and memory
@@ -455,6 +458,34 @@ def matmul_peak(device: str) -> tuple[float, str]:
     return 2 * n ** 3 / s / 1e12, f"{'fp16' if device == 'cuda' else 'fp32'} {n}^3 matmul"
 
 
+def search_tflops(sz: Sizes, device: str) -> tuple[float, dict]:
+    """mine's exact search alone, in this process: the plan `rosetta mine --index auto` makes on this machine
+    (mining.index.choose_plan: GPU fp16 flat blocks with faiss-gpu), uniform random vectors added in chunks,
+    queries searched in mine's 16,384-row blocks with its tie rule (search_topk, k = 1). → (TFLOP/s, plan)."""
+    from rosetta_cli.mining import config as mcfg
+    from rosetta_cli.mining.index import choose_plan, gpu_info, new_index, plan_meta, to_device
+    from rosetta_cli.mining.run import GPU_MAX_K
+    from rosetta_cli.mining.search import search_topk
+
+    nq, nc, dim = sz.search
+    info = gpu_info()
+    plan = choose_plan(nq, nc, dim, device, info.n_gpus, info.gpu_mem, info.faiss_has_gpu, index="flat")
+    note(f"mine search alone: {nq:,} x {nc:,} x {dim} ({plan.reason})")
+    index = new_index(plan, dim, 0)
+    rng = np.random.default_rng(0)
+    for a in range(0, nc, 65_536):
+        index.add(rng.random((min(65_536, nc - a), dim), dtype=np.float32) - 0.5)
+    index, where = to_device(index, plan)
+    blocks = [rng.random((min(mcfg.DEFAULT_BLOCK_ROWS, nq - a), dim), dtype=np.float32) - 0.5
+              for a in range(0, nq, mcfg.DEFAULT_BLOCK_ROWS)]
+    search_topk(index, blocks[0][:64], 1, nc, GPU_MAX_K if where != "cpu" else None)   # warm-up
+    t0 = time.perf_counter()
+    for xq in blocks:
+        search_topk(index, xq, 1, nc, GPU_MAX_K if where != "cpu" else None)
+    secs = time.perf_counter() - t0
+    return 2.0 * nq * nc * dim / secs / 1e12, {**plan_meta(plan), "device": where, "seconds": round(secs, 3)}
+
+
 def card(device: str) -> tuple[str, float | None]:
     """(device name, datasheet fp16 TFLOP/s or None)."""
     if device != "cuda":
@@ -493,7 +524,8 @@ def row(stage: str, res: dict, rate: float | None, work: float, unit: str, bound
     src = "loop" if rate else "wall"
     thr = rate if rate else (work / res["wall_s"] if ok and res["wall_s"] > 0 else None)
     ratio = thr / bound if ok and thr and bound else None
-    error = None if ok else (Path(res["log"]).read_text(errors="replace").strip().splitlines() or ["(no output)"])[-1]
+    error = None if ok or not res["log"] else \
+        (Path(res["log"]).read_text(errors="replace").strip().splitlines() or ["(no output)"])[-1]
     return {"stage": stage, "ok": ok, "rc": res["rc"], "throughput": thr, "unit": unit, "source": src,
             "bound": bound, "bound_what": bound_what, "ratio": ratio,
             "target": TARGETS.get(target_key or stage), "wall_s": round(res["wall_s"], 2),
@@ -567,7 +599,8 @@ def feature_rows(d: Path, dim: int, sz: Sizes, device: str) -> list[dict]:
     tflops = 2.0 * sz.rows * n_exo * qdim / search_s / 1e12 if search_s else None
     peak, what = matmul_peak(device)
     name, sheet = card(device)
-    r = row("mine" + tag, res, tflops, 0, "TFLOP/s", peak, f"measured {what}", bound_peak_mb(device), "mine")
+    r = row("mine" + tag, res, tflops, 0, "TFLOP/s", peak, f"measured {what}; stage search s incl. reads",
+            bound_peak_mb(device), "mine")
     r["datasheet_peak"] = sheet
     r["ratio_to_datasheet"] = tflops / sheet if tflops and sheet else None
     r["index"] = (js.get("index") or {}).get("kind"), (js.get("index") or {}).get("device")
@@ -591,6 +624,28 @@ def feature_rows(d: Path, dim: int, sz: Sizes, device: str) -> list[dict]:
     rows.append(row("embed" + tag, res, None, n_exo, "rows/s", b, "forward on resident rows", bound_peak_mb(device),
                     "embed"))
     return rows
+
+
+def mine_search_row(sz: Sizes, device: str) -> dict:
+    """mine's exact search alone (search_tflops) against the measured matmul peak and the datasheet's."""
+    t0 = time.perf_counter()
+    try:
+        tflops, plan = search_tflops(sz, device)
+        res = {"rc": 0, "log": "", "argv": "(in-process) mining.index.choose_plan + search.search_topk"}
+    except Exception as e:  # noqa: BLE001 - a failed row is reported, the table still printed
+        tflops, plan = None, {}
+        res = {"rc": 1, "log": "", "argv": "(in-process) mining search", "error": f"{type(e).__name__}: {e}"}
+    import resource
+
+    res.update(wall_s=time.perf_counter() - t0, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               peak_dev_mb=None, stdout="")
+    peak, what = matmul_peak(device)
+    name, sheet = card(device)
+    r = row("mine search", res, tflops, 0, "TFLOP/s", peak, f"measured {what}", bound_peak_mb(device))
+    r.update(datasheet_peak=sheet, ratio_to_datasheet=tflops / sheet if tflops and sheet else None,
+             index=(plan.get("kind"), plan.get("device")), plan=plan, error=res.get("error"),
+             command="python benchmarks/device_check.py (in-process)")
+    return r
 
 
 # ---------------------------------------------------------------------------- report
@@ -636,6 +691,7 @@ def main(argv=None) -> int:
         rows = extract_rows(d / "extract", sz, a.device, lavila_checkpoint(_mk(d / "extract") / "lavila-random.pth", sz))
         for dim in dims:
             rows += feature_rows(_mk(d / f"d{dim}"), dim, sz, a.device)
+        rows.append(mine_search_row(sz, a.device))
         name, sheet = card(a.device)
         report = {"device": a.device, "card": name, "datasheet_fp16_tflops": sheet, "tiny": a.tiny,
                   "sizes": asdict(sz), "cpu_count": os.cpu_count(), "python": platform.python_version(),

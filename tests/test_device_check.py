@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["extract 1080p", "extract 288p", "train-rst D=256", "translate D=256", "mine D=256", "pretrain D=256",
-          "embed D=256"]
+          "embed D=256", "mine search"]
 
 
 @pytest.mark.slow
@@ -39,8 +39,9 @@ def test_tiny_cpu_device_check_runs_every_stage(tmp_path):
         assert row["command"].startswith("rosetta ")
         assert row["stage"] in r.stdout                      # the printed table has the row
     by = {row["stage"]: row for row in rep["rows"]}
-    assert by["extract 288p"]["target"] == 0.8 and by["mine D=256"]["target"] == 0.3
+    assert by["extract 288p"]["target"] == 0.8 and by["mine search"]["target"] == 0.3
     assert tuple(by["mine D=256"]["index"]) == ("flat", "cpu")    # exact search on a CPU-only faiss
+    assert tuple(by["mine search"]["index"]) == ("flat", "cpu")
     assert by["extract 1080p"]["source"] == "loop"                # extract's own clips_per_s
     with_store = tmp_path / "w" / "extract" / "extract-288p.zarr"
     assert with_store.exists()
