@@ -658,3 +658,160 @@ def test_cache_lock_waits_for_the_builder_and_outlives_a_killed_one(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+# ---------------------------------------------------------------- GPU plans (pure) and their CPU-testable parts
+GIB = 1 << 30
+
+
+def test_choose_plan_uses_the_gpu_it_is_given():
+    from rosetta_cli.mining.index import choose_plan
+
+    # the paper's size: 562k queries over 1.25M candidates of 1,664 dims (4.2 GB in fp16) on one 80 GB card
+    p = choose_plan(562_000, 1_250_000, 1664, "cuda", 1, 80 * GIB, True)
+    assert (p.kind, p.device, p.storage, p.gpus, p.calibrate) == ("flat", "cuda", "fp16", 1, False)
+    assert p.block_rows * 1664 * 2 <= 8 * GIB                       # a block holds at most 8 GiB
+    assert -(-1_250_000 // p.block_rows) == 1
+    assert choose_plan(562_000, 1_250_000, 1664, "auto", 1, 80 * GIB, True).device == "cuda"  # auto takes it
+    # 4 GPUs: the candidates are spread over all of them, every block still <= 8 GiB
+    p4 = choose_plan(562_000, 1_250_000, 1664, "cuda", 4, 80 * GIB, True)
+    assert p4.gpus == 4 and p4.block_rows == 312_500
+    # 3M candidates of 1,664 dims on one 12 GiB card: 9.3 GiB in fp16 > 0.6 x 12 GiB: IVF on the GPU
+    big = choose_plan(100_000, 3_000_000, 1664, "auto", 1, 12 * GIB, True)
+    assert (big.kind, big.device, big.gpus) == ("ivf", "cuda", 1)
+    assert "k-means on the GPU" in big.reason
+    # on 2 x 80 GB: flat, two blocks of 1.5M rows (4.6 GiB each), one per GPU
+    two = choose_plan(100_000, 3_000_000, 1664, "auto", 2, 80 * GIB, True)
+    assert (two.kind, two.gpus, two.block_rows) == ("flat", 2, 1_500_000)
+    # with small GPU blocks: 3M x 1664 x 2 B = 9.3 GiB on one 80 GB card -> two blocks of <= 8 GiB
+    one = choose_plan(100_000, 3_000_000, 1664, "cuda", 1, 80 * GIB, True)
+    assert one.block_rows == (8 * GIB) // (1664 * 2) and -(-3_000_000 // one.block_rows) == 2
+    ivf = choose_plan(100_000, 3_000_000, 256, "cuda", 2, 80 * GIB, True, index="ivf")
+    assert (ivf.kind, ivf.device, ivf.gpus, ivf.nlist) == ("ivf", "cuda", 2, round(4 * 3_000_000 ** 0.5))
+
+
+def test_choose_plan_refuses_what_it_cannot_do():
+    from rosetta_cli.mining.index import choose_plan
+
+    with pytest.raises(UsageError, match="faiss-cpu") as e:
+        choose_plan(10, 100, 8, "cuda", 0, 0, False)
+    assert "install.sh --cuda" in e.value.hint
+    with pytest.raises(UsageError, match="sees no CUDA GPU"):
+        choose_plan(10, 100, 8, "cuda", 0, 0, True)
+    with pytest.raises(UsageError, match="no GPU HNSW"):
+        choose_plan(10, 100, 8, "cuda", 1, 80 * GIB, True, index="hnsw")
+    with pytest.raises(UsageError, match="exceed"):
+        choose_plan(10, 3_000_000, 1664, "cuda", 1, 8 * GIB, True, index="flat")
+    # auto without faiss-gpu, or hnsw under auto: the CPU rules, unchanged
+    assert choose_plan(1000, 10_000, 1664, "auto", 0, 0, False).device == "cpu"
+    assert choose_plan(1000, 10_000, 64, "auto", 1, 80 * GIB, True, index="hnsw").device == "cpu"
+    cpu = choose_plan(562_000, 1_250_000, 1664, "cpu", 4, 80 * GIB, True)
+    assert (cpu.kind, cpu.device, cpu.storage) == ("ivf", "cpu", "fp16")
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 500])
+def test_sharded_flat_is_one_exact_search(block):
+    """ShardedFlat (IndexFlatIP blocks, the GPU path's block/merge logic) finds what one IndexFlatIP finds."""
+    from rosetta_cli.mining.search import ShardedFlat, search_topk
+
+    rng = np.random.default_rng(block)
+    xb = rng.standard_normal((300, 16)).astype(np.float32)
+    xq = rng.standard_normal((40, 16)).astype(np.float32)
+    sharded = ShardedFlat(16, block)
+    for a in range(0, 300, 45):                       # added in pieces that cut across blocks
+        sharded.add(xb[a:a + 45])
+    assert sharded.ntotal == 300 and len(sharded.blocks) == -(-300 // block)
+    one = faiss.IndexFlatIP(16)
+    one.add(xb)
+    for k in (1, 5, 20):
+        D, I = search_topk(sharded, xq, k, 300)
+        Dr, Ir = one.search(xq, k)
+        np.testing.assert_array_equal(I, Ir)
+        np.testing.assert_allclose(D, Dr, rtol=1e-5, atol=1e-5)
+
+
+def test_sharded_flat_keeps_the_tie_rule():
+    from rosetta_cli.mining.search import ShardedFlat, search_topk
+
+    rng = np.random.default_rng(1)
+    xb = rng.integers(-2, 3, size=(200, 8)).astype(np.float32)
+    xb[150:] = xb[:50]
+    xq = rng.integers(-2, 3, size=(40, 8)).astype(np.float32)
+    sharded = ShardedFlat(8, 33)
+    sharded.add(xb)
+    for k in (1, 3, 10):
+        D, I = search_topk(sharded, xq, k, len(xb))
+        ref_I, ref_D = brute_topk(xq @ xb.T, k)
+        np.testing.assert_array_equal(I, ref_I)
+        np.testing.assert_array_equal(D, ref_D)
+
+
+def _sharded_cpu_plan(monkeypatch, block):
+    """plan_for → a flat plan in blocks of `block` rows on the CPU: the cuda plan's code path, minus the GPU."""
+    from rosetta_cli.mining import index as mi
+
+    monkeypatch.setattr(mi, "plan_for", lambda cfg, n_q, n_c, dim: mi.IndexPlan("flat", reason="test", block_rows=block))
+
+
+def test_mine_through_sharded_flat_equals_flat(data, monkeypatch):
+    _, ref, _ = run(data, "flat.zarr", topk=4, index="flat")
+    _sharded_cpu_plan(monkeypatch, 9)
+    res, df, meta = run(data, "sharded.zarr", topk=4, index="flat", index_cache=data["dir"] / "cache.faiss")
+    assert meta["index"]["block_rows"] == 9
+    assert res.recall["check"] == "exact"
+    assert not (data["dir"] / "cache.faiss").exists()    # exact GPU-style search caches nothing
+    pd.testing.assert_frame_equal(df, ref)
+
+
+def _count_feature_reads(monkeypatch) -> dict:
+    """{store path name: [rows read, ...]} counted at Store.features (every pooled read goes through it)."""
+    reads: dict = {}
+    orig = Store.features
+
+    def counted(self, rows=slice(None)):
+        x = orig(self, rows)
+        idx = np.arange(self.n_rows)[rows] if isinstance(rows, slice) else np.asarray(rows)
+        reads.setdefault(self.path.name, []).extend(np.atleast_1d(idx).tolist())
+        return x
+    monkeypatch.setattr(Store, "features", counted)
+    return reads
+
+
+@pytest.mark.parametrize("kw", [{"index": "flat"}, {"index": "ivf", "nlist": 4, "nprobe": 2, "check_recall": 0},
+                                {"index": "flat", "block": 9}])
+def test_each_store_is_read_and_pooled_once(data, monkeypatch, kw):
+    kw = dict(kw)
+    if "block" in kw:
+        _sharded_cpu_plan(monkeypatch, kw.pop("block"))
+    reads = _count_feature_reads(monkeypatch)
+    run(data, "once.zarr", topk=2, text_weight=0.5, **kw)
+    assert sorted(reads["exo.zarr"]) == list(range(50))      # every candidate row once
+    assert sorted(reads["tr.zarr"]) == list(range(30))       # every (translated) query row once
+    assert "ego.zarr" not in reads                            # rst ranks T(z_ego): ego features are not needed
+
+
+def test_ivf_kmeans_through_a_clustering_index_is_the_same_kmeans():
+    """The GPU IVF trains with clustering_index = a GPU flat index; faiss's clustering through an explicit
+    flat index (here IndexFlatIP on the CPU) gives the centroids of the default training."""
+    from rosetta_cli.mining.index import IndexPlan, new_index
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    a, b = new_index(IndexPlan("ivf", nlist=16), 16, 0), new_index(IndexPlan("ivf", nlist=16), 16, 0)
+    ci = faiss.IndexFlatIP(16)
+    b.clustering_index = ci
+    a.train(x)
+    b.train(x)
+    ca, cb = (i.quantizer.reconstruct_n(0, 16) for i in (a, b))
+    np.testing.assert_allclose(ca, cb, rtol=1e-5, atol=1e-6)
+
+
+def test_device_cuda_without_faiss_gpu_is_a_one_line_error(cli, data):
+    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+        pytest.skip("this machine has faiss-gpu and a GPU")
+    r = cli("mine", "--ego", data["ego"], "--exo", data["exo"], "--translated", data["tr"],
+            "--out", data["dir"] / "x.zarr", "--device", "cuda")
+    assert r.code == 2
+    lines = [l for l in r.err.strip().splitlines() if l.strip()]
+    assert lines and ("faiss-cpu" in lines[0] or "no CUDA GPU" in lines[0])
+    assert not (data["dir"] / "x.zarr").exists()

@@ -26,7 +26,7 @@ def mine_cmd(
     topk: int = typer.Option(MineConfig.topk, "--topk", min=1, help="Candidates kept per query (ranks 0..k-1)."),
     text_weight: Optional[float] = typer.Option(
         MineConfig.text_weight, "--text-weight", help="W in score = (1-W)*cos_visual + W*cos_text. Default 0.5 (rst), 0 (visual)."),
-    index: str = typer.Option(MineConfig.index, "--index", help="auto | flat (exact) | ivf | hnsw."),
+    index: str = typer.Option(MineConfig.index, "--index", help="auto | flat (exact) | ivf | hnsw. auto on a GPU with faiss-gpu: exact fp16 flat search; hnsw: CPU only."),
     nlist: Optional[int] = typer.Option(MineConfig.nlist, "--nlist", help="IVF lists (default ~4*sqrt(candidates))."),
     nprobe: Optional[int] = typer.Option(MineConfig.nprobe, "--nprobe",
                                          help="IVF lists probed (default: calibrated to recall@1 >= 0.97); hnsw: efSearch."),

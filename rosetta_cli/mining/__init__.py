@@ -4,8 +4,9 @@ Entry point: `rosetta_cli.mining.run.run(MineConfig(...), progress)` → `MineRe
 docs/architecture.md; `run` stays the module's name here, as `rst.translate` is). Layout:
   config.py   MineConfig and the documented constants (tie rule, auto-index thresholds)
   vectors.py  input checks and the query/candidate vectors each strategy ranks by
-  index.py    faiss index choice, build, cache, GPU transfer, nprobe calibration
-  search.py   top-k with the tie rule, random candidates, exact streaming search
+  index.py    the index plan (choose_plan: CPU rules, or GPU fp16 flat / GPU IVF), build, cache, GPU transfer,
+              nprobe calibration
+  search.py   top-k with the tie rule, random candidates, exact streaming search, ShardedFlat (GPU blocks)
   run.py      the block-streamed, resumable, shardable run that writes the pairs store; the recall check
 faiss is imported only inside functions, so importing this package is cheap.
 """

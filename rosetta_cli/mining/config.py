@@ -92,3 +92,9 @@ class MineConfig:
 def default_text_weight(strategy: str) -> float:
     """rst: the paper's plain concatenation (W=0.5); visual: the vision-only baseline (W=0)."""
     return {"rst": 0.5, "visual": 0.0, "text": 1.0}.get(strategy, 0.0)
+
+# --device cuda (mining/index.choose_plan): exact flat search holds the candidates as fp16 on the GPUs,
+# in blocks of at most GPU_FLAT_BLOCK_BYTES each (one GpuIndexFlatIP per block), when all of them fit
+# GPU_MEM_FRACTION of the GPUs' memory (the rest is faiss's scratch space and the query blocks).
+GPU_FLAT_BLOCK_BYTES = 8 << 30
+GPU_MEM_FRACTION = 0.6

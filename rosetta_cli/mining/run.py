@@ -203,7 +203,7 @@ def _prepare(cfg: config.MineConfig, inp: Inputs, span_q: int, span_c: int, prog
     else:
         t = time.perf_counter()
         dim = cfg.pca or csrc.raw_dim
-        plan = mining_index.plan_index(cfg, len(inp.q_rows), len(inp.c_rows), dim)
+        plan = mining_index.plan_for(cfg, len(inp.q_rows), len(inp.c_rows), dim)
         progress.note(f"index: {plan.kind} ({plan.reason})")
         cal_rows = sample_rows(inp.q_rows, inp.ego.chunk_rows, config.CALIBRATION_QUERIES, cfg.seed) if plan.calibrate else None
         index, pca, cached, ref = _load_or_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
@@ -213,7 +213,7 @@ def _prepare(cfg: config.MineConfig, inp: Inputs, span_q: int, span_c: int, prog
             cal = mining_index.calibrate_nprobe(index, plan, qsrc.vectors(cal_rows), reference=ref)
             progress.note(f"nprobe {plan.nprobe} of {plan.nlist} lists (calibrated on {cal['queries']} queries against "
                           f"{cal['reference']}; the recall check below measures it against exact search)")
-        eng.index, device = mining_index.to_device(index, plan, cfg.device)
+        eng.index, device = mining_index.to_device(index, plan)
         mining_index.set_search_params(eng.index, plan)
         eng.max_k = GPU_MAX_K if device.startswith("cuda") else None
         if eng.max_k and cfg.topk > eng.max_k:
@@ -243,7 +243,9 @@ def _fit_and_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, pla
 def _load_or_build(cfg, inp: Inputs, csrc: VectorSource, qsrc: VectorSource, plan, cal_rows, progress: Progress):
     """(index, pca meta, from_cache, calibration reference). With --index-cache: reuse a matching cache or
     build it once (locked); a reused index has no calibration reference (calibrate_nprobe falls back)."""
-    if cfg.index_cache is None:
+    if cfg.index_cache is not None and plan.block_rows:
+        progress.note("--index-cache: not used by exact flat search on the GPU (building it is one read of the store)")
+    if cfg.index_cache is None or plan.block_rows:
         index, pca, ref = _fit_and_build(cfg, inp, csrc, qsrc, plan, cal_rows, progress)
         return index, pca, False, ref
     path = Path(cfg.index_cache)

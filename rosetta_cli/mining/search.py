@@ -82,3 +82,78 @@ def recall_at(approx: np.ndarray, exact: np.ndarray) -> dict:
     hits = [len(np.intersect1d(a[a >= 0], e)) for a, e in zip(approx, exact)]
     return {"recall@1": float(np.mean(approx[:, 0] == exact[:, 0])), f"recall@{k}": float(np.mean(hits) / k),
             "queries": int(len(exact))}
+
+
+class ShardedFlat:
+    """Exact inner-product search over candidate blocks of at most block_rows vectors, one flat index per block.
+
+    gpus [ids]: each block is a faiss GpuIndexFlatIP holding float16 vectors, the blocks dealt round-robin
+    over the GPUs (config.GPU_FLAT_BLOCK_BYTES bounds a block); []: IndexFlatIP blocks on the CPU, the same
+    block and merge logic, so that it is tested without a GPU. The merge is exact: any vector among the
+    overall top-k is among its own block's top-k, so the top-k of the blocks' top-k lists is the top-k.
+    Positions are global (block offset + position in the block), in the order the vectors were added.
+    Quacks like a faiss index for search_topk: d, ntotal, add(x), search(xq, k).
+    """
+
+    def __init__(self, d: int, block_rows: int, gpus: list[int] | tuple = ()):
+        self.d, self.block_rows, self.gpus = d, int(block_rows), list(gpus)
+        self.blocks: list = []
+        self.ntotal = 0
+        self.rosetta_on_gpu = bool(self.gpus)
+        self._res = {}
+
+    def _new_block(self):
+        import faiss
+
+        if not self.gpus:
+            return faiss.IndexFlatIP(self.d)
+        g = self.gpus[len(self.blocks) % len(self.gpus)]
+        if g not in self._res:
+            self._res[g] = faiss.StandardGpuResources()
+        cfg = faiss.GpuIndexFlatConfig()
+        cfg.device, cfg.useFloat16 = g, True
+        return faiss.GpuIndexFlatIP(self._res[g], self.d, cfg)
+
+    def add(self, x: np.ndarray) -> None:
+        """Append x [n, d] (float32), filling the last block before opening a new one."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        self.ntotal += len(x)
+        while len(x):
+            if not self.blocks or self.blocks[-1].ntotal >= self.block_rows:
+                self.blocks.append(self._new_block())
+            room = self.block_rows - self.blocks[-1].ntotal
+            self.blocks[-1].add(x[:room])
+            x = x[room:]
+
+    def search(self, xq: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores [n, k] float32, positions [n, k] int64) over all blocks; -1 where fewer than k exist."""
+        xq = np.ascontiguousarray(xq, dtype=np.float32)
+        parts = self._per_block(xq, k)
+        D = np.hstack([p[0] for p in parts])
+        I = np.hstack([np.where(p[1] >= 0, p[1] + off, -1) for p, off in
+                       zip(parts, np.cumsum([0] + [b.ntotal for b in self.blocks[:-1]]))])
+        D, I = sort_ties(D, I)
+        if D.shape[1] < k:
+            pad = k - D.shape[1]
+            D = np.hstack([D, np.full((len(D), pad), -np.inf, np.float32)])
+            I = np.hstack([I, np.full((len(I), pad), -1, np.int64)])
+        return D[:, :k], I[:, :k].astype(np.int64)
+
+    def _per_block(self, xq: np.ndarray, k: int) -> list:
+        """Each block's (scores, positions in the block). With several GPUs, one thread per GPU searches that
+        GPU's blocks (faiss releases the GIL, and a GPU's resources are never shared between threads)."""
+        def one(b):
+            return b.search(xq, min(k, b.ntotal))
+        if len(self.gpus) < 2 or len(self.blocks) < 2:
+            return [one(b) for b in self.blocks]
+        from concurrent.futures import ThreadPoolExecutor
+
+        mine = [list(range(i, len(self.blocks), len(self.gpus))) for i in range(len(self.gpus))]  # round-robin
+        out = [None] * len(self.blocks)
+
+        def run(ids):
+            for i in ids:
+                out[i] = one(self.blocks[i])
+        with ThreadPoolExecutor(len(self.gpus)) as pool:
+            list(pool.map(run, mine))
+        return out
