@@ -147,8 +147,8 @@ def argv(command: str, inputs: dict, out, options: dict | Iterable[tuple[str, ob
 
 
 def checkpoint_config(path: Path) -> Path | None:
-    """The config.json of a checkpoint output. Two layouts: a pretrain MODEL_DIR is itself the
-    checkpoint (MODEL_DIR/config.json); an RST_DIR keeps it in RST_DIR/checkpoint/."""
+    """The config.json of a checkpoint output: OUT/config.json (both trainers' layout), or
+    RST_DIR/checkpoint/config.json (RST directories written before the layouts were unified)."""
     for f in (path / "config.json", path / "checkpoint" / "config.json"):
         if f.exists():
             return f
@@ -157,7 +157,7 @@ def checkpoint_config(path: Path) -> Path | None:
 
 def checkpoint_complete(path: Path) -> bool:
     """The checkpoint-completion rule: train-rst writes metrics.json after its final validation;
-    a pretrain checkpoint records step / total_steps (or epoch / train.epochs)."""
+    both trainers' checkpoints record step / total_steps (older pretrain ones epoch / train.epochs)."""
     if (path / "metrics.json").exists():
         return True
     cfg = path / "config.json"
